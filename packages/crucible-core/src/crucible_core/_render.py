@@ -1,0 +1,279 @@
+"""Plain-text and HTML views of results, shared by every package.
+
+A result describes itself once as a [`View`][crucible_core.render.View] (title, tables, notes); the text
+`render()`, the notebook `_repr_html_` and the records behind `to_polars()` all come from it. HTML is
+built with every value escaped, inline CSS, no JavaScript, and bounded by the display options.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import numpy as np
+
+from crucible_core._config import display_options
+from crucible_core._optional import import_optional
+
+if TYPE_CHECKING:
+    import jinja2
+    import polars
+
+__all__ = (
+    "RenderMixin",
+    "Table",
+    "View",
+    "format_value",
+    "jinja_environment",
+    "render_html",
+    "render_text",
+    "repr_without_defaults",
+)
+
+Cell = object
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Table:
+    """One table of a view: column headers and rows of cells (any value; formatted when shown)."""
+
+    headers: tuple[str, ...] = attrs.field(converter=tuple)
+    """Column names."""
+    rows: tuple[tuple[Cell, ...], ...] = attrs.field(
+        converter=lambda rows: tuple(tuple(r) for r in rows)
+    )
+    """Rows, each as long as `headers`."""
+    title: str | None = None
+    """Shown above the table."""
+
+    def records(self) -> list[dict[str, Cell]]:
+        """The rows as dicts keyed by header."""
+        return [dict(zip(self.headers, row, strict=True)) for row in self.rows]
+
+
+@attrs.define(frozen=True, kw_only=True)
+class View:
+    """What a result shows: a title, key/value facts, tables, and notes (e.g. an interpretation)."""
+
+    title: str
+    """The heading, e.g. `"Welch's t-test"`."""
+    facts: tuple[tuple[str, Cell], ...] = attrs.field(default=(), converter=tuple)
+    """Label/value pairs shown first."""
+    tables: tuple[Table, ...] = attrs.field(default=(), converter=tuple)
+    """Tables shown after the facts."""
+    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Sentences shown last."""
+
+
+def format_value(value: object, *, precision: int | None = None) -> str:
+    """Format one cell: floats to `precision` significant digits, tiny p-values in scientific form."""
+    digits = display_options().precision if precision is None else precision
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        if abs(x) >= 1:
+            if abs(x) >= 1e15:
+                return f"{x:.{max(digits - 1, 0)}e}"
+            decimals = max(digits - int(math.floor(math.log10(abs(x)))) - 1, 0)
+            return f"{x:.{decimals}f}"
+        return f"{x:.{digits}g}"
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return f"[{format_value(value[0], precision=digits)}, {format_value(value[1], precision=digits)}]"
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def _bounded(rows: Sequence[Sequence[str]], limit: int) -> list[list[str]]:
+    if len(rows) <= limit:
+        return [list(r) for r in rows]
+    head = limit // 2 + limit % 2
+    tail = limit // 2
+    width = len(rows[0])
+    return [list(r) for r in rows[:head]] + [["…"] * width] + [list(r) for r in rows[-tail:] if tail]
+
+
+def _cells(table: Table) -> tuple[list[str], list[list[str]]]:
+    opts = display_options()
+    headers = list(table.headers)
+    rows = [[format_value(c) for c in row] for row in table.rows]
+    if len(headers) > opts.max_cols:
+        keep = opts.max_cols
+        headers = [*headers[:keep], "…"]
+        rows = [[*r[:keep], "…"] for r in rows]
+    return headers, _bounded(rows, opts.max_rows) if rows else []
+
+
+def _text_table(table: Table) -> list[str]:
+    headers, rows = _cells(table)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [table.title] if table.title else []
+    out += [line.rstrip(), "  ".join("─" * w for w in widths)]
+    for r in rows:
+        out.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+    return out
+
+
+def render_text(view: View) -> str:
+    """The plain-text form of a view (what `str(result)` and `result.render()` give)."""
+    out = [view.title, "═" * max(len(view.title), 8)]
+    if view.facts:
+        width = max(len(k) for k, _ in view.facts)
+        out += [f"{k.ljust(width)}  {format_value(v)}" for k, v in view.facts]
+    for table in view.tables:
+        out.append("")
+        out += _text_table(table)
+    if view.notes:
+        out.append("")
+        out += list(view.notes)
+    return "\n".join(out)
+
+
+_CSS = (
+    "<style>.crucible-view{font-family:system-ui,sans-serif;font-size:13px}"
+    ".crucible-view table{border-collapse:collapse;margin:4px 0}"
+    ".crucible-view th,.crucible-view td{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}"
+    ".crucible-view th:first-child,.crucible-view td:first-child{text-align:left}"
+    ".crucible-view caption{text-align:left;font-weight:600}"
+    ".crucible-view p{margin:4px 0}</style>"
+)
+
+
+def _html_table(table: Table) -> str:
+    headers, rows = _cells(table)
+    e = html.escape
+    parts = ["<table>"]
+    if table.title:
+        parts.append(f"<caption>{e(table.title)}</caption>")
+    parts.append("<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+    parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def render_html(view: View) -> str:
+    """The notebook HTML of a view: self-contained, escaped, bounded by the display options."""
+    e = html.escape
+    parts = [f'<div class="crucible-view">{_CSS}<strong>{e(view.title)}</strong>']
+    if view.facts:
+        parts.append(
+            _html_table(Table(headers=("", ""), rows=view.facts)).replace(
+                "<thead><tr><th></th><th></th></tr></thead>", ""
+            )
+        )
+    parts += [_html_table(t) for t in view.tables]
+    parts += [f"<p>{e(n)}</p>" for n in view.notes]
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def repr_without_defaults(obj: object, *, limit: int = 6) -> str:
+    """A short repr of an attrs instance: only fields that differ from their defaults, at most `limit`.
+
+    Never raises on numpy arrays or other values whose `==` is not a bool.
+    """
+    cls = type(obj)
+    shown: list[str] = []
+    for field in attrs.fields(cls):
+        if not field.repr or field.name.startswith("_"):
+            continue
+        value = getattr(obj, field.name)
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory() if not default.takes_self else attrs.NOTHING  # type: ignore[misc]
+        try:
+            same = bool(value == default)
+        except Exception:  # noqa: BLE001 - arrays and odd types compare oddly; show them
+            same = False
+        if same:
+            continue
+        if isinstance(value, np.ndarray):
+            text = f"array(shape={value.shape}, dtype={value.dtype})"
+        elif isinstance(value, float | np.floating):
+            text = format_value(value)
+        else:
+            text = repr(value)
+            if len(text) > 60:
+                text = text[:57] + "..."
+        shown.append(f"{field.name}={text}")
+        if len(shown) >= limit:
+            shown.append("...")
+            break
+    return f"{cls.__name__}({', '.join(shown)})"
+
+
+class RenderMixin:
+    """Gives an attrs result its views from one `_view()` method.
+
+    Subclasses implement `_view()`; they get `render()`, `__str__`, `_repr_html_`, a short `__repr__`,
+    `to_dict()` (through the crucible-core converter) and `to_polars()` (records of the first table,
+    or the facts when there is no table).
+    """
+
+    __slots__ = ()
+    _repr_limit: ClassVar[int] = 6
+
+    def _view(self) -> View:
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def render(self) -> str:
+        """The plain-text view (also `str(result)`)."""
+        return render_text(self._view())
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return repr_without_defaults(self, limit=self._repr_limit)
+
+    def _repr_html_(self) -> str:
+        return render_html(self._view())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON-ready values (the crucible-core converter's unstructured form)."""
+        from crucible_core.serde import converter
+
+        out: dict[str, Any] = converter.unstructure(self)
+        return out
+
+    def to_polars(self) -> polars.DataFrame:
+        """The result's table as a polars DataFrame (needs the `polars` extra)."""
+        pl = import_optional("polars", extra="polars")
+        view = self._view()
+        if view.tables:
+            return pl.DataFrame(view.tables[0].records())  # type: ignore[no-any-return]
+        return pl.DataFrame({k: [v] for k, v in view.facts})  # type: ignore[no-any-return]
+
+
+def jinja_environment(package: str, directory: str = "templates") -> jinja2.Environment:
+    """The one jinja2 environment for templates shipped in `package` (autoescaping on for HTML/XML).
+
+    Needs the `jinja2` extra. Templates ending in `.html`, `.htm` or `.xml` are escaped; others are
+    not and must escape through filters (`latex_escape`, `md_escape` are registered).
+    """
+    jinja = import_optional("jinja2", extra="jinja2")
+    env = jinja.Environment(
+        loader=jinja.PackageLoader(package, directory),
+        autoescape=jinja.select_autoescape(["html", "htm", "xml"]),
+        undefined=jinja.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    from crucible_core._escape import latex_escape, markdown_escape
+
+    env.filters["latex_escape"] = latex_escape
+    env.filters["md_escape"] = markdown_escape
+    env.filters["fmt"] = format_value
+    return env  # type: ignore[no-any-return]
+
+

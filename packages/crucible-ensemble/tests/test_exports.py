@@ -1,0 +1,9 @@
+"""Public surface of crucible_ensemble."""
+
+from __future__ import annotations
+
+from crucible_core.testing import check_exports
+
+
+def test_exports() -> None:
+    check_exports("crucible_ensemble", forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy"))
