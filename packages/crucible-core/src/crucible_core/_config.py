@@ -22,8 +22,10 @@ class DisplayOptions:
     """Significant digits for floats."""
 
 
+_DEFAULT = DisplayOptions()  # frozen, so safe as a ContextVar default
 _OPTIONS: contextvars.ContextVar[DisplayOptions] = contextvars.ContextVar(
-    "crucible_display_options", default=DisplayOptions()
+    "crucible_display_options",
+    default=_DEFAULT,
 )
 
 
@@ -32,7 +34,7 @@ def display_options() -> DisplayOptions:
     return _OPTIONS.get()
 
 
-class config:  # noqa: N801 - used like a function, as `pl.Config`
+class config:  # lowercase: used like a function, as `pl.Config`
     """Change display options, for a `with` block or (called alone) from now on.
 
     Examples:
@@ -51,7 +53,11 @@ class config:  # noqa: N801 - used like a function, as `pl.Config`
     ) -> None:
         changes = {
             k: v
-            for k, v in {"max_rows": max_rows, "max_cols": max_cols, "precision": precision}.items()
+            for k, v in {
+                "max_rows": max_rows,
+                "max_cols": max_cols,
+                "precision": precision,
+            }.items()
             if v is not None
         }
         self._token = _OPTIONS.set(attrs.evolve(_OPTIONS.get(), **changes))

@@ -10,7 +10,9 @@ from crucible_core.exceptions import MissingDependencyError
 __all__ = ("import_optional",)
 
 
-def import_optional(module: str, *, extra: str, distribution: str = "crucible-core") -> ModuleType:
+def import_optional(
+    module: str, *, extra: str, distribution: str = "crucible-core"
+) -> ModuleType:
     """Import `module`, or raise `MissingDependencyError` naming the pip line that installs it.
 
     Args:

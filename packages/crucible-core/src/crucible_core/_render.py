@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -36,15 +36,29 @@ __all__ = (
 Cell = object
 
 
+def _strs(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _rows(rows: Iterable[Iterable[Cell]]) -> tuple[tuple[Cell, ...], ...]:
+    return tuple(tuple(r) for r in rows)
+
+
+def _facts(facts: Iterable[tuple[str, Cell]]) -> tuple[tuple[str, Cell], ...]:
+    return tuple((str(k), v) for k, v in facts)
+
+
+def _tables(tables: Iterable[Table]) -> tuple[Table, ...]:
+    return tuple(tables)
+
+
 @attrs.define(frozen=True, kw_only=True)
 class Table:
     """One table of a view: column headers and rows of cells (any value; formatted when shown)."""
 
-    headers: tuple[str, ...] = attrs.field(converter=tuple)
+    headers: tuple[str, ...] = attrs.field(converter=_strs)
     """Column names."""
-    rows: tuple[tuple[Cell, ...], ...] = attrs.field(
-        converter=lambda rows: tuple(tuple(r) for r in rows)
-    )
+    rows: tuple[tuple[Cell, ...], ...] = attrs.field(converter=_rows)
     """Rows, each as long as `headers`."""
     title: str | None = None
     """Shown above the table."""
@@ -60,11 +74,11 @@ class View:
 
     title: str
     """The heading, e.g. `"Welch's t-test"`."""
-    facts: tuple[tuple[str, Cell], ...] = attrs.field(default=(), converter=tuple)
+    facts: tuple[tuple[str, Cell], ...] = attrs.field(default=(), converter=_facts)
     """Label/value pairs shown first."""
-    tables: tuple[Table, ...] = attrs.field(default=(), converter=tuple)
+    tables: tuple[Table, ...] = attrs.field(default=(), converter=_tables)
     """Tables shown after the facts."""
-    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     """Sentences shown last."""
 
 
@@ -84,7 +98,7 @@ def format_value(value: object, *, precision: int | None = None) -> str:
         if abs(x) >= 1:
             if abs(x) >= 1e15:
                 return f"{x:.{max(digits - 1, 0)}e}"
-            decimals = max(digits - int(math.floor(math.log10(abs(x)))) - 1, 0)
+            decimals = max(digits - math.floor(math.log10(abs(x))) - 1, 0)
             return f"{x:.{decimals}f}"
         return f"{x:.{digits}g}"
     if isinstance(value, tuple | list) and len(value) == 2:
@@ -100,7 +114,11 @@ def _bounded(rows: Sequence[Sequence[str]], limit: int) -> list[list[str]]:
     head = limit // 2 + limit % 2
     tail = limit // 2
     width = len(rows[0])
-    return [list(r) for r in rows[:head]] + [["…"] * width] + [list(r) for r in rows[-tail:] if tail]
+    return (
+        [list(r) for r in rows[:head]]
+        + [["…"] * width]
+        + [list(r) for r in rows[-tail:] if tail]
+    )
 
 
 def _cells(table: Table) -> tuple[list[str], list[list[str]]]:
@@ -116,12 +134,20 @@ def _cells(table: Table) -> tuple[list[str], list[list[str]]]:
 
 def _text_table(table: Table) -> list[str]:
     headers, rows = _cells(table)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [table.title] if table.title else []
     out += [line.rstrip(), "  ".join("─" * w for w in widths)]
     for r in rows:
-        out.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+        out.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
     return out
 
 
@@ -156,7 +182,11 @@ def _html_table(table: Table) -> str:
     parts = ["<table>"]
     if table.title:
         parts.append(f"<caption>{e(table.title)}</caption>")
-    parts.append("<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+    parts.append(
+        "<thead><tr>"
+        + "".join(f"<th>{e(h)}</th>" for h in headers)
+        + "</tr></thead><tbody>"
+    )
     parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
     parts.append("</tbody></table>")
     return "".join(parts)
@@ -185,16 +215,22 @@ def repr_without_defaults(obj: object, *, limit: int = 6) -> str:
     """
     cls = type(obj)
     shown: list[str] = []
+    if not attrs.has(cls):
+        return object.__repr__(obj)
     for field in attrs.fields(cls):
         if not field.repr or field.name.startswith("_"):
             continue
         value = getattr(obj, field.name)
         default = field.default
-        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            default = default.factory() if not default.takes_self else attrs.NOTHING  # type: ignore[misc]
+        factory = getattr(default, "factory", None)  # an attrs.Factory default
+        if callable(factory):
+            default = attrs.NOTHING if getattr(default, "takes_self", False) else factory()
         try:
-            same = bool(value == default)
-        except Exception:  # noqa: BLE001 - arrays and odd types compare oddly; show them
+            if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
+                same = bool(np.array_equal(value, default))
+            else:
+                same = bool(value == default)
+        except Exception:  # arrays and odd types compare oddly; then show the value
             same = False
         if same:
             continue
@@ -223,6 +259,15 @@ class RenderMixin:
 
     __slots__ = ()
     _repr_limit: ClassVar[int] = 6
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # attrs builds a slotted class with its generated `__repr__` already in the class dict;
+        # put ours back so results keep the short repr without every class saying `repr=False`.
+        super().__init_subclass__(**kwargs)
+        generated = cls.__dict__.get("__repr__")
+        code = getattr(generated, "__code__", None)
+        if code is not None and code.co_filename.startswith("<attrs generated"):
+            cls.__repr__ = RenderMixin.__repr__  # type: ignore[method-assign]
 
     def _view(self) -> View:
         raise NotImplementedError  # pragma: no cover - every subclass defines it
@@ -275,5 +320,3 @@ def jinja_environment(package: str, directory: str = "templates") -> jinja2.Envi
     env.filters["md_escape"] = markdown_escape
     env.filters["fmt"] = format_value
     return env  # type: ignore[no-any-return]
-
-

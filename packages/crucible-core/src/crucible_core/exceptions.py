@@ -1,5 +1,7 @@
 """The root of every crucible error and warning, and the leaves all packages share.
 
+Hierarchy:
+
 ```
 Exception
 └── CrucibleError
@@ -13,7 +15,8 @@ Exception
         ├── ProviderTimeoutError(TimeoutError) no answer within the timeout
         ├── RateLimitError                     HTTP 429; carries `retry_after`
         └── ResponseError                      any other bad answer (4xx/5xx, bad JSON)
-Warning
+
+Warning:
 ├── CrucibleWarning(UserWarning)
 └── CrucibleDeprecationWarning(DeprecationWarning)
 ```
@@ -71,7 +74,9 @@ class CrucibleError(Exception):
         return self.message
 
 
-def _rebuild(cls: type[CrucibleError], message: str, context: dict[str, Any]) -> CrucibleError:
+def _rebuild(
+    cls: type[CrucibleError], message: str, context: dict[str, Any]
+) -> CrucibleError:
     return cls(message, **context)
 
 

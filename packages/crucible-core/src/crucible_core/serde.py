@@ -62,7 +62,11 @@ def _unstructure_any(value: Any) -> Any:
     if isinstance(value, np.generic):
         return _unstructure_any(value.item())
     if isinstance(value, np.ndarray):
-        return [_unstructure_any(v) for v in value.tolist()] if value.dtype.kind == "f" else value.tolist()
+        return (
+            [_unstructure_any(v) for v in value.tolist()]
+            if value.dtype.kind == "f"
+            else value.tolist()
+        )
     if isinstance(value, dict):
         return {k: _unstructure_any(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -76,12 +80,14 @@ converter.register_unstructure_hook(np.generic, lambda v: _unstructure_any(v.ite
 converter.register_unstructure_hook(np.ndarray, _unstructure_any)
 converter.register_structure_hook(
     np.ndarray,
-    lambda v, _: np.asarray([_structure_float(x, float) if isinstance(x, str) else x for x in v]),
+    lambda v, _: np.asarray(
+        [_structure_float(x, float) if isinstance(x, str) else x for x in v]
+    ),
 )
 converter.register_unstructure_hook(
     dt.datetime, lambda d: d.isoformat()
 )  # the preset does this too; stated here so naive datetimes keep their (absent) zone
-converter.register_unstructure_hook(Any, _unstructure_any)  # type: ignore[arg-type]
+converter.register_unstructure_hook(Any, _unstructure_any)
 
 
 def _raise(err: Exception, cls: object) -> SerializationError:
@@ -119,7 +125,14 @@ def to_json(value: Any) -> str:
             "`crucible_core.serde.converter`",
             target=type(value).__name__,
         ) from err
-    return dumps(plain).decode()
+    try:
+        return dumps(plain).decode()
+    except SerializationError as err:
+        raise SerializationError(
+            f"{err.message}; register an unstructure hook for {type(value).__name__} on "
+            "`crucible_core.serde.converter`",
+            target=type(value).__name__,
+        ) from err
 
 
 def from_json(data: str | bytes, cls: type[T]) -> T:

@@ -14,7 +14,11 @@ def imported_modules(statement: str) -> set[str]:
     """Top-level module names loaded by running `statement` in a fresh interpreter."""
     code = f"import sys\n{statement}\nprint('\\n'.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return set(out.stdout.split())
 
@@ -30,8 +34,12 @@ def check_exports(module: str, *, forbidden: Iterable[str] = ()) -> None:
     names = list(mod.__all__)
     assert len(names) == len(set(names)), f"duplicate names in {module}.__all__"
     for name in names:
-        assert hasattr(mod, name), f"{module}.__all__ names {name!r}, which does not resolve"
-        assert not name.startswith("_") or name == "__version__", f"private name {name!r} exported"
+        assert hasattr(mod, name), (
+            f"{module}.__all__ names {name!r}, which does not resolve"
+        )
+        assert not name.startswith("_") or name == "__version__", (
+            f"private name {name!r} exported"
+        )
     public = {n for n in dir(mod) if not n.startswith("_")}
     stray = {
         n

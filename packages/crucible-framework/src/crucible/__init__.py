@@ -33,7 +33,9 @@ __version__: str = _version("crucible-framework")
 
 check_member_versions(__version__)
 
-_dynamic_imports: dict[str, str] = {short: module for short, (_, module) in MEMBERS.items()}
+_dynamic_imports: dict[str, str] = {
+    short: module for short, (_, module) in MEMBERS.items()
+}
 
 __all__ = (
     # member packages

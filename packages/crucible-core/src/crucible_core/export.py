@@ -1,0 +1,197 @@
+"""Write and read record batches as CSV, JSONL or Parquet, atomically.
+
+Records are a sequence of mappings (rows) or a mapping of equal-length sequences (columns). Writes go
+to a temporary file in the target directory, are flushed to disk, then renamed over the target, so a
+reader never sees a half-written file and a crash never destroys the previous one. Parquet needs the
+`pyarrow` extra and is imported only when used.
+
+Examples:
+    >>> import tempfile, pathlib
+    >>> from crucible_core.export import save_records, load_records
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+    >>> _ = save_records([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], path)
+    >>> load_records(path)
+    [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal, TypeAlias
+
+from crucible_core._optional import import_optional
+from crucible_core.exceptions import SerializationError, ValidationError
+from crucible_core.serde import dumps, loads
+
+__all__ = ("Format", "Records", "atomic_write", "load_records", "save_records")
+
+Format: TypeAlias = Literal["csv", "jsonl", "parquet"]
+"""The formats records can be written in."""
+
+Records: TypeAlias = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+"""Rows (a sequence of mappings) or columns (a mapping of equal-length sequences)."""
+
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike[str], *, binary: bool = False
+) -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path`; on success fsync it and rename it over `path`.
+
+    If the block raises, the temporary file is removed and `path` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
+    try:
+        handle: IO[Any] = (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        )
+        with handle as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
+
+
+def _format_of(path: Path, format: Format | None) -> Format:
+    if format is not None:
+        if format not in ("csv", "jsonl", "parquet"):
+            raise ValidationError(
+                f"format must be 'csv', 'jsonl' or 'parquet', got {format!r}",
+                format=format,
+            )
+        return format
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise ValidationError(
+            f"cannot tell the format of {str(path)!r} from its suffix; use .csv, .jsonl or .parquet "
+            "or pass format=",
+            path=str(path),
+        )
+    return found
+
+
+def _columns(records: Records) -> dict[str, list[Any]]:
+    if isinstance(records, Mapping):
+        cols = {str(k): list(v) for k, v in records.items()}
+        lengths = {len(v) for v in cols.values()}
+        if len(lengths) > 1:
+            raise ValidationError(
+                f"columns have different lengths {sorted(lengths)}; every column needs one value per row",
+            )
+        return cols
+    names: dict[str, None] = {}
+    for row in records:
+        if not isinstance(row, Mapping):
+            raise ValidationError(
+                f"each record must be a mapping, got {type(row).__name__}"
+            )
+        names.update(dict.fromkeys(row))
+    return {n: [row.get(n) for row in records] for n in names}
+
+
+def _rows(cols: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    n = len(next(iter(cols.values()))) if cols else 0
+    return [{k: v[i] for k, v in cols.items()} for i in range(n)]
+
+
+def save_records(
+    records: Records, path: str | os.PathLike[str], *, format: Format | None = None
+) -> Path:
+    """Write records to `path` atomically, in the format named or given by the suffix.
+
+    CSV writes nested values as JSON text; JSONL and Parquet keep types (Parquet infers a schema from
+    the values; a column mixing types is an error naming the column).
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    fmt = _format_of(target, format)
+    cols = _columns(records)
+    if fmt == "jsonl":
+        with atomic_write(target, binary=True) as fh:
+            for row in _rows(cols):
+                fh.write(dumps(row) + b"\n")
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        for row in _rows(cols):
+            writer.writerow(
+                [
+                    dumps(v).decode()
+                    if isinstance(v, Mapping | list | tuple)
+                    else ("" if v is None else v)
+                    for v in row.values()
+                ]
+            )
+        with atomic_write(target) as fh:
+            fh.write(buf.getvalue())
+    else:
+        pa = import_optional("pyarrow", extra="pyarrow")
+        pq = import_optional("pyarrow.parquet", extra="pyarrow")
+        try:
+            table = pa.table(cols)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise SerializationError(
+                f"cannot write these records as Parquet: {err}"
+            ) from err
+        with atomic_write(target, binary=True) as fh:
+            pq.write_table(table, fh)
+    return target
+
+
+def load_records(
+    path: str | os.PathLike[str], *, format: Format | None = None
+) -> list[dict[str, Any]]:
+    """Read records written by [`save_records`][crucible_core.export.save_records] (or any such file).
+
+    CSV values come back as strings (CSV has no types). A malformed JSONL line raises
+    `SerializationError` naming the file and line.
+    """
+    source = Path(path)
+    fmt = _format_of(source, format)
+    if not source.exists():
+        raise FileNotFoundError(f"no such file: {str(source)!r}")
+    if fmt == "jsonl":
+        out = []
+        with source.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    out.append(loads(line))
+                except SerializationError as err:
+                    raise SerializationError(
+                        f"{source}:{number}: {err.message}",
+                        path=str(source),
+                        line=number,
+                    ) from err
+        return out
+    if fmt == "csv":
+        with source.open(encoding="utf-8", newline="") as fh:
+            return [dict(r) for r in csv.DictReader(fh)]
+    pq = import_optional("pyarrow.parquet", extra="pyarrow")
+    rows: list[dict[str, Any]] = pq.read_table(source).to_pylist()
+    return rows
