@@ -16,7 +16,8 @@ import importlib
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
-from crucible._versions import MEMBERS, check_member_versions, show_versions
+from crucible import _versions
+from crucible._versions import show_versions
 
 if TYPE_CHECKING:
     import crucible_bench as bench
@@ -31,10 +32,10 @@ if TYPE_CHECKING:
 
 __version__: str = _version("crucible-framework")
 
-check_member_versions(__version__)
+_versions.check_member_versions(__version__)
 
 _dynamic_imports: dict[str, str] = {
-    short: module for short, (_, module) in MEMBERS.items()
+    short: module for short, (_, module) in _versions.MEMBERS.items()
 }
 
 __all__ = (

@@ -40,9 +40,15 @@ def _is_editable(distribution: str) -> bool:
     return bool(json.loads(text).get("dir_info", {}).get("editable", False))
 
 
-def check_member_versions(expected: str) -> None:
-    """Raise if an installed member's version differs from the facade's (editable installs excepted)."""
-    if _is_editable("crucible-framework"):
+def check_member_versions(expected: str, *, editable: bool | None = None) -> None:
+    """Raise if an installed member's version differs from the facade's.
+
+    Editable installs (a development checkout) are not checked, since their metadata may lag the
+    source; pass `editable=False` to check anyway.
+    """
+    if editable is None:
+        editable = _is_editable("crucible-framework")
+    if editable:
         return
     wrong = []
     for dist, _ in MEMBERS.values():

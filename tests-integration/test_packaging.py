@@ -1,0 +1,210 @@
+"""Versions and pins agree; built wheels install and import outside the workspace."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMBERS = sorted(p.parent for p in ROOT.glob("packages/*/pyproject.toml"))
+UV = shutil.which("uv")
+
+
+def _project(path: Path) -> dict:
+    return tomllib.loads((path / "pyproject.toml").read_text())["project"]
+
+
+def test_ten_members_with_src_layout_and_py_typed() -> None:
+    names = {p.name for p in MEMBERS}
+    assert names == {
+        "crucible-core", "crucible-telemetry", "crucible-trace", "crucible-datasets", "crucible-bench",
+        "crucible-ensemble", "crucible-hedging", "crucible-lora", "crucible-harness", "crucible-framework",
+    }  # fmt: skip
+    for member in MEMBERS:
+        module = (
+            "crucible"
+            if member.name == "crucible-framework"
+            else member.name.replace("-", "_")
+        )
+        assert (member / "src" / module / "__init__.py").is_file()
+        assert (member / "src" / module / "py.typed").is_file()
+        assert (member / "README.md").is_file()
+        assert (member / "LICENSE").is_file()
+
+
+def test_all_versions_and_pins_agree() -> None:
+    versions = {m.name: _project(m)["version"] for m in MEMBERS}
+    assert len(set(versions.values())) == 1, (
+        f"members disagree on the version: {versions}"
+    )
+    (version,) = set(versions.values())
+    pin = re.compile(r"^(crucible-[a-z]+)(\[[^\]]*\])?\s*(.*)$")
+    for member in MEMBERS:
+        project = _project(member)
+        specs = list(project.get("dependencies", []))
+        for extra in project.get("optional-dependencies", {}).values():
+            specs += extra
+        for spec in specs:
+            match = pin.match(spec)
+            if not match or match.group(1) == member.name:
+                continue  # a third-party library, or a self-reference to the package's own extras
+            assert match.group(3) == f"=={version}", (
+                f"{member.name}: {spec!r} must pin =={version}"
+            )
+
+
+def test_layers_point_down() -> None:
+    allowed = {
+        "crucible-core": set(),
+        "crucible-telemetry": {"crucible-core"},
+        "crucible-trace": {"crucible-core"},
+        "crucible-datasets": {"crucible-core"},
+        "crucible-bench": {"crucible-core"},
+        "crucible-hedging": {"crucible-core"},
+        "crucible-ensemble": {"crucible-core", "crucible-hedging"},
+        "crucible-lora": {"crucible-core", "crucible-datasets"},
+    }
+    for member in MEMBERS:
+        if member.name not in allowed:
+            continue
+        project = _project(member)
+        specs = list(project.get("dependencies", []))
+        for extra in project.get("optional-dependencies", {}).values():
+            specs += extra
+        siblings = {
+            re.split(r"[\[=<> ]", s)[0] for s in specs if s.startswith("crucible-")
+        } - {member.name}
+        assert siblings <= allowed[member.name], (
+            f"{member.name} may not depend on {siblings - allowed[member.name]}"
+        )
+
+
+def test_uv_lock_is_current() -> None:
+    assert UV, "uv is needed"
+    subprocess.run([UV, "lock", "--check"], cwd=ROOT, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert UV, "uv is needed"
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [
+            UV,
+            "build",
+            "--all-packages",
+            "--no-sources",
+            "--wheel",
+            "-o",
+            str(out),
+            "-q",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    assert len(list(out.glob("*.whl"))) == len(MEMBERS)
+    return out
+
+
+def _venv(path: Path) -> Path:
+    assert UV
+    subprocess.run(
+        [UV, "venv", "-q", "--python", sys.executable, str(path)], check=True
+    )
+    return path / "bin" / "python"
+
+
+def _wheel(wheels: Path, distribution: str) -> str:
+    (found,) = wheels.glob(f"{distribution.replace('-', '_')}-*.whl")
+    return str(found)
+
+
+def _install(python: Path, wheels: Path, *distributions: str) -> None:
+    """Install our wheels by file.
+
+    PyPI holds an unrelated `crucible-bench` 1.6.0 that a plain requirement would prefer; our
+    wheels' exact pins to each other resolve from the same folder.
+    """
+    assert UV
+    subprocess.run(
+        [UV, "pip", "install", "-q", "--python", str(python), "--find-links", str(wheels),
+         *(_wheel(wheels, d) for d in distributions)],
+        check=True,
+    )  # fmt: skip
+
+
+def _installed(python: Path) -> set[str]:
+    assert UV
+    out = subprocess.run(
+        [UV, "pip", "list", "--python", str(python), "--format", "freeze"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {line.split("==")[0].lower() for line in out.splitlines() if "==" in line}
+
+
+def test_wheels_install_and_import_outside_the_workspace(
+    wheels: Path, tmp_path: Path
+) -> None:
+    python = _venv(tmp_path / "all")
+    _install(python, wheels, "crucible-framework")
+    code = (
+        "import crucible, sys\n"
+        "mods = [crucible.core, crucible.telemetry, crucible.trace, crucible.datasets, crucible.bench,"
+        " crucible.ensemble, crucible.hedging, crucible.lora, crucible.harness]\n"
+        "assert all(m.__version__ == crucible.__version__ for m in mods)\n"
+        "print(crucible.__version__)\n"
+    )
+    out = subprocess.run(
+        [str(python), "-I", "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert (
+        out.stdout.strip()
+        == _project(ROOT / "packages" / "crucible-framework")["version"]
+    )
+    cli = subprocess.run(
+        [str(python.parent / "crucible"), "--version"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "crucible" in cli.stdout
+
+
+def test_bench_alone_brings_no_heavy_io_libraries(wheels: Path, tmp_path: Path) -> None:
+    python = _venv(tmp_path / "bench")
+    _install(python, wheels, "crucible-bench")
+    installed = _installed(python)
+    assert {"crucible-bench", "crucible-core", "scipy", "numpy"} <= installed
+    assert not installed & {"aiohttp", "polars", "pyarrow", "jinja2"}, installed
+    subprocess.run(
+        [str(python), "-I", "-c", "import crucible_bench"], check=True, cwd=tmp_path
+    )
+
+
+def test_built_wheels_pin_their_siblings_exactly(wheels: Path) -> None:
+    """uv does not check pins between workspace members, so check what the wheels say."""
+    version = _project(ROOT / "packages" / "crucible-core")["version"]
+    for wheel in wheels.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as zf:
+            (name,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+            metadata = zf.read(name).decode()
+        assert f"\nVersion: {version}\n" in metadata, wheel.name
+        for line in metadata.splitlines():
+            if line.startswith("Requires-Dist: crucible-"):
+                requirement = line.removeprefix("Requires-Dist: ").split(";")[0].strip()
+                if requirement.split("[")[0].replace("-", "_") in wheel.name:
+                    continue  # `all` extra pointing back at the package itself
+                assert requirement.endswith(f"=={version}"), f"{wheel.name}: {line}"
