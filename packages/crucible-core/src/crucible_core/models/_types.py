@@ -1,0 +1,298 @@
+"""The values every model speaks: `Request`, `Message`, `Usage`, `Completion`, and the `Model` protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+import attrs
+import orjson
+
+from crucible_core.exceptions import ValidationError
+
+__all__ = (
+    "AnswerKind",
+    "Completion",
+    "FinishReason",
+    "Message",
+    "Model",
+    "Request",
+    "Role",
+    "Usage",
+)
+
+Role: TypeAlias = Literal["system", "user", "assistant"]
+"""Who said a message."""
+
+AnswerKind: TypeAlias = Literal["choice", "number", "code", "text"]
+"""What kind of answer a request expects: a choice letter, a number, code, or free text."""
+
+FinishReason: TypeAlias = Literal[
+    "stop", "length", "content_filter", "tool_calls", "other"
+]
+"""Why generation ended, normalised across providers (the provider's own value stays in `raw`)."""
+
+_ROLES = ("system", "user", "assistant")
+
+
+def short_repr(obj: Any) -> str:
+    """`Class(field=value, ...)` showing only the fields that differ from their defaults."""
+    shown = []
+    for a in attrs.fields(type(obj)):
+        if not a.repr:
+            continue
+        value = getattr(obj, a.name)
+        default = a.default.factory() if hasattr(a.default, "factory") else a.default
+        if a.default is attrs.NOTHING or value != default:
+            shown.append(f"{a.name}={value!r}")
+    return f"{type(obj).__name__}({', '.join(shown)})"
+
+
+_KINDS = ("choice", "number", "code", "text")
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Message:
+    """One turn of a conversation.
+
+    Examples:
+        >>> Message(role="user", content="What is 2 + 2?")
+        Message(role='user', content='What is 2 + 2?')
+    """
+
+    role: Role = attrs.field(validator=attrs.validators.in_(_ROLES))
+    """`"system"`, `"user"` or `"assistant"`."""
+    content: str = attrs.field(validator=attrs.validators.instance_of(str))
+    """The text of the turn."""
+
+
+def _to_messages(value: Any) -> tuple[Message, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes | Mapping):
+        raise ValidationError(
+            "`messages` must be a list of {'role': ..., 'content': ...} dicts or `Message`s, "
+            f"got {type(value).__name__}; pass a plain string as `prompt=` instead",
+            messages=value,
+        )
+    out: list[Message] = []
+    for item in value:
+        if isinstance(item, Message):
+            out.append(item)
+        elif isinstance(item, Mapping) and set(item) == {"role", "content"}:
+            try:
+                out.append(Message(role=item["role"], content=item["content"]))
+            except (TypeError, ValueError) as err:
+                raise ValidationError(
+                    f"bad message {item!r}: `role` must be one of {_ROLES} and `content` a string",
+                    item=item,
+                ) from err
+        else:
+            raise ValidationError(
+                f"bad message {item!r}: each message is a `Message` or a dict with exactly the keys "
+                "'role' and 'content'",
+                item=item,
+            )
+    return tuple(out)
+
+
+def _to_str_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _check_max_tokens(_: Any, __: Any, value: Any) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or value < 1
+    ):
+        raise ValidationError(
+            f"`max_tokens` must be a positive integer or None, got {value!r}",
+            max_tokens=value,
+        )
+
+
+def _check_temperature(_: Any, __: Any, value: Any) -> None:
+    if value is not None and (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValidationError(
+            f"`temperature` must be a finite number >= 0 or None, got {value!r}",
+            temperature=value,
+        )
+
+
+def _check_kind(_: Any, __: Any, value: str) -> None:
+    if value not in _KINDS:
+        raise ValidationError(
+            f"`kind` must be one of {_KINDS}, got {value!r}", kind=value
+        )
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Request:
+    """What to ask a model: a prompt (or a conversation) and generation options.
+
+    Give exactly one of `prompt` and `messages`. `reference`, `kind` and `choices` describe the
+    expected answer; real providers ignore them, and a
+    [`SimulatedModel`][crucible_core.models.SimulatedModel] uses them to answer right or plausibly
+    wrong.
+
+    Examples:
+        >>> Request(prompt="2 + 2 = ?", reference="4", kind="number")
+        Request(prompt='2 + 2 = ?', reference='4', kind='number')
+
+    Raises:
+        ValidationError: if both or neither of `prompt` and `messages` are given, or an option is
+            out of range.
+    """
+
+    prompt: str | None = None
+    """A single user message."""
+    messages: tuple[Message, ...] = attrs.field(default=(), converter=_to_messages)
+    """A conversation; dicts `{"role": ..., "content": ...}` are converted to `Message`s."""
+    system: str | None = None
+    """The system prompt, if any."""
+    max_tokens: int | None = attrs.field(default=None, validator=_check_max_tokens)
+    """The most tokens to generate (`None`: the provider's default)."""
+    temperature: float | None = attrs.field(default=None, validator=_check_temperature)
+    """Sampling temperature (`None`: the provider's default)."""
+    stop: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
+    """Stop sequences."""
+    reference: str | None = None
+    """The expected answer, when known (a choice letter, a number, code, a phrase)."""
+    kind: AnswerKind = attrs.field(default="text", validator=_check_kind)
+    """What kind of answer is expected."""
+    choices: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
+    """For `kind="choice"`: the options (labels such as `"A"`, or their texts)."""
+    metadata: dict[str, Any] = attrs.field(factory=dict, hash=False)
+    """Free-form data (item id, repeat number) that travels with the request."""
+
+    def __attrs_post_init__(self) -> None:
+        if (self.prompt is None) == (not self.messages):
+            raise ValidationError(
+                "give exactly one of `prompt=` (a string) and `messages=` (a list of messages)",
+                prompt=self.prompt,
+                messages=self.messages,
+            )
+        if self.prompt is not None and not isinstance(self.prompt, str):
+            raise ValidationError(
+                f"`prompt` must be a string, got {type(self.prompt).__name__}",
+                prompt=self.prompt,
+            )
+
+    def __repr__(self) -> str:
+        return short_repr(self)
+
+    def conversation(self) -> tuple[Message, ...]:
+        """The turns to send, without the system prompt: `prompt` as one user message, or `messages`."""
+        if self.prompt is not None:
+            return (Message(role="user", content=self.prompt),)
+        return self.messages
+
+    def fingerprint(self) -> str:
+        """A stable hex digest of everything in the request, used to derive simulated outcomes."""
+        payload = {
+            "prompt": self.prompt,
+            "messages": [[m.role, m.content] for m in self.messages],
+            "system": self.system,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stop": list(self.stop),
+            "reference": self.reference,
+            "kind": self.kind,
+            "choices": list(self.choices),
+            "metadata": self.metadata,
+        }
+        try:
+            data = orjson.dumps(
+                payload,
+                option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                default=repr,
+            )
+        except (
+            TypeError
+        ):  # integers beyond 64 bits, lone surrogates: the slower, total encoder
+            data = json.dumps(payload, sort_keys=True, default=repr).encode()
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Usage:
+    """Tokens consumed by one request.
+
+    Examples:
+        >>> Usage(input_tokens=12, output_tokens=3).total_tokens
+        15
+    """
+
+    input_tokens: int = 0
+    """Prompt tokens (including the system prompt)."""
+    output_tokens: int = 0
+    """Generated tokens (including any reasoning tokens the provider bills as output)."""
+
+    @property
+    def total_tokens(self) -> int:
+        """`input_tokens + output_tokens`."""
+        return self.input_tokens + self.output_tokens
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Completion:
+    """A model's answer to one [`Request`][crucible_core.models.Request]."""
+
+    text: str
+    """The generated text."""
+    usage: Usage = attrs.field(factory=Usage)
+    """Tokens consumed."""
+    latency: float = 0.0
+    """Seconds from sending the request to the full answer, over all attempts (simulated seconds for a
+    simulated model)."""
+    cost: float | None = None
+    """Cost in USD, or `None` when the model has no known price (never a silent 0)."""
+    model: str = ""
+    """The model name, as requested (e.g. `"gpt-4o-mini"`)."""
+    provider: str = ""
+    """The provider (e.g. `"openai"`, `"sim"`)."""
+    finish_reason: FinishReason = "stop"
+    """Why generation ended, normalised."""
+    raw: dict[str, Any] = attrs.field(factory=dict, hash=False, repr=False)
+    """The provider's response payload, as parsed JSON."""
+    request_id: str | None = None
+    """The provider's id for this response, or the client's request id."""
+    attempts: int = 1
+    """How many attempts it took (1 when the first attempt succeeded)."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What every model offers: an id, a provider, `complete` and `aclose`.
+
+    Models that hold connections are async context managers; use `async with` or call `aclose()`.
+    """
+
+    @property
+    def id(self) -> str:
+        """The model string that builds this model again, e.g. `"openai:gpt-4o-mini"`."""
+        ...
+
+    @property
+    def provider(self) -> str:
+        """The provider name, e.g. `"openai"`, `"sim"`."""
+        ...
+
+    async def complete(self, request: Request) -> Completion:
+        """Send `request` and return the completion; raise a `ProviderError` if it fails for good."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the model cannot be used afterwards."""
+        ...

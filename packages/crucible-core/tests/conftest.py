@@ -1,0 +1,130 @@
+"""Fixtures for crucible-core's tests: captured events, retry testing mode, a scripted HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from crucible_core import events
+from crucible_core.retry import set_testing
+
+
+@pytest.fixture(autouse=True)
+def _retry_testing_mode() -> Iterator[None]:
+    """Retries happen without waiting in every test (a test can opt out with set_testing(False))."""
+    with set_testing(True):
+        yield
+
+
+class CapturedEvents:
+    """Events seen by a handler attached to ("crucible", "llm")."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[tuple[str, ...], dict[str, float], dict[str, Any]]] = []
+
+    def __call__(
+        self,
+        name: tuple[str, ...],
+        measurements: Mapping[str, float],
+        metadata: Mapping[str, Any],
+    ) -> None:
+        self.items.append((name, dict(measurements), dict(metadata)))
+
+    def named(self, suffix: str) -> list[tuple[dict[str, float], dict[str, Any]]]:
+        return [(m, md) for n, m, md in self.items if n[-1] == suffix]
+
+    @property
+    def kinds(self) -> list[str]:
+        return [n[-1] for n, _, _ in self.items]
+
+
+@pytest.fixture
+def llm_events() -> Iterator[CapturedEvents]:
+    captured = CapturedEvents()
+    events.attach("test-llm-events", [("crucible", "llm")], captured)
+    try:
+        yield captured
+    finally:
+        events.detach("test-llm-events")
+
+
+class ScriptedServer:
+    """A local aiohttp server answering each request with the next scripted reply.
+
+    `reply(...)` queues a reply; the last one repeats when the queue runs dry. `hang=True` keeps the
+    request open until the test ends, and records in `disconnected` when the client goes away.
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.script: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.disconnected = asyncio.Event()
+        self.release = asyncio.Event()
+        self.handlers_cancelled = 0
+
+    def reply(
+        self,
+        *,
+        status: int = 200,
+        json: Any = None,
+        text: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        hang: bool = False,
+        delay: float = 0.0,
+    ) -> None:
+        self.script.append(
+            {"status": status, "json": json, "text": text, "headers": dict(headers or {}),
+             "hang": hang, "delay": delay}
+        )  # fmt: skip
+
+    async def handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.read()
+        self.requests.append(
+            {"method": request.method, "path": request.path, "query": dict(request.query),
+             "headers": dict(request.headers), "body": body}
+        )  # fmt: skip
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        try:
+            if step["hang"]:
+                await self.release.wait()
+            elif step["delay"]:
+                await asyncio.sleep(step["delay"])
+        except asyncio.CancelledError:
+            self.handlers_cancelled += 1
+            self.disconnected.set()
+            raise
+        if step["json"] is not None:
+            return web.json_response(
+                step["json"], status=step["status"], headers=step["headers"]
+            )
+        return web.Response(
+            text=step["text"] or "", status=step["status"], headers=step["headers"],
+            content_type="application/json",
+        )  # fmt: skip
+
+
+@pytest.fixture
+async def scripted_server() -> AsyncIterator[ScriptedServer]:
+    pytest.importorskip("aiohttp")
+    from aiohttp import web
+
+    server = ScriptedServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    server.url = f"http://127.0.0.1:{port}"
+    try:
+        yield server
+    finally:
+        server.release.set()
+        await runner.cleanup()
