@@ -6,4 +6,6 @@ from crucible_core.testing import check_exports
 
 
 def test_exports() -> None:
-    check_exports("crucible_bench", forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy"))
+    check_exports(
+        "crucible_bench", forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy")
+    )

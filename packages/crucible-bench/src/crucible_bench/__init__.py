@@ -1,16 +1,158 @@
-"""Statistical tests, effect sizes, power analysis and multiple-comparison corrections checked against R and NIST."""
+"""Statistical tests, effect sizes, power analysis and multiple-comparison corrections checked against R and NIST.
+
+Every test returns a frozen result with `statistic`, `pvalue`, `df` (where defined), `n`,
+effect sizes with confidence intervals, a `method` name and an APA-style `interpretation`, and renders
+as text (`print(result)`), HTML in notebooks, `to_dict()` and `to_polars()`.
+
+Examples:
+    >>> import crucible_bench as cb
+    >>> r = cb.ttest([5.1, 4.9, 5.6, 5.8, 6.0], [4.1, 4.4, 4.0, 4.8, 4.3])
+    >>> round(r.pvalue, 4)
+    0.0024
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import version as _version
 
-from crucible_bench.exceptions import BenchError
+from crucible_bench._adjust import AdjustMethod, adjust_pvalues
+from crucible_bench._anova import (
+    AnovaEffect,
+    AnovaResult,
+    AnovaTableResult,
+    FriedmanResult,
+    KruskalResult,
+    anova_oneway,
+    anova_twoway,
+    friedman,
+    kruskal,
+    rm_anova,
+    welch_anova,
+)
+from crucible_bench._assumptions import AssumptionResult, bartlett, levene, shapiro
+from crucible_bench._bootstrap import BootstrapResult, bootstrap_ci
+from crucible_bench._correlation import CorrelationResult, kendall, pearson, spearman
+from crucible_bench._effect import (
+    EffectSizeResult,
+    cliffs_delta,
+    cohen_dav,
+    cohen_dz,
+    cohens_d,
+    cohens_h,
+    epsilon_squared,
+    eta_squared,
+    glass_delta,
+    hedges_g,
+    odds_ratio,
+    omega_squared,
+    rank_biserial,
+    risk_difference,
+)
+from crucible_bench._power import (
+    PowerResult,
+    power_anova,
+    power_chi2,
+    power_proportions,
+    power_ttest,
+    power_ttest_unequal,
+)
+from crucible_bench._rank import (
+    MannWhitneyResult,
+    WilcoxonResult,
+    mann_whitney,
+    wilcoxon,
+)
+from crucible_bench._tables import (
+    ChiSquareResult,
+    FisherResult,
+    McNemarResult,
+    chi2_goodness_of_fit,
+    chi2_independence,
+    fisher_exact,
+    mcnemar,
+)
+from crucible_bench._ttest import TtestResult, ttest
+from crucible_bench.exceptions import (
+    BenchError,
+    ConvergenceError,
+    InsufficientDataError,
+    InvalidInputError,
+    InvalidParameterError,
+)
 
 __version__: str = _version("crucible-bench")
 
 __all__ = (
+    # two-sample and one-sample tests
+    "ttest",
+    "mann_whitney",
+    "wilcoxon",
+    # k-sample tests and ANOVA
+    "anova_oneway",
+    "welch_anova",
+    "kruskal",
+    "anova_twoway",
+    "rm_anova",
+    "friedman",
+    # contingency tables
+    "chi2_independence",
+    "chi2_goodness_of_fit",
+    "fisher_exact",
+    "mcnemar",
+    # assumptions
+    "shapiro",
+    "levene",
+    "bartlett",
+    # effect sizes
+    "cohens_d",
+    "hedges_g",
+    "glass_delta",
+    "cohen_dz",
+    "cohen_dav",
+    "eta_squared",
+    "omega_squared",
+    "epsilon_squared",
+    "rank_biserial",
+    "cliffs_delta",
+    "odds_ratio",
+    "cohens_h",
+    "risk_difference",
+    # power and sample size
+    "power_ttest",
+    "power_ttest_unequal",
+    "power_anova",
+    "power_chi2",
+    "power_proportions",
+    # corrections, resampling, correlation
+    "adjust_pvalues",
+    "AdjustMethod",
+    "bootstrap_ci",
+    "pearson",
+    "spearman",
+    "kendall",
+    # results
+    "AnovaEffect",
+    "AnovaResult",
+    "AnovaTableResult",
+    "AssumptionResult",
+    "BootstrapResult",
+    "ChiSquareResult",
+    "CorrelationResult",
+    "EffectSizeResult",
+    "FisherResult",
+    "FriedmanResult",
+    "KruskalResult",
+    "MannWhitneyResult",
+    "McNemarResult",
+    "PowerResult",
+    "TtestResult",
+    "WilcoxonResult",
     # errors
     "BenchError",
+    "ConvergenceError",
+    "InsufficientDataError",
+    "InvalidInputError",
+    "InvalidParameterError",
     # metadata
     "__version__",
 )
