@@ -63,6 +63,7 @@ class ScriptedServer:
         self.script: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.disconnected = asyncio.Event()
+        self.body_started = asyncio.Event()
         self.release = asyncio.Event()
         self.handlers_cancelled = 0
 
@@ -74,11 +75,13 @@ class ScriptedServer:
         text: str | None = None,
         headers: Mapping[str, str] | None = None,
         hang: bool = False,
+        partial: bool = False,
         delay: float = 0.0,
     ) -> None:
+        """Queue a reply; `partial=True` sends the headers and half a body, then hangs."""
         self.script.append(
             {"status": status, "json": json, "text": text, "headers": dict(headers or {}),
-             "hang": hang, "delay": delay}
+             "hang": hang, "partial": partial, "delay": delay}
         )  # fmt: skip
 
     async def handle(self, request: Any) -> Any:
@@ -91,6 +94,16 @@ class ScriptedServer:
         )  # fmt: skip
         step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         try:
+            if step["partial"]:
+                response = web.StreamResponse(
+                    status=200, headers={"content-type": "application/json"}
+                )
+                response.content_length = 1000
+                await response.prepare(request)
+                await response.write(b'{"choices": [')
+                self.body_started.set()
+                await self.release.wait()
+                return response
             if step["hang"]:
                 await self.release.wait()
             elif step["delay"]:

@@ -545,3 +545,94 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("soon") is None
     assert parse_retry_after("inf") is None
     assert parse_retry_after(None) is None
+
+
+async def test_cancellation_while_reading_the_body_closes_the_connection(
+    provider: str, scripted_server: Any
+) -> None:
+    scripted_server.reply(partial=True)
+    async with make(provider, scripted_server.url) as model:
+        task = asyncio.create_task(model.complete(REQUEST))
+        await asyncio.wait_for(scripted_server.body_started.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(scripted_server.disconnected.wait(), 10)
+    assert scripted_server.handlers_cancelled == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"retry": 3}, "RetryPolicy"),
+        ({"price": 0.01}, "Price"),
+        ({"timeout": 0}, "timeout"),
+        ({"requests_per_second": -1}, "requests_per_second"),
+        ({"api_key": "  "}, "api_key"),
+        ({"base_url": "127.0.0.1:8000"}, "http"),
+    ],
+)
+def test_http_construction_errors(options: dict[str, Any], error: str) -> None:
+    options = {"api_key": KEY, "base_url": "http://127.0.0.1:1", **options}
+    with pytest.raises((ConfigurationError, ValueError), match=error):
+        OpenAIModel("gpt-4o-mini", **options)
+
+
+def test_openai_options_are_checked() -> None:
+    with pytest.raises(ConfigurationError, match="provider"):
+        OpenAIModel("m", provider="azure", api_key=KEY)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="base_url"):
+        OpenAIModel("m", provider="openai-compatible")
+    with pytest.raises(ConfigurationError, match="max_tokens_field"):
+        OpenAIModel("m", api_key=KEY, max_tokens_field="tokens")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="model name"):
+        OpenAIModel(" ", api_key=KEY)
+    model = OpenAIModel("o3", api_key=KEY, max_tokens_field="max_tokens", price=None)
+    assert model.max_tokens_field == "max_tokens"
+
+
+async def test_gemini_conversation_roles_and_blocked_prompts(
+    scripted_server: Any,
+) -> None:
+    scripted_server.reply(
+        json={
+            "promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 5},
+        }
+    )
+    conversation = Request(
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "bye"},
+        ]
+    )
+    async with GeminiModel(
+        "models/gemini-2.5-pro", base_url=scripted_server.url, api_key=KEY
+    ) as model:
+        completion = await model.complete(conversation)
+    assert (completion.text, completion.finish_reason) == ("", "content_filter")
+    body = json.loads(scripted_server.requests[0]["body"])
+    assert (
+        scripted_server.requests[0]["path"]
+        == "/v1beta/models/gemini-2.5-pro:generateContent"
+    )
+    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
+    assert body["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+    assert "generationConfig" not in body
+
+
+async def test_price_option_and_retry_after_ms(
+    scripted_server: Any, llm_events: Any
+) -> None:
+    from crucible_core.models import Price
+
+    scripted_server.reply(status=429, text="busy", headers={"retry-after-ms": "1500"})
+    scripted_server.reply(json=OPENAI_OK)
+    async with make(
+        "openai", scripted_server.url, price=Price(input=1.0, output=1.0)
+    ) as model:
+        completion = await model.complete(REQUEST)
+    assert completion.cost == pytest.approx(22 / 1e6)
+    assert llm_events.named("retry")[0][0]["wait"] >= 1.5

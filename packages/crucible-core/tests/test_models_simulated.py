@@ -552,3 +552,79 @@ def test_profile_evolves() -> None:
     flaky = attrs.evolve(PROFILES["gpt-4"], name="gpt-4-flaky", rate_limit_rate=0.2)
     assert flaky.rate_limit_rate == 0.2
     assert repr(flaky).startswith("Profile(name='gpt-4-flaky', accuracy=0.94")
+
+
+async def test_retry_timeout_stops_simulated_retries() -> None:
+    from crucible_core.retry import set_testing
+
+    down = Profile(name="down", accuracy=1.0, latency="fast", error_rate=1.0)
+    policy = retry(
+        on=ResponseError, attempts=10, timeout=0.5, wait_initial=1.0, wait_jitter=0
+    )
+    with set_testing(False), pytest.raises(ResponseError) as info:
+        await SimulatedModel(down, virtual_time=True, retry=policy).complete(
+            Request(prompt="q")
+        )
+    assert info.value.attempt == 1
+
+
+async def test_real_time_retry_waits_are_slept() -> None:
+    from crucible_core.retry import set_testing
+
+    tiny = LatencyDistribution(p50=0.0001, p95=0.0002, p99=0.0003)
+    flaky = Profile(name="flaky-tiny", accuracy=1.0, latency=tiny, error_rate=0.5)
+    policy = retry(
+        on=ResponseError,
+        attempts=30,
+        timeout=None,
+        wait_initial=0.001,
+        wait_max=0.001,
+        wait_jitter=0,
+    )
+    with set_testing(False):
+        model = SimulatedModel(flaky, seed=1, retry=policy)
+        done = [
+            await model.complete(Request(prompt=f"q{i}", reference="x"))
+            for i in range(10)
+        ]
+    retried = [c for c in done if c.attempts > 1]
+    assert retried
+    assert all(c.latency >= 0.001 * (c.attempts - 1) for c in retried)
+
+
+def test_choice_wrong_answers_without_letters() -> None:
+    texts = Request(
+        prompt="q", reference="Paris", kind="choice", choices=("Paris", "Rome")
+    )
+    assert wrong_answer(texts) == "Rome"
+    outside = Request(
+        prompt="q", reference="Lyon", kind="choice", choices=("Paris", "Rome")
+    )
+    assert wrong_answer(outside) in {"Paris", "Rome"}
+    free_text = Request(
+        prompt="q", reference="the sea", kind="choice"
+    )  # no choices, not a letter
+    assert wrong_answer(free_text) != "the sea"
+    text_with_choices = Request(prompt="q", reference="yes", choices=("yes", "no"))
+    assert wrong_answer(text_with_choices) == "no"
+    unparsable = Request(prompt="q", reference="about a dozen", kind="number")
+    assert wrong_answer(unparsable) != "about a dozen"
+    assert wrong_answer(Request(prompt="q", reference="+5", kind="number")).startswith(
+        ("+", "-")
+    )
+    assert (
+        wrong_answer(Request(prompt="q", reference="# nothing", kind="code"))
+        != "# nothing"
+    )
+    assert (
+        SimulatedModel("gpt-4")
+        .answer(Request(prompt="q", kind="code"))[0]
+        .startswith("def ")
+    )
+
+
+def test_model_construction_validates_retry_and_profile() -> None:
+    with pytest.raises(ValidationError, match="RetryPolicy"):
+        SimulatedModel("gpt-4", retry=3)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="Profile"):
+        SimulatedModel(3)  # type: ignore[arg-type]

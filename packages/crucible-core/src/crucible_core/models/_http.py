@@ -290,19 +290,19 @@ class HTTPModel:
     # --- the wire protocol (subclasses) ---------------------------------------------------------------
 
     def _url(self, request: Request) -> str:
-        raise NotImplementedError
+        raise NotImplementedError  # pragma: no cover - every provider overrides it
 
     def _auth_headers(self, key: str) -> dict[str, str]:
-        raise NotImplementedError
+        raise NotImplementedError  # pragma: no cover - every provider overrides it
 
     def _body(self, request: Request) -> dict[str, Any]:
-        raise NotImplementedError
+        raise NotImplementedError  # pragma: no cover - every provider overrides it
 
     def _parse(
         self, payload: dict[str, Any]
     ) -> tuple[str, Usage | None, FinishReason, str | None]:
         """Text, usage (None if not reported), finish reason and the provider's response id."""
-        raise NotImplementedError
+        raise NotImplementedError  # pragma: no cover - every provider overrides it
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
