@@ -11,6 +11,18 @@ from __future__ import annotations
 from importlib.metadata import version as _version
 
 from crucible_core._config import DisplayOptions, config, display_options
+from crucible_core.events import attach, detach, emit, span
+from crucible_core.ids import new_id
+from crucible_core.models import (
+    Completion,
+    Model,
+    Request,
+    SimulatedModel,
+    Usage,
+    build_model,
+)
+from crucible_core.ratelimit import TokenBucket
+from crucible_core.retry import RetryPolicy, retry, retry_context, set_testing
 from crucible_core.exceptions import (
     BudgetExceededError,
     ConfigurationError,
@@ -44,6 +56,25 @@ __all__ = (
     "ResponseError",
     "CrucibleWarning",
     "CrucibleDeprecationWarning",
+    # events and ids
+    "emit",
+    "attach",
+    "detach",
+    "span",
+    "new_id",
+    # models
+    "Request",
+    "Completion",
+    "Usage",
+    "Model",
+    "SimulatedModel",
+    "build_model",
+    # retries and rate limits
+    "retry",
+    "retry_context",
+    "RetryPolicy",
+    "set_testing",
+    "TokenBucket",
     # display
     "DisplayOptions",
     "config",
