@@ -12,17 +12,6 @@ from importlib.metadata import version as _version
 
 from crucible_core._config import DisplayOptions, config, display_options
 from crucible_core.events import attach, detach, emit, span
-from crucible_core.ids import new_id
-from crucible_core.models import (
-    Completion,
-    Model,
-    Request,
-    SimulatedModel,
-    Usage,
-    build_model,
-)
-from crucible_core.ratelimit import TokenBucket
-from crucible_core.retry import RetryPolicy, retry, retry_context, set_testing
 from crucible_core.exceptions import (
     BudgetExceededError,
     ConfigurationError,
@@ -38,6 +27,17 @@ from crucible_core.exceptions import (
     SerializationError,
     ValidationError,
 )
+from crucible_core.ids import new_id
+from crucible_core.models import (
+    Completion,
+    Model,
+    Request,
+    SimulatedModel,
+    Usage,
+    build_model,
+)
+from crucible_core.ratelimit import TokenBucket
+from crucible_core.retry import RetryPolicy, retry, retry_context, set_testing
 
 __version__: str = _version("crucible-core")
 
