@@ -1,0 +1,836 @@
+"""`Ensemble`: several models answering as one, and the `predict` / `predict_async` shortcuts."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from crucible_core import events
+from crucible_core._async import run_sync
+from crucible_core.models import (
+    Completion,
+    Model,
+    Request,
+    Usage,
+    build_model,
+    price_for,
+)
+from crucible_ensemble._checks import is_count, is_real
+from crucible_ensemble._execution import (
+    Cascade,
+    Execution,
+    ExecutionName,
+    Hedged,
+    Parallel,
+    Sequential,
+    resolve_execution,
+)
+from crucible_ensemble._normalize import (
+    NormalizeName,
+    Normalizer,
+    check_normalize,
+    resolve_normalizer,
+)
+from crucible_ensemble._results import EnsembleResult, MemberResponse, MemberStatus
+from crucible_ensemble._voting import (
+    Ballot,
+    StrategyName,
+    VotingStrategy,
+    resolve_strategy,
+)
+from crucible_ensemble.exceptions import (
+    EnsembleConfigurationError,
+    EnsembleTimeoutError,
+    InsufficientResponsesError,
+)
+
+__all__ = ("Ensemble", "ModelSpec", "predict", "predict_async")
+
+ModelSpec = Model | str
+"""A member: a [`Model`][crucible_core.models.Model] or a model string such as `"sim:gpt-4"`."""
+
+_PREDICT = ("crucible", "ensemble", "predict")
+_INF = math.inf
+_TYPICAL_USAGE = Usage(input_tokens=500, output_tokens=200)
+
+
+class _Call:
+    """One member call in flight or done (mutable bookkeeping, private)."""
+
+    __slots__ = (
+        "answer",
+        "completion",
+        "confidence",
+        "error",
+        "finish",
+        "launch",
+        "position",
+        "status",
+    )
+
+    def __init__(self, position: int, launch: float) -> None:
+        self.position = position
+        self.launch = launch
+        self.finish = _INF
+        self.completion: Completion | None = None
+        self.error: BaseException | None = None
+        self.status: MemberStatus = "cancelled"
+        self.answer: str | None = None
+        self.confidence: float | None = None
+
+
+async def _timed(
+    model: Model, request: Request, clock: Callable[[], float]
+) -> tuple[Completion | None, BaseException | None, float]:
+    started = clock()
+    try:
+        completion = await model.complete(request)
+    except Exception as err:  # any member failure is recorded, never raised here
+        return None, err, clock() - started
+    return completion, None, clock() - started
+
+
+def _member_confidence(completion: Completion) -> float | None:
+    """A confidence the model reported: `raw["confidence"]`, or the mean token probability."""
+    raw = completion.raw
+    value = raw.get("confidence")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if 0.0 <= value <= 1.0 else None
+    try:
+        tokens = raw["choices"][0]["logprobs"]["content"]
+        logprobs = [float(t["logprob"]) for t in tokens]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if not logprobs:
+        return None
+    return math.exp(sum(logprobs) / len(logprobs))
+
+
+def _price(model: Model) -> float:
+    """An estimate of one call's USD cost, for ordering a cascade (unknown: infinity)."""
+    profile = getattr(model, "profile", None)
+    per_query = getattr(profile, "price_per_query", None)
+    if isinstance(per_query, int | float):
+        return float(per_query)
+    try:
+        return price_for(model.id).cost(_TYPICAL_USAGE)
+    except Exception:  # not in the pricing table: last
+        return _INF
+
+
+def _names(models: Sequence[Model]) -> tuple[str, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for model in models:
+        base = model.id
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return tuple(out)
+
+
+def _error_text(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+class Ensemble:
+    """Several models voting as one model.
+
+    An `Ensemble` implements the [`Model`][crucible_core.models.Model] protocol, so it can stand
+    anywhere a model can (a harness condition, another ensemble). `predict_async` returns the
+    full [`EnsembleResult`][crucible_ensemble.EnsembleResult]; `complete` returns it as a
+    `Completion` (the winning member's text, summed usage and cost, the result in `raw`).
+
+    A member that fails or times out is recorded and left out of the vote; the prediction fails
+    only when fewer than `min_responses` members answered.
+
+    Args:
+        models: the members: [`Model`][crucible_core.models.Model]s or model strings
+            (`"sim:gpt-4"`, `"openai:gpt-4o-mini"`). Order matters: ties go to the member listed
+            first, and sequential and hedged execution call members in this order.
+        strategy: `"majority"`, `"weighted"`, `"best_confidence"`, `"unanimous"`, a
+            [`VotingStrategy`][crucible_ensemble.VotingStrategy], or a function
+            `ballots -> answer | None`.
+        execution: `"parallel"`, `"sequential"`, `"hedged"`, `"cascade"`, or an object such as
+            [`Hedged(delay=0.5)`][crucible_ensemble.Hedged].
+        weights: member weights for `"weighted"`: a sequence in member order or a mapping by
+            member name (missing names weigh 1). See
+            [`log_odds_weights`][crucible_ensemble.log_odds_weights].
+        normalize: how raw texts become comparable answers: `"auto"` (from the request's
+            `kind` and `choices`), `"choice"`, `"number"`, `"boolean"`, `"text"`, `"code"`,
+            `"exact"`, or a function `text -> str | None`.
+        timeout: seconds a prediction may take; members still running are cancelled and
+            recorded as timed out (`None`: no limit). Simulated models in virtual time are timed
+            by the latency they report.
+        min_responses: the fewest answering members to vote over.
+        min_consensus: abstain when the winning answer's vote share is below this.
+        model_options: keyword options for [`build_model`][crucible_core.models.build_model]
+            when members are given as strings (e.g. `{"seed": 1, "virtual_time": True}`).
+
+    Raises:
+        EnsembleConfigurationError: for an unknown strategy or execution, bad weights, or
+            `min_responses` larger than the ensemble.
+
+    Examples:
+        >>> from crucible_core.models import Request, SimulatedModel
+        >>> members = [SimulatedModel(p, seed=1, virtual_time=True)
+        ...            for p in ("gpt-4", "claude-3", "gemini-pro")]
+        >>> ensemble = Ensemble(members, strategy="majority")
+        >>> result = ensemble.predict(Request(prompt="2 + 2 = ?", reference="4", kind="number"))
+        >>> result.answer
+        '4'
+    """
+
+    __slots__ = (
+        "_built",
+        "_execution",
+        "_normalize",
+        "_order",
+        "_strategy",
+        "_weight_list",
+        "min_consensus",
+        "min_responses",
+        "models",
+        "names",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        models: Sequence[ModelSpec],
+        *,
+        strategy: StrategyName
+        | VotingStrategy
+        | Callable[[Sequence[Ballot]], Any] = "majority",
+        execution: ExecutionName | Execution = "parallel",
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        normalize: NormalizeName | Normalizer = "auto",
+        timeout: float | None = None,
+        min_responses: int = 1,
+        min_consensus: float | None = None,
+        model_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(models, str) or not isinstance(models, Sequence):
+            raise EnsembleConfigurationError(
+                "`models` must be a list of models or model strings, e.g. "
+                "`['sim:gpt-4', 'sim:claude-3', 'sim:gemini-pro']`",
+                models=models,
+            )
+        if not models:
+            raise EnsembleConfigurationError(
+                "an ensemble needs at least one model in `models=`", models=models
+            )
+        built: list[Model] = []
+        members: list[Model] = []
+        for spec in models:
+            if isinstance(spec, str):
+                model = build_model(spec, **dict(model_options or {}))
+                built.append(model)
+                members.append(model)
+            elif isinstance(spec, Model):
+                members.append(spec)
+            else:
+                raise EnsembleConfigurationError(
+                    f"member {spec!r} is neither a `Model` nor a model string like 'sim:gpt-4'",
+                    member=spec,
+                )
+        self.models: tuple[Model, ...] = tuple(members)
+        """The members, in order."""
+        self.names: tuple[str, ...] = _names(self.models)
+        """Each member's name: its model id, suffixed `#2`, `#3` when an id repeats."""
+        self._built = tuple(built)
+        self._strategy = resolve_strategy(strategy)
+        self._execution = resolve_execution(execution)
+        check_normalize(normalize)
+        self._normalize = normalize
+        self._weight_list = self._check_weights(weights)
+        if timeout is not None and (not is_real(timeout) or not timeout > 0):
+            raise EnsembleConfigurationError(
+                f"`timeout` must be a positive number of seconds or None, got {timeout!r}",
+                timeout=timeout,
+            )
+        self.timeout: float | None = timeout
+        """Seconds a prediction may take (`None`: no limit)."""
+        n = len(self.models)
+        if not is_count(min_responses, minimum=1) or min_responses > n:
+            raise EnsembleConfigurationError(
+                f"`min_responses` must be an integer from 1 to the number of members ({n}), "
+                f"got {min_responses!r}",
+                min_responses=min_responses,
+            )
+        self.min_responses: int = min_responses
+        """The fewest answering members to vote over."""
+        if min_consensus is not None and (
+            not is_real(min_consensus) or not 0.0 < min_consensus <= 1.0
+        ):
+            raise EnsembleConfigurationError(
+                f"`min_consensus` must be in (0, 1] or None, got {min_consensus!r}",
+                min_consensus=min_consensus,
+            )
+        self.min_consensus: float | None = min_consensus
+        """Abstain below this vote share (`None`: never for lack of consensus)."""
+        order = list(range(n))
+        if isinstance(self._execution, Cascade) and self._execution.order == "cost":
+            prices = [_price(m) for m in self.models]
+            order.sort(key=lambda i: prices[i])
+        self._order = tuple(order)
+
+    def _check_weights(
+        self, weights: Sequence[float] | Mapping[str, float] | None
+    ) -> tuple[float, ...]:
+        n = len(self.models)
+        if weights is None:
+            return (1.0,) * n
+        if isinstance(weights, Mapping):
+            unknown = sorted(set(weights) - set(self.names))
+            if unknown:
+                raise EnsembleConfigurationError(
+                    f"`weights` names {unknown}, which are not members; members are "
+                    f"{list(self.names)}",
+                    weights=dict(weights),
+                )
+            values = [weights.get(name, 1.0) for name in self.names]
+        elif isinstance(weights, Sequence):
+            if len(weights) != n:
+                raise EnsembleConfigurationError(
+                    f"`weights` has {len(weights)} values for {n} members; give one per member "
+                    "or a mapping by member name",
+                    weights=list(weights),
+                )
+            values = list(weights)
+        else:
+            raise EnsembleConfigurationError(
+                f"`weights` must be a sequence or a mapping of numbers, got {weights!r}",
+                weights=weights,
+            )
+        for value in values:
+            if not is_real(value) or value < 0:
+                raise EnsembleConfigurationError(
+                    f"weights must be finite numbers >= 0, got {value!r}",
+                    weights=values,
+                )
+        return tuple(float(v) for v in values)
+
+    # --- the Model protocol ----------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """`"ensemble:<strategy>/<execution>(<member>,...)"`."""
+        return (
+            f"ensemble:{self._strategy.name}/{self._execution.name}("
+            + ",".join(self.names)
+            + ")"
+        )
+
+    @property
+    def provider(self) -> str:
+        """Always `"ensemble"`."""
+        return "ensemble"
+
+    @property
+    def strategy(self) -> VotingStrategy:
+        """The voting strategy."""
+        return self._strategy
+
+    @property
+    def execution(self) -> Execution:
+        """The execution strategy."""
+        return self._execution
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each member's weight, by name."""
+        return dict(zip(self.names, self._weight_list, strict=True))
+
+    def __repr__(self) -> str:
+        return (
+            f"Ensemble({list(self.names)!r}, strategy={self._strategy.name!r}, "
+            f"execution={self._execution.name!r})"
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the members this ensemble built from model strings (not the ones passed in)."""
+        for model in self._built:
+            await model.aclose()
+
+    async def complete(self, request: Request) -> Completion:
+        """Answer `request` as one model: the prediction as a `Completion`.
+
+        The text is the winning member's raw text (empty, with `finish_reason="other"`, when the
+        ensemble abstained); usage and cost are summed over members; `raw["ensemble"]` holds the
+        full result as a dict.
+
+        Raises:
+            InsufficientResponsesError: when fewer than `min_responses` members answered.
+        """
+        result = await self.predict_async(request)
+        return Completion(
+            text="" if result.abstained else (result.text or ""),
+            usage=Usage(
+                input_tokens=result.input_tokens, output_tokens=result.output_tokens
+            ),
+            latency=result.latency,
+            cost=result.cost,
+            model=self.id,
+            provider="ensemble",
+            finish_reason="other" if result.abstained else "stop",
+            raw={"ensemble": result.to_dict()},
+            attempts=1,
+        )
+
+    # --- predicting ------------------------------------------------------------------------------
+
+    def predict(self, prompt: str | Request) -> EnsembleResult:
+        """Ask every member (as the execution says) and vote; the sync twin of `predict_async`."""
+        return run_sync(self.predict_async(prompt))
+
+    async def predict_async(self, prompt: str | Request) -> EnsembleResult:
+        """Ask the members (as the execution strategy says) and vote over their answers.
+
+        Args:
+            prompt: a prompt string, or a [`Request`][crucible_core.models.Request] (which can
+                carry `kind`, `choices` and, for simulated members, the `reference`).
+
+        Returns:
+            The answer, the vote and every member's response.
+
+        Raises:
+            InsufficientResponsesError: when fewer than `min_responses` members answered; its
+                `errors` holds each failed member's exception.
+            EnsembleTimeoutError: the same, because the timeout ran out.
+        """
+        request = prompt if isinstance(prompt, Request) else Request(prompt=prompt)
+        with events.span(
+            _PREDICT,
+            {
+                "ensemble": self.id,
+                "strategy": self._strategy.name,
+                "execution": self._execution.name,
+                "models": self.names,
+            },
+        ) as span:
+            calls, latency, timed_out = await self._gather(request)
+            result = self._tally(calls, latency)
+            span.measurements["cost"] = result.cost or 0.0
+            span.measurements["models_called"] = result.members_called
+            span.measurements["latency"] = latency
+            if result.responders < self.min_responses:
+                errors = {
+                    self.names[c.position]: c.error
+                    for c in calls
+                    if c.error is not None
+                }
+                cls = EnsembleTimeoutError if timed_out else InsufficientResponsesError
+                raise cls(
+                    f"only {result.responders} of {len(self.models)} members answered, fewer "
+                    f"than min_responses={self.min_responses}; errors: "
+                    + (
+                        "; ".join(f"{k}: {_error_text(v)}" for k, v in errors.items())
+                        or "none (answers could not be read: check `normalize=`)"
+                    )
+                    + (
+                        f". The {self.timeout} s timeout ran out: raise `timeout=`"
+                        if timed_out
+                        else ". Lower `min_responses=`, add members, or fix the failing ones"
+                    ),
+                    errors=errors,
+                    responses=result.responders,
+                    min_responses=self.min_responses,
+                    result=result,
+                    **({"timeout": self.timeout} if timed_out else {}),
+                )
+            events.emit(
+                events.ENSEMBLE_VOTE_STOP,
+                {"consensus": result.consensus, "votes": result.responders},
+                {
+                    "ensemble": self.id,
+                    "answer": result.answer,
+                    "method": self._strategy.name,
+                    "abstained": result.abstained,
+                },
+            )
+        return result
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _want(self, ballots: list[Ballot], pending: list[float]) -> int:
+        """How many answers to have outstanding now."""
+        ex = self._execution
+        floor = self.min_responses - len(ballots)
+        if isinstance(ex, Parallel):
+            return len(pending)
+        if isinstance(ex, Sequential):
+            needed = getattr(self._strategy, "needed", None)
+            want = needed(ballots, pending) if needed is not None else len(pending)
+            want += ex.spare
+        elif isinstance(ex, Cascade):
+            lead = 0
+            if ballots:
+                counts: dict[str, int] = {}
+                for b in ballots:
+                    counts[b.answer] = counts.get(b.answer, 0) + 1
+                lead = max(counts.values())
+            want = max(1, ex.min_agreeing - lead)
+        else:  # Hedged: one at a time; the timer adds backups
+            want = 1
+        return max(want, floor, 1)
+
+    def _finished(self, ballots: list[Ballot], pending: list[float]) -> bool:
+        if not pending:
+            return True
+        if len(ballots) < self.min_responses:
+            return False
+        ex = self._execution
+        if isinstance(ex, Parallel):
+            return False
+        if isinstance(ex, Hedged):
+            return True
+        if isinstance(ex, Sequential):
+            settled = getattr(self._strategy, "settled", None)
+            return bool(settled(ballots, pending)) if settled is not None else False
+        # Cascade
+        if ex.confidence is not None and any(
+            b.confidence is not None and b.confidence >= ex.confidence for b in ballots
+        ):
+            return True
+        decision = self._strategy.decide(ballots)
+        if decision.answer is None:
+            return False
+        agreeing = sum(1 for b in ballots if b.answer == decision.answer)
+        return agreeing >= ex.min_agreeing and (
+            decision.confidence is None or decision.confidence >= ex.threshold
+        )
+
+    async def _gather(self, request: Request) -> tuple[list[_Call], float, bool]:
+        """Run the member calls on the execution's schedule.
+
+        Time is tracked on a model clock: a call launched at model time `t` finishes at `t` plus
+        the latency its completion reports (or the wall time it took, if larger). Simulated
+        members in virtual time return at once but are processed in model-time order, so
+        sequential stopping, hedging and timeouts behave as they would in real time.
+        """
+        loop = asyncio.get_running_loop()
+        wall0 = loop.time()
+        weights = self._weight_list
+        timeout = self.timeout
+        ex = self._execution
+        hedged = isinstance(ex, Hedged)
+        hedges_left = (
+            (ex.max_hedges if ex.max_hedges is not None else len(self.models))
+            if isinstance(ex, Hedged)
+            else 0
+        )
+        delay = ex.delay if isinstance(ex, Hedged) else _INF
+        normalizer = resolve_normalizer(self._normalize, request)
+        queue = deque(self._order)
+        calls: list[_Call] = []
+        in_flight: dict[asyncio.Task[Any], _Call] = {}
+        ready: list[_Call] = []
+        ballots: list[Ballot] = []
+        clock = 0.0
+        last_launch = 0.0
+        timed_out = False
+
+        def pending() -> list[float]:
+            outstanding = sorted([*in_flight.values(), *ready], key=lambda c: c.launch)
+            return [weights[c.position] for c in outstanding] + [
+                weights[p] for p in queue
+            ]
+
+        def launch(at: float) -> None:
+            nonlocal last_launch
+            position = queue.popleft()
+            call = _Call(position, at)
+            task = loop.create_task(_timed(self.models[position], request, loop.time))
+            in_flight[task] = call
+            calls.append(call)
+            last_launch = at
+
+        def settle(call: _Call, outcome: tuple[Any, ...]) -> None:
+            completion, error, wall = outcome
+            call.completion, call.error = completion, error
+            took = wall if completion is None else max(completion.latency, wall)
+            call.finish = call.launch + took
+
+        while True:
+            rest = pending()
+            if self._finished(ballots, rest):
+                break
+            outstanding = len(in_flight) + len(ready)
+            for _ in range(min(self._want(ballots, rest) - outstanding, len(queue))):
+                launch(clock)
+            if not in_flight and not ready:
+                break
+            next_hedge = (
+                last_launch + delay if hedged and queue and hedges_left > 0 else _INF
+            )
+            if in_flight:
+                # With answers already waiting, only collect calls that are done too (simulated
+                # members in virtual time finish at once); otherwise block until one finishes,
+                # the next hedge is due, or the timeout runs out.
+                now = loop.time() - wall0
+                wait = (
+                    0.0
+                    if ready
+                    else min(
+                        timeout - now if timeout is not None else _INF,
+                        next_hedge - now,
+                    )
+                )
+                done, _ = await asyncio.wait(
+                    in_flight,
+                    timeout=None if wait == _INF else max(wait, 0.0),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    call = in_flight.pop(task)
+                    settle(call, task.result())
+                    ready.append(call)
+                if not ready:
+                    now = loop.time() - wall0
+                    if timeout is not None and now >= timeout:
+                        clock = max(clock, timeout)
+                        timed_out = True
+                        break
+                    if next_hedge < _INF:
+                        clock = max(clock, next_hedge)
+                        hedges_left -= 1
+                        launch(clock)
+                    continue
+            ready.sort(key=lambda c: c.finish)
+            first = ready[0]
+            if next_hedge < first.finish and (timeout is None or next_hedge < timeout):
+                clock = max(clock, next_hedge)
+                hedges_left -= 1
+                launch(clock)
+                continue
+            ready.pop(0)
+            if timeout is not None and first.finish > timeout:
+                first.status = "timed_out"
+                first.error = TimeoutError(
+                    f"no answer within the ensemble's {timeout} s timeout"
+                )
+                clock = max(clock, timeout)
+                timed_out = True
+                continue
+            clock = max(clock, first.finish)
+            self._record(first, normalizer, ballots)
+        # Cancel what is still running; a finished-but-unneeded call is dropped the same way.
+        for task, call in in_flight.items():
+            task.cancel()
+            call.status = "timed_out" if timed_out else "cancelled"
+            if timed_out:
+                call.error = TimeoutError(
+                    f"no answer within the ensemble's {timeout} s timeout"
+                )
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        return calls, clock, timed_out
+
+    def _record(
+        self, call: _Call, normalizer: Normalizer, ballots: list[Ballot]
+    ) -> None:
+        completion = call.completion
+        if completion is None:
+            call.status = "failed"
+            return
+        answer = normalizer(completion.text)
+        call.confidence = _member_confidence(completion)
+        if answer is None:
+            call.status = "unparsed"
+            return
+        call.status = "answered"
+        call.answer = answer
+        position = call.position
+        ballots.append(
+            Ballot(
+                member=self.names[position],
+                position=position,
+                answer=answer,
+                weight=self._weight_list[position],
+                confidence=call.confidence,
+            )
+        )
+
+    def _tally(self, calls: list[_Call], latency: float) -> EnsembleResult:
+        ordered = sorted(calls, key=lambda c: c.position)
+        ballots = [
+            Ballot(
+                member=self.names[c.position],
+                position=c.position,
+                answer=c.answer,
+                weight=self._weight_list[c.position],
+                confidence=c.confidence,
+            )
+            for c in ordered
+            if c.status == "answered" and c.answer is not None
+        ]
+        counts: dict[str, int] = {}
+        for b in ballots:
+            counts[b.answer] = counts.get(b.answer, 0) + 1
+        votes = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        answer: str | None = None
+        confidence: float | None = None
+        consensus = 0.0
+        abstained = True
+        if ballots:
+            decision = self._strategy.decide(ballots)
+            answer, confidence = decision.answer, decision.confidence
+            n = len(ballots)
+            if answer is None:
+                consensus = max(counts.values()) / n
+            else:
+                consensus = counts.get(answer, 0) / n
+                abstained = (
+                    self.min_consensus is not None and consensus < self.min_consensus
+                )
+            if abstained:
+                answer, confidence = None, None
+        text = next(
+            (
+                c.completion.text
+                for c in ordered
+                if answer is not None
+                and c.answer == answer
+                and c.completion is not None
+            ),
+            None,
+        )
+        responses = []
+        cost: float | None = 0.0
+        for c in ordered:
+            completion = c.completion if c.status in ("answered", "unparsed") else None
+            if completion is not None:
+                cost = (
+                    None
+                    if cost is None or completion.cost is None
+                    else cost + completion.cost
+                )
+            responses.append(
+                MemberResponse(
+                    member=self.names[c.position],
+                    status=c.status,
+                    answer=c.answer if c.status == "answered" else None,
+                    text=completion.text if completion is not None else None,
+                    confidence=c.confidence,
+                    latency=(
+                        completion.latency
+                        if completion is not None
+                        else (c.finish - c.launch if c.status == "failed" else None)
+                    ),
+                    input_tokens=completion.usage.input_tokens if completion else 0,
+                    output_tokens=completion.usage.output_tokens if completion else 0,
+                    cost=completion.cost if completion is not None else None,
+                    error=_error_text(c.error) if c.error is not None else None,
+                )
+            )
+        return EnsembleResult(
+            answer=answer,
+            text=text,
+            consensus=consensus,
+            confidence=confidence,
+            votes=votes,
+            abstained=abstained,
+            responses=tuple(responses),
+            cost=cost,
+            latency=latency,
+            members_called=len(calls),
+            strategy=self._strategy.name,
+            execution=self._execution.name,
+        )
+
+
+async def predict_async(
+    prompt: str | Request,
+    *,
+    models: Sequence[ModelSpec],
+    strategy: StrategyName
+    | VotingStrategy
+    | Callable[[Sequence[Ballot]], Any] = "majority",
+    execution: ExecutionName | Execution = "parallel",
+    weights: Sequence[float] | Mapping[str, float] | None = None,
+    normalize: NormalizeName | Normalizer = "auto",
+    timeout: float | None = None,  # noqa: ASYNC109 - the ensemble timeout is an option, not a wait
+    min_responses: int = 1,
+    min_consensus: float | None = None,
+    model_options: Mapping[str, Any] | None = None,
+) -> EnsembleResult:
+    """Ask several models and vote: a one-off [`Ensemble`][crucible_ensemble.Ensemble].
+
+    Members given as strings are built for this call and closed afterwards. The options are those
+    of [`Ensemble`][crucible_ensemble.Ensemble].
+
+    Raises:
+        InsufficientResponsesError: when fewer than `min_responses` members answered.
+        EnsembleConfigurationError: for invalid options.
+    """
+    async with Ensemble(
+        models,
+        strategy=strategy,
+        execution=execution,
+        weights=weights,
+        normalize=normalize,
+        timeout=timeout,
+        min_responses=min_responses,
+        min_consensus=min_consensus,
+        model_options=model_options,
+    ) as ensemble:
+        return await ensemble.predict_async(prompt)
+
+
+def predict(
+    prompt: str | Request,
+    *,
+    models: Sequence[ModelSpec],
+    strategy: StrategyName
+    | VotingStrategy
+    | Callable[[Sequence[Ballot]], Any] = "majority",
+    execution: ExecutionName | Execution = "parallel",
+    weights: Sequence[float] | Mapping[str, float] | None = None,
+    normalize: NormalizeName | Normalizer = "auto",
+    timeout: float | None = None,
+    min_responses: int = 1,
+    min_consensus: float | None = None,
+    model_options: Mapping[str, Any] | None = None,
+) -> EnsembleResult:
+    """Ask several models and vote; the sync twin of [`predict_async`][crucible_ensemble.predict_async].
+
+    Examples:
+        >>> from crucible_core.models import Request
+        >>> result = predict(
+        ...     Request(prompt="Capital of France?", reference="B", kind="choice",
+        ...             choices=("A", "B", "C", "D")),
+        ...     models=["sim:gpt-4", "sim:claude-3", "sim:gemini-pro"],
+        ...     model_options={"virtual_time": True},
+        ... )
+        >>> result.answer, result.members_called
+        ('B', 3)
+    """
+    return run_sync(
+        predict_async(
+            prompt,
+            models=models,
+            strategy=strategy,
+            execution=execution,
+            weights=weights,
+            normalize=normalize,
+            timeout=timeout,
+            min_responses=min_responses,
+            min_consensus=min_consensus,
+            model_options=model_options,
+        )
+    )

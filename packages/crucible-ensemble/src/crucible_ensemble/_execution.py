@@ -1,0 +1,176 @@
+"""Execution strategies: which members an ensemble calls, when, and when it stops.
+
+- [`Parallel`][crucible_ensemble.Parallel]: everyone at once; wait for all (or the timeout).
+- [`Sequential`][crucible_ensemble.Sequential]: as few as could settle the vote (3 of 5 for a
+  majority), then more only while the outcome can still change; in-flight calls are cancelled the
+  moment it cannot.
+- [`Hedged`][crucible_ensemble.Hedged]: the first member alone; if it has not answered after
+  `delay` seconds, the next one as a backup, and so on; the first answer wins, the rest are
+  cancelled.
+- [`Cascade`][crucible_ensemble.Cascade]: cheapest first; escalate to the next member while the
+  agreement (or confidence) is below the threshold.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from crucible_ensemble._checks import is_count, is_real
+from crucible_ensemble.exceptions import EnsembleConfigurationError
+
+__all__ = (
+    "Cascade",
+    "Execution",
+    "ExecutionName",
+    "Hedged",
+    "Parallel",
+    "Sequential",
+    "resolve_execution",
+)
+
+ExecutionName: TypeAlias = Literal["parallel", "sequential", "hedged", "cascade"]
+"""The execution strategies by name (each with its default options)."""
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not is_real(value) or value <= 0:
+        raise EnsembleConfigurationError(
+            f"`{attribute.name}` must be a positive number of seconds, got {value!r}",
+            **{attribute.name: value},
+        )
+
+
+def _optional_count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not is_count(value):
+        raise EnsembleConfigurationError(
+            f"`{attribute.name}` must be a non-negative integer or None, got {value!r}",
+            **{attribute.name: value},
+        )
+
+
+def _count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not is_count(value, minimum=1):
+        raise EnsembleConfigurationError(
+            f"`{attribute.name}` must be a positive integer, got {value!r}",
+            **{attribute.name: value},
+        )
+
+
+def _share(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not is_real(value) or not 0.0 <= value <= 1.0):
+        raise EnsembleConfigurationError(
+            f"`{attribute.name}` must be in [0, 1], got {value!r}",
+            **{attribute.name: value},
+        )
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Parallel:
+    """Call every member at once and vote over everyone who answers before the timeout."""
+
+    @property
+    def name(self) -> str:
+        """`"parallel"`."""
+        return "parallel"
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Sequential:
+    """Call members in order, only as many as could still change the outcome.
+
+    With a majority of five it calls three at once; if they agree it stops (the other two could
+    not overturn three votes), otherwise it calls one more at a time. Calls still in flight when
+    the outcome is settled are cancelled. The strategy must say when it is settled (the built-in
+    ones do); a plain voting function makes this the same as parallel. The answer is always the
+    one parallel execution would give, for a fraction of the calls.
+
+    A slow member in the first wave holds the decision up; `spare=k` keeps `k` more calls in
+    flight than the minimum, so the vote can settle without it (it is then cancelled), at the
+    price of up to `k` extra calls.
+    """
+
+    spare: int = attrs.field(default=0, validator=_optional_count)
+    """Calls kept in flight beyond the fewest that could settle the vote."""
+
+    @property
+    def name(self) -> str:
+        """`"sequential"`."""
+        return "sequential"
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Hedged:
+    """The first member answers; backups (the next members, in order) fire after `delay` each.
+
+    Each backup starts `delay` seconds after the previous call if no member has answered yet (at
+    once if the previous call failed). The first answer wins and the calls still running are
+    cancelled. With `min_responses=k` it waits for `k` answers instead of one.
+    """
+
+    delay: float = attrs.field(default=1.0, validator=_positive)
+    """Seconds to wait for an answer before firing the next backup."""
+    max_hedges: int | None = attrs.field(default=None, validator=_optional_count)
+    """How many backups at most (`None`: every other member)."""
+
+    @property
+    def name(self) -> str:
+        """`"hedged"`."""
+        return "hedged"
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Cascade:
+    """Cheapest member first; escalate while the members called so far do not agree enough.
+
+    It stops once at least `min_agreeing` answers agree on the leading answer and the voting
+    strategy's confidence reaches `threshold` (for a majority: the leader's share of the votes), or
+    once one member reports its own confidence of at least `confidence` (when given).
+    """
+
+    order: Literal["cost", "given"] = attrs.field(
+        default="cost", validator=attrs.validators.in_(("cost", "given"))
+    )
+    """`"cost"`: cheapest first (by the simulated price, or the pricing table; unknown prices
+    last, in the given order); `"given"`: the order of `models`."""
+    min_agreeing: int = attrs.field(default=2, validator=_count)
+    """Answers that must agree on the leader before stopping."""
+    threshold: float = attrs.field(default=0.6, validator=_share)
+    """The least strategy confidence (a majority's vote share) to stop at."""
+    confidence: float | None = attrs.field(default=None, validator=_share)
+    """Stop as soon as one member reports at least this confidence in its answer."""
+
+    @property
+    def name(self) -> str:
+        """`"cascade"`."""
+        return "cascade"
+
+
+Execution: TypeAlias = Parallel | Sequential | Hedged | Cascade
+"""Any execution strategy."""
+
+_BY_NAME: dict[str, Execution] = {
+    "parallel": Parallel(),
+    "sequential": Sequential(),
+    "hedged": Hedged(),
+    "cascade": Cascade(),
+}
+
+
+def resolve_execution(execution: ExecutionName | Execution) -> Execution:
+    """The execution object for a name or an execution object.
+
+    Raises:
+        EnsembleConfigurationError: for anything else.
+    """
+    if isinstance(execution, Parallel | Sequential | Hedged | Cascade):
+        return execution
+    name: object = execution
+    if isinstance(name, str) and name in _BY_NAME:
+        return _BY_NAME[name]
+    raise EnsembleConfigurationError(
+        f"unknown execution {execution!r}; use one of {tuple(_BY_NAME)} or an object such as "
+        "`Hedged(delay=0.5)` or `Cascade(threshold=0.7)`",
+        execution=execution,
+    )

@@ -1,0 +1,245 @@
+"""Answer normalization: turn each member's raw text into a canonical answer that can be counted.
+
+Two members that say `"The answer is (B)."` and `"B"` must vote for the same thing. A normalizer is
+any callable `text -> str | None`; `None` means "no answer could be read", and such a response is
+recorded but casts no vote.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Literal, TypeAlias
+
+from crucible_core.models import Request
+from crucible_ensemble.exceptions import EnsembleConfigurationError
+
+__all__ = (
+    "NormalizeName",
+    "Normalizer",
+    "normalize_boolean",
+    "normalize_choice",
+    "normalize_code",
+    "normalize_label",
+    "normalize_number",
+    "normalize_text",
+)
+
+Normalizer: TypeAlias = Callable[[str], str | None]
+"""Maps a member's raw text to a canonical answer, or `None` when no answer can be read."""
+
+NormalizeName: TypeAlias = Literal[
+    "auto", "choice", "number", "boolean", "text", "code", "exact"
+]
+"""The built-in normalizers by name; `"auto"` picks one from the request's `kind` and `choices`."""
+
+_NAMES: tuple[str, ...] = (
+    "auto",
+    "choice",
+    "number",
+    "boolean",
+    "text",
+    "code",
+    "exact",
+)
+_LETTERS = string.ascii_uppercase
+_LETTER_ONLY = re.compile(r"^\W*([A-Za-z])\W*$")
+_LETTER_AFTER_ANSWER = re.compile(
+    r"\banswer\b\W{0,3}(?:is\W{0,3})?(?:option\W{0,3})?\(?([A-Za-z])\)?(?![A-Za-z])",
+    re.IGNORECASE,
+)
+_LETTER_TOKEN = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
+_PUNCT = re.compile(r"[^\w\s]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_SPACES = re.compile(r"\s+")
+_TRUE = frozenset({"yes", "true", "correct", "y", "1"})
+_FALSE = frozenset({"no", "false", "incorrect", "n", "0"})
+
+
+def normalize_text(text: str) -> str | None:
+    """Free text: lower case, punctuation and articles removed, whitespace collapsed (SQuAD style).
+
+    Examples:
+        >>> normalize_text("  The Eiffel Tower! ")
+        'eiffel tower'
+    """
+    out = _SPACES.sub(" ", _ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower()))).strip()
+    return out or None
+
+
+def normalize_number(text: str) -> str | None:
+    """The last number in the text, canonical: no thousands separators, no trailing zeros.
+
+    The last number is taken because answers usually end with it (`"... so the total is 1,200"`).
+
+    Examples:
+        >>> normalize_number("The total is $1,200.50")
+        '1200.5'
+        >>> normalize_number("4.0") == normalize_number("4")
+        True
+        >>> normalize_number("no idea") is None
+        True
+    """
+    found = _NUMBER.findall(text)
+    if not found:
+        return None
+    try:
+        value = Decimal(found[-1].replace(",", ""))
+    except (
+        InvalidOperation
+    ):  # pragma: no cover - the pattern only admits valid decimals
+        return None
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def normalize_boolean(text: str) -> str | None:
+    """`"true"` for yes/true/correct, `"false"` for no/false/incorrect: the first such word wins.
+
+    Examples:
+        >>> normalize_boolean("Yes, it is."), normalize_boolean("false"), normalize_boolean("maybe")
+        ('true', 'false', None)
+    """
+    words = _SPACES.split(_PUNCT.sub(" ", text.lower()).strip())
+    for word in words:
+        if word in _TRUE:
+            return "true"
+        if word in _FALSE:
+            return "false"
+    return None
+
+
+def normalize_code(text: str) -> str | None:
+    r"""Code: fenced blocks unwrapped, trailing spaces, blank lines and whole-line comments dropped.
+
+    Examples:
+        >>> normalize_code("```python\ndef f():\n    return 1  \n\n# done\n```")
+        'def f():\n    return 1'
+    """
+    fenced = re.search(r"```[\w+-]*\n(.*?)```", text, re.DOTALL)
+    body = fenced.group(1) if fenced else text
+    lines = [
+        line.rstrip()
+        for line in body.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    return "\n".join(lines) or None
+
+
+def normalize_label(text: str, labels: Sequence[str]) -> str | None:
+    """The one label of `labels` that the text is, or mentions (case-insensitive, whole words).
+
+    Returns `None` when the text mentions none of the labels or more than one.
+
+    Examples:
+        >>> normalize_label("I think it is Positive.", ["positive", "negative", "neutral"])
+        'positive'
+    """
+    norm = normalize_text(text)
+    if norm is None:
+        return None
+    by_norm = {normalize_text(label): label for label in labels}
+    if norm in by_norm:
+        return by_norm[norm]
+    hits = [
+        label
+        for key, label in by_norm.items()
+        if key and re.search(rf"\b{re.escape(key)}\b", norm)
+    ]
+    return hits[0] if len(hits) == 1 else None
+
+
+def normalize_choice(text: str, choices: Sequence[str] = ()) -> str | None:
+    """A multiple-choice answer: the letter, or the choice text when the choices are texts.
+
+    With single-letter choices (or none) the result is an upper-case letter; `"(b)"`,
+    `"Answer: B"`, `"The answer is B."` all read as `"B"`. With text choices (`["Paris",
+    "London"]`) the result is the chosen text, read from the text itself or from its letter
+    (`"B"` is the second choice).
+
+    Examples:
+        >>> normalize_choice("The answer is (b).")
+        'B'
+        >>> normalize_choice("b) London", ["Paris", "London"])
+        'London'
+    """
+    letter_choices = all(len(c) == 1 and c.upper() in _LETTERS for c in choices)
+    if choices and not letter_choices:
+        exact = normalize_label(text, choices)
+        if exact is not None and normalize_text(text) == normalize_text(exact):
+            return exact
+    allowed = (
+        {c.upper() for c in choices}
+        if choices and letter_choices
+        else set(_LETTERS[: len(choices)] if choices else _LETTERS)
+    )
+    letter = None
+    for pattern in (_LETTER_ONLY, _LETTER_AFTER_ANSWER):
+        match = pattern.search(text.strip())
+        if match and match.group(1).upper() in allowed:
+            letter = match.group(1).upper()
+            break
+    if letter is None:
+        tokens = [m for m in _LETTER_TOKEN.findall(text) if m in allowed]
+        if len(set(tokens)) == 1:
+            letter = tokens[0]
+    if letter is not None:
+        if choices and not letter_choices:
+            return choices[_LETTERS.index(letter)]
+        return letter
+    if choices and not letter_choices:
+        return normalize_label(text, choices)
+    return None
+
+
+def _exact(text: str) -> str | None:
+    return text.strip() or None
+
+
+def check_normalize(normalize: object) -> None:
+    """Raise `EnsembleConfigurationError` unless `normalize` is a built-in name or a callable."""
+    if callable(normalize):
+        return
+    if normalize not in _NAMES:
+        raise EnsembleConfigurationError(
+            f"unknown `normalize={normalize!r}`; use one of {_NAMES} or a callable "
+            "`text -> str | None`",
+            normalize=normalize,
+        )
+
+
+def resolve_normalizer(
+    normalize: NormalizeName | Normalizer, request: Request
+) -> Normalizer:
+    """The normalizer to apply to answers to `request` (binding its `choices` where needed)."""
+    if callable(normalize):
+        return normalize
+    choices = request.choices
+    name = normalize
+    if name == "auto":
+        if request.kind == "choice":
+            name = "choice"
+        elif request.kind == "number":
+            name = "number"
+        elif request.kind == "code":
+            name = "code"
+        elif choices:
+            return lambda text: normalize_label(text, choices)
+        else:
+            name = "text"
+    if name == "choice":
+        return lambda text: normalize_choice(text, choices)
+    return _BY_NAME[name]
+
+
+_BY_NAME: dict[str, Normalizer] = {
+    "number": normalize_number,
+    "boolean": normalize_boolean,
+    "text": normalize_text,
+    "code": normalize_code,
+    "exact": _exact,
+}
