@@ -1,16 +1,101 @@
-"""Hedged requests that really cut tail latency, with delay policies, budgets and a simulator."""
+"""Hedged requests that really cut tail latency, with delay policies, budgets and a simulator.
+
+Send a backup request when the first is slow, take whichever answers first and cancel the other
+("The Tail at Scale", Dean & Barroso 2013):
+
+```python
+from crucible_hedging import Budget, Hedger, Percentile
+
+hedger = Hedger(policy=Percentile(p=95), budget=Budget(ratio=0.05))
+result = await hedger.request(lambda: client.get(url))
+print(result.value, result.latency_ms, result.winner_index)
+print(hedger.report())
+```
+
+- [`hedged`][crucible_hedging.hedged] for one request, [`Hedger`][crucible_hedging.Hedger] for a
+  stream (it keeps statistics), [`HedgedModel`][crucible_hedging.HedgedModel] for any
+  crucible-core `Model`.
+- Policies: [`Fixed`][crucible_hedging.Fixed], [`Percentile`][crucible_hedging.Percentile],
+  [`Adaptive`][crucible_hedging.Adaptive], [`WorkloadAware`][crucible_hedging.WorkloadAware].
+- Load limits: [`Budget`][crucible_hedging.Budget] (a share of requests) and
+  [`Throttle`][crucible_hedging.Throttle] (stop while failures mount).
+- [`simulate`][crucible_hedging.simulate] runs the same decision code in simulated time over a
+  latency model; [`VirtualTimeLoop`][crucible_hedging.VirtualTimeLoop] runs real async code in
+  virtual time.
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import version as _version
 
-from crucible_hedging.exceptions import HedgingError
+from crucible_hedging._budget import Budget, Throttle
+from crucible_hedging._hedge import (
+    FatalPredicate,
+    HedgedResult,
+    Hedger,
+    default_fatal,
+    hedged,
+)
+from crucible_hedging._policy import (
+    Adaptive,
+    Fixed,
+    Outcome,
+    Percentile,
+    Policy,
+    WorkloadAware,
+)
+from crucible_hedging._report import LEVELS, HedgingReport
+from crucible_hedging._simulate import (
+    Empirical,
+    LatencyModel,
+    Parametric,
+    SimulationResult,
+    simulate,
+)
+from crucible_hedging._virtual import VirtualTimeLoop, run_virtual
+from crucible_hedging.exceptions import (
+    AllAttemptsFailedError,
+    HedgingError,
+    HedgingTimeoutError,
+    InvalidHedgingConfigError,
+)
 
 __version__: str = _version("crucible-hedging")
 
 __all__ = (
+    # hedged requests
+    "hedged",
+    "Hedger",
+    "HedgedResult",
+    "default_fatal",
+    "FatalPredicate",
+    # policies
+    "Policy",
+    "Outcome",
+    "Fixed",
+    "Percentile",
+    "Adaptive",
+    "WorkloadAware",
+    # load limits
+    "Budget",
+    "Throttle",
+    # statistics
+    "HedgingReport",
+    "LEVELS",
+    # simulation
+    "simulate",
+    "SimulationResult",
+    "LatencyModel",
+    "Parametric",
+    "Empirical",
+    # virtual time
+    "VirtualTimeLoop",
+    "run_virtual",
     # errors
     "HedgingError",
+    "InvalidHedgingConfigError",
+    "HedgingTimeoutError",
+    "AllAttemptsFailedError",
     # metadata
     "__version__",
 )
