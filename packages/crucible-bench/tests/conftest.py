@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# First calls import scipy lazily (hundreds of ms); deadlines would make that flaky.
+settings.register_profile("crucible-bench", deadline=None)
+settings.load_profile("crucible-bench")
 
 
 def _shared_dir() -> Path:

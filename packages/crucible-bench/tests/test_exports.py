@@ -7,5 +7,15 @@ from crucible_core.testing import check_exports
 
 def test_exports() -> None:
     check_exports(
-        "crucible_bench", forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy")
+        "crucible_bench",
+        forbidden=(
+            "aiohttp",
+            "pyarrow",
+            "polars",
+            "jinja2",
+            "scipy",
+            "pandas",
+            "pingouin",
+            "statsmodels",
+        ),
     )

@@ -31,6 +31,17 @@ from crucible_bench._anova import (
 )
 from crucible_bench._assumptions import AssumptionResult, bartlett, levene, shapiro
 from crucible_bench._bootstrap import BootstrapResult, bootstrap_ci
+from crucible_bench._compare import (
+    AccuracyComparisonResult,
+    ComparisonResult,
+    GroupComparisonResult,
+    PairwiseComparison,
+    SampleSizePlan,
+    compare,
+    compare_accuracy,
+    compare_groups,
+    plan_sample_size,
+)
 from crucible_bench._correlation import CorrelationResult, kendall, pearson, spearman
 from crucible_bench._effect import (
     EffectSizeResult,
@@ -83,6 +94,11 @@ from crucible_bench.exceptions import (
 __version__: str = _version("crucible-bench")
 
 __all__ = (
+    # comparisons researchers run
+    "compare",
+    "compare_groups",
+    "compare_accuracy",
+    "plan_sample_size",
     # two-sample and one-sample tests
     "ttest",
     "mann_whitney",
@@ -131,20 +147,25 @@ __all__ = (
     "spearman",
     "kendall",
     # results
+    "AccuracyComparisonResult",
     "AnovaEffect",
     "AnovaResult",
     "AnovaTableResult",
     "AssumptionResult",
     "BootstrapResult",
     "ChiSquareResult",
+    "ComparisonResult",
     "CorrelationResult",
     "EffectSizeResult",
     "FisherResult",
     "FriedmanResult",
+    "GroupComparisonResult",
     "KruskalResult",
     "MannWhitneyResult",
     "McNemarResult",
+    "PairwiseComparison",
     "PowerResult",
+    "SampleSizePlan",
     "TtestResult",
     "WilcoxonResult",
     # errors

@@ -205,7 +205,7 @@ def bootstrap_ci(
     Examples:
         >>> r = bootstrap_ci([3.39, 3.3, 2.81, 3.03, 3.44, 3.07, 3.0, 3.43], rng=1)
         >>> r.seed, round(r.estimate, 4)
-        (1, 3.1838)
+        (1, 3.1837)
     """
     level = v.probability("confidence_level", confidence_level)
     method = v.choice("method", method, ("bca", "percentile", "basic", "normal"))

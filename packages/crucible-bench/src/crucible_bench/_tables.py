@@ -180,7 +180,7 @@ def chi2_goodness_of_fit(
 
     Examples:
         >>> round(chi2_goodness_of_fit([18, 22, 20, 40]).statistic, 2)
-        11.52
+        12.32
     """
     obs = v.counts("observed", observed, ndim=1)
     k = obs.size
