@@ -1,16 +1,86 @@
-"""Declare an experiment, run it durably within a budget, analyse it with crucible-bench and report it for publication."""
+"""crucible-harness: declare an experiment, run it durably within a budget, analyse it, report it.
+
+```python
+from crucible_harness import Experiment, HarnessItem, run
+
+items = [HarnessItem(id=f"q{i}", input=f"What is {i} + {i}?", expected=str(2 * i)) for i in range(50)]
+exp = Experiment(name="arith", dataset=items, conditions={"gpt4": "sim:gpt-4", "llama": "sim:llama-3-70b"},
+                 repeats=3)
+result = run(exp, output_dir="runs")
+print(result.analysis)
+```
+
+A run writes every finished task to its run directory as it completes, so a killed run resumes
+(`resume(run_dir, experiment)`) without repeating or losing work, and never spends past its budget.
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import version as _version
 
-from crucible_harness.exceptions import HarnessError
+from crucible_harness._analysis import Analysis, Comparison, ConditionSummary, analyse
+from crucible_harness._experiment import (
+    AnalysisConfig,
+    Budget,
+    Condition,
+    ConditionOutput,
+    Experiment,
+    HarnessItem,
+    RunConfig,
+    TaskContext,
+    condition,
+)
+from crucible_harness._runner import (
+    Estimate,
+    RunResult,
+    estimate,
+    load_run,
+    resume,
+    resume_async,
+    run,
+    run_async,
+)
+from crucible_harness.exceptions import (
+    BudgetStopError,
+    ExperimentDefinitionError,
+    HarnessError,
+    ResumeMismatchError,
+    RunDirectoryError,
+)
 
 __version__: str = _version("crucible-harness")
 
 __all__ = (
+    # defining
+    "Experiment",
+    "Condition",
+    "condition",
+    "HarnessItem",
+    "TaskContext",
+    "ConditionOutput",
+    "RunConfig",
+    "Budget",
+    "AnalysisConfig",
+    # running
+    "run",
+    "run_async",
+    "resume",
+    "resume_async",
+    "estimate",
+    "load_run",
+    "Estimate",
+    "RunResult",
+    # analysis
+    "analyse",
+    "Analysis",
+    "ConditionSummary",
+    "Comparison",
     # errors
     "HarnessError",
+    "ExperimentDefinitionError",
+    "RunDirectoryError",
+    "ResumeMismatchError",
+    "BudgetStopError",
     # metadata
     "__version__",
 )

@@ -1,0 +1,521 @@
+"""Declaring an experiment: conditions, dataset, repeats, run settings, budget and analysis."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from crucible_core.serde import dumps
+from crucible_harness.exceptions import ExperimentDefinitionError
+
+__all__ = (
+    "AnalysisConfig",
+    "Budget",
+    "Condition",
+    "ConditionOutput",
+    "Experiment",
+    "HarnessItem",
+    "RunConfig",
+    "TaskContext",
+    "condition",
+)
+
+Correction: TypeAlias = Literal[
+    "bonferroni", "holm", "hochberg", "bh", "by", "hommel", "sidak", "none"
+]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+def _fail(field: str, message: str, **context: Any) -> ExperimentDefinitionError:
+    return ExperimentDefinitionError(message, field=field, **context)
+
+
+def _whole(value: object, minimum: int) -> bool:
+    """Whether `value` (as given, untyped) is an int (not a bool) of at least `minimum`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+@attrs.define(frozen=True, kw_only=True)
+class HarnessItem:
+    """One dataset item as the harness sees it."""
+
+    id: str
+    """Stable id, unique within the dataset."""
+    input: Any
+    """What the condition receives (a prompt string, or a structured input)."""
+    expected: Any = None
+    """The reference answer, when known."""
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    """Anything else (subject, difficulty, the test code of a HumanEval problem, …)."""
+
+
+@attrs.define(frozen=True, kw_only=True)
+class TaskContext:
+    """What a condition callable receives besides the item."""
+
+    experiment: str
+    """The experiment's name."""
+    run_id: str
+    """The run's id."""
+    condition: str
+    """The condition being run."""
+    repeat: int
+    """Which repeat, from 0."""
+    seed: int
+    """A seed for this task, derived from the experiment seed, condition, item and repeat."""
+    timeout: float | None
+    """Seconds the task may take."""
+
+
+@attrs.define(frozen=True, kw_only=True)
+class ConditionOutput:
+    """What a condition callable may return (a plain string is taken as `prediction`)."""
+
+    prediction: Any
+    """The answer to score."""
+    cost: float = 0.0
+    """Dollars spent producing it."""
+    latency: float | None = None
+    """Seconds it took, when the callable knows better than the wall clock (e.g. virtual time)."""
+    input_tokens: int = 0
+    """Prompt tokens used."""
+    output_tokens: int = 0
+    """Completion tokens used."""
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    """Anything to keep with the task record (must be JSON-serializable)."""
+
+
+ConditionTarget: TypeAlias = Any
+"""A callable `(item, ctx) -> str | ConditionOutput | Completion` (sync or async), a model string such
+as `"sim:gpt-4"`, or any object with `async complete(request)` (a crucible `Model`, an ensemble, a
+hedged model)."""
+
+
+def _is_model_like(target: object) -> bool:
+    return callable(getattr(target, "complete", None))
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Condition:
+    """One arm of the experiment."""
+
+    name: str
+    """Unique name, used in reports and run records."""
+    target: ConditionTarget = attrs.field(eq=False)
+    """What runs: a callable, a model string, or a model-like object."""
+    description: str = ""
+    """One line for the report."""
+    cost_per_task: float | None = None
+    """An upper bound on one task's cost, reserved against the budget before the task starts.
+    Defaults to the model's price when known, else the largest cost seen so far in the condition."""
+
+    @property
+    def kind(self) -> Literal["callable", "model", "model-string"]:
+        """How the harness calls the target."""
+        if isinstance(self.target, str):
+            return "model-string"
+        if _is_model_like(self.target):
+            return "model"
+        return "callable"
+
+    def fingerprint(self) -> str:
+        """What identifies this condition across resumes (name, kind, and the model string or callable name)."""
+        if isinstance(self.target, str):
+            what = self.target
+        elif _is_model_like(self.target):
+            what = str(getattr(self.target, "id", type(self.target).__name__))
+        else:
+            what = getattr(self.target, "__qualname__", type(self.target).__name__)
+        return f"{self.name}:{self.kind}:{what}"
+
+
+def condition(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str = "",
+    cost_per_task: float | None = None,
+) -> Any:
+    """Mark a function (sync or async) as a condition of a class-declared experiment.
+
+    Examples:
+        >>> class Demo:
+        ...     name = "demo"
+        ...     dataset = [HarnessItem(id="1", input="2+2", expected="4")]
+        ...     @condition
+        ...     def always_four(item, ctx):
+        ...         return "4"
+        >>> Experiment.from_class(Demo).conditions[0].name
+        'always_four'
+    """
+
+    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
+        f.__crucible_condition__ = {  # type: ignore[attr-defined]
+            "name": name or f.__name__,
+            "description": description or (inspect.getdoc(f) or "").split("\n")[0],
+            "cost_per_task": cost_per_task,
+        }
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+@attrs.define(frozen=True, kw_only=True)
+class RunConfig:
+    """How tasks run."""
+
+    max_concurrency: int = 16
+    """Tasks in flight at once."""
+    timeout: float | None = 60.0
+    """Seconds one task may take (per attempt); `None` for no limit."""
+    retries: int = 2
+    """Extra attempts after a transient failure (429, 5xx, timeouts, broken connections)."""
+    rate_limit: float | None = None
+    """Requests per second per provider (`None`: unlimited)."""
+    seed: int = 0
+    """The experiment seed: item sampling and every task seed derive from it."""
+
+    def __attrs_post_init__(self) -> None:
+        if not _whole(self.max_concurrency, 1):
+            raise _fail(
+                "run.max_concurrency",
+                f"max_concurrency must be a positive integer, got {self.max_concurrency!r}",
+            )
+        if self.timeout is not None and not self.timeout > 0:
+            raise _fail(
+                "run.timeout",
+                f"timeout must be positive seconds or None, got {self.timeout!r}",
+            )
+        if not _whole(self.retries, 0):
+            raise _fail(
+                "run.retries", f"retries must be an integer >= 0, got {self.retries!r}"
+            )
+        if self.rate_limit is not None and not self.rate_limit > 0:
+            raise _fail(
+                "run.rate_limit",
+                f"rate_limit must be positive requests/s or None, got {self.rate_limit!r}",
+            )
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Budget:
+    """Spending limits in US dollars. A run stops starting tasks before it would cross one."""
+
+    max_total: float | None = None
+    """The most the whole run may spend."""
+    max_per_condition: float | None = None
+    """The most any one condition may spend."""
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("max_total", "max_per_condition"):
+            value = getattr(self, field)
+            if value is not None and (
+                not isinstance(value, int | float) or value < 0 or value != value
+            ):
+                raise _fail(
+                    f"budget.{field}",
+                    f"budget {field} must be a non-negative number of dollars, got {value!r}",
+                )
+
+
+@attrs.define(frozen=True, kw_only=True)
+class AnalysisConfig:
+    """How conditions are compared."""
+
+    alpha: float = 0.05
+    """Significance level."""
+    correction: Correction = "holm"
+    """Multiple-comparison correction across the family of comparisons."""
+    confidence_level: float = 0.95
+    """Coverage of every interval."""
+    primary: tuple[str, str] | None = None
+    """The comparison `(baseline, treatment)` of interest; `None` compares all pairs."""
+    n_resamples: int = 2000
+    """Bootstrap resamples for clustered intervals."""
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise _fail(
+                "analysis.alpha", f"alpha must be in (0, 1), got {self.alpha!r}"
+            )
+        if not 0 < self.confidence_level < 1:
+            raise _fail(
+                "analysis.confidence_level",
+                f"confidence_level must be in (0, 1), got {self.confidence_level!r}",
+            )
+
+
+def _items(dataset: Any) -> tuple[HarnessItem, ...]:
+    if isinstance(dataset, str):
+        return ()  # resolved through crucible-datasets at run time
+    items = getattr(dataset, "items", dataset)
+    return tuple(_item(raw) for raw in items)
+
+
+def _item(raw: Any) -> HarnessItem:
+    if isinstance(raw, HarnessItem):
+        return raw
+    if isinstance(raw, Mapping):
+        return HarnessItem(
+            id=str(raw["id"]),
+            input=raw["input"],
+            expected=raw.get("expected"),
+            metadata=dict(raw.get("metadata") or {}),
+        )
+    return HarnessItem(
+        id=str(raw.id),
+        input=raw.input,
+        expected=getattr(raw, "expected", None),
+        metadata=dict(getattr(raw, "metadata", {}) or {}),
+    )
+
+
+def _conditions(
+    value: Iterable[Condition | tuple[str, Any]] | Mapping[str, Any],
+) -> tuple[Condition, ...]:
+    if isinstance(value, Mapping):
+        return tuple(Condition(name=k, target=v) for k, v in value.items())
+    return tuple(
+        c if isinstance(c, Condition) else Condition(name=c[0], target=c[1])
+        for c in value
+    )
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Experiment:
+    """An experiment: which conditions run on which items, how often, how, within what budget.
+
+    Validated at construction: bad settings raise
+    [`ExperimentDefinitionError`][crucible_harness.ExperimentDefinitionError] naming the field.
+
+    Examples:
+        >>> exp = Experiment(
+        ...     name="arith",
+        ...     dataset=[HarnessItem(id="q1", input="2 + 2 = ?", expected="4")],
+        ...     conditions={"gpt4": "sim:gpt-4", "llama": "sim:llama-3-70b"},
+        ...     repeats=3,
+        ... )
+        >>> [c.name for c in exp.conditions], exp.task_count()
+        (['gpt4', 'llama'], 6)
+    """
+
+    name: str
+    """Short name (letters, digits, `_.-`)."""
+    conditions: tuple[Condition, ...] = attrs.field(converter=_conditions)
+    """The arms: `Condition`s, `(name, target)` pairs or a `{name: target}` mapping."""
+    dataset: Any = attrs.field(eq=False)
+    """A crucible-datasets name (`"humaneval"`, `"gsm8k"`, …), a `Dataset`, or a list of items
+    (`HarnessItem`s, or mappings/objects with `id`, `input`, `expected`)."""
+    sample_size: int | None = None
+    """Items to sample (seeded); `None` uses them all."""
+    stratify_by: str | None = None
+    """Item metadata key to stratify the sample by."""
+    split: str | None = None
+    """Dataset split when `dataset` is a name."""
+    repeats: int = 1
+    """Times each condition runs each item."""
+    scorer: Any = attrs.field(default="auto", eq=False)
+    """`"auto"` (by dataset: code execution for HumanEval, number match for GSM8K, choice letter for
+    MMLU, normalised exact match otherwise), a metric name, or a callable `(item, prediction) -> bool | float`."""
+    description: str = ""
+    """What the experiment tests."""
+    hypothesis: str = ""
+    """The hypothesis, stated before running."""
+    author: str = ""
+    """Who ran it."""
+    version: str = "1"
+    """Version of this experiment definition."""
+    tags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Labels for search."""
+    run: RunConfig = attrs.field(factory=RunConfig)
+    """How tasks run."""
+    budget: Budget = attrs.field(factory=Budget)
+    """Spending limits."""
+    analysis: AnalysisConfig = attrs.field(factory=AnalysisConfig)
+    """How conditions are compared."""
+    _items: tuple[HarnessItem, ...] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        name: object = self.name
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise _fail(
+                "name",
+                f"experiment name {self.name!r} must be 1-64 letters, digits or `_.-`, starting with a letter or digit",
+            )
+        if not self.conditions:
+            raise _fail("conditions", "an experiment needs at least one condition")
+        names = [c.name for c in self.conditions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise _fail(
+                "conditions",
+                f"condition names must be unique; repeated: {dupes}",
+                duplicates=dupes,
+            )
+        for c in self.conditions:
+            if not _NAME.match(c.name):
+                raise _fail(
+                    "conditions",
+                    f"condition name {c.name!r} must be 1-64 letters, digits or `_.-`",
+                )
+            if not (
+                isinstance(c.target, str)
+                or _is_model_like(c.target)
+                or callable(c.target)
+            ):
+                raise _fail(
+                    "conditions",
+                    f"condition {c.name!r}: target must be a callable, a model string or a model, got {type(c.target).__name__}",
+                )
+            if isinstance(c.target, str) and ":" not in c.target:
+                raise _fail(
+                    "conditions",
+                    f"condition {c.name!r}: model string {c.target!r} needs a provider prefix, e.g. 'sim:gpt-4'",
+                )
+        if not _whole(self.repeats, 1):
+            raise _fail(
+                "repeats", f"repeats must be a positive integer, got {self.repeats!r}"
+            )
+        if self.sample_size is not None and not _whole(self.sample_size, 1):
+            raise _fail(
+                "sample_size",
+                f"sample_size must be a positive integer or None, got {self.sample_size!r}",
+            )
+        if self.analysis.primary is not None:
+            missing = [n for n in self.analysis.primary if n not in names]
+            if missing or len(self.analysis.primary) != 2:
+                raise _fail(
+                    "analysis.primary",
+                    f"primary comparison {self.analysis.primary!r} must name two conditions of {names}",
+                )
+        if self.dataset is None:
+            raise _fail(
+                "dataset",
+                "an experiment needs a dataset: a crucible-datasets name or a list of items",
+            )
+        try:
+            items = _items(self.dataset)
+        except (KeyError, AttributeError, TypeError) as err:
+            raise _fail(
+                "dataset",
+                f"cannot read items from the dataset: {err}; items need `id`, `input` and `expected`",
+            ) from err
+        ids = [i.id for i in items]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
+            raise _fail("dataset", f"item ids must be unique; repeated: {dup}")
+        if not isinstance(self.dataset, str) and not items:
+            raise _fail("dataset", "the dataset has no items")
+        object.__setattr__(self, "_items", items)
+
+    @classmethod
+    def from_class(cls, spec: type) -> Experiment:
+        """Build an experiment from a class whose attributes read like the seeds' DSL.
+
+        Class attributes name the fields (`name`, `dataset`, `repeats`, `run`, `budget`, …) and
+        `@condition`-decorated methods (sync or async, taking `(item, ctx)`) are the conditions, in
+        definition order. A `conditions` attribute may add model strings or models.
+        """
+        fields = {a.name for a in attrs.fields(cls) if a.init}
+        kwargs = {
+            k: v for k, v in vars(spec).items() if k in fields and k != "conditions"
+        }
+        conds: list[Condition] = list(_conditions(vars(spec).get("conditions", ())))
+        for value in vars(spec).values():
+            fn = value.__func__ if isinstance(value, staticmethod) else value
+            meta = getattr(fn, "__crucible_condition__", None)
+            if meta is not None:
+                conds.append(
+                    Condition(
+                        name=meta["name"],
+                        target=fn,
+                        description=meta["description"],
+                        cost_per_task=meta["cost_per_task"],
+                    )
+                )
+        kwargs.setdefault("name", spec.__name__)
+        kwargs.setdefault("description", inspect.getdoc(spec) or "")
+        return cls(conditions=tuple(conds), **kwargs)
+
+    @property
+    def items(self) -> tuple[HarnessItem, ...]:
+        """The items given inline (empty when `dataset` is a name, resolved at run time)."""
+        return self._items
+
+    def task_count(self, n_items: int | None = None) -> int:
+        """Conditions × items × repeats."""
+        n = (
+            n_items
+            if n_items is not None
+            else (
+                min(len(self._items), self.sample_size)
+                if self.sample_size
+                else len(self._items)
+            )
+        )
+        return len(self.conditions) * n * self.repeats
+
+    def fingerprint(self) -> str:
+        """A hash of everything that decides which tasks exist and what they compute.
+
+        A run directory remembers it; resuming with a different definition is refused.
+        """
+        data = {
+            "name": self.name,
+            "conditions": [c.fingerprint() for c in self.conditions],
+            "dataset": self.dataset
+            if isinstance(self.dataset, str)
+            else [i.id for i in self._items],
+            "split": self.split,
+            "sample_size": self.sample_size,
+            "stratify_by": self.stratify_by,
+            "repeats": self.repeats,
+            "seed": self.run.seed,
+        }
+        return hashlib.sha256(dumps(data)).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        """The definition as JSON-ready data, for the run manifest and reports."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "hypothesis": self.hypothesis,
+            "author": self.author,
+            "version": self.version,
+            "tags": list(self.tags),
+            "dataset": self.dataset
+            if isinstance(self.dataset, str)
+            else f"{len(self._items)} inline items",
+            "split": self.split,
+            "sample_size": self.sample_size,
+            "stratify_by": self.stratify_by,
+            "repeats": self.repeats,
+            "conditions": [
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "target": c.fingerprint().split(":", 2)[2],
+                    "description": c.description,
+                }
+                for c in self.conditions
+            ],
+            "run": attrs.asdict(self.run),
+            "budget": attrs.asdict(self.budget),
+            "analysis": attrs.asdict(self.analysis),
+        }
+
+
+def task_seed(seed: int, condition: str, item: str, repeat: int) -> int:
+    """A 63-bit seed for one task, stable across runs and processes."""
+    digest = hashlib.sha256(f"{seed}|{condition}|{item}|{repeat}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def items_of(values: Sequence[Any]) -> tuple[HarnessItem, ...]:
+    """Normalise dataset items (crucible-datasets `Item`s, mappings, objects) to `HarnessItem`s."""
+    return _items(values)

@@ -1,0 +1,766 @@
+"""Running an experiment: estimate, execute durably within the budget, resume, analyse, report."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from crucible_core import context, events
+from crucible_core._async import run_sync
+from crucible_core.exceptions import ProviderTimeoutError, ValidationError
+from crucible_core.ids import new_id
+from crucible_core.render import RenderMixin, Table, View
+from crucible_core.retry import is_transient, retry
+from crucible_harness._budget import BudgetGuard
+from crucible_harness._experiment import (
+    Condition,
+    ConditionOutput,
+    Experiment,
+    HarnessItem,
+    TaskContext,
+    items_of,
+    task_seed,
+)
+from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
+from crucible_harness._store import RunStore, task_key
+from crucible_harness.exceptions import (
+    BudgetStopError,
+    ExperimentDefinitionError,
+    RunDirectoryError,
+)
+
+__all__ = (
+    "Estimate",
+    "RunResult",
+    "estimate",
+    "load_run",
+    "resume",
+    "resume_async",
+    "run",
+    "run_async",
+)
+
+RunStatus = Literal[
+    "complete", "budget", "interrupted", "failed", "dry-run", "declined"
+]
+
+# -- items ---------------------------------------------------------------------------------------
+
+
+def _sample(
+    items: tuple[HarnessItem, ...],
+    size: int | None,
+    *,
+    seed: int,
+    stratify_by: str | None,
+) -> tuple[HarnessItem, ...]:
+    if size is None or size >= len(items):
+        return items
+    rng = random.Random(seed)
+    if stratify_by is None:
+        chosen = rng.sample(range(len(items)), size)
+        return tuple(items[i] for i in sorted(chosen))
+    groups: dict[Any, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(item.metadata.get(stratify_by), []).append(i)
+    quotas = {k: size * len(v) / len(items) for k, v in groups.items()}
+    take = {k: int(q) for k, q in quotas.items()}
+    for k in sorted(quotas, key=lambda k: (quotas[k] - take[k], str(k)), reverse=True)[
+        : size - sum(take.values())
+    ]:
+        take[k] += 1  # largest remainders
+    chosen = [
+        i for k in sorted(groups, key=str) for i in rng.sample(groups[k], take[k])
+    ]
+    return tuple(items[i] for i in sorted(chosen))
+
+
+def resolve_items(
+    experiment: Experiment,
+) -> tuple[tuple[HarnessItem, ...], dict[str, Any]]:
+    """The items the experiment runs on (sampled with its seed), and where they came from."""
+    if isinstance(experiment.dataset, str):
+        from crucible_harness._datasets import load_items
+
+        items, source = load_items(experiment.dataset, split=experiment.split)
+    else:
+        items, source = (
+            experiment.items,
+            {"name": "inline", "items": len(experiment.items)},
+        )
+    chosen = _sample(
+        items,
+        experiment.sample_size,
+        seed=experiment.run.seed,
+        stratify_by=experiment.stratify_by,
+    )
+    return chosen, source
+
+
+# -- estimate ------------------------------------------------------------------------------------
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Estimate(RenderMixin):
+    """What a run will cost and take, before anything is sent."""
+
+    tasks: int
+    """Conditions × items × repeats still to run."""
+    cost: Mapping[str, float | None]
+    """Estimated dollars per condition (`None`: unknown, e.g. a custom callable)."""
+    seconds: float | None
+    """Estimated wall-clock seconds at the configured concurrency (`None`: unknown)."""
+    within_budget: bool | None
+    """Whether the known costs fit the budget (`None`: no budget, or costs unknown)."""
+
+    @property
+    def total_cost(self) -> float | None:
+        """Sum of known costs (`None` when every condition's cost is unknown)."""
+        known = [c for c in self.cost.values() if c is not None]
+        return sum(known) if known else None
+
+    def _view(self) -> View:
+        return View(
+            title=f"Estimate: {self.tasks} tasks",
+            facts=[
+                ("estimated cost (USD)", self.total_cost),
+                ("estimated time (s)", self.seconds),
+                ("within budget", self.within_budget),
+            ],
+            tables=[
+                Table(headers=("condition", "cost_usd"), rows=list(self.cost.items()))
+            ],
+        )
+
+
+def _price_per_task(
+    condition: Condition, model: Any, item_chars: float
+) -> float | None:
+    if condition.cost_per_task is not None:
+        return condition.cost_per_task
+    profile = getattr(model, "profile", None)
+    if profile is not None and getattr(profile, "price_per_query", None) is not None:
+        return float(profile.price_per_query)
+    upper = getattr(model, "max_cost_per_request", None)
+    if callable(upper):
+        try:
+            return float(upper())
+        except Exception:  # an estimate is best effort
+            return None
+    model_id = getattr(model, "id", None) or (
+        condition.target if isinstance(condition.target, str) else None
+    )
+    if model_id:
+        try:
+            from crucible_core.models import Usage, cost
+
+            value = cost(
+                str(model_id).split(":", 1)[-1],
+                Usage(input_tokens=int(item_chars / 4) + 16, output_tokens=512),
+            )
+        except Exception:  # unknown model: no estimate
+            return None
+        return None if value is None else float(value)
+    return None
+
+
+def _latency_p50(model: Any) -> float | None:
+    profile = getattr(model, "profile", None)
+    latency = getattr(profile, "latency", None)
+    quantile = getattr(latency, "quantile", None)
+    if callable(quantile):
+        return float(quantile(0.5))
+    return None
+
+
+def _build_targets(experiment: Experiment) -> dict[str, Any]:
+    from crucible_core.models import build_model
+
+    out: dict[str, Any] = {}
+    for c in experiment.conditions:
+        if isinstance(c.target, str):
+            options: dict[str, Any] = (
+                {"seed": experiment.run.seed} if c.target.startswith("sim:") else {}
+            )
+            out[c.name] = build_model(c.target, **options)
+        else:
+            out[c.name] = c.target
+    return out
+
+
+def _estimate(
+    experiment: Experiment,
+    items: Sequence[HarnessItem],
+    targets: Mapping[str, Any],
+    done: set[str],
+) -> Estimate:
+    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
+    cost: dict[str, float | None] = {}
+    latencies = []
+    remaining = 0
+    for c in experiment.conditions:
+        todo = sum(
+            1
+            for i in items
+            for r in range(experiment.repeats)
+            if task_key(c.name, i.id, r) not in done
+        )
+        remaining += todo
+        per = _price_per_task(c, targets[c.name], chars)
+        cost[c.name] = None if per is None else per * todo
+        p50 = _latency_p50(targets[c.name])
+        if p50 is not None:
+            latencies.append(p50 * todo)
+    seconds = (
+        sum(latencies) / experiment.run.max_concurrency
+        if len(latencies) == len(experiment.conditions)
+        else None
+    )
+    within: bool | None = None
+    b = experiment.budget
+    known = [v for v in cost.values() if v is not None]
+    if (b.max_total is not None or b.max_per_condition is not None) and len(
+        known
+    ) == len(cost):
+        within = (b.max_total is None or sum(known) <= b.max_total) and (
+            b.max_per_condition is None or all(v <= b.max_per_condition for v in known)
+        )
+    return Estimate(tasks=remaining, cost=cost, seconds=seconds, within_budget=within)
+
+
+def estimate(experiment: Experiment) -> Estimate:
+    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run."""
+    items, _ = resolve_items(experiment)
+    return _estimate(experiment, items, _build_targets(experiment), set())
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@attrs.define(frozen=True, kw_only=True)
+class RunResult(RenderMixin):
+    """A finished (or stopped) run: where it is, how it ended, every task record, the analysis."""
+
+    run_id: str
+    """The run's id."""
+    run_dir: Path
+    """The run directory (resume from it)."""
+    status: RunStatus
+    """`complete`, `budget` (stopped before crossing it), `interrupted`, `failed`, `dry-run`, `declined`."""
+    records: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
+    """Every recorded task."""
+    estimate: Estimate | None = None
+    """The estimate made before running."""
+    spent: float = 0.0
+    """Dollars spent, all runs of this directory."""
+    pending: int = 0
+    """Tasks not run (budget stop, interruption)."""
+    analysis: Any = attrs.field(default=None, repr=False)
+    """The [`Analysis`][crucible_harness.Analysis] of the records (`None` for a dry run)."""
+    reports: Mapping[str, Path] = attrs.field(factory=dict)
+    """Report files written, by format."""
+
+    def _view(self) -> View:
+        facts: list[tuple[str, object]] = [("run", self.run_id), ("status", self.status), ("tasks recorded", len(self.records)),
+                                           ("pending", self.pending), ("spent (USD)", self.spent), ("directory", str(self.run_dir))]  # fmt: skip
+        view = View(title=f"Run {self.run_id}", facts=facts)
+        if self.analysis is not None:
+            inner = self.analysis._view()
+            return View(
+                title=view.title, facts=facts, tables=inner.tables, notes=inner.notes
+            )
+        return view
+
+
+# -- execution -----------------------------------------------------------------------------------
+
+
+def _output(value: Any) -> ConditionOutput:
+    if isinstance(value, ConditionOutput):
+        return value
+    text = getattr(value, "text", None)
+    if text is not None and hasattr(value, "usage"):  # a Completion
+        usage = value.usage
+        return ConditionOutput(
+            prediction=text,
+            cost=float(value.cost or 0.0),
+            latency=getattr(value, "latency", None),
+            input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
+            metadata={
+                "model": getattr(value, "model", ""),
+                "attempts": getattr(value, "attempts", 1),
+            },
+        )
+    answer = getattr(value, "answer", None)
+    if answer is not None and hasattr(value, "consensus"):  # an ensemble result
+        return ConditionOutput(prediction=answer, cost=float(getattr(value, "cost", 0.0) or 0.0),
+                               latency=getattr(value, "latency", None), metadata={"consensus": value.consensus})  # fmt: skip
+    return ConditionOutput(prediction=value)
+
+
+def _kind_for(item: HarnessItem, scorer: Scorer) -> str:
+    kind = item.metadata.get("kind")
+    return (
+        str(kind)
+        if kind in ("choice", "number", "code", "text")
+        else answer_kind(scorer)
+    )
+
+
+def _reference(item: HarnessItem) -> str | None:
+    ref = item.metadata.get("reference", item.expected)
+    return None if ref is None else str(ref)
+
+
+async def _call(
+    condition: Condition,
+    target: Any,
+    item: HarnessItem,
+    ctx: TaskContext,
+    scorer: Scorer,
+) -> ConditionOutput:
+    if condition.kind == "callable":
+        value = target(item, ctx)
+        if inspect.isawaitable(value):
+            value = await value
+        return _output(value)
+    from crucible_core.models import Request
+
+    prompt = item.input if isinstance(item.input, str) else str(item.input)
+    request = Request(prompt=prompt, reference=_reference(item), kind=_kind_for(item, scorer),  # type: ignore[arg-type]
+                      metadata={"item": item.id, "repeat": ctx.repeat})  # fmt: skip
+    return _output(await target.complete(request))
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, TimeoutError) or is_transient(error)
+
+
+class _Progress:
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def tick(self, spent: float) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.5 and self.done < self.total):
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        sys.stderr.write(
+            f"\r{self.done}/{self.total} tasks  {rate:.1f}/s  ${spent:.4f}  ETA {eta:.0f}s "
+        )
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+async def _execute(
+    experiment: Experiment,
+    items: Sequence[HarnessItem],
+    targets: Mapping[str, Any],
+    store: RunStore,
+    scorer: Scorer,
+    run_id: str,
+    *,
+    progress: bool,
+) -> tuple[BudgetGuard, int]:
+    done = store.completed_keys()
+    spent: dict[str, float] = {}
+    for r in store.records:
+        spent[r["condition"]] = spent.get(r["condition"], 0.0) + float(
+            r.get("cost") or 0.0
+        )
+    guard = BudgetGuard(
+        experiment.budget, [c.name for c in experiment.conditions], spent=spent
+    )
+    queue: deque[tuple[Condition, HarnessItem, int]] = deque(
+        (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
+        if task_key(c.name, item.id, r) not in done
+    )  # fmt: skip
+    cfg = experiment.run
+    buckets: dict[str, Any] = {}
+    if cfg.rate_limit is not None:
+        from crucible_core.ratelimit import TokenBucket
+
+        for c in experiment.conditions:
+            provider = str(getattr(targets[c.name], "provider", c.name))
+            buckets.setdefault(provider, TokenBucket(rate=cfg.rate_limit))
+    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
+    prices = {
+        c.name: _price_per_task(c, targets[c.name], chars)
+        for c in experiment.conditions
+    }
+    policy = retry(
+        on=_transient,
+        attempts=cfg.retries + 1,
+        timeout=None,
+        wait_initial=0.2,
+        wait_max=10.0,
+    )
+    bar = _Progress(len(queue), enabled=progress)
+    skipped = 0
+
+    async def one(
+        c: Condition, item: HarnessItem, repeat: int, reserved: float
+    ) -> None:
+        seed = task_seed(cfg.seed, c.name, item.id, repeat)
+        ctx = TaskContext(
+            experiment=experiment.name,
+            run_id=run_id,
+            condition=c.name,
+            repeat=repeat,
+            seed=seed,
+            timeout=cfg.timeout,
+        )
+        target = targets[c.name]
+        started = dt.datetime.now(dt.UTC)
+        wall = time.perf_counter()
+        attempts = 0
+        record: dict[str, Any] = {
+            "key": task_key(c.name, item.id, repeat),
+            "condition": c.name,
+            "item": item.id,
+            "repeat": repeat,
+            "seed": seed,
+        }
+        with context.use(
+            experiment_id=run_id,
+            experiment_name=experiment.name,
+            condition=c.name,
+            repeat=repeat,
+            item=item.id,
+        ):
+            events.emit(
+                events.HARNESS_TASK_START,
+                {"system_time": time.time()},
+                {"condition": c.name, "item": item.id, "repeat": repeat},
+            )
+            try:
+                async for attempt in policy.context():
+                    with attempt:
+                        attempts += 1
+                        bucket = buckets.get(str(getattr(target, "provider", c.name)))
+                        if bucket is not None:
+                            await bucket.acquire()
+                        try:
+                            async with asyncio.timeout(cfg.timeout):
+                                out = await _call(c, target, item, ctx, scorer)
+                        except TimeoutError as err:
+                            raise ProviderTimeoutError(
+                                f"task took longer than {cfg.timeout} s",
+                                timeout=cfg.timeout,
+                            ) from err
+                if scorer.blocking:
+                    correct, score = await asyncio.to_thread(
+                        scorer, item, out.prediction
+                    )
+                else:
+                    correct, score = scorer(item, out.prediction)
+                record.update(
+                    status="ok", prediction=out.prediction, correct=correct, score=score,
+                    latency=out.latency if out.latency is not None else time.perf_counter() - wall,
+                    cost=out.cost, input_tokens=out.input_tokens, output_tokens=out.output_tokens,
+                    metadata=dict(out.metadata), error_type=None, error=None,
+                )  # fmt: skip
+            except (
+                Exception
+            ) as err:  # recorded with its error; never dropped from the denominator
+                record.update(status="error", prediction=None, correct=False if item.expected is not None else None, score=None,
+                              latency=time.perf_counter() - wall, cost=float(getattr(err, "cost", 0.0) or 0.0),
+                              input_tokens=0, output_tokens=0, metadata={},
+                              error_type=type(err).__name__, error=str(err)[:2000])  # fmt: skip
+            record.update(attempts=attempts, wall_time=time.perf_counter() - wall, started_at=started.isoformat(),
+                          finished_at=dt.datetime.now(dt.UTC).isoformat())  # fmt: skip
+            name = (
+                events.HARNESS_TASK_STOP
+                if record["status"] == "ok"
+                else events.HARNESS_TASK_EXCEPTION
+            )
+            events.emit(name, {"duration": record["wall_time"], "cost": float(record["cost"])},
+                        {"correct": record["correct"], "error_type": record["error_type"]})  # fmt: skip
+        guard.settle(c.name, reserved, float(record["cost"]))
+        store.add(record)
+        bar.tick(guard.total_spent)
+
+    async def worker() -> None:
+        nonlocal skipped
+        while queue:
+            c, item, repeat = queue.popleft()
+            price = prices[c.name]
+            reserve = max(price if price is not None else 0.0, guard.largest[c.name])
+            if not guard.try_reserve(c.name, reserve):
+                skipped += 1
+                if guard.stopped_total:
+                    skipped += len(queue)
+                    queue.clear()
+                continue
+            await one(c, item, repeat, reserve)
+
+    await asyncio.gather(
+        *(worker() for _ in range(min(cfg.max_concurrency, max(1, len(queue)))))
+    )
+    if guard.halted:
+        events.emit(events.HARNESS_BUDGET_EXCEEDED, {"spent": guard.total_spent, "limit": experiment.budget.max_total or 0.0},
+                    {"stopped_conditions": sorted(guard.stopped)})  # fmt: skip
+    return guard, skipped
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for dist in ("crucible-core", "crucible-harness", "crucible-bench", "crucible-datasets", "crucible-ensemble",
+                 "crucible-hedging", "numpy", "scipy"):  # fmt: skip
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _git_commit(start: Path) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+async def run_async(
+    experiment: Experiment,
+    *,
+    output_dir: str | Path = "runs",
+    resume: str | Path | None = None,
+    formats: Sequence[str] = ("markdown", "html", "json"),
+    dry_run: bool = False,
+    confirm: Callable[[Estimate], bool] | None = None,
+    progress: bool = False,
+    on_budget: Literal["stop", "raise"] = "stop",
+) -> RunResult:
+    """Run an experiment (the coroutine twin of [`run`][crucible_harness.run])."""
+    if not isinstance(experiment, Experiment):
+        raise ExperimentDefinitionError(
+            f"run() needs an Experiment, got {type(experiment).__name__}",
+            field="experiment",
+        )
+    items, source = resolve_items(experiment)
+    if not items:
+        raise ExperimentDefinitionError(
+            "the dataset resolved to no items", field="dataset"
+        )
+    scorer = resolve_scorer(
+        experiment.scorer,
+        dataset=experiment.dataset if isinstance(experiment.dataset, str) else None,
+        items=items,
+    )
+    targets = _build_targets(experiment)
+    fingerprint = experiment.fingerprint()
+    if resume is not None:
+        store = RunStore.open(Path(resume), fingerprint=fingerprint, repair=True)
+        run_id = str(store.manifest["run_id"])
+        if store.manifest.get("items") != [i.id for i in items]:
+            raise RunDirectoryError(
+                f"{resume}: the resolved items differ from the run's (dataset revision changed?)",
+                path=str(resume),
+            )
+    else:
+        run_id = new_id("run")
+        manifest = {
+            "run_id": run_id,
+            "fingerprint": fingerprint,
+            "experiment": experiment.describe(),
+            "items": [i.id for i in items],
+            "dataset": source,
+            "scorer": scorer.name,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+            "versions": _versions(),
+            "git_commit": _git_commit(Path.cwd()),
+        }
+        store = (
+            RunStore(Path(output_dir) / f"{experiment.name}-{run_id}", manifest, [])
+            if dry_run
+            else RunStore.create(
+                Path(output_dir) / f"{experiment.name}-{run_id}", manifest
+            )
+        )
+    est = _estimate(experiment, items, targets, store.completed_keys())
+    if dry_run:
+        await _close(targets, experiment)
+        return RunResult(
+            run_id=run_id,
+            run_dir=store.path,
+            status="dry-run",
+            records=(),
+            estimate=est,
+        )
+    if confirm is not None and not confirm(est):
+        await _close(targets, experiment)
+        return RunResult(
+            run_id=run_id,
+            run_dir=store.path,
+            status="declined",
+            records=tuple(store.records),
+            estimate=est,
+        )
+    status: RunStatus = "complete"
+    started = time.perf_counter()
+    events.emit(
+        events.HARNESS_RUN_START,
+        {"tasks": est.tasks},
+        {"experiment": experiment.name, "run_dir": str(store.path)},
+    )
+    store.start()
+    try:
+        guard, _ = await _execute(
+            experiment, items, targets, store, scorer, run_id, progress=progress
+        )
+        if guard.halted:
+            status = "budget"
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        status = "interrupted"
+        raise
+    finally:
+        await store.close()
+        await _close(targets, experiment)
+        total = len(experiment.conditions) * len(items) * experiment.repeats
+        spent_total = sum(float(r.get("cost") or 0.0) for r in store.records)
+        store.write_status({"status": status, "recorded": len(store.records), "pending": total - len(store.records),
+                            "spent": spent_total, "updated_at": dt.datetime.now(dt.UTC).isoformat()})  # fmt: skip
+        events.emit(events.HARNESS_RUN_STOP, {"duration": time.perf_counter() - started, "tasks": len(store.records), "cost": spent_total},
+                    {"experiment": experiment.name, "status": status})  # fmt: skip
+    result = _finish(experiment, store, status, est, formats)
+    if status == "budget" and on_budget == "raise":
+        raise BudgetStopError(
+            f"the budget stopped the run after ${result.spent:.4f}; {result.pending} task(s) not run; "
+            f"raise the budget and resume {str(store.path)!r}",
+            spent=result.spent,
+            limit=experiment.budget.max_total,
+        )
+    return result
+
+
+async def _close(targets: Mapping[str, Any], experiment: Experiment) -> None:
+    for c in experiment.conditions:
+        if isinstance(c.target, str):
+            close = getattr(targets[c.name], "aclose", None)
+            if close is not None:
+                await close()
+
+
+def _finish(
+    experiment: Experiment,
+    store: RunStore,
+    status: RunStatus,
+    est: Estimate | None,
+    formats: Sequence[str],
+) -> RunResult:
+    from crucible_harness._analysis import analyse
+    from crucible_harness._report import write_reports
+
+    records = tuple(store.records)
+    total = (
+        len(experiment.conditions) * len(store.manifest["items"]) * experiment.repeats
+    )
+    analysis = analyse(
+        records,
+        conditions=[c.name for c in experiment.conditions],
+        config=experiment.analysis,
+        manifest=store.manifest,
+    )
+    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
+    return RunResult(
+        run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
+        spent=sum(float(r.get("cost") or 0.0) for r in records), pending=total - len(records), analysis=analysis, reports=reports,
+    )  # fmt: skip
+
+
+def run(experiment: Experiment, **options: Any) -> RunResult:
+    """Run an experiment and return its [`RunResult`][crucible_harness.RunResult].
+
+    Validates, estimates, (optionally) asks `confirm(estimate)`, runs conditions × items × repeats
+    with bounded concurrency, timeouts, retries and rate limits, writes every finished task to the
+    run directory as it completes, stops before crossing the budget, then analyses and writes
+    reports. Same options as [`run_async`][crucible_harness.run_async]: `output_dir`, `resume`,
+    `formats`, `dry_run`, `confirm`, `progress`, `on_budget`.
+    """
+    return run_sync(run_async(experiment, **options))
+
+
+async def resume_async(
+    run_dir: str | Path, experiment: Experiment, **options: Any
+) -> RunResult:
+    """Run the tasks missing from `run_dir` (the coroutine twin of [`resume`][crucible_harness.resume])."""
+    return await run_async(experiment, resume=run_dir, **options)
+
+
+def resume(run_dir: str | Path, experiment: Experiment, **options: Any) -> RunResult:
+    """Run exactly the tasks missing from `run_dir`, with the same experiment definition.
+
+    Raises:
+        ResumeMismatchError: if `experiment` is not the definition the run was started with.
+    """
+    return run_sync(resume_async(run_dir, experiment, **options))
+
+
+def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
+    """Read a run directory back (no experiment definition needed) and analyse it."""
+    from crucible_harness._analysis import analyse
+    from crucible_harness._report import write_reports
+
+    store = RunStore.open(Path(run_dir))
+    manifest = store.manifest
+    exp = manifest["experiment"]
+    from crucible_harness._experiment import AnalysisConfig
+
+    settings: dict[str, Any] = dict(exp["analysis"])
+    if settings.get("primary"):
+        settings["primary"] = tuple(settings["primary"])
+    config = AnalysisConfig(**settings)
+    conditions = [c["name"] for c in exp["conditions"]]
+    analysis = analyse(
+        tuple(store.records), conditions=conditions, config=config, manifest=manifest
+    )
+    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
+    state = store.read_status() or {}
+    total = len(conditions) * len(manifest["items"]) * int(exp["repeats"])
+    status = state.get("status", "interrupted")
+    if (
+        len(store.records) < total and status == "complete"
+    ):  # pragma: no cover - defensive
+        status = "interrupted"
+    return RunResult(run_id=str(manifest["run_id"]), run_dir=store.path, status=status, records=tuple(store.records),
+                     spent=sum(float(r.get("cost") or 0.0) for r in store.records), pending=total - len(store.records),
+                     analysis=analysis, reports=reports)  # fmt: skip
+
+
+def _check_items(items: Sequence[Any]) -> tuple[HarnessItem, ...]:
+    try:
+        return items_of(items)
+    except (KeyError, AttributeError) as err:
+        raise ValidationError(
+            f"items need `id`, `input` and `expected`: {err}"
+        ) from err
