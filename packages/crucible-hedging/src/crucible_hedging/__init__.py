@@ -36,6 +36,7 @@ from crucible_hedging._hedge import (
     default_fatal,
     hedged,
 )
+from crucible_hedging._model import HedgedModel
 from crucible_hedging._policy import (
     Adaptive,
     Fixed,
@@ -69,6 +70,7 @@ __all__ = (
     "HedgedResult",
     "default_fatal",
     "FatalPredicate",
+    "HedgedModel",
     # policies
     "Policy",
     "Outcome",
