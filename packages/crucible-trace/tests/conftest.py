@@ -50,7 +50,7 @@ def sample_chain() -> ct.Chain:
         "Bounded memory with good hit rates",
         alternatives=["TTL cache", "no cache"],
         confidence=0.8,
-        code_section="Cache.get",
+        code_section="Cache_get",
         spec_reference="§2 latency",
         parent_ids=[a.id],
         id="evt_01JBZ0000000000000000000B2",

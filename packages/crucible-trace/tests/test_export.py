@@ -134,7 +134,7 @@ def test_markdown(sample_chain: ct.Chain) -> None:
 - alternatives:
     - TTL cache
     - no cache
-- code section: Cache\\.get
+- code section: Cache\\_get
 - spec reference: §2 latency
 - follows from: `evt_01JBZ0000000000000000000B1`
 

@@ -270,7 +270,7 @@ decision        Use an LRU cache
 alternatives    TTL cache, no cache
 reasoning       Bounded memory with good hit rates
 confidence      0.8
-code_section    Cache.get
+code_section    Cache_get
 spec_reference  §2 latency
 id              evt_01JBZ0000000000000000000B2\
 """)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -186,8 +187,12 @@ def to_markdown(chain: Chain) -> str:
     """A Markdown report: a summary table, then one section per event. All text is escaped."""
 
     def md(text: str) -> str:
-        # one line whatever the text: Unicode line separators too, not only \n and \r
-        return markdown_escape(" ".join(text.splitlines()))
+        # One line whatever the text (Unicode line separators too, not only \n and \r), and
+        # braces escaped here so `{{ … }}` stays inert for template-processing Markdown tools.
+        pieces = re.split(r"([{}])", " ".join(text.splitlines()))
+        return "".join(
+            "\\" + p if p in ("{", "}") else markdown_escape(p) for p in pieces
+        )
 
     known = [e.confidence for e in chain.events if e.confidence is not None]
     lines = [

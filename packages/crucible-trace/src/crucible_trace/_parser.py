@@ -57,6 +57,7 @@ _CHILDREN = (
 _KNOWN_OPEN = re.compile(
     r"<!\[CDATA\[|<(?:" + "|".join(_CHILDREN) + r")(?=[\s/>])", _FLAGS
 )
+_ALTERNATIVE_OPEN = re.compile(r"<!\[CDATA\[|<alternative(?:\s[^<>]*)?>", _FLAGS)
 _CDATA_OPEN = "<![CDATA["
 _CDATA_CLOSE = "]]>"
 _MAX_OPEN_TAG = 4096
@@ -522,10 +523,9 @@ class _Scanner:
         items: list[str] = []
         i = 0
         pattern = _close_re("alternative")
-        opener = re.compile(r"<!\[CDATA\[|<alternative(?:\s[^<>]*)?>", _FLAGS)
         saw_tag = False
         while True:
-            m = opener.search(raw, i)
+            m = _ALTERNATIVE_OPEN.search(raw, i)
             if m is None:
                 break
             if m.group(0).startswith("<!"):

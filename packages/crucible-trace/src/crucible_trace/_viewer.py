@@ -21,19 +21,23 @@ __all__ = ("open_visualization", "to_html")
 
 # JSON is safe inside <script type="application/json"> once nothing in it can end the element or
 # start a comment, and JavaScript's line separators are escaped too.
-_JSON_ESCAPES = str.maketrans(
-    {
-        "<": "\\u003c",
-        ">": "\\u003e",
-        "&": "\\u0026",
-        "\u2028": "\\u2028",
-        "\u2029": "\\u2029",
-    }
+_JSON_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
 )
 
 
 def _script_json(chain: Chain) -> str:
-    return dumps(converter.unstructure(chain)).decode().translate(_JSON_ESCAPES)
+    text = dumps(converter.unstructure(chain)).decode()
+    for (
+        raw,
+        escaped,
+    ) in _JSON_ESCAPES:  # str.replace is far faster than str.translate here
+        text = text.replace(raw, escaped)
+    return text
 
 
 def _script() -> tuple[str, str]:
