@@ -523,6 +523,8 @@ class Ensemble:
         members in virtual time return at once but are processed in model-time order, so
         sequential stopping, hedging and timeouts behave as they would in real time.
         """
+        if isinstance(self._execution, Parallel):
+            return await self._gather_parallel(request)
         loop = asyncio.get_running_loop()
         wall0 = loop.time()
         weights = self._weight_list
@@ -639,6 +641,49 @@ class Ensemble:
                 )
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
+        return calls, clock, timed_out
+
+    async def _gather_parallel(
+        self, request: Request
+    ) -> tuple[list[_Call], float, bool]:
+        """Everyone at once: the same schedule as `_gather`, without its bookkeeping."""
+        loop = asyncio.get_running_loop()
+        timeout = self.timeout
+        normalizer = resolve_normalizer(self._normalize, request)
+        calls = [_Call(position, 0.0) for position in self._order]
+        tasks = [
+            loop.create_task(_timed(self.models[c.position], request, loop.time))
+            for c in calls
+        ]
+        done, running = await asyncio.wait(tasks, timeout=timeout)
+        timed_out = bool(running)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        clock = 0.0
+        ballots: list[Ballot] = []
+        for call, task in zip(calls, tasks, strict=True):
+            if task not in done:
+                call.status = "timed_out"
+                call.error = TimeoutError(
+                    f"no answer within the ensemble's {timeout} s timeout"
+                )
+                continue
+            completion, error, wall = task.result()
+            call.completion, call.error = completion, error
+            call.finish = wall if completion is None else max(completion.latency, wall)
+            if timeout is not None and call.finish > timeout:
+                call.status = "timed_out"
+                call.error = TimeoutError(
+                    f"no answer within the ensemble's {timeout} s timeout"
+                )
+                timed_out = True
+                continue
+            clock = max(clock, call.finish)
+            self._record(call, normalizer, ballots)
+        if timed_out and timeout is not None:
+            clock = timeout
         return calls, clock, timed_out
 
     def _record(

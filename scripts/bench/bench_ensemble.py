@@ -1,0 +1,165 @@
+"""Voting overhead of crucible-ensemble, and accuracy/cost of single vs ensemble strategies.
+
+1. Overhead per prediction for 5 members, excluding model time: members return a ready-made
+   completion at once, so what is timed is the ensemble's own work (scheduling the calls,
+   normalizing, voting, building the result, events). It is compared with the vote alone
+   (normalize + tally) and with a plain `collections.Counter` majority over the same answers.
+2. Accuracy and cost on simulated profiles (virtual time, two-way items with a known answer):
+   each single member, then majority, log-odds weighted, sequential and cascade ensembles.
+
+    UV_PROJECT_ENVIRONMENT=/tmp/venv-ensemble uv run --package crucible-ensemble \
+        python scripts/bench/bench_ensemble.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from crucible_core.models import (
+    PROFILES,
+    Completion,
+    Request,
+    SimulatedModel,
+    Usage,
+)
+from crucible_ensemble import Ensemble, evaluate_ensemble_async, log_odds_weights
+from crucible_ensemble._normalize import resolve_normalizer
+from crucible_ensemble._voting import Ballot, Majority
+
+ANSWERS = ("The answer is B.", "B", "(B)", "Answer: C", "B")
+REQUEST = Request(prompt="Pick one", kind="choice", choices=("A", "B", "C", "D"))
+
+
+class Instant:
+    """A member with no model time: it returns a prepared completion."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self._id = f"instant:{name}"
+        self._completion = Completion(
+            text=text,
+            usage=Usage(input_tokens=10, output_tokens=2),
+            latency=0.1,
+            cost=0.001,
+        )
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def provider(self) -> str:
+        return "instant"
+
+    async def complete(self, request: Request) -> Completion:
+        return self._completion
+
+    async def aclose(self) -> None:
+        pass
+
+
+def best_of(fn, n: int, repeats: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(n)
+        best = min(best, (time.perf_counter() - start) / n)
+    return best * 1e6
+
+
+def counter_majority(n: int) -> None:
+    for _ in range(n):
+        Counter(ANSWERS).most_common(1)
+
+
+def vote_only(n: int) -> None:
+    majority = Majority()
+    for _ in range(n):
+        normalize = resolve_normalizer("auto", REQUEST)
+        ballots = [
+            Ballot(member=str(i), position=i, answer=a)
+            for i, text in enumerate(ANSWERS)
+            if (a := normalize(text)) is not None
+        ]
+        majority.decide(ballots)
+
+
+def full_prediction(n: int) -> None:
+    ensemble = Ensemble([Instant(str(i), t) for i, t in enumerate(ANSWERS)])
+
+    async def go() -> None:
+        for _ in range(n):
+            await ensemble.predict_async(REQUEST)
+
+    asyncio.run(go())
+
+
+def overhead() -> None:
+    n = 5_000
+    counter = best_of(counter_majority, 50_000)
+    vote = best_of(vote_only, n)
+    full = best_of(full_prediction, n)
+    print("Voting overhead per prediction, 5 members, no model time (best of 5)")
+    print(f"  Counter majority (raw strings)        {counter:8.2f} µs")
+    print(
+        f"  normalize + vote (crucible)           {vote:8.2f} µs   ratio {vote / counter:6.1f}x"
+    )
+    print(
+        f"  full predict_async (calls, result)    {full:8.2f} µs   ratio {full / counter:6.1f}x"
+    )
+    print(
+        f"  target for the full prediction: < 50 µs -> {'met' if full < 50 else 'NOT met'}"
+    )
+
+
+async def accuracy_table() -> None:
+    n = 2_000
+    items = [
+        Request(
+            prompt=f"bench item {i}", reference="A", kind="choice", choices=("A", "B")
+        )
+        for i in range(n)
+    ]
+    names = ("gpt-4", "claude-3", "gemini-pro", "llama-3-70b", "mixtral-8x7b")
+    members = [SimulatedModel(PROFILES[p], seed=42, virtual_time=True) for p in names]
+    weights = log_odds_weights(
+        {m.id: PROFILES[p].accuracy for m, p in zip(members, names)}
+    )
+    configs = {
+        "majority (parallel)": Ensemble(members),
+        "weighted log-odds": Ensemble(members, strategy="weighted", weights=weights),
+        "majority (sequential)": Ensemble(members, execution="sequential"),
+        "majority (cascade)": Ensemble(members, execution="cascade"),
+    }
+    print()
+    print(f"Accuracy and cost on {n} simulated two-way items (seed 42, virtual time)")
+    print(
+        f"  {'system':24} {'accuracy':>9} {'cost/item $':>12} {'calls/item':>11} {'p50 latency s':>14}"
+    )
+    first = await evaluate_ensemble_async(configs["majority (parallel)"], items)
+    acc = first.accuracy()
+    cost = first.cost()
+    for m in first.members:
+        lat = sorted(o.latency or 0 for o in first.outcomes if o.system == m)[n // 2]
+        print(f"  {m:24} {acc[m]:9.4f} {cost[m] / n:12.5f} {1:11.2f} {lat:14.3f}")
+    for label, ensemble in configs.items():
+        results = []
+        for start in range(0, n, 500):
+            results += await asyncio.gather(
+                *(ensemble.predict_async(r) for r in items[start : start + 500])
+            )
+        accuracy = sum(r.answer == "A" for r in results) / n
+        spend = sum(r.cost or 0 for r in results) / n
+        calls = sum(r.members_called for r in results) / n
+        lat = sorted(r.latency for r in results)[n // 2]
+        print(f"  {label:24} {accuracy:9.4f} {spend:12.5f} {calls:11.2f} {lat:14.3f}")
+
+
+def main() -> None:
+    overhead()
+    asyncio.run(accuracy_table())
+
+
+if __name__ == "__main__":
+    main()
