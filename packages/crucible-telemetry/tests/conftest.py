@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,9 +55,40 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ct.Store]:
     elif request.param == "sqlite":
         made = ct.SQLiteStore(tmp_path / "telemetry.db", flush_interval=0.02)
     else:
-        made = ct.PostgresStore(_postgres_dsn(), flush_interval=0.02, retry_timeout=20)
+        drop_schema(_postgres_dsn(), pg_schema(request))
+        made = ct.PostgresStore(
+            _postgres_dsn(),
+            flush_interval=0.02,
+            retry_timeout=20,
+            schema=pg_schema(request),
+        )
     yield made
     made.close()
+    if request.param == "postgres":
+        drop_schema(_postgres_dsn(), pg_schema(request))
+
+
+def pg_schema(request: pytest.FixtureRequest) -> str:
+    """A schema name unique to the test (PostgreSQL tests never see each other's tables)."""
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+    return f"t_{os.getpid()}_{digest}"
+
+
+def drop_schema(dsn: str, schema: str) -> None:
+    """Drop a test's schema and its tables."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def postgres_schema(request: pytest.FixtureRequest, postgres_url: str) -> Iterator[str]:
+    """A fresh schema for the test's PostgreSQL store, dropped afterwards."""
+    schema = pg_schema(request)
+    drop_schema(postgres_url, schema)
+    yield schema
+    drop_schema(postgres_url, schema)
 
 
 @pytest.fixture

@@ -74,6 +74,13 @@ _INSERT = (
 )
 
 
+def _is_identifier(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value) is not None
+    )
+
+
 def _is_text(value: object) -> bool:
     return isinstance(value, str) and bool(value)
 
@@ -98,6 +105,8 @@ class PostgresStore(BufferedStore):
         flush_interval: seconds between background writes.
         retry_timeout: seconds `flush()` waits for an unreachable server before raising.
         connect_timeout: seconds one connection attempt may take.
+        schema: a PostgreSQL schema (namespace) for the tables, created if missing; by default
+            the connection's `search_path` decides (usually `public`).
     """
 
     def __init__(
@@ -108,6 +117,7 @@ class PostgresStore(BufferedStore):
         flush_interval: float = 0.2,
         retry_timeout: float = 30.0,
         connect_timeout: float = 2.0,
+        schema: str | None = None,
     ) -> None:
         if not _is_text(url):
             raise InvalidOptionError(
@@ -115,6 +125,12 @@ class PostgresStore(BufferedStore):
                 f"'postgresql://user:password@127.0.0.1:5432/db', got {url!r}",
                 url=url,
             )
+        if schema is not None and not _is_identifier(schema):
+            raise InvalidOptionError(
+                f"schema must be a lowercase SQL identifier such as 'telemetry', got {schema!r}",
+                schema=schema,
+            )
+        self.schema = schema
         self._pg = import_optional(
             "psycopg", extra="postgres", distribution="crucible-telemetry"
         )
@@ -131,8 +147,9 @@ class PostgresStore(BufferedStore):
 
     @property
     def description(self) -> str:
-        """The URL without its password."""
-        return redact(self.url)
+        """The URL without its password (and the schema, if one was given)."""
+        where = redact(self.url)
+        return where if self.schema is None else f"{where} (schema {self.schema})"
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -142,6 +159,9 @@ class PostgresStore(BufferedStore):
                 connect_timeout=max(1, round(self.connect_timeout)),
             )
             try:
+                if self.schema is not None:  # validated identifier: safe to interpolate
+                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                    conn.execute(f"SET search_path TO {self.schema}")
                 with conn.transaction():
                     conn.execute(_SCHEMA)
                 version = conn.execute(

@@ -1,0 +1,196 @@
+"""Round-trips through every store, cross-experiment queries, persistence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import crucible_telemetry as ct
+from crucible_core import context, events
+from crucible_telemetry._schema import COLUMNS, JSON_COLUMNS
+
+
+def _emit_mix(emit: Any, n: int) -> None:
+    for i in range(n):
+        with context.use(repeat=i % 3, item=f"item{i % 4}", fold=i % 2):
+            if i % 10 == 9:
+                emit.exception(0.5 + i / 100)
+            else:
+                emit.stop(
+                    i / 100, model="sim:gpt-4" if i % 2 else "sim:claude-3", note="é✓"
+                )
+
+
+def test_round_trip_through_every_store(store: ct.Store, emit: Any) -> None:
+    memory = ct.MemoryStore()
+    with ct.experiment("rt", store=store, tags=["x"]) as exp:
+        _emit_mix(emit, 250)
+    with ct.experiment("rt", store=memory, tags=["x"]) as ref:
+        _emit_mix(emit, 250)
+    got = ct.get_events(exp.id, store=store).columns
+    want = ct.get_events(ref.id, store=memory).columns
+    assert ct.get_experiment(exp.id, store=store).event_count == 250
+    for column in COLUMNS:
+        if column in ("event_id", "experiment_id", "timestamp_ns", "monotonic_ns"):
+            continue
+        assert got[column] == want[column], column
+    assert got["event_id"] == [f"{exp.id}-{i}" for i in range(250)]
+    record = ct.get_experiment(exp.id, store=store)
+    assert (record.name, record.tags, record.status) == ("rt", ("x",), "stopped")
+    assert record.store == store.description
+
+
+def test_batches_stream_in_order(store: ct.Store, emit: Any) -> None:
+    with ct.experiment("batches", store=store) as exp:
+        for i in range(1000):
+            emit.stop(i / 1000)
+    sizes = [len(b["seq"]) for b in store.batches(exp.id, batch_size=300)]
+    assert sizes == [300, 300, 300, 100]
+    seqs = [s for b in store.batches(exp.id, batch_size=300) for s in b["seq"]]
+    assert seqs == list(range(1000))
+    text = next(store.batches(exp.id, batch_size=5, json_text=True))
+    assert all(isinstance(v, str) for c in JSON_COLUMNS for v in text[c])
+    with pytest.raises(ct.InvalidOptionError, match="batch_size"):
+        next(store.batches(exp.id, batch_size=0))
+
+
+def test_queries_across_experiments(store: ct.Store, emit: Any) -> None:
+    with ct.experiment("q", condition="control", tags=["sweep"], store=store) as a:
+        emit.stop(0.1)
+        emit.exception(0.2)
+    middle = dt.datetime.now(dt.UTC)
+    with ct.experiment("q", condition="treatment", tags=["sweep"], store=store) as b:
+        emit.stop(0.3)
+        with context.use(condition="control"):
+            emit.stop(0.4)
+    with ct.experiment("other", tags=["solo"], store=store):
+        emit.stop(0.5)
+    assert {e.id for e in ct.list_experiments(name="q", store=store)} == {a.id, b.id}
+    assert {e.id for e in ct.list_experiments(tag="sweep", store=store)} == {a.id, b.id}
+    assert [e.id for e in ct.list_experiments(condition="treatment", store=store)] == [
+        b.id
+    ]
+    assert [e.id for e in ct.list_experiments(started_after=middle, store=store)] != []
+    assert a.id not in {
+        e.id for e in ct.list_experiments(started_after=middle, store=store)
+    }
+    assert [e.id for e in ct.list_experiments(started_before=middle, store=store)] == [
+        a.id
+    ]
+
+    by_name = ct.query_events(experiment="q", store=store)
+    assert sorted(by_name.column("latency_ms")) == [100.0, 200.0, 300.0, 400.0]
+    control = ct.query_events(tag="sweep", condition="control", store=store)
+    assert sorted(control.column("latency_ms")) == [100.0, 200.0, 400.0]
+    failures = ct.query_events(event="crucible.llm.request.exception", store=store)
+    assert failures.column("latency_ms") == [200.0]
+    assert len(ct.query_events(event="crucible.llm", store=store)) == 5
+    assert len(ct.query_events(event="crucible.ll", store=store)) == 0
+    late = ct.query_events(since=middle, store=store)
+    assert sorted(late.column("latency_ms")) == [300.0, 400.0, 500.0]
+    early = ct.query_events(until=middle, store=store)
+    assert sorted(early.column("latency_ms")) == [100.0, 200.0]
+    assert len(ct.get_events(a.id, since=middle, store=store)) == 0
+
+
+def test_sqlite_persists_across_processes_and_reopen(tmp_path: Path, emit: Any) -> None:
+    path = tmp_path / "nested" / "t.db"
+    store = ct.SQLiteStore(path)
+    with ct.experiment("persist", store=store, metadata={"seed": 7}) as exp:
+        for i in range(100):
+            emit.stop(i / 10)
+    store.close()
+    reopened = ct.open_store(f"sqlite:///{path}")
+    record = ct.get_experiment(exp.id, store=reopened)
+    assert record.metadata == {"seed": 7} and record.event_count == 100
+    assert ct.get_events(exp.id, store=reopened).column("latency_ms") == [
+        i * 100.0 for i in range(100)
+    ]
+    reopened.close()
+    same = ct.open_store(str(path))
+    assert ct.calculate_metrics(exp.id, store=same).reliability.requests == 100
+    same.close()
+
+
+def test_sqlite_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ct.InvalidOptionError, match="is a directory"):
+        ct.SQLiteStore(tmp_path)
+
+
+def test_store_urls(tmp_path: Path) -> None:
+    assert isinstance(ct.open_store("memory"), ct.MemoryStore)
+    for url in (
+        f"sqlite:///{tmp_path}/a.db",
+        f"{tmp_path}/b.sqlite",
+        f"sqlite:{tmp_path}/c.db",
+    ):
+        made = ct.open_store(url)
+        assert isinstance(made, ct.SQLiteStore)
+        made.close()
+    with pytest.raises(ct.InvalidOptionError, match="flush_interval"):
+        ct.SQLiteStore(tmp_path / "x.db", flush_interval=0)
+    # a URL given to start_experiment is opened once and reused
+    with ct.experiment("by-url", store=f"{tmp_path}/d.db") as exp:
+        events.emit(events.LLM_REQUEST_STOP, {"duration": 1.0})
+    assert ct.get_experiment(exp.id).store == f"sqlite:{tmp_path}/d.db"
+    assert ct.get_events(exp.id).column("latency_ms") == [1000.0]
+
+
+def test_unserializable_event_metadata_is_kept_as_text(tmp_path: Path) -> None:
+    store = ct.SQLiteStore(tmp_path / "t.db")
+
+    class Thing:
+        def __repr__(self) -> str:
+            return "<Thing>"
+
+    with ct.experiment("odd", store=store) as exp:
+        events.emit(events.LLM_REQUEST_EXCEPTION, {"duration": 1.0}, {"error": Thing()})
+    assert ct.get_events(exp.id, store=store)[0].metadata == {"error": "<Thing>"}
+    store.close()
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    measurements=st.dictionaries(
+        st.text(min_size=1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        max_size=4,
+    ),
+    metadata=st.dictionaries(st.text(min_size=1), _json_values, max_size=4),
+)
+def test_any_json_event_round_trips_through_sqlite(
+    tmp_path_factory: pytest.TempPathFactory,
+    measurements: dict[str, float],
+    metadata: dict[str, Any],
+) -> None:
+    store = ct.SQLiteStore(tmp_path_factory.mktemp("h") / "t.db")
+    with ct.experiment("prop", store=store) as exp:
+        events.emit(events.LLM_REQUEST_STOP, measurements, metadata)
+    got = ct.get_events(exp.id, store=store)[0]
+    store.close()
+    assert got.measurements == measurements
+    assert got.metadata == metadata
+    duration = measurements.get("duration")
+    if duration is not None:
+        assert got.latency_ms is not None and math.isclose(
+            got.latency_ms, duration * 1000
+        )
