@@ -191,10 +191,12 @@ def read_parquet(path: Path) -> list[Row]:
             line=None,
             field=None,
         ) from err
-    rows: list[Row] = table.to_pylist()
-    for number, row in enumerate(rows, start=1):
-        row[LINE] = number
-    return rows
+    names = [*table.column_names, LINE]
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    columns.append(range(1, table.num_rows + 1))
+    return [
+        dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)
+    ]
 
 
 def read_rows(path: Path) -> list[Row]:

@@ -157,12 +157,24 @@ def _mmlu_answer(value: Any, row: Row, path: str) -> int:
     )
 
 
+def _require_keys(rows: Sequence[Row], keys: tuple[str, ...], path: str) -> None:
+    wanted = set(keys)
+    for row in rows:
+        if not wanted <= row.keys():
+            for key in keys:
+                field(row, key, path)
+
+
 def _mmlu(rows: Sequence[Row], split: str, subset: str | None, path: str) -> list[Item]:
     items = []
     counters: dict[str, int] = {}
+    _require_keys(rows, ("subject", "choices", "answer", "question"), path)
     for row in rows:
-        subject = field(row, "subject", path, kind=str)
-        choices = field(row, "choices", path, kind=(list, tuple))
+        subject = row["subject"]
+        choices = row["choices"]
+        if not isinstance(subject, str) or not isinstance(choices, list | tuple):
+            field(row, "subject", path, kind=str)
+            field(row, "choices", path, kind=(list, tuple))
         if len(choices) != 4:
             raise MalformedDataError(
                 f"{path!r} line {row.get(LINE)}: {len(choices)} choices, expected 4",
@@ -170,14 +182,14 @@ def _mmlu(rows: Sequence[Row], split: str, subset: str | None, path: str) -> lis
                 line=row.get(LINE),
                 field="choices",
             )
-        answer = _mmlu_answer(field(row, "answer", path), row, path)
+        answer = _mmlu_answer(row["answer"], row, path)
         k = counters.get(subject, 0)
         counters[subject] = k + 1
         items.append(
             Item(
                 id=f"mmlu/{subject}/{split}/{k}",
                 input={
-                    "question": field(row, "question", path, kind=str),
+                    "question": str(row["question"]),
                     "choices": [str(c) for c in choices],
                     "subject": subject,
                 },
