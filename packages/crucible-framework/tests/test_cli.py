@@ -53,35 +53,111 @@ def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
     assert err.startswith("crucible: error:") and "nosuch" in err
 
 
-def test_demo_writes_report_and_results(
+def test_demo_runs_the_main_job(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
-        main(["demo", "--output", str(tmp_path), "--items", "40", "--seed", "1"]) == 0
+        main(
+            [
+                "demo",
+                "--output",
+                str(tmp_path),
+                "--items",
+                "6",
+                "--repeats",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
     )
     out = capsys.readouterr().out
-    assert "sim:gpt-4" in out and str(tmp_path / "report.md") in out
-    rows = load_records(tmp_path / "results.jsonl")
-    assert len(rows) == 5 * 40
-    assert {r["model"] for r in rows} == {
-        "sim:gpt-4",
-        "sim:claude-3",
-        "sim:gemini-pro",
-        "sim:llama-3-70b",
-        "sim:mixtral-8x7b",
-    }
-    report = (tmp_path / "report.md").read_text()
-    assert report.count("| sim") == 5
-    # deterministic: the same seed gives the same answers
-    main(["demo", "--output", str(tmp_path / "again"), "--items", "40", "--seed", "1"])
-    assert load_records(tmp_path / "again" / "results.jsonl") == rows
+    (run_dir,) = tmp_path.iterdir()
+    assert f"report: {run_dir / 'report.html'}" in out
+    for name in (
+        "report.md",
+        "report.html",
+        "report.tex",
+        "report.ipynb",
+        "analysis.json",
+        "results.parquet",
+        "tasks.jsonl",
+    ):
+        assert (run_dir / name).is_file(), name
+    rows = load_records(run_dir / "tasks.jsonl")
+    assert len(rows) == 3 * 6 * 2
+    assert {r["condition"] for r in rows} == {"gpt-4", "majority-5", "hedged-gpt-4"}
+    assert all(r["status"] == "ok" for r in rows), [
+        r["error"] for r in rows if r["status"] != "ok"
+    ][:3]
+    # completions were really executed: the simulated models' wrong code fails its tests
+    assert any(r["correct"] for r in rows) and all(
+        isinstance(r["correct"], bool) for r in rows
+    )
 
 
-def test_demo_rejects_bad_items(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+EXPERIMENT = """
+from crucible_core.models import SimulatedModel
+from crucible_harness import Condition, Experiment, HarnessItem
+
+items = [HarnessItem(id=f"q{i}", input=f"What is {i} + {i}?", expected=str(2 * i)) for i in range(12)]
+experiment = Experiment(
+    name="cli-arith",
+    dataset=items,
+    conditions=[Condition(name="a", target=SimulatedModel("gpt-4", virtual_time=True)),
+                Condition(name="b", target=SimulatedModel("llama-3-70b", virtual_time=True))],
+    repeats=2,
+)
+"""
+
+
+def test_run_estimate_report_from_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--output", str(tmp_path), "--items", "0"]) == 1
-    assert "--items" in capsys.readouterr().err
+    script = tmp_path / "exp.py"
+    script.write_text(EXPERIMENT)
+    assert main(["estimate", str(script)]) == 0
+    assert "Estimate: 48 tasks" in capsys.readouterr().out
+    assert (
+        main(["run", str(script), "--output", str(tmp_path / "runs"), "--dry-run"]) == 0
+    )
+    assert not (tmp_path / "runs").exists()
+    assert (
+        main(["run", str(script), "--output", str(tmp_path / "runs")]) == 1
+    )  # no --yes, no terminal
+    assert "--yes" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "run",
+                str(script),
+                "--output",
+                str(tmp_path / "runs"),
+                "--yes",
+                "--quiet",
+                "--format",
+                "markdown",
+            ]
+        )
+        == 0
+    )
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "report.md").is_file()
+    capsys.readouterr()
+    assert main(["report", str(run_dir), "--format", "json"]) == 0
+    assert "analysis.json" in capsys.readouterr().out
+    assert main(["report", str(tmp_path)]) == 1
+    assert "not a crucible run directory" in capsys.readouterr().err
+
+
+def test_run_rejects_files_without_an_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "empty.py"
+    script.write_text("x = 1\n")
+    assert main(["estimate", str(script)]) == 1
+    assert "must define `experiment = Experiment(...)`" in capsys.readouterr().err
+    assert main(["estimate", str(tmp_path / "missing.py")]) == 1
 
 
 def test_version_guard_names_the_mismatch() -> None:

@@ -1,16 +1,20 @@
-"""The `crucible` command line: `--version`, `versions`, `models`, `demo`."""
+"""The `crucible` command line: run, estimate, report, demo, models, versions."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from crucible_core.exceptions import CrucibleError
+from crucible_core.exceptions import CrucibleError, ValidationError
 
 __all__ = ("main",)
+
+REPORT_FORMATS = ("markdown", "html", "latex", "notebook", "json", "parquet", "jsonl")
 
 
 def _out(text: str) -> None:
@@ -21,6 +25,110 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("crucible-framework")
+
+
+# -- experiments from files ---------------------------------------------------------------------
+
+
+def load_experiment(path: str) -> Any:
+    """The experiment a Python file declares.
+
+    The file's module-level `experiment` (an `Experiment`), else its only `Experiment` instance,
+    else its only class with `@condition` methods (built with `Experiment.from_class`).
+    """
+    from crucible_harness import Experiment
+
+    source = Path(path)
+    if not source.is_file():
+        raise ValidationError(f"no experiment file at {path!r}", path=path)
+    spec = importlib.util.spec_from_file_location(
+        f"crucible_experiment_{source.stem}", source
+    )
+    if spec is None or spec.loader is None:
+        raise ValidationError(f"cannot import {path!r} as Python", path=path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    found = getattr(module, "experiment", None)
+    if isinstance(found, Experiment):
+        return found
+    instances = [v for v in vars(module).values() if isinstance(v, Experiment)]
+    if len(instances) == 1:
+        return instances[0]
+    classes = [
+        v for v in vars(module).values()
+        if isinstance(v, type) and v.__module__ == module.__name__
+        and any(hasattr(m, "__crucible_condition__") for m in vars(v).values())
+    ]  # fmt: skip
+    if len(instances) == 0 and len(classes) == 1:
+        return Experiment.from_class(classes[0])
+    raise ValidationError(
+        f"{path!r} must define `experiment = Experiment(...)` (found {len(instances)} Experiment "
+        f"instance(s) and {len(classes)} class(es) with @condition methods)",
+        path=path,
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from crucible_harness import estimate, run
+
+    experiment = load_experiment(args.experiment)
+    est = estimate(experiment)
+    sys.stderr.write(est.render() + "\n")
+    if not args.dry_run and not args.yes:
+        if not sys.stdin.isatty():
+            raise ValidationError(
+                "not starting without confirmation: pass --yes (or --dry-run)"
+            )
+        answer = input("Run it? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            _out("not run")
+            return 1
+    result = run(
+        experiment,
+        output_dir=args.output,
+        resume=args.resume,
+        dry_run=args.dry_run,
+        formats=tuple(args.format),
+        progress=not args.quiet,
+    )
+    _out(result.render())
+    for fmt, path in sorted(result.reports.items()):
+        _out(f"  {fmt:9s} {path}")
+    return 0 if result.status in ("complete", "dry-run") else 3
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from crucible_harness import estimate
+
+    _out(estimate(load_experiment(args.experiment)).render())
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from crucible_harness import load_run
+
+    result = load_run(args.run_dir, formats=tuple(args.format))
+    _out(result.render())
+    for fmt, path in sorted(result.reports.items()):
+        _out(f"  {fmt:9s} {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from crucible._demo import run_demo
+
+    result = run_demo(output_dir=Path(args.output), repeats=args.repeats, sample_size=args.items,
+                      seed=args.seed, progress=not args.quiet)  # fmt: skip
+    _out(result.render())
+    _out("")
+    for fmt, path in sorted(result.reports.items()):
+        _out(f"  {fmt:9s} {path}")
+    _out(f"report: {result.reports.get('html', result.run_dir)}")
+    return 0
+
+
+# -- models and versions -------------------------------------------------------------------------
 
 
 def _cmd_versions(_: argparse.Namespace) -> int:
@@ -69,15 +177,6 @@ def _cmd_models_run(args: argparse.Namespace) -> int:
     return asyncio.run(_ask(args.model, args.prompt, args.reference, args.seed))
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from crucible._demo import run_demo
-
-    report = run_demo(output_dir=Path(args.output), items=args.items, seed=args.seed)
-    _out(report.render())
-    _out(f"\nreport written to {report.path}")
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crucible",
@@ -86,10 +185,66 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crucible {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    versions = sub.add_parser(
-        "versions", help="print versions of crucible and its dependencies"
+    def formats(p: argparse.ArgumentParser, default: Sequence[str]) -> None:
+        p.add_argument(
+            "--format",
+            nargs="+",
+            choices=REPORT_FORMATS,
+            default=list(default),
+            help="report formats",
+        )
+
+    run = sub.add_parser("run", help="run an experiment declared in a Python file")
+    run.add_argument(
+        "experiment", help="a .py file defining `experiment = Experiment(...)`"
     )
-    versions.set_defaults(func=_cmd_versions)
+    run.add_argument(
+        "--output",
+        default="runs",
+        help="directory for run directories (default ./runs)",
+    )
+    run.add_argument(
+        "--resume", metavar="RUN_DIR", help="run only the tasks missing from RUN_DIR"
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="validate and estimate; send nothing"
+    )
+    run.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    run.add_argument("--quiet", action="store_true", help="no progress line")
+    formats(run, ("markdown", "html", "json"))
+    run.set_defaults(func=_cmd_run)
+
+    est = sub.add_parser("estimate", help="estimate an experiment's cost and time")
+    est.add_argument(
+        "experiment", help="a .py file defining `experiment = Experiment(...)`"
+    )
+    est.set_defaults(func=_cmd_estimate)
+
+    report = sub.add_parser("report", help="analyse a run directory and write reports")
+    report.add_argument("run_dir", help="the run directory")
+    formats(report, ("markdown", "html", "json"))
+    report.set_defaults(func=_cmd_report)
+
+    demo = sub.add_parser(
+        "demo", help="run the main job on the embedded default (no key, no network)"
+    )
+    demo.add_argument(
+        "--output",
+        default="crucible-demo",
+        help="directory for the run and its reports (default ./crucible-demo)",
+    )
+    demo.add_argument(
+        "--items",
+        type=int,
+        default=None,
+        help="sample this many HumanEval problems (default: all 164)",
+    )
+    demo.add_argument(
+        "--repeats", type=int, default=3, help="repeats per item (default 3)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    demo.add_argument("--quiet", action="store_true", help="no progress line")
+    demo.set_defaults(func=_cmd_demo)
 
     models = sub.add_parser(
         "models", help="list model providers, or send one prompt to a model"
@@ -98,33 +253,24 @@ def _parser() -> argparse.ArgumentParser:
     listing = models_sub.add_parser("list", help="list providers and known models")
     listing.add_argument("--provider", help="only this provider")
     listing.set_defaults(func=_cmd_models_list)
-    run = models_sub.add_parser("run", help="send one prompt and print the answer")
-    run.add_argument(
+    ask = models_sub.add_parser("run", help="send one prompt and print the answer")
+    ask.add_argument(
         "model", help='a model string, e.g. "sim:gpt-4" or "openai:gpt-4o-mini"'
     )
-    run.add_argument("prompt", help="the prompt text")
-    run.add_argument(
+    ask.add_argument("prompt", help="the prompt text")
+    ask.add_argument(
         "--reference", help="the expected answer (simulated models use it)"
     )
-    run.add_argument(
+    ask.add_argument(
         "--seed", type=int, default=0, help="seed of a simulated model (default 0)"
     )
-    run.set_defaults(func=_cmd_models_run)
+    ask.set_defaults(func=_cmd_models_run)
     models.set_defaults(func=_cmd_models_list, provider=None)
 
-    demo = sub.add_parser(
-        "demo", help="run the main job on the embedded default (no key, no network)"
+    versions = sub.add_parser(
+        "versions", help="print versions of crucible and its dependencies"
     )
-    demo.add_argument(
-        "--output",
-        default="crucible-demo",
-        help="directory for the report (default ./crucible-demo)",
-    )
-    demo.add_argument(
-        "--items", type=int, default=100, help="items per model (default 100)"
-    )
-    demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    demo.set_defaults(func=_cmd_demo)
+    versions.set_defaults(func=_cmd_versions)
     return parser
 
 
