@@ -113,7 +113,7 @@ class EvaluationResult(RenderMixin):
     metrics: dict[str, float]
     """Each metric's mean over the items."""
     intervals: dict[str, ConfidenceInterval]
-    """Each metric's 95% confidence interval (Wilson for 0/1 scores, else t)."""
+    """Each metric's 95% confidence interval (Wilson for 0/1 scores, else t clipped to [0, 1])."""
     item_results: tuple[ItemResult, ...]
     """Every item's scores, in the dataset's order."""
     n_missing: int
@@ -385,7 +385,9 @@ def _interval(name: str, values: list[float]) -> ConfidenceInterval:
         )
     if (name in _BINARY or _PASS.match(name)) and all(v in (0.0, 1.0) for v in values):
         return proportion_ci(int(sum(values)), len(values))
-    return mean_ci(values)
+    ci = mean_ci(values)
+    # every metric lies in [0, 1], so the t interval is clipped to it
+    return attrs.evolve(ci, low=max(0.0, ci.low), high=min(1.0, ci.high))
 
 
 def evaluate(
