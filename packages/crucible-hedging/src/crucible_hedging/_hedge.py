@@ -312,11 +312,8 @@ async def _run(
     started: list[float] = []
     errors: list[tuple[int, BaseException]] = []
 
-    async def call() -> T:
-        return await fn()
-
     def launch() -> None:
-        task = loop.create_task(call())
+        task: asyncio.Task[T] = asyncio.ensure_future(fn())
         running[task] = len(started)
         started.append(loop.time())
 

@@ -266,7 +266,7 @@ class Adaptive:
     """How many recent latencies are kept."""
     min_samples: int = attrs.field(default=200, validator=_int_at_least(10))
     """Latencies needed before the first estimate."""
-    update_every: int = attrs.field(default=500, validator=_int_at_least(1))
+    update_every: int = attrs.field(default=2000, validator=_int_at_least(1))
     """Requests between re-estimates."""
     initial_delay: float | None = attrs.field(
         default=None, validator=_optional_delay_field
