@@ -7,5 +7,16 @@ from crucible_core.testing import check_exports
 
 def test_exports() -> None:
     check_exports(
-        "crucible_lora", forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy")
+        "crucible_lora",
+        forbidden=(
+            "torch",
+            "transformers",
+            "peft",
+            "tinker",
+            "aiohttp",
+            "pyarrow",
+            "polars",
+            "jinja2",
+            "scipy",
+        ),
     )

@@ -1,16 +1,125 @@
-"""Adapter-agnostic LoRA fine-tuning and evaluation, on Tinker or a local PyTorch adapter."""
+"""Adapter-agnostic LoRA fine-tuning and evaluation, on Tinker or a local PyTorch adapter.
+
+Create an experiment, train it with checkpoints, evaluations and quality targets, evaluate it, and
+sweep configurations; the backend is an adapter (`TinkerAdapter` on the Tinker API, `LocalAdapter`
+on PyTorch + PEFT). Importing this package loads neither torch nor the tinker SDK.
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import version as _version
 
-from crucible_lora.exceptions import LoraError
+from crucible_lora._adapter import BaseAdapter, LoraAdapter, SamplingParams, StepResult
+from crucible_lora._batching import PaddedBatch, batches, pad_batch, steps_per_epoch
+from crucible_lora._config import Backend, ExperimentConfig, to_config
+from crucible_lora._data import (
+    CHAT_TEMPLATE,
+    Datum,
+    Example,
+    format_example,
+    format_examples,
+    to_examples,
+)
+from crucible_lora._experiment import (
+    Experiment,
+    Metric,
+    SweepRun,
+    create_experiment,
+    evaluate,
+    evaluate_async,
+    sweep,
+    train,
+    train_async,
+)
+from crucible_lora._local import LOCAL_INSTALL, TINY_GPT2, LocalAdapter
+from crucible_lora._quality import (
+    QualityReport,
+    QualityTargets,
+    QualityValidator,
+    parse_structured,
+)
+from crucible_lora._results import (
+    Checkpoint,
+    EvaluationResult,
+    ItemPrediction,
+    StepRecord,
+    TrainingResult,
+    save_history,
+)
+from crucible_lora._schedule import Schedule, learning_rate_at
+from crucible_lora._tinker import TinkerAdapter
+from crucible_lora._tokenizer import ByteTokenizer, Tokenizer, as_tokenizer
+from crucible_lora.exceptions import (
+    AdapterError,
+    CheckpointNotFoundError,
+    LoraConfigError,
+    LoraDataError,
+    LoraError,
+    TokenizerMismatchError,
+)
 
 __version__: str = _version("crucible-lora")
 
 __all__ = (
+    # workflow
+    "Experiment",
+    "create_experiment",
+    "train",
+    "train_async",
+    "evaluate",
+    "evaluate_async",
+    "sweep",
+    "SweepRun",
+    "Metric",
+    # configuration
+    "ExperimentConfig",
+    "Backend",
+    "to_config",
+    "Schedule",
+    "learning_rate_at",
+    # data
+    "Example",
+    "Datum",
+    "CHAT_TEMPLATE",
+    "to_examples",
+    "format_example",
+    "format_examples",
+    "batches",
+    "steps_per_epoch",
+    "pad_batch",
+    "PaddedBatch",
+    # tokenizers
+    "Tokenizer",
+    "ByteTokenizer",
+    "as_tokenizer",
+    # adapters
+    "LoraAdapter",
+    "BaseAdapter",
+    "StepResult",
+    "SamplingParams",
+    "TinkerAdapter",
+    "LocalAdapter",
+    "LOCAL_INSTALL",
+    "TINY_GPT2",
+    # quality
+    "QualityValidator",
+    "QualityTargets",
+    "QualityReport",
+    "parse_structured",
+    # results
+    "TrainingResult",
+    "EvaluationResult",
+    "StepRecord",
+    "ItemPrediction",
+    "Checkpoint",
+    "save_history",
     # errors
     "LoraError",
+    "LoraConfigError",
+    "LoraDataError",
+    "TokenizerMismatchError",
+    "CheckpointNotFoundError",
+    "AdapterError",
     # metadata
     "__version__",
 )
