@@ -124,7 +124,7 @@ async def accuracy_table() -> None:
     names = ("gpt-4", "claude-3", "gemini-pro", "llama-3-70b", "mixtral-8x7b")
     members = [SimulatedModel(PROFILES[p], seed=42, virtual_time=True) for p in names]
     weights = log_odds_weights(
-        {m.id: PROFILES[p].accuracy for m, p in zip(members, names)}
+        {m.id: PROFILES[p].accuracy for m, p in zip(members, names, strict=True)}
     )
     configs = {
         "majority (parallel)": Ensemble(members),

@@ -47,7 +47,7 @@ def test_dict_items_custom_scorer_and_failures(scripted, failing_model) -> None:
     assert result.items == ("sum",)
     assert result.correct() == [True]
     assert result.correct("fake:b") == [False]
-    failed = [o for o in result.outcomes if o.system == "fake:b"][0]
+    failed = next(o for o in result.outcomes if o.system == "fake:b")
     assert failed.error is not None and failed.answer is None
     never = evaluate_ensemble(ensemble, items, score=lambda answer, request: False)
     assert never.accuracy()[ENSEMBLE] == 0.0
