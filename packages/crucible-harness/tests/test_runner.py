@@ -299,6 +299,11 @@ def test_events_carry_the_task_context(tmp_path: Path) -> None:
     assert len(stops) == 2 * 80  # one llm stop and one task stop per task
     assert {s[1] for s in stops} == {result.run_id}
     assert {s[2] for s in stops} == {"gpt4", "llama"}
+    saved = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    names = [e["name"] for e in saved]
+    assert names.count("crucible.harness.task.stop") == 80 and names.count("crucible.llm.request.stop") == 80
+    assert names[0] == "crucible.harness.run.start" and names[-1] == "crucible.harness.run.stop"
+    assert {e["condition"] for e in saved if e["name"] == "crucible.llm.request.stop"} == {"gpt4", "llama"}
 
 
 def test_analysis_compares_pairs_with_correction(tmp_path: Path) -> None:

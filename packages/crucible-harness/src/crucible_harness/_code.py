@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 from typing import Any
 
 from crucible_harness._experiment import HarnessItem
@@ -36,14 +38,30 @@ def _program(item: HarnessItem, prediction: Any) -> str:
 
 
 def humaneval_scorer(*, timeout: float = 10.0) -> Scorer:
-    """pass@1 of one completion: the problem's tests run against it in the sandbox."""
+    """pass@1 of one completion: the problem's tests run against it in the sandbox.
+
+    Programs are deterministic (HumanEval's tests are), so a program already run in this run is not
+    run again: repeats and ensemble members that give the same completion share one execution.
+    """
     from crucible_datasets import SandboxConfig, execute
 
     config = SandboxConfig(timeout=timeout)
+    verdicts: dict[
+        str, bool
+    ] = {}  # program hash -> passed: the same program is run once
+    lock = threading.Lock()
 
     def score(item: HarnessItem, prediction: Any) -> bool | None:
         if "test" not in item.metadata:
             return None
-        return execute(_program(item, prediction), config=config).passed
+        program = _program(item, prediction)
+        key = hashlib.sha256(program.encode()).hexdigest()
+        with lock:
+            if key in verdicts:
+                return verdicts[key]
+        passed = execute(program, config=config).passed
+        with lock:
+            verdicts[key] = passed
+        return passed
 
     return Scorer("pass@1", score, blocking=True)

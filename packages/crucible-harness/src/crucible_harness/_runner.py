@@ -628,6 +628,20 @@ async def run_async(
         )
     status: RunStatus = "complete"
     started = time.perf_counter()
+    captured: list[dict[str, Any]] = []
+
+    def capture(
+        name: tuple[str, ...],
+        measurements: Mapping[str, float],
+        metadata: Mapping[str, Any],
+    ) -> None:
+        ctx = context.current()
+        if ctx.experiment_id == run_id or name[:3] == ("crucible", "harness", "run"):
+            captured.append({"name": ".".join(name), "time": time.time(), "condition": ctx.condition, "item": ctx.item,
+                             "repeat": ctx.repeat, "measurements": dict(measurements), "metadata": dict(metadata)})  # fmt: skip
+
+    handler_id = f"crucible-harness-{run_id}-{id(captured)}"
+    events.attach(handler_id, [("crucible",)], capture)
     events.emit(
         events.HARNESS_RUN_START,
         {"tasks": est.tasks},
@@ -652,6 +666,8 @@ async def run_async(
                             "spent": spent_total, "updated_at": dt.datetime.now(dt.UTC).isoformat()})  # fmt: skip
         events.emit(events.HARNESS_RUN_STOP, {"duration": time.perf_counter() - started, "tasks": len(store.records), "cost": spent_total},
                     {"experiment": experiment.name, "status": status})  # fmt: skip
+        events.detach(handler_id)
+        _append_events(store.path / "events.jsonl", captured)
     result = _finish(experiment, store, status, est, formats)
     if status == "budget" and on_budget == "raise":
         raise BudgetStopError(
@@ -661,6 +677,16 @@ async def run_async(
             limit=experiment.budget.max_total,
         )
     return result
+
+
+def _append_events(path: Path, captured: list[dict[str, Any]]) -> None:
+    """Append this session's telemetry events (every session of a resumed run adds its own)."""
+    from crucible_core.serde import dumps
+
+    if not captured:
+        return
+    with path.open("ab") as fh:
+        fh.write(b"".join(dumps(e) + b"\n" for e in captured))
 
 
 async def _close(targets: Mapping[str, Any], experiment: Experiment) -> None:
