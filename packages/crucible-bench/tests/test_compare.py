@@ -21,7 +21,7 @@ def test_compare_seed_example_with_correct_numbers():
     assert r.estimate == pytest.approx(0.07, rel=1e-9)
     assert r.significant
     assert "treatment scored significantly higher" in r.interpretation
-    assert "t(8) = 7" in r.interpretation
+    assert "t(8) = 7.00" in r.interpretation
 
 
 def test_compare_chooses_rank_test_for_skewed_data():

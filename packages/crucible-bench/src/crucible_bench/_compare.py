@@ -656,13 +656,13 @@ def compare_groups(
                 )
             )
     sig_pairs = [f"{q.a} vs {q.b}" for q in pairs if q.significant]
-    text = (
-        f"{method}: {fmt.num(stat)}, {fmt.pval(p)} ({fmt.significance(p, alpha)} at α = {alpha:g})."
-        + (
-            f" Pairs differing after {correction} correction: {', '.join(sig_pairs) or 'none'}."
-            if posthoc
-            else ""
-        )
+    omnibus_text = omnibus.interpretation.rstrip(".")
+    if method.endswith("(Greenhouse-Geisser)"):
+        omnibus_text += f"; with the Greenhouse-Geisser correction {fmt.pval(p)}"
+    text = f"{omnibus_text} ({fmt.significance(p, alpha)} at α = {alpha:g})." + (
+        f" Pairs differing after {correction} correction: {', '.join(sig_pairs) or 'none'}."
+        if posthoc
+        else ""
     )
     return GroupComparisonResult(
         method=method,
@@ -1217,7 +1217,10 @@ def plan_sample_size(
     )
     if reps_pilot > 1:
         best = min(options, key=lambda o: o[2])
-        text += f" Fewest evaluations: {best[1]} items × {best[0]} repeats = {best[2]} per condition."
+        text += (
+            f" Fewest evaluations: {best[1]} items × {best[0]} repeat(s) = {best[2]} per "
+            "condition."
+        )
     return SampleSizePlan(
         method=design,
         difference=delta,

@@ -13,7 +13,9 @@ def num(x: float, digits: int = 3) -> str:
         return "NaN"
     if math.isinf(x):
         return "∞" if x > 0 else f"{_MINUS}∞"
-    text = f"{x:,.0f}" if abs(x) >= 10**digits else f"{x:.{digits}g}"
+    if x == 0:
+        return "0"
+    text = f"{x:,.0f}" if abs(x) >= 10**digits else f"{x:#.{digits}g}".rstrip(".")
     if "e" in text:
         text = f"{x:.{digits - 1}e}"
     return text.replace("-", _MINUS)
