@@ -1,0 +1,863 @@
+"""Report writers: one analysis, written as Markdown, LaTeX, HTML, a notebook, JSON and raw results.
+
+Every writer reads the same format-neutral report model built from an
+[`Analysis`][crucible_harness.Analysis], so the numbers agree across formats. Text the user
+controls (experiment name, description, hypothesis, condition names, item ids, predictions, error
+messages) is escaped for its format: `markdown_escape`, `latex_escape` and jinja2's HTML
+autoescaping. Numbers are formatted once, with a fixed precision, so reports do not depend on the
+display options of the session that wrote them. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from crucible_core.exceptions import ValidationError
+from crucible_core.export import atomic_write, save_records
+from crucible_core.render import format_value, jinja_environment, latex_escape
+from crucible_harness import _figures
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from crucible_harness._analysis import Analysis
+
+__all__ = ("FORMATS", "write_reports")
+
+FORMATS: Mapping[str, str] = {
+    "markdown": "report.md",
+    "latex": "report.tex",
+    "html": "report.html",
+    "notebook": "report.ipynb",
+    "json": "analysis.json",
+    "parquet": "results.parquet",
+    "jsonl": "results.jsonl",
+}
+"""The report formats and the file each is written to inside the run directory."""
+
+PRECISION = 4
+"""Significant digits of every number in a report."""
+
+_EXAMPLES_PER_CONDITION = 3
+_PREDICTION_CHARS = 160
+_ERROR_CHARS = 160
+_DATA_FILES = ("results.parquet", "tasks.jsonl", "results.jsonl")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# -- the report model --------------------------------------------------------------------------
+@attrs.frozen
+class Cell:
+    """One table cell: user text (escaped when written) or a number already formatted."""
+
+    text: str
+    numeric: bool = False
+
+
+@attrs.frozen
+class ReportTable:
+    """A table of the report, the same in every format."""
+
+    key: str
+    caption: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    aligns: str
+    """One letter per column: `l` text, `r` number, `p` wrapped text."""
+
+    @property
+    def markdown_rule(self) -> str:
+        """The delimiter row of a GitHub table, aligned per column."""
+        marks = {"l": ":---", "r": "---:", "p": "---"}
+        return "|" + "|".join(marks[a] for a in self.aligns) + "|"
+
+    @property
+    def latex_columns(self) -> str:
+        """The tabular column specification."""
+        return "".join("p{7cm}" if a == "p" else a for a in self.aligns)
+
+    @property
+    def html_classes(self) -> tuple[str, ...]:
+        """A CSS class per column: `num` for numbers, `text` otherwise."""
+        return tuple("num" if a == "r" else "text" for a in self.aligns)
+
+
+def _num(value: object) -> Cell:
+    return Cell(format_value(value, precision=PRECISION), numeric=True)
+
+
+def _text(value: object, *, limit: int | None = None) -> Cell:
+    s = _CONTROL.sub(" ", str(value)).replace("\r", " ").replace("\n", " ")
+    if limit is not None and len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return Cell(s)
+
+
+def _yes_no(value: object) -> Cell:
+    return Cell("yes" if value else "no", numeric=True)
+
+
+def _confidence(analysis: Analysis) -> str:
+    return f"{analysis.config.confidence_level:.0%}"
+
+
+def _accuracy_table(analysis: Analysis) -> ReportTable:
+    level = _confidence(analysis)
+    rows = tuple(
+        (
+            _text(c.name),
+            _num(c.tasks),
+            _num(c.completed),
+            _num(c.errors),
+            _num(c.items),
+            _num(c.accuracy),
+            _num(c.accuracy_ci[0]),
+            _num(c.accuracy_ci[1]),
+            _num(c.accuracy_completed),
+        )
+        for c in analysis.conditions
+    )
+    return ReportTable(
+        key="accuracy",
+        caption=f"Accuracy per condition: all attempted tasks (failures count as wrong) with {level} interval, and completed tasks only",
+        headers=(
+            "condition",
+            "tasks",
+            "completed",
+            "errors",
+            "items",
+            "accuracy (all attempted)",
+            f"{level} CI low",
+            f"{level} CI high",
+            "accuracy (completed only)",
+        ),
+        rows=rows,
+        aligns="l" + "r" * 8,
+    )
+
+
+def _latency_cost_table(analysis: Analysis) -> ReportTable:
+    rows = tuple(
+        (
+            _text(c.name),
+            _num(c.latency_p50),
+            _num(c.latency_p95),
+            _num(c.latency_p99),
+            _num(c.latency_mean),
+            _num(c.cost_total),
+            _num(c.cost_per_query),
+            _num(c.cost_per_correct),
+            _num(c.input_tokens),
+            _num(c.output_tokens),
+        )
+        for c in analysis.conditions
+    )
+    return ReportTable(
+        key="latency_cost",
+        caption="Latency of completed tasks (seconds), cost (USD) and mean tokens per completed task",
+        headers=(
+            "condition",
+            "p50 (s)",
+            "p95 (s)",
+            "p99 (s)",
+            "mean (s)",
+            "cost (USD)",
+            "USD per query",
+            "USD per correct",
+            "input tokens",
+            "output tokens",
+        ),
+        rows=rows,
+        aligns="l" + "r" * 9,
+    )
+
+
+def _comparison_table(analysis: Analysis) -> ReportTable:
+    level = _confidence(analysis)
+    correction = analysis.config.correction
+    rows = tuple(
+        (
+            _text(c.b),
+            _text(c.a),
+            _num(c.n_items),
+            _num(c.accuracy_b),
+            _num(c.accuracy_a),
+            _num(c.difference),
+            _num(c.confidence_interval[0]),
+            _num(c.confidence_interval[1]),
+            _num(c.pvalue),
+            _num(c.pvalue_adjusted),
+            _yes_no(c.significant),
+            _num(c.power),
+            _num(c.items_needed),
+        )
+        for c in analysis.comparisons
+    )
+    return ReportTable(
+        key="comparisons",
+        caption=f"Paired comparisons of accuracy (treatment minus baseline), {level} intervals, "
+        f"p-values adjusted with {correction} at alpha = {analysis.config.alpha}",
+        headers=(
+            "treatment",
+            "baseline",
+            "items",
+            "accuracy (treatment)",
+            "accuracy (baseline)",
+            "difference",
+            f"{level} CI low",
+            f"{level} CI high",
+            "p",
+            "p adjusted",
+            "significant",
+            "power",
+            "items for 80% power",
+        ),
+        rows=rows,
+        aligns="ll" + "r" * 11,
+    )
+
+
+def _error_table(analysis: Analysis) -> ReportTable:
+    counts: Counter[tuple[str, str]] = Counter()
+    example: dict[tuple[str, str], str] = {}
+    for r in analysis.records:
+        if r.get("status") == "ok":
+            continue
+        key = (str(r.get("condition")), str(r.get("error_type") or "unknown"))
+        counts[key] += 1
+        example.setdefault(key, str(r.get("error") or ""))
+    order = {c.name: i for i, c in enumerate(analysis.conditions)}
+    keys = sorted(counts, key=lambda k: (order.get(k[0], len(order)), -counts[k], k[1]))
+    rows = tuple(
+        (
+            _text(k[0]),
+            _text(k[1]),
+            _num(counts[k]),
+            _text(example[k], limit=_ERROR_CHARS),
+        )
+        for k in keys
+    )
+    return ReportTable(
+        key="errors",
+        caption="Failed tasks (after retries) by condition and error type",
+        headers=("condition", "error type", "tasks", "first message"),
+        rows=rows,
+        aligns="llrp",
+    )
+
+
+def _examples_table(analysis: Analysis) -> ReportTable:
+    shown: Counter[str] = Counter()
+    rows = []
+    for r in analysis.records:
+        name = str(r.get("condition"))
+        if r.get("status") != "ok" or r.get("correct") is not False:
+            continue
+        if shown[name] >= _EXAMPLES_PER_CONDITION:
+            continue
+        shown[name] += 1
+        rows.append(
+            (
+                _text(name),
+                _text(r.get("item")),
+                _num(r.get("repeat")),
+                _text(r.get("prediction"), limit=_PREDICTION_CHARS),
+            )
+        )
+    order = {c.name: i for i, c in enumerate(analysis.conditions)}
+    rows.sort(key=lambda row: order.get(row[0].text, len(order)))
+    return ReportTable(
+        key="examples",
+        caption=f"Examples of incorrect answers (at most {_EXAMPLES_PER_CONDITION} per condition)",
+        headers=("condition", "item", "repeat", "prediction"),
+        rows=tuple(rows),
+        aligns="llrp",
+    )
+
+
+@attrs.frozen
+class ReportModel:
+    """Everything a report shows, format-neutral: user text raw, numbers formatted."""
+
+    title: str
+    author: str
+    description: str
+    hypothesis: str
+    facts: tuple[tuple[str, str], ...]
+    tables: tuple[ReportTable, ...]
+    interpretations: tuple[str, ...]
+    frontier: tuple[str, ...]
+    methods: str
+    reproducibility: tuple[tuple[str, str], ...]
+    versions: tuple[tuple[str, str], ...]
+
+    def table(self, key: str) -> ReportTable:
+        """The table named `key`."""
+        return next(t for t in self.tables if t.key == key)
+
+
+def _describe(value: object) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def _dataset_facts(dataset: object) -> list[tuple[str, str]]:
+    if isinstance(dataset, Mapping):
+        return [(f"dataset {k}", _describe(v)) for k, v in dataset.items()]
+    return [("dataset", _describe(dataset))]
+
+
+def build_model(analysis: Analysis) -> ReportModel:
+    """The report model of an analysis (shared by every text format)."""
+    manifest = analysis.manifest
+    exp: Mapping[str, Any] = manifest.get("experiment") or {}
+    run: Mapping[str, Any] = exp.get("run") or {}
+    items = manifest.get("items")
+    n_items = (
+        len(items)
+        if isinstance(items, list | tuple)
+        else len({r.get("item") for r in analysis.records})
+    )
+    facts = [
+        ("run", _describe(manifest.get("run_id"))),
+        ("created", _describe(manifest.get("created_at"))),
+        ("author", _describe(exp.get("author"))),
+        ("version", _describe(exp.get("version"))),
+        ("tags", _describe(exp.get("tags"))),
+        ("dataset", _describe(exp.get("dataset"))),
+        ("items", str(n_items)),
+        ("repeats", _describe(exp.get("repeats", 1))),
+        ("conditions", str(len(analysis.conditions))),
+        ("tasks recorded", str(len(analysis.records))),
+        ("scorer", _describe(manifest.get("scorer"))),
+    ]
+    reproducibility = [
+        ("run id", _describe(manifest.get("run_id"))),
+        ("experiment fingerprint", _describe(manifest.get("fingerprint"))),
+        ("random seed", _describe(run.get("seed"))),
+        *_dataset_facts(manifest.get("dataset")),
+        ("git commit", _describe(manifest.get("git_commit"))),
+        (
+            "analysis",
+            f"alpha {analysis.config.alpha}, correction {analysis.config.correction}, "
+            f"confidence level {analysis.config.confidence_level}, "
+            f"{getattr(analysis.config, 'n_resamples', '?')} bootstrap resamples",
+        ),
+    ]
+    versions = tuple(
+        (str(k), str(v)) for k, v in (manifest.get("versions") or {}).items()
+    )
+    tables = [_accuracy_table(analysis), _latency_cost_table(analysis)]
+    if analysis.comparisons:
+        tables.append(_comparison_table(analysis))
+    errors = _error_table(analysis)
+    if errors.rows:
+        tables.append(errors)
+    examples = _examples_table(analysis)
+    if examples.rows:
+        tables.append(examples)
+    return ReportModel(
+        title=str(exp.get("name") or "run"),
+        author=str(exp.get("author") or ""),
+        description=str(exp.get("description") or ""),
+        hypothesis=str(exp.get("hypothesis") or ""),
+        facts=tuple(facts),
+        tables=tuple(tables),
+        interpretations=tuple(c.interpretation for c in analysis.comparisons),
+        frontier=tuple(analysis.frontier),
+        methods=analysis.methods_text(),
+        reproducibility=tuple(reproducibility),
+        versions=versions,
+    )
+
+
+# -- text formats ------------------------------------------------------------------------------
+def _environment() -> jinja2.Environment:
+    return jinja_environment("crucible_harness", "templates")
+
+
+# pdfLaTeX reads UTF-8 but only knows the characters of its font encodings; for any other character
+# in the document the preamble declares a replacement (LuaLaTeX and XeLaTeX need none).
+_TEX_KNOWN = {
+    "—": r"\textemdash{}",
+    "–": r"\textendash{}",
+    "−": r"\ensuremath{-}",
+    "…": r"\ldots{}",
+    "×": r"\ensuremath{\times}",
+    "±": r"\ensuremath{\pm}",
+    "≤": r"\ensuremath{\leq}",
+    "≥": r"\ensuremath{\geq}",
+    "α": r"\ensuremath{\alpha}",
+    "β": r"\ensuremath{\beta}",
+    "σ": r"\ensuremath{\sigma}",
+    "μ": r"\ensuremath{\mu}",
+    "‘": "`",
+    "’": "'",
+    "“": "``",
+    "”": "''",
+}
+
+
+_TEX_KNOWN_RE = re.compile("|".join(map(re.escape, _TEX_KNOWN)))
+
+
+def _tex_text(value: object) -> str:
+    """User text for LaTeX: escaped, control characters removed, common symbols as LaTeX commands."""
+    escaped = latex_escape(_CONTROL.sub(" ", str(value)))
+    return _TEX_KNOWN_RE.sub(lambda m: _TEX_KNOWN[m.group(0)], escaped)
+
+
+def _tex_header(value: object) -> str:
+    """A column header, broken over lines of about 12 characters (a nested tabular)."""
+    lines: list[str] = []
+    for word in str(value).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= 12:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    if len(lines) <= 1:
+        return _tex_text(value)
+    return (
+        r"\begin{tabular}[b]{@{}c@{}}"
+        + r"\\".join(_tex_text(line) for line in lines)
+        + r"\end{tabular}"
+    )
+
+
+def _unicode_declarations(text: str) -> list[str]:
+    out = []
+    for ch in sorted({c for c in text if ord(c) > 0x7F}):
+        code = f"{ord(ch):04X}"
+        if 0xA0 <= ord(ch) <= 0x17F and ch not in "×±":
+            continue  # Latin-1 and Latin Extended-A: the default encodings cover them
+        replacement = _TEX_KNOWN.get(ch, rf"\texttt{{[U+{code}]}}")
+        out.append(rf"\DeclareUnicodeCharacter{{{code}}}{{{replacement}}}")
+    return out
+
+
+def render_markdown(analysis: Analysis) -> str:
+    """The Markdown report (GitHub tables)."""
+    return _environment().get_template("report.md.j2").render(r=build_model(analysis))
+
+
+def render_latex(analysis: Analysis) -> str:
+    """The LaTeX report: a standalone article with booktabs tables."""
+    env = _environment().overlay()
+    env.filters["tex"] = _tex_text
+    env.filters["tex_header"] = _tex_header
+    body = env.get_template("report.tex.j2").render(
+        r=build_model(analysis), unicode="%UNICODE%"
+    )
+    declarations = "\n".join(_unicode_declarations(body))
+    return body.replace("%UNICODE%", declarations, 1)
+
+
+def render_html(analysis: Analysis) -> str:
+    """The HTML report: self-contained, inline CSS and SVG figures, no JavaScript."""
+    import markupsafe
+
+    names = [c.name for c in analysis.conditions]
+    figures = {
+        "accuracy": _figures.accuracy_figure(
+            names,
+            [c.accuracy for c in analysis.conditions],
+            [c.accuracy_ci[0] for c in analysis.conditions],
+            [c.accuracy_ci[1] for c in analysis.conditions],
+        ),
+        "latency": _figures.latency_figure(
+            names,
+            [c.latency_p50 for c in analysis.conditions],
+            [c.latency_p95 for c in analysis.conditions],
+            [c.latency_p99 for c in analysis.conditions],
+        ),
+        "cost": _figures.cost_figure(
+            names,
+            [c.cost_per_query for c in analysis.conditions],
+            [c.accuracy for c in analysis.conditions],
+            frontier=analysis.frontier,
+        ),
+    }
+    # The figures escape every label themselves (see _figures); mark them safe for autoescaping.
+    safe = {k: markupsafe.Markup(v) for k, v in figures.items()}
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(r=build_model(analysis), figures=safe)
+    )
+
+
+# -- data formats ------------------------------------------------------------------------------
+def analysis_data(analysis: Analysis) -> dict[str, Any]:
+    """`analysis.json`: the analysis as plain data (records excluded), methods text and manifest.
+
+    Non-finite numbers follow the crucible-core convention: the strings `"NaN"`, `"Infinity"` and
+    `"-Infinity"`, so the file is strict JSON and reads back exactly through the core converter.
+    """
+    data = analysis.to_dict()
+    data.pop("records", None)
+    data = {
+        "format": 1,
+        "run_id": analysis.manifest.get("run_id"),
+        "experiment": (analysis.manifest.get("experiment") or {}).get("name"),
+        "n_records": len(analysis.records),
+        "summary": {
+            "headers": list(analysis.SUMMARY_HEADERS),
+            "rows": [list(r) for r in analysis.summary_rows()],
+        },
+        **data,
+        "methods": analysis.methods_text(),
+    }
+    from crucible_core.serde import dumps, loads
+
+    # Through the crucible converter, so numpy scalars and non-finite floats become plain JSON values.
+    plain: dict[str, Any] = loads(dumps(data))
+    return plain
+
+
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _table_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for Parquet: nested values as JSON text, a column mixing kinds of value as text."""
+    from crucible_core.serde import dumps
+
+    names: dict[str, None] = {}
+    for r in records:
+        names.update(dict.fromkeys(r))
+
+    def kind(v: Any) -> str:
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, int | float):
+            return "number"
+        if isinstance(v, str):
+            return "str"
+        return "nested" if isinstance(v, Mapping | list | tuple) else type(v).__name__
+
+    out: list[dict[str, Any]] = [{} for _ in records]
+    for name in names:
+        values = [r.get(name) for r in records]
+        kinds = {kind(v) for v in values if v is not None}
+        for row, v in zip(out, values, strict=True):
+            if v is None:
+                row[name] = None
+            elif kinds == {"nested"}:
+                row[name] = dumps(v).decode()
+            elif len(kinds) > 1:
+                row[name] = dumps(v).decode() if kind(v) == "nested" else str(v)
+            elif kinds == {"number"}:
+                row[name] = float(v) if any(isinstance(x, float) for x in values) else v
+            else:
+                row[name] = v
+    return out
+
+
+# -- the notebook ------------------------------------------------------------------------------
+def _markdown_cell(index: int, text: str) -> dict[str, Any]:
+    return {
+        "cell_type": "markdown",
+        "id": f"cell-{index}",
+        "metadata": {},
+        "source": text,
+    }
+
+
+def _code_cell(index: int, code: str) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "id": f"cell-{index}",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": [],
+        "source": code,
+    }
+
+
+_NB_LOAD = '''\
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+
+RUN_DIR = Path()  # the directory holding this notebook and the run's records
+COLUMNS = {
+    "condition": pl.String, "item": pl.String, "repeat": pl.Int64, "status": pl.String,
+    "correct": pl.Boolean, "latency": pl.Float64, "cost": pl.Float64,
+    "input_tokens": pl.Float64, "output_tokens": pl.Float64,
+}
+
+
+def load_records(run_dir: Path) -> pl.DataFrame:
+    """The run's task records: results.parquet, else tasks.jsonl (or results.jsonl)."""
+    if (run_dir / "results.parquet").exists():
+        frame = pl.read_parquet(run_dir / "results.parquet")
+        return frame.select([pl.col(k).cast(t) if k in frame.columns else pl.lit(None, t).alias(k) for k, t in COLUMNS.items()])
+    path = run_dir / "tasks.jsonl" if (run_dir / "tasks.jsonl").exists() else run_dir / "results.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # a torn last line of a killed run: that task was not recorded
+                continue
+            raise
+        rows.append({k: record.get(k) for k in COLUMNS})
+    return pl.DataFrame(rows, schema=COLUMNS, orient="row")
+
+
+records = load_records(RUN_DIR)
+records.head()
+'''
+
+_NB_SUMMARY = """\
+ok = pl.col("status") == "ok"
+order = pl.DataFrame({"condition": CONDITIONS, "order": list(range(len(CONDITIONS)))})
+per_item = (
+    records.filter(pl.col("correct").is_not_null())
+    .group_by("condition", "item")
+    .agg(pl.col("correct").cast(pl.Float64).mean().alias("item_accuracy"))
+    .group_by("condition")
+    .agg(pl.col("item_accuracy").mean().alias("accuracy"))
+)
+latency = pl.col("latency").filter(ok & pl.col("latency").is_not_null())
+summary = (
+    records.group_by("condition")
+    .agg(
+        tasks=pl.len(),
+        completed=ok.sum(),
+        errors=(~ok).sum(),
+        items=pl.col("item").n_unique(),
+        accuracy_completed=pl.col("correct").filter(ok & pl.col("correct").is_not_null()).cast(pl.Float64).mean(),
+        latency_p50=latency.quantile(0.50, interpolation="linear"),
+        latency_p95=latency.quantile(0.95, interpolation="linear"),
+        latency_p99=latency.quantile(0.99, interpolation="linear"),
+        latency_mean=latency.mean(),
+        cost_total=pl.col("cost").fill_null(0.0).sum(),
+        n_correct=pl.col("correct").fill_null(False).sum(),
+        input_tokens=pl.col("input_tokens").filter(ok).fill_null(0.0).mean(),
+        output_tokens=pl.col("output_tokens").filter(ok).fill_null(0.0).mean(),
+    )
+    .join(per_item, on="condition", how="left")
+    .join(order, on="condition", how="inner")
+    .sort("order")
+    .with_columns(
+        cost_per_query=pl.col("cost_total") / pl.col("tasks"),
+        cost_per_correct=pl.when(pl.col("n_correct") > 0)
+        .then(pl.col("cost_total") / pl.col("n_correct"))
+        .otherwise(float("inf")),
+    )
+    .drop("order", "n_correct")
+)
+summary
+"""
+
+_NB_CHECK = '''\
+def same(a, b):
+    """Equal as reported: both missing (NaN, None), or equal to 1e-9 relative."""
+    missing = lambda x: x is None or (isinstance(x, float) and math.isnan(x))
+    if missing(a) or missing(b):
+        return missing(a) and missing(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+mismatches = [
+    (row["condition"], metric, row[metric], EXPECTED[row["condition"]][metric])
+    for row in summary.iter_rows(named=True)
+    for metric in EXPECTED[row["condition"]]
+    if not same(row[metric], EXPECTED[row["condition"]][metric])
+]
+assert len(summary) == len(EXPECTED), f"conditions in the records: {summary['condition'].to_list()}"
+assert not mismatches, f"numbers differ from the report: {mismatches}"
+print(f"All {len(EXPECTED)} condition summaries match the report.")
+'''
+
+_NB_REANALYSE = """\
+try:
+    from crucible_harness import AnalysisConfig, analyse
+except ImportError:  # the notebook's polars part needs only polars
+    print("Install crucible-harness to recompute the intervals and tests: pip install crucible-harness")
+else:
+    config = AnalysisConfig(**{k: tuple(v) if k == "primary" and v else v for k, v in CONFIG.items()})
+    again = analyse(records.to_dicts(), conditions=CONDITIONS, config=config, manifest=MANIFEST)
+    for c in again.conditions:
+        assert same(c.accuracy_ci[0], INTERVALS[c.name][0]) and same(c.accuracy_ci[1], INTERVALS[c.name][1]), c.name
+    for c, (a, b, p, p_adjusted) in zip(again.comparisons, COMPARISONS, strict=True):
+        assert (c.a, c.b) == (a, b) and same(c.pvalue, p) and same(c.pvalue_adjusted, p_adjusted), (a, b)
+    print("Intervals and p-values recomputed from the records match the report.")
+    display(again)
+"""
+
+_SUMMARY_METRICS = (
+    "tasks",
+    "completed",
+    "errors",
+    "items",
+    "accuracy",
+    "accuracy_completed",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "latency_mean",
+    "cost_total",
+    "cost_per_query",
+    "cost_per_correct",
+    "input_tokens",
+    "output_tokens",
+)
+
+
+def _literal(value: Any) -> str:
+    """Python source that evaluates to `value` (JSON data; NaN and infinity kept)."""
+    return f"json.loads({json.dumps(value, ensure_ascii=False, allow_nan=True)!r})"
+
+
+def render_notebook(analysis: Analysis) -> str:
+    """`report.ipynb`: nbformat v4 cells that load the records with polars and reproduce the numbers."""
+    from crucible_core.render import markdown_escape
+
+    model = build_model(analysis)
+    expected = {
+        c.name: {m: getattr(c, m) for m in _SUMMARY_METRICS}
+        for c in analysis.conditions
+    }
+    intervals = {c.name: list(c.accuracy_ci) for c in analysis.conditions}
+    comparisons = [
+        [c.a, c.b, c.pvalue, c.pvalue_adjusted] for c in analysis.comparisons
+    ]
+    config = attrs.asdict(analysis.config)
+    seed = ((analysis.manifest.get("experiment") or {}).get("run") or {}).get("seed", 0)
+    manifest = {"experiment": {"run": {"seed": seed}}}
+    intro = [f"# {markdown_escape(model.title)}: reproducing the report", ""]
+    if model.description:
+        intro += [markdown_escape(model.description), ""]
+    intro += [
+        "This notebook loads the run's task records from this directory with polars (`results.parquet`, "
+        "else `tasks.jsonl`), recomputes every per-condition number of the report and checks it against the "
+        "values the report printed; with crucible-harness installed it also recomputes the intervals and "
+        "the corrected tests.",
+        "",
+        f"**Methods.** {markdown_escape(model.methods)}",
+    ]
+    data = "\n".join(
+        [
+            f"CONDITIONS = {_literal([c.name for c in analysis.conditions])}",
+            f"EXPECTED = {_literal(expected)}",
+            f"INTERVALS = {_literal(intervals)}",
+            f"COMPARISONS = {_literal(comparisons)}",
+            f"CONFIG = {_literal(config)}",
+            f"MANIFEST = {_literal(manifest)}",
+        ]
+    )
+    cells = [
+        _markdown_cell(0, "\n".join(intro)),
+        _code_cell(1, _NB_LOAD.rstrip("\n")),
+        _markdown_cell(
+            2, "The numbers as the report printed them (written with the report):"
+        ),
+        _code_cell(3, "import json\n\n" + data),
+        _markdown_cell(4, "## Per-condition summary from the records"),
+        _code_cell(5, _NB_SUMMARY.rstrip("\n")),
+        _code_cell(6, _NB_CHECK.rstrip("\n")),
+        _markdown_cell(7, "## Intervals and corrected tests"),
+        _code_cell(8, _NB_REANALYSE.rstrip("\n")),
+    ]
+    notebook = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {
+                "display_name": "Python 3",
+                "language": "python",
+                "name": "python3",
+            },
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return json.dumps(notebook, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# -- writing -----------------------------------------------------------------------------------
+def _write_text(path: Path, text: str) -> Path:
+    with atomic_write(path) as fh:
+        fh.write(text)
+    return path
+
+
+def _check_formats(formats: Sequence[str]) -> list[str]:
+    valid = ", ".join(repr(f) for f in FORMATS)
+    if isinstance(formats, str):
+        raise ValidationError(
+            f"`formats` must be a sequence of format names such as [{formats!r}], got the string {formats!r}; "
+            f"valid formats: {valid}",
+            formats=formats,
+        )
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValidationError(
+            f"unknown report format(s) {', '.join(repr(f) for f in unknown)}; valid formats: {valid}",
+            formats=list(formats),
+        )
+    return list(dict.fromkeys(formats))
+
+
+def write_reports(
+    analysis: Analysis, run_dir: str | Path, *, formats: Sequence[str]
+) -> dict[str, Path]:
+    """Write the reports of an analysis into its run directory.
+
+    Args:
+        analysis: the analysis to report.
+        run_dir: the directory to write into (created if missing).
+        formats: any of `"markdown"` (report.md), `"latex"` (report.tex), `"html"` (report.html),
+            `"notebook"` (report.ipynb), `"json"` (analysis.json), `"parquet"` (results.parquet)
+            and `"jsonl"` (results.jsonl). The notebook reads the run's records from the same
+            directory; when none of results.parquet, tasks.jsonl or results.jsonl is there,
+            results.jsonl is written too (and returned under `"jsonl"`).
+
+    Returns:
+        The path written for each format, keyed by format.
+
+    Raises:
+        ValidationError: if a format is unknown (nothing is written then).
+    """
+    wanted = _check_formats(formats)
+    directory = Path(run_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    # The notebook reads the records from its own directory; make sure they are there.
+    has_data = any(f in wanted for f in ("jsonl", "parquet")) or any(
+        (directory / name).exists() for name in _DATA_FILES
+    )
+    if "notebook" in wanted and not has_data:
+        wanted.append("jsonl")
+    writers: dict[str, Callable[[Path], Path]] = {
+        "markdown": lambda p: _write_text(p, render_markdown(analysis)),
+        "latex": lambda p: _write_text(p, render_latex(analysis)),
+        "html": lambda p: _write_text(p, render_html(analysis)),
+        "notebook": lambda p: _write_text(p, render_notebook(analysis)),
+        "json": lambda p: _write_text(p, _json_text(analysis_data(analysis))),
+        "parquet": lambda p: save_records(
+            _table_records(analysis.records), p, format="parquet"
+        ),
+        "jsonl": lambda p: save_records(
+            [dict(r) for r in analysis.records], p, format="jsonl"
+        ),
+    }
+    return {fmt: writers[fmt](directory / FORMATS[fmt]) for fmt in wanted}

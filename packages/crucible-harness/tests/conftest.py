@@ -1,0 +1,295 @@
+"""Fixtures for crucible-harness's tests: realistic analyses built from synthetic task records."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crucible_core.serde import dumps
+from crucible_harness._analysis import Analysis, analyse
+from crucible_harness._experiment import AnalysisConfig
+
+# Strings that must stay inert in every report format.
+PAYLOADS = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    r"\input{/etc/passwd}",
+    "$x$ % # _ & ~ ^",
+    "| --- |",
+)
+HOSTILE_CONDITIONS = (
+    "<script>alert('c')</script>",
+    '"><img src=x onerror=alert(1)>',
+    r"\input{/etc/passwd} $x$ % # _ & ~ ^ | --- |",
+)
+
+
+def make_records(
+    profiles: Mapping[str, tuple[float, float, float]],
+    *,
+    n_items: int,
+    repeats: int,
+    seed: int = 7,
+    error_rate: float = 0.05,
+    predictions: Sequence[str] = ("A", "B", "C", "D"),
+    item_prefix: str = "HumanEval/",
+    error_message: str = "task took longer than 30 s",
+) -> list[dict[str, Any]]:
+    """Task records shaped like the runner's: `profiles` maps condition → (accuracy, median s, USD)."""
+    rng = random.Random(seed)
+    difficulty = [rng.uniform(-0.25, 0.25) for _ in range(n_items)]
+    records = []
+    for repeat in range(repeats):
+        for i in range(n_items):
+            item = f"{item_prefix}{i}"
+            for condition, (accuracy, median, price) in profiles.items():
+                base = {
+                    "key": f"{condition}\x1f{item}\x1f{repeat}",
+                    "condition": condition,
+                    "item": item,
+                    "repeat": repeat,
+                    "seed": rng.getrandbits(63),
+                }
+                if rng.random() < error_rate:
+                    base.update(
+                        status="error",
+                        prediction=None,
+                        correct=False,
+                        score=None,
+                        latency=rng.uniform(0.5, 2.0),
+                        cost=0.0,
+                        input_tokens=0,
+                        output_tokens=0,
+                        metadata={},
+                        error_type=rng.choice(
+                            ["ProviderTimeoutError", "RateLimitError"]
+                        ),
+                        error=error_message,
+                        attempts=3,
+                    )
+                else:
+                    correct = rng.random() < min(
+                        max(accuracy + difficulty[i], 0.0), 1.0
+                    )
+                    inp, out = rng.randint(80, 200), rng.randint(10, 120)
+                    base.update(
+                        status="ok",
+                        prediction=predictions[rng.randrange(len(predictions))]
+                        if not correct
+                        else "ok",
+                        correct=correct,
+                        score=1.0 if correct else 0.0,
+                        latency=median * math.exp(rng.gauss(0.0, 0.6)),
+                        cost=price * (inp + 4 * out) / 1000,
+                        input_tokens=inp,
+                        output_tokens=out,
+                        metadata={"finish_reason": "stop"},
+                        error_type=None,
+                        error=None,
+                        attempts=1,
+                    )
+                base.update(
+                    wall_time=base["latency"],
+                    started_at="2025-01-01T00:00:00+00:00",
+                    finished_at="2025-01-01T00:00:01+00:00",
+                )
+                records.append(base)
+    return records
+
+
+def make_manifest(
+    conditions: Sequence[str],
+    *,
+    n_items: int,
+    repeats: int,
+    name: str = "humaneval-reliability",
+    description: str = "Single model against a majority ensemble and a hedged model on HumanEval.",
+    hypothesis: str = "The ensemble is more accurate than the single model.",
+    config: AnalysisConfig | None = None,
+    item_prefix: str = "HumanEval/",
+) -> dict[str, Any]:
+    """A run manifest shaped like the runner's."""
+    config = config or AnalysisConfig()
+    return {
+        "format": 1,
+        "run_id": "run_01JCRUCIBLETEST",
+        "fingerprint": "sha256:0123456789abcdef",
+        "experiment": {
+            "name": name,
+            "description": description,
+            "hypothesis": hypothesis,
+            "author": "A. Researcher",
+            "version": "1.0",
+            "tags": ["reliability", "code"],
+            "dataset": "humaneval",
+            "split": "test",
+            "sample_size": n_items,
+            "stratify_by": None,
+            "repeats": repeats,
+            "conditions": [
+                {"name": c, "kind": "model", "target": "sim:gpt-4", "description": ""}
+                for c in conditions
+            ],
+            "run": {
+                "seed": 42,
+                "timeout": 30.0,
+                "max_concurrency": 8,
+                "retries": 2,
+                "rate_limit": None,
+            },
+            "budget": {"max_total": 5.0, "max_per_condition": None},
+            "analysis": {
+                "alpha": config.alpha,
+                "correction": config.correction,
+                "confidence_level": config.confidence_level,
+                "primary": config.primary,
+                "n_resamples": config.n_resamples,
+            },
+        },
+        "items": [f"{item_prefix}{i}" for i in range(n_items)],
+        "dataset": {
+            "name": "openai_humaneval",
+            "revision": "7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544",
+            "checksum": "sha256:9f3b1a2c",
+        },
+        "scorer": "humaneval-exec",
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "versions": {
+            "python": "3.12.0",
+            "crucible-core": "0.1.0",
+            "crucible-harness": "0.1.0",
+            "crucible-bench": "0.1.0",
+            "numpy": "2.1.0",
+        },
+        "git_commit": "0123456789abcdef0123456789abcdef01234567",
+    }
+
+
+def build_analysis(
+    profiles: Mapping[str, tuple[float, float, float]],
+    *,
+    n_items: int,
+    repeats: int,
+    config: AnalysisConfig | None = None,
+    manifest_options: Mapping[str, Any] | None = None,
+    record_options: Mapping[str, Any] | None = None,
+) -> Analysis:
+    """An analysis of synthetic records through the real `analyse`."""
+    config = config or AnalysisConfig(n_resamples=500)
+    records = make_records(
+        profiles, n_items=n_items, repeats=repeats, **dict(record_options or {})
+    )
+    manifest = make_manifest(
+        list(profiles),
+        n_items=n_items,
+        repeats=repeats,
+        config=config,
+        **dict(manifest_options or {}),
+    )
+    return analyse(records, conditions=list(profiles), config=config, manifest=manifest)
+
+
+def write_run_dir(analysis: Analysis, path: Path) -> Path:
+    """Lay out a run directory as the runner leaves it: manifest.json and tasks.jsonl."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "manifest.json").write_bytes(dumps(dict(analysis.manifest)))
+    (path / "tasks.jsonl").write_bytes(
+        b"".join(dumps(dict(r)) + b"\n" for r in analysis.records)
+    )
+    return path
+
+
+PROFILES = {
+    "single-gpt4": (0.62, 1.2, 0.030),
+    "majority-5": (0.74, 2.9, 0.120),
+    "hedged-gpt4": (0.63, 0.8, 0.045),
+}
+
+
+@pytest.fixture(scope="session")
+def analysis() -> Analysis:
+    """Three conditions, 40 items, 3 repeats, ~5% failed tasks."""
+    return build_analysis(PROFILES, n_items=40, repeats=3)
+
+
+@pytest.fixture(scope="session")
+def hostile_analysis() -> Analysis:
+    """Every user-controlled string carries markup, TeX commands or table syntax."""
+    profiles = dict(zip(HOSTILE_CONDITIONS, PROFILES.values(), strict=True))
+    payload = " ".join(PAYLOADS)
+    return build_analysis(
+        profiles,
+        n_items=12,
+        repeats=2,
+        manifest_options={
+            "name": f"exp {PAYLOADS[0]}",
+            "description": f"desc {payload}",
+            "hypothesis": f"hyp {payload}",
+        },
+        record_options={
+            "predictions": PAYLOADS,
+            "item_prefix": "<b>item</b>_#",
+            "error_rate": 0.2,
+            "error_message": f"boom {payload}",
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def small_analysis() -> Analysis:
+    """A tiny fixed analysis (one repeat: Wilson intervals, McNemar) for snapshots."""
+    records = []
+    outcomes = {"baseline": [1, 0, 0, 1, 0, 1], "treatment": [1, 1, 1, 1, 0, 1]}
+    for condition, values in outcomes.items():
+        for i, v in enumerate(values):
+            records.append(
+                {
+                    "key": f"{condition}\x1fq{i}\x1f0",
+                    "condition": condition,
+                    "item": f"q{i}",
+                    "repeat": 0,
+                    "status": "ok" if i != 4 else "error",
+                    "prediction": "42" if v else "41",
+                    "correct": bool(v),
+                    "latency": 0.5 + 0.1 * i,
+                    "cost": 0.001 * (i + 1),
+                    "input_tokens": 100,
+                    "output_tokens": 10 + i,
+                    "error_type": None if i != 4 else "ProviderTimeoutError",
+                    "error": None if i != 4 else "task took longer than 30 s",
+                    "attempts": 1,
+                }
+            )
+    config = AnalysisConfig()
+    manifest = make_manifest(
+        list(outcomes),
+        n_items=6,
+        repeats=1,
+        config=config,
+        name="tiny_test",
+        description="A 50% & 100% check.",
+        hypothesis="",
+        item_prefix="q",
+    )
+    return analyse(records, conditions=list(outcomes), config=config, manifest=manifest)
+
+
+class ReportKit:
+    """The helpers above, for test modules (import-mode=importlib forbids importing conftest)."""
+
+    payloads = PAYLOADS
+    hostile_conditions = HOSTILE_CONDITIONS
+    profiles = PROFILES
+    build_analysis = staticmethod(build_analysis)
+    write_run_dir = staticmethod(write_run_dir)
+
+
+@pytest.fixture(scope="session")
+def kit() -> type[ReportKit]:
+    """Helpers for building analyses and run directories."""
+    return ReportKit
