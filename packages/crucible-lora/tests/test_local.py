@@ -86,8 +86,9 @@ def experiment(base: Path, tmp_path: Path, **config: Any) -> cl.Experiment:
 def test_lora_beats_the_base_model_on_held_out_items(
     copy_base: Path, tmp_path: Path
 ) -> None:
-    train_set = swap([p for i, p in enumerate(PAIRS) if i % 4])
-    held_out = swap([p for i, p in enumerate(PAIRS) if not i % 4])
+    distinct = [p for p in PAIRS if p[0] != p[1]]  # swapping "aa" is copying it
+    train_set = swap([p for i, p in enumerate(distinct) if i % 4])
+    held_out = swap([p for i, p in enumerate(distinct) if not i % 4])
     exp = experiment(copy_base, tmp_path)
     sampling = cl.SamplingParams(max_tokens=3)
     before = cl.evaluate(exp, held_out, sampling=sampling)
@@ -95,8 +96,8 @@ def test_lora_beats_the_base_model_on_held_out_items(
     after = cl.evaluate(exp, held_out, sampling=sampling)
     losses = [r.loss for r in result.history]
     assert losses[-1] < 0.2 * losses[0]
-    # the base copies, so it is right only where the letters are equal
-    assert before.metrics["exact_match"] <= 0.25
+    # the base copies, so it gets (almost) none of the swaps right
+    assert before.metrics["exact_match"] <= 0.1
     assert after.metrics["exact_match"] >= 0.9
     wins = sum(
         a > b
@@ -170,6 +171,8 @@ def test_failure_mid_training_leaves_the_last_checkpoint_loadable(
     assert resumed.steps == 8
 
 
+# peft's loader reads transformers' deprecated `is_gradient_checkpointing` (not our code).
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 def test_sampler_weights_load_with_peft(copy_base: Path, tmp_path: Path) -> None:
     import peft
     import transformers
