@@ -138,6 +138,27 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _fallback(
+    values: list[Any],
+    source: list[Mapping[str, Any]],
+    key: str,
+    *,
+    convert: bool = True,
+) -> None:
+    """Fill missing values from `source[k][key]`, where present (in place)."""
+    if values.count(None) == 0:
+        return
+    for k, value in enumerate(values):
+        if value is None and key in source[k]:
+            found = source[k][key]
+            values[k] = _num_col([found])[0] if convert else found
+
+
+def _json_col(values: list[Mapping[str, Any]]) -> list[str]:
+    dumps, default, opts = orjson.dumps, _default, _OPTS
+    return [dumps(v, default=default, option=opts).decode() for v in values]
+
+
 def enrich(
     experiment: Experiment,
     flat: Flat,
@@ -177,22 +198,23 @@ def enrich(
     extra_text = {i: json_dumps(e) for i, e in extra.items()} if json_text else {}
 
     latency = _num_col([m.get("duration") for m in meas], 1000.0)
-    for k, value in enumerate(latency):
-        if value is None and "latency_ms" in meas[k]:
-            latency[k] = _num_col([meas[k]["latency_ms"]])[0]
-    prompt = _int_col([m.get("input_tokens", m.get("prompt_tokens")) for m in meas])
-    completion = _int_col(
-        [m.get("output_tokens", m.get("completion_tokens")) for m in meas]
-    )
-    cost = _num_col([m.get("cost", m.get("cost_usd")) for m in meas])
-    model: list[str | None] = [
-        v if type(v) is str else None for v in (md.get("model") for md in meta)
-    ]
-    provider: list[str | None] = [
-        v if type(v) is str else None for v in (md.get("provider") for md in meta)
-    ]
+    _fallback(latency, meas, "latency_ms")
+    raw_prompt = [m.get("input_tokens") for m in meas]
+    _fallback(raw_prompt, meas, "prompt_tokens", convert=False)
+    prompt = _int_col(raw_prompt)
+    raw_completion = [m.get("output_tokens") for m in meas]
+    _fallback(raw_completion, meas, "completion_tokens", convert=False)
+    completion = _int_col(raw_completion)
+    cost = _num_col([m.get("cost") for m in meas])
+    _fallback(cost, meas, "cost_usd")
+    model: list[str | None] = [md.get("model") for md in meta]
+    provider: list[str | None] = [md.get("provider") for md in meta]
+    for column in (model, provider):
+        if set(map(type, column)) - {str}:  # anything but strings becomes None
+            column[:] = [v if type(v) is str else None for v in column]
     price = None
-    for k in range(n):
+    todo = [k for k in range(n) if provider[k] is None or cost[k] is None]
+    for k in todo:
         mk = model[k]
         if mk is None:
             continue
@@ -202,10 +224,12 @@ def enrich(
             price = price or _pricer()
             if price is not None:
                 cost[k] = price(mk, prompt[k] or 0, completion[k] or 0)
-    success = [
-        s if type(s) is bool else outcome[nm]
-        for s, nm in zip((md.get("success") for md in meta), names, strict=True)
-    ]
+    success = [outcome[nm] for nm in names]
+    flagged = [md.get("success") for md in meta]
+    if flagged.count(None) != n:
+        success = [
+            f if type(f) is bool else s for f, s in zip(flagged, success, strict=True)
+        ]
     tags = list(experiment.tags)
     return {
         "event_id": [f"{exp_id}-{s}" for s in seq],
@@ -226,8 +250,8 @@ def enrich(
         "provider": provider,
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "measurements": [json_dumps(m) for m in meas] if json_text else meas,
-        "metadata": [json_dumps(m) for m in meta] if json_text else meta,
+        "measurements": _json_col(meas) if json_text else meas,
+        "metadata": _json_col(meta) if json_text else meta,
         "context": [extra_text[i] for i in ctx_ids]
         if json_text
         else [extra[i] for i in ctx_ids],
