@@ -63,7 +63,7 @@ def quantile_ci(
     Examples:
         >>> ci = quantile_ci(list(range(1, 1001)), 0.5)
         >>> ci.low, ci.high
-        (470.0, 532.0)
+        (469.0, 532.0)
     """
     if not 0 < q < 1:
         raise InvalidOptionError(f"q must be in (0, 1), got {q!r}", q=q)
@@ -593,8 +593,13 @@ def compare_conditions(
         and len(xb) > 1
     ):
         bench = importlib.import_module("crucible_bench")
-        compare = getattr(bench, "compare", None) or bench.ttest
-        test = compare(xa, xb)
+        compare = getattr(bench, "compare", None)
+        # two experiments' requests are independent samples, never pairs
+        test = (
+            compare(xa, xb, paired=False, labels=(a, b))
+            if compare is not None
+            else bench.ttest(xa, xb)
+        )
     return ConditionComparison(
         a=a,
         b=b,
