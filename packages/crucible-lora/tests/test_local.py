@@ -222,3 +222,12 @@ def test_bad_local_setups(copy_base: Path, tmp_path: Path) -> None:
     datum = cl.format_example(cl.Example(prompt="a", completion="b"), adapter.tokenizer)
     with pytest.raises(cl.LoraConfigError, match="cross_entropy"):
         adapter.forward_backward([datum], loss="ppo")
+
+
+def test_readme_example_runs() -> None:
+    readme = Path(__file__).parents[1] / "README.md"
+    code = readme.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, str(readme), "exec"), namespace)  # our own README
+    assert namespace["result"].steps == 10
+    assert namespace["tuned"].step == 10

@@ -1,0 +1,46 @@
+"""Missing optional stacks give the exact install line, never a bare ImportError."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import crucible_lora as cl
+from crucible_core.exceptions import MissingDependencyError
+
+
+def test_local_adapter_without_torch_names_the_cpu_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    adapter = cl.LocalAdapter()
+    with pytest.raises(
+        MissingDependencyError, match=r"download\.pytorch\.org/whl/cpu"
+    ) as info:
+        adapter.start(cl.ExperimentConfig(base_model=cl.TINY_GPT2, backend="local"))
+    assert info.value.module == "torch"
+    assert isinstance(info.value, ImportError)
+    assert cl.LOCAL_INSTALL in str(info.value)
+
+
+def test_tinker_adapter_without_the_sdk_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "tinker", None)
+    with pytest.raises(MissingDependencyError, match=r"crucible-lora\[tinker\]"):
+        cl.TinkerAdapter(service_client=object()).start(
+            cl.ExperimentConfig(base_model="m")
+        )
+
+
+def test_an_experiment_builds_its_adapter_from_the_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    exp = cl.create_experiment(
+        "x", config={"base_model": cl.TINY_GPT2, "backend": "local"}
+    )
+    with pytest.raises(MissingDependencyError):
+        cl.train(exp, [cl.Example(prompt="a", completion="b")])
+    assert isinstance(exp.adapter, cl.LocalAdapter) and not exp.started
