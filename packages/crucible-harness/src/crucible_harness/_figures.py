@@ -49,7 +49,17 @@ def accuracy_figure(
             body.append(
                 f'<text x="{_LEFT + span + 6}" y="{y + 15}">{html_escape(format_value(a))}</text>'
             )
-    return _frame(20 + len(names) * _ROW, "Accuracy with confidence intervals", body)
+    bottom = 10 + len(names) * _ROW
+    grid = []  # drawn first, under the bars
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = _LEFT + span * tick
+        grid.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="6" y2="{bottom + 2}" stroke="#ccc" stroke-width="1"/>'
+        )
+        grid.append(
+            f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" font-size="10" fill="#555">{tick:g}</text>'
+        )
+    return _frame(bottom + 20, "Accuracy with confidence intervals", grid + body)
 
 
 def latency_figure(
@@ -133,8 +143,8 @@ def cost_figure(
         (x0, y0), (x1, y1) = xy(c_lo, a_lo), xy(c_hi, a_hi)
         body += [f'<text x="{x0:.1f}" y="{height - pad + 14}" text-anchor="middle" fill="#555">{html_escape(format_value(c_lo))}</text>',
                  f'<text x="{x1:.1f}" y="{height - pad + 14}" text-anchor="middle" fill="#555">{html_escape(format_value(c_hi))}</text>',
-                 f'<text x="{pad + 4}" y="{y0:.1f}" fill="#555">{html_escape(format_value(a_lo))}</text>',
-                 f'<text x="{pad + 4}" y="{y1:.1f}" fill="#555">{html_escape(format_value(a_hi))}</text>']  # fmt: skip
+                 f'<text x="{pad - 3}" y="{y0 + 4:.1f}" text-anchor="end" font-size="10" fill="#555">{html_escape(format_value(a_lo))}</text>',
+                 f'<text x="{pad - 3}" y="{y1 + 4:.1f}" text-anchor="end" font-size="10" fill="#555">{html_escape(format_value(a_hi))}</text>']  # fmt: skip
     on_frontier = sorted((p for p in pts if p[0] in set(frontier)), key=lambda p: p[1])
     if len(on_frontier) > 1:
         path = " ".join(
