@@ -540,6 +540,10 @@ TOKENS = [
     "\u2028",
     "ſ",
     "İ",
+    '<event type="decision_made">',
+    "<decision>d</decision>",
+    GOOD,
+    event(GOOD),
 ]
 fragments = st.lists(
     st.one_of(st.sampled_from(TOKENS), st.text(max_size=4)), max_size=60
@@ -559,7 +563,7 @@ def test_parser_never_raises_on_any_text(text: str) -> None:
 def _comparable(r: ct.ParseResult) -> tuple[object, ...]:
     return (
         [
-            (e.id if not e.id.startswith("evt_01JBZ") else "given", *c)
+            (e.id if e.id.startswith("evt_01JBZ") else "fresh", *c)
             for e, c in zip(r.chain.events, content(r.chain.events), strict=True)
         ],
         [(w.message, w.offset, w.line, w.column, w.snippet) for w in r.warnings],
@@ -579,7 +583,9 @@ def test_streaming_gives_the_same_result_for_any_split(
         streamed += parser.feed(text[last:p])
         last = p
     result = parser.close()
-    assert list(result.chain.events) == streamed
+    # feed returns events as they complete; close may complete one more (an unclosed last one)
+    assert list(result.chain.events[: len(streamed)]) == streamed
+    assert len(result.chain.events) - len(streamed) in (0, 1)
     whole = ct.parse_llm_output(text, "s")
     a, b = _comparable(result), _comparable(whole)
     # ids given in the text are kept; the others are fresh in each parse
@@ -621,3 +627,56 @@ def test_warning_snippets_stay_inside_the_text() -> None:
     text = "ab\n<event type=x"
     (w,) = one(text).warnings
     assert re.fullmatch(r"<event type=x", w.snippet)
+
+
+TRICKY = [
+    "intro <event type='decision_made' id=\"evt_01JBZ0000000000000000000B1\">"
+    "<decision>a<![CDATA[</event> <event x]]>b</decision><reasoning>r</reasoning>"
+    "<confidence>0.5</confidence></event  > tail",
+    '<event type="decision_made"><decision>d</decision><reasoning><![CDATA[never',
+    '<event type="decision_made" id><decision>d</decision>'
+    "<alternative>top-level one</alternative><alternative><![CDATA[x</alternative>]]>y"
+    "</alternative><alternative>unclosed"
+    '</event><event type="decision_made" type="hypothesis_formed"><decision>e</decision>'
+    "<alternatives><alternative>z<![CDATA[ open",
+    '<event type="decision_made"><![CDATA[<decision>hidden</decision>]]><decision>seen'
+    "</decision><reasoning>r<![CDATA[ unclosed in an unclosed child",
+    '<event type="decision_made"><decision>d<![CDATA[ x ]]><reasoning>r</reasoning>'
+    '<confidence>1</confidence></event><event type="bogus"><decision>x<![CDATA[',
+    '<event type="decision_made"><alternatives>a<![CDATA[, b]]>, c</alternatives>'
+    "<decision>d</decision><decision>dup</decision><code_section/></event>",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_streaming_matches_at_every_split_point(text: str) -> None:
+    whole = _comparable(ct.parse_llm_output(text, "s"))
+    for cut in range(len(text) + 1):
+        parser = ct.StreamParser("s")
+        parser.feed(text[:cut])
+        parser.feed(text[cut:])
+        assert _comparable(parser.close()) == whole, cut
+    bytewise = ct.StreamParser("s")
+    for ch in text:
+        bytewise.feed(ch)
+    assert _comparable(bytewise.close()) == whole
+
+
+def test_tricky_texts_read_as_documented() -> None:
+    r0, r1, r2, r3, r4, r5 = (one(t) for t in TRICKY)
+    assert r0.chain.events[0].decision == "a</event> <event xb"
+    assert r0.ok
+    assert [e.decision for e in r1.chain.events] == ["d"]
+    assert r2.chain.events[0].alternatives == (
+        "top-level one",
+        "x</alternative>y",
+        "unclosed",
+    )
+    assert r2.chain.events[1].alternatives == ("z open",)
+    assert "<event> attribute 'id' has no value; ignored it" in messages(r2)
+    assert "<event> attribute 'type' is given twice; kept the first" in messages(r2)
+    assert r3.chain.events[0].decision == "seen"
+    assert r3.chain.events[0].reasoning == "r unclosed in an unclosed child"
+    assert r4.chain.events[0].decision == "d x"
+    assert r5.chain.events[0].alternatives == ("a", "b", "c")
+    assert r5.chain.events[0].code_section is None
