@@ -82,3 +82,23 @@ def test_rm_anova_effect_lookup():
     assert r.effect("within") is r.effects[0]
     with pytest.raises(KeyError, match="effects are"):
         r.effect("nope")
+
+
+def test_ttest_text_view_snapshot():
+    from inline_snapshot import snapshot
+
+    assert cb.ttest(X, Y).render() == snapshot(
+        "Welch's two-sample t-test\n═════════════════════════\nt               4.961\ndf              8.930\np-value         0.0007974\nalternative     two-sided\nestimate        1.067\nstandard error  0.215\n95% CI          [0.5797, 1.554]\nCohen's d       2.864\nHedges' g       2.643\nn               12\n\nWelch's two-sample t-test: t(8.93) = 4.96, p < .001 (two-sided); mean difference = 1.07, 95% CI [0.580, 1.55]; Cohen's d = 2.86 (large), Hedges' g = 2.64."
+    )
+    assert repr(cb.ttest(X, Y)) == snapshot(
+        "TtestResult(method=\"Welch's two-sample t-test\", statistic=4.961, pvalue=0.0007974, df=8.930, alternative='two-sided', n=12, ...)"
+    )
+
+
+def test_accuracy_text_view_snapshot():
+    from inline_snapshot import snapshot
+
+    r = cb.compare_accuracy([1, 1, 0, 1, 1, 0], [0, 1, 0, 0, 1, 0])
+    assert r.render() == snapshot(
+        "Accuracy comparison\n═══════════════════\ntest                McNemar's exact test\naccuracy a          0.6667\naccuracy b          0.3333\ndifference (a − b)  0.3333\n95% CI              [-0.03334, 0.5699]\nstatistic           0.5\np-value             0.5\nitems               6, 6\nrepeats per item    1, 1\n\na accuracy 0.667 vs b 0.333: difference 0.333, 95% CI [−0.0333, 0.570]; McNemar's exact test, p = .500 (not significant at α = 0.05); a right and b wrong on 2 items, the reverse on 0."
+    )
