@@ -81,6 +81,23 @@ def test_metrics_match_numpy(emit: Any) -> None:
     assert m.by_model["sim:gpt-4"].latency.p90 == pytest.approx(np.percentile(gpt, 90))
 
 
+def test_each_part_renders(emit: Any) -> None:
+    exp_id = _run(emit, [0.1 * (i + 1) for i in range(400)], failures=1)
+    m = ct.calculate_metrics(exp_id)
+    assert m.latency.p99_ci is not None
+    assert "p99 95% CI" in str(m.latency) and "p99 latency 95% CI" in str(m)
+    for part, title in (
+        (m.summary, "Summary"),
+        (m.cost, "Cost (USD)"),
+        (m.reliability, "Reliability"),
+        (m.tokens, "Tokens"),
+        (m.by_condition["a"], "Request metrics"),
+    ):
+        assert str(part).startswith(title)
+        assert part._repr_html_().startswith('<div class="crucible-view">')
+    assert "crucible.llm.request.stop" in str(m.summary)
+
+
 def test_empty_experiment_metrics() -> None:
     with ct.experiment("empty") as exp:
         pass

@@ -194,3 +194,35 @@ def test_any_json_event_round_trips_through_sqlite(
         assert got.latency_ms is not None and math.isclose(
             got.latency_ms, duration * 1000
         )
+
+
+def test_numpy_and_set_metadata_are_written_as_json(tmp_path: Path) -> None:
+    import numpy as np
+
+    store = ct.SQLiteStore(tmp_path / "t.db")
+    with ct.experiment("np", store=store) as exp:
+        events.emit(
+            events.LLM_REQUEST_STOP,
+            {"duration": np.float64(0.5)},
+            {"scores": np.array([1.5, 2.5]), "labels": {"b", "a"}, "n": np.int64(3)},
+        )
+    got = ct.get_events(exp.id, store=store)[0]
+    store.close()
+    assert got.metadata == {"scores": [1.5, 2.5], "labels": ["a", "b"], "n": 3}
+    assert got.latency_ms == 500.0
+
+
+def test_sqlite_file_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE crucible_telemetry_meta (key TEXT PRIMARY KEY, value TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO crucible_telemetry_meta VALUES ('schema_version', '99')"
+        )
+    with pytest.raises(ct.InvalidOptionError, match="schema version 99") as info:
+        ct.SQLiteStore(path)
+    assert info.value.schema_version == 99
