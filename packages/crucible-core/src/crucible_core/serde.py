@@ -57,6 +57,17 @@ def _structure_float(value: Any, _: type) -> float:
 
 
 def _unstructure_any(value: Any) -> Any:
+    # Exact-type dispatch first: task records and events are plain dicts of str/int/float/bool,
+    # and this runs once per record written, so the common cases must not walk isinstance chains.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else _unstructure_float(value)
+    if kind is dict:
+        return {k: _unstructure_any(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_unstructure_any(v) for v in value]
     if isinstance(value, float):
         return _unstructure_float(value)
     if isinstance(value, np.generic):

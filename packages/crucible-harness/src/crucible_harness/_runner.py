@@ -412,6 +412,14 @@ async def _execute(
         wait_initial=0.2,
         wait_max=10.0,
     )
+    # attempts after the first (which runs outside any retry loop, see `one`)
+    retry_rest = retry(
+        on=_transient,
+        attempts=max(cfg.retries, 1),
+        timeout=None,
+        wait_initial=0.4,
+        wait_max=10.0,
+    )
     bar = _Progress(len(queue), enabled=progress)
     skipped = 0
 
@@ -451,20 +459,31 @@ async def _execute(
                 {"condition": c.name, "item": item.id, "repeat": repeat},
             )
             try:
-                async for attempt in policy.context():
-                    with attempt:
-                        attempts += 1
-                        bucket = buckets.get(str(getattr(target, "provider", c.name)))
-                        if bucket is not None:
-                            await bucket.acquire()
-                        try:
-                            async with asyncio.timeout(cfg.timeout):
-                                out = await _call(c, target, item, ctx, scorer)
-                        except TimeoutError as err:
-                            raise ProviderTimeoutError(
-                                f"task took longer than {cfg.timeout} s",
-                                timeout=cfg.timeout,
-                            ) from err
+                bucket = buckets.get(str(getattr(target, "provider", c.name)))
+
+                async def attempt_once() -> ConditionOutput:
+                    nonlocal attempts
+                    attempts += 1
+                    if bucket is not None:
+                        await bucket.acquire()
+                    try:
+                        async with asyncio.timeout(cfg.timeout):
+                            return await _call(c, target, item, ctx, scorer)
+                    except TimeoutError as err:
+                        raise ProviderTimeoutError(
+                            f"task took longer than {cfg.timeout} s",
+                            timeout=cfg.timeout,
+                        ) from err
+
+                try:  # the first attempt runs without the retry machinery: most tasks need no retry
+                    out = await attempt_once()
+                except Exception as first:
+                    if cfg.retries == 0 or not _transient(first):
+                        raise
+                    await asyncio.sleep(policy.wait(1, first))
+                    async for attempt in retry_rest.context():
+                        with attempt:
+                            out = await attempt_once()
                 if scorer.blocking:
                     correct, score = await asyncio.to_thread(
                         scorer, item, out.prediction
