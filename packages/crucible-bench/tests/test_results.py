@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import crucible_bench as cb
-from crucible_core.serde import to_json
+from crucible_core.serde import from_json, to_json
 
 X = [5.1, 4.9, 5.6, 5.8, 6.0, 5.2]
 Y = [4.1, 4.4, 4.0, 4.8, 4.3, 4.6]
@@ -54,6 +54,15 @@ def test_views(name):
     assert isinstance(d, dict)
     json.loads(to_json(r))
     assert r.interpretation
+
+
+@pytest.mark.parametrize("name", sorted(RESULTS))
+def test_json_round_trip(name):
+    r = RESULTS[name]()
+    text = to_json(r)
+    back = from_json(text, type(r))
+    assert type(back) is type(r)
+    assert to_json(back) == text
 
 
 def test_html_escapes_labels():

@@ -351,10 +351,10 @@ def _resample(
         m = min(_BLOCK, b - start)
         if paired:
             idx = g.integers(0, sizes[0], size=(m, sizes[0]), dtype=dtypes[0])
-            arrays = [np.take(s, idx) for s in samples]
+            arrays = [s[idx] for s in samples]
         else:
             arrays = [
-                np.take(s, g.integers(0, n, size=(m, n), dtype=dt))
+                s[g.integers(0, n, size=(m, n), dtype=dt)]
                 for s, n, dt in zip(samples, sizes, dtypes, strict=True)
             ]
         out[start : start + m] = vec(*arrays)

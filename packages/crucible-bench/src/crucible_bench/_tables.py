@@ -51,7 +51,9 @@ class ChiSquareResult(RenderMixin):
     """Degrees of freedom."""
     n: int
     """Total count."""
-    expected: NDArray[np.float64] = attrs.field(eq=False)
+    expected: np.ndarray = attrs.field(
+        eq=False
+    )  # the bare class, so the crucible-core serde hook applies
     """Expected counts under the null, in the shape of the input."""
     cramers_v: float | None = None
     """Cramér's V from the uncorrected χ² (independence only)."""
