@@ -114,8 +114,8 @@ def test_escapes_neutralise_injection() -> None:
     assert latex_escape(r"50% \input{/etc/passwd} $x$ _a_") == (
         r"50\% \textbackslash{}input\{/etc/passwd\} \$x\$ \_a\_"
     )
-    assert markdown_escape("[click](http://x) | <img onerror=1>\nnew row") == (
-        r"\[click\](http://x) \| \<img onerror=1\> new row"
+    assert markdown_escape("[click](http://x) | <img onerror=1>\nnew row $x$") == (
+        r"\[click\](http://x) \| \<img onerror=1\> new row \$x\$"
     )
 
 

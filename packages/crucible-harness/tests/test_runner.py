@@ -22,6 +22,7 @@ from crucible_harness import (
     Condition,
     ConditionOutput,
     Experiment,
+    ExperimentDefinitionError,
     HarnessItem,
     ResumeMismatchError,
     RunConfig,
@@ -261,6 +262,16 @@ def test_damage_in_the_middle_is_an_error(tmp_path: Path) -> None:
         load_run(first.run_dir)
 
 
+def test_unknown_report_format_is_refused_before_running(tmp_path: Path) -> None:
+    with pytest.raises(
+        ExperimentDefinitionError, match=r"unknown report format\(s\) \['pdf'\]"
+    ):
+        run(sim_experiment(), output_dir=tmp_path, formats=("markdown", "pdf"))
+    with pytest.raises(ExperimentDefinitionError, match="not the string"):
+        run(sim_experiment(), output_dir=tmp_path, formats="html")  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+
+
 def test_estimate_dry_run_and_confirm(tmp_path: Path) -> None:
     exp = sim_experiment(budget=Budget(max_total=0.2))
     est = estimate(exp)
@@ -299,11 +310,22 @@ def test_events_carry_the_task_context(tmp_path: Path) -> None:
     assert len(stops) == 2 * 80  # one llm stop and one task stop per task
     assert {s[1] for s in stops} == {result.run_id}
     assert {s[2] for s in stops} == {"gpt4", "llama"}
-    saved = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    saved = [
+        json.loads(line)
+        for line in (result.run_dir / "events.jsonl").read_text().splitlines()
+    ]
     names = [e["name"] for e in saved]
-    assert names.count("crucible.harness.task.stop") == 80 and names.count("crucible.llm.request.stop") == 80
-    assert names[0] == "crucible.harness.run.start" and names[-1] == "crucible.harness.run.stop"
-    assert {e["condition"] for e in saved if e["name"] == "crucible.llm.request.stop"} == {"gpt4", "llama"}
+    assert (
+        names.count("crucible.harness.task.stop") == 80
+        and names.count("crucible.llm.request.stop") == 80
+    )
+    assert (
+        names[0] == "crucible.harness.run.start"
+        and names[-1] == "crucible.harness.run.stop"
+    )
+    assert {
+        e["condition"] for e in saved if e["name"] == "crucible.llm.request.stop"
+    } == {"gpt4", "llama"}
 
 
 def test_analysis_compares_pairs_with_correction(tmp_path: Path) -> None:

@@ -24,9 +24,9 @@ _LATEX = {
 }
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX))
 # Characters that start Markdown syntax anywhere in a line: code, emphasis, links and images, headings,
-# table cells, raw HTML, strikethrough. Digits, '.', '-' and parentheses are left alone so that numbers
+# table cells, raw HTML, strikethrough, and `$` (math on GitHub). Digits, '.', '-' and parentheses are left alone so that numbers
 # stay readable; they only matter at the start of a line, which a table cell never is.
-_MD_RE = re.compile(r"([\\`*_\[\]#|<>~])")
+_MD_RE = re.compile(r"([\\`*_\[\]#|<>~$])")
 
 
 def html_escape(text: object) -> str:

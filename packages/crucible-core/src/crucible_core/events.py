@@ -148,7 +148,7 @@ CATALOGUE: Mapping[EventName, str] = {
     HEDGING_REQUEST_STOP: "a hedged request finished (duration, hedges_fired, cost)",
     HEDGING_REQUEST_EXCEPTION: "a hedged request failed (duration)",
     HEDGING_HEDGE_FIRED: "a backup request was sent (delay)",
-    HEDGING_HEDGE_WON: "the backup answered first (saved seconds)",
+    HEDGING_HEDGE_WON: "a backup answered first (duration, delay)",
     HEDGING_HEDGE_CANCELLED: "a losing request was cancelled",
     HEDGING_BUDGET_EXHAUSTED: "a hedge was not sent because the hedge budget was spent",
     TRACE_EVENT_CREATED: "a reasoning event was added to a chain (confidence; metadata: type, chain_id)",

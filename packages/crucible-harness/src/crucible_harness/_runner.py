@@ -586,6 +586,7 @@ async def run_async(
             f"run() needs an Experiment, got {type(experiment).__name__}",
             field="experiment",
         )
+    _check_formats(formats)
     items, source = resolve_items(experiment)
     if not items:
         raise ExperimentDefinitionError(
@@ -696,6 +697,23 @@ async def run_async(
             limit=experiment.budget.max_total,
         )
     return result
+
+
+def _check_formats(formats: Sequence[str]) -> None:
+    """Refuse unknown report formats before anything runs (not after paying for the run)."""
+    from crucible_harness._report import FORMATS
+
+    if isinstance(formats, str):
+        raise ExperimentDefinitionError(
+            f"formats must be a list of names such as ['html'], not the string {formats!r}",
+            field="formats",
+        )
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExperimentDefinitionError(
+            f"unknown report format(s) {unknown}; choose from {sorted(FORMATS)}",
+            field="formats",
+        )
 
 
 def _append_events(path: Path, captured: list[dict[str, Any]]) -> None:
