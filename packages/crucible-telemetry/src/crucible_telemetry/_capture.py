@@ -97,7 +97,7 @@ class _Live:
 
 
 _lock = threading.RLock()
-_live: dict[str, _Live] = {}
+_live: dict[str | None, _Live] = {}  # never keyed None: a miss for context-less events
 _catch_all: tuple[_Live, ...] = ()
 _stores: dict[
     str, Store
@@ -113,11 +113,8 @@ def _handle(
 ) -> None:
     """The one handler on the core bus: attribute the event by context and append it raw."""
     ctx = _current()
-    exp_id = ctx.experiment_id
-    if exp_id is not None:
-        live = _live.get(exp_id)
-        if live is None:
-            return
+    live = _live.get(ctx.experiment_id)  # one look-up; no experiment is keyed None
+    if live is not None:
         ok = live.routes.get(name)
         if ok is None:
             ok = live.route(name)
@@ -137,6 +134,8 @@ def _handle(
                 )
             )  # one atomic extend: see _schema
         return
+    if ctx.experiment_id is not None:
+        return  # another experiment's event, or one that stopped
     for live in _catch_all:
         ok = live.routes.get(name)
         if ok is None:
