@@ -259,6 +259,11 @@ def compare(
             reason = f"independent samples; {'; '.join(parts)}; so {choice}"
     else:
         reason = f"test {test!r} requested"
+    if paired is None and is_paired is False:
+        reason += (
+            " (`paired` not given: treated as independent samples; pass `paired=True` when "
+            "a[i] and b[i] are the same item)"
+        )
     result: TwoSampleResult
     if test in ("ttest", "welch", "student"):
         if is_paired and test != "ttest":
