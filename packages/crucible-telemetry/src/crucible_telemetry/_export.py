@@ -75,7 +75,12 @@ def to_arrow(columns: Columns) -> pyarrow.Table:
         values = columns[field.name]
         if field.name in JSON_COLUMNS and values and not isinstance(values[0], str):
             values = [json_dumps(v) for v in values]
-        arrays.append(pa.array(values, type=field.type))
+        if values and values.count(values[0]) == len(
+            values
+        ):  # e.g. experiment_id, tags
+            arrays.append(pa.repeat(pa.scalar(values[0], type=field.type), len(values)))
+        else:
+            arrays.append(pa.array(values, type=field.type))
     table: pyarrow.Table = pa.Table.from_arrays(arrays, schema=schema)
     return table
 

@@ -15,6 +15,7 @@ import collections
 import datetime as dt
 import itertools
 import logging
+import operator
 import threading
 import time
 import weakref
@@ -126,7 +127,7 @@ def check_batch_size(batch_size: int) -> None:
 def _select(flat: list[Any], since_ns: int | None, until_ns: int | None) -> list[Any]:
     """Rows of `flat` in `seq` order and within the time window, still flat."""
     seqs = flat[0::WIDTH]
-    in_order = all(a < b for a, b in itertools.pairwise(seqs))
+    in_order = all(map(operator.lt, seqs, itertools.islice(seqs, 1, None)))
     if in_order and since_ns is None and until_ns is None:
         return flat
     walls = flat[2::WIDTH]
