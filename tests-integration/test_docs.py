@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -30,4 +29,4 @@ def test_guide_examples_run(
             raise AssertionError(
                 f"{page.name}, python block {number} failed: {err!r}\n{code}"
             ) from err
-    assert os.getcwd() == str(tmp_path)
+    assert Path.cwd() == tmp_path
