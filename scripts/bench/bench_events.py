@@ -49,7 +49,12 @@ def main() -> None:
 
     logger = logging.getLogger("bench.disabled")
     logger.setLevel(logging.WARNING)
-    rows.append(("logging.debug on a disabled logger", per_call_ns(lambda: logger.debug("x %s", 1)) - base))
+    rows.append(
+        (
+            "logging.debug on a disabled logger",
+            per_call_ns(lambda: logger.debug("x %s", 1)) - base,
+        )
+    )
 
     from opentelemetry import trace as otel_trace
 
@@ -67,7 +72,9 @@ def main() -> None:
 
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
 
     provider = TracerProvider()
     exporter = InMemorySpanExporter()
@@ -77,10 +84,17 @@ def main() -> None:
     def otel_sdk() -> None:
         tracer.start_span("llm.request", attributes=METADATA).end()
 
-    rows.append(("OpenTelemetry SDK span into in-memory exporter", per_call_ns(otel_sdk, n=20_000) - base))
+    rows.append(
+        (
+            "OpenTelemetry SDK span into in-memory exporter",
+            per_call_ns(otel_sdk, n=20_000) - base,
+        )
+    )
 
     width = max(len(r[0]) for r in rows)
-    print(f"emit benchmark: {N:,} calls, best of 5, loop overhead ({base:.0f} ns) subtracted")
+    print(
+        f"emit benchmark: {N:,} calls, best of 5, loop overhead ({base:.0f} ns) subtracted"
+    )
     for label, ns in rows:
         print(f"  {label.ljust(width)}  {ns:9.0f} ns/event")
     d = dict(rows)

@@ -26,14 +26,22 @@ from crucible_harness import Condition, Experiment, HarnessItem, RunConfig, run_
 
 
 def items(n: int) -> list[HarnessItem]:
-    return [HarnessItem(id=f"q{i:06d}", input=f"What is {i} + {i}?", expected=str(2 * i)) for i in range(n)]
+    return [
+        HarnessItem(id=f"q{i:06d}", input=f"What is {i} + {i}?", expected=str(2 * i))
+        for i in range(n)
+    ]
 
 
 async def crucible_overhead(n: int, concurrency: int) -> float:
     exp = Experiment(
         name="overhead",
         dataset=items(n),
-        conditions=[Condition(name="sim", target=SimulatedModel("gpt-4", virtual_time=True, retry=None))],
+        conditions=[
+            Condition(
+                name="sim",
+                target=SimulatedModel("gpt-4", virtual_time=True, retry=None),
+            )
+        ],
         scorer="number",
         run=RunConfig(max_concurrency=concurrency, timeout=None, retries=0),
     )
@@ -96,14 +104,22 @@ def main() -> None:
 
     print(f"harness benchmark, {os.cpu_count()} CPUs")
     c_time = asyncio.run(crucible_overhead(n, concurrency=512))
-    print(f"  crucible  run_async, {n} tasks, zero-latency sim, durable log + events   {c_time:7.2f} s  {c_time / n * 1000:6.3f} ms/task")
+    print(
+        f"  crucible  run_async, {n} tasks, zero-latency sim, durable log + events   {c_time:7.2f} s  {c_time / n * 1000:6.3f} ms/task"
+    )
     tuned = inspect_overhead(n, tuned=True)
     default = inspect_overhead(n, tuned=False)
     if tuned is None or default is None:
-        print("  inspect_ai not installed: `uv run --group bench python scripts/bench/bench_harness.py`")
+        print(
+            "  inspect_ai not installed: `uv run --group bench python scripts/bench/bench_harness.py`"
+        )
     else:
-        print(f"  inspect_ai mockllm/model, tuned (512 connections/samples, no realtime log)  {tuned:7.2f} s  {tuned / n * 1000:6.3f} ms/task")
-        print(f"  inspect_ai mockllm/model, default flags                                     {default:7.2f} s  {default / n * 1000:6.3f} ms/task")
+        print(
+            f"  inspect_ai mockllm/model, tuned (512 connections/samples, no realtime log)  {tuned:7.2f} s  {tuned / n * 1000:6.3f} ms/task"
+        )
+        print(
+            f"  inspect_ai mockllm/model, default flags                                     {default:7.2f} s  {default / n * 1000:6.3f} ms/task"
+        )
         print(f"  ratio inspect_ai (tuned) / crucible   = {tuned / c_time:5.1f}x")
         print(f"  ratio inspect_ai (default) / crucible = {default / c_time:5.1f}x")
 
@@ -112,7 +128,9 @@ def main() -> None:
     ideal = m / in_flight * latency
     print(f"  concurrency: {m} tasks × {latency * 1000:.0f} ms at {in_flight} in flight: {took:.2f} s, ideal {ideal:.2f} s,"
           f" efficiency {ideal / took:.2f} (target ≥ 0.9)")  # fmt: skip
-    print(f"  overhead target ≤ 1 ms/task: {'met' if c_time / n <= 0.001 else 'NOT met'}")
+    print(
+        f"  overhead target ≤ 1 ms/task: {'met' if c_time / n <= 0.001 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

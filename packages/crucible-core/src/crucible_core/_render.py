@@ -224,7 +224,9 @@ def repr_without_defaults(obj: object, *, limit: int = 6) -> str:
         default = field.default
         factory = getattr(default, "factory", None)  # an attrs.Factory default
         if callable(factory):
-            default = attrs.NOTHING if getattr(default, "takes_self", False) else factory()
+            default = (
+                attrs.NOTHING if getattr(default, "takes_self", False) else factory()
+            )
         try:
             if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
                 same = bool(np.array_equal(value, default))

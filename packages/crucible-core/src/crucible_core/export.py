@@ -60,7 +60,9 @@ def atomic_write(
     )
     try:
         handle: IO[Any] = (
-            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+            os.fdopen(fd, "wb")
+            if binary
+            else os.fdopen(fd, "w", encoding="utf-8", newline="")
         )
         with handle as fh:
             yield fh
