@@ -37,19 +37,26 @@ def test_hedged_model_cuts_the_tail_of_a_simulated_model_in_virtual_time() -> No
     model = HedgedModel(inner, policy=Fixed(delay=2.0), budget=0.1)
     plain = SimulatedModel("gpt-4", seed=3, retry=None)
 
+    costs: list[tuple[float | None, int]] = []
+
     async def main() -> tuple[list[float], list[float]]:
         hedged_lat, plain_lat = [], []
         async with model:
             for i in range(1500):
                 request = Request(prompt=f"q{i}", reference="4", kind="number")
                 try:
-                    hedged_lat.append((await model.complete(request)).latency)
+                    done = await model.complete(request)
+                    hedged_lat.append(done.latency)
+                    costs.append((done.cost, done.raw["hedge"]["attempts"]))
                     plain_lat.append((await plain.complete(request)).latency)
                 except Exception:  # simulated 500s, 1% of attempts
                     continue
         return hedged_lat, plain_lat
 
     hedged_lat, plain_lat = run_virtual(main())
+    # every attempt sent is billed at the per-query price, backups included
+    assert all(cost == pytest.approx(0.005 * attempts) for cost, attempts in costs)
+    assert any(attempts == 2 for _, attempts in costs)
     assert model.id == "sim:gpt-4" and model.provider == "sim"
     assert stats.percentile(hedged_lat, 99) < 0.75 * stats.percentile(plain_lat, 99)
     assert stats.percentile(hedged_lat, 50) == pytest.approx(

@@ -118,6 +118,9 @@ class HedgedModel:
     async def complete(self, request: Request) -> Completion:
         """Complete `request`, sending backups by the policy; return the first success.
 
+        The completion is the winner's, with the hedged `latency`, a `cost` covering every attempt
+        sent (each charged the winner's cost), and `raw["hedge"]` holding the attempt counts.
+
         Raises:
             AllAttemptsFailedError: every attempt failed.
             HedgingTimeoutError: nothing answered within `timeout`.
@@ -138,4 +141,14 @@ class HedgedModel:
 
         key = None if self._key is None else self._key(request)
         result = await self.hedger.request(call, key=key)
-        return attrs.evolve(result.value, latency=result.latency_ms / 1000.0)
+        winner = result.value
+        # Every attempt sent is billed: a provider charges a cancelled request's prompt and whatever
+        # it generated before the cancel. Each attempt is charged the winner's cost, which is exact
+        # for per-query pricing and an upper bound for a cancelled per-token request, so budgets
+        # built on completion costs never undercount hedging.
+        cost = None if winner.cost is None else winner.cost * result.attempts
+        raw = {**winner.raw, "hedge": {"attempts": result.attempts, "hedges_fired": result.hedges_fired,
+                                       "winner_index": result.winner_index, "cancelled": result.cancelled}}  # fmt: skip
+        return attrs.evolve(
+            winner, latency=result.latency_ms / 1000.0, cost=cost, raw=raw
+        )
