@@ -262,6 +262,12 @@ def test_damage_in_the_middle_is_an_error(tmp_path: Path) -> None:
         load_run(first.run_dir)
 
 
+def test_progress_display_shows_tasks_errors_and_spend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(sim_experiment(repeats=1), output_dir=tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert "80/80" in err and "errors 0" in err and "$0.2080" in err
+
+
 def test_unknown_report_format_is_refused_before_running(tmp_path: Path) -> None:
     with pytest.raises(
         ExperimentDefinitionError, match=r"unknown report format\(s\) \['pdf'\]"
