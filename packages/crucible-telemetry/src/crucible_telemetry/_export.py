@@ -33,6 +33,13 @@ _SUFFIXES: dict[str, ExportFormat] = {
 }
 
 
+# Low-cardinality columns get dictionary encoding; trying it on unique values (ids, JSON) only
+# costs time before the writer falls back.
+_DICTIONARY = (
+    "experiment_id", "experiment_name", "name", "condition", "item", "tags", "model", "provider",
+)  # fmt: skip
+
+
 def _pa() -> Any:
     return import_optional(
         "pyarrow", extra="pyarrow", distribution="crucible-telemetry"
@@ -148,7 +155,7 @@ def export(
         schema = arrow_schema()
         with (
             atomic_write(target, binary=True) as fh,
-            pq.ParquetWriter(fh, schema) as writer,
+            pq.ParquetWriter(fh, schema, use_dictionary=list(_DICTIONARY)) as writer,
         ):
             for batch in found.batches(
                 experiment_id, batch_size=batch_size, json_text=True
