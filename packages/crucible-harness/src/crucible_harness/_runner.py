@@ -453,6 +453,11 @@ async def _execute(
         wait_max=10.0,
     )
     bar = _Progress(len(queue), enabled=progress)
+    # Tasks carry the run id; inside a crucible-telemetry experiment they keep that experiment's id
+    # (so telemetry captures them), otherwise the run is the experiment.
+    attribution: dict[str, Any] = {"run_id": run_id}
+    if context.current().experiment_id is None:
+        attribution.update(experiment_id=run_id, experiment_name=experiment.name)
     skipped = 0
 
     async def one(
@@ -478,13 +483,7 @@ async def _execute(
             "repeat": repeat,
             "seed": seed,
         }
-        with context.use(
-            experiment_id=run_id,
-            experiment_name=experiment.name,
-            condition=c.name,
-            repeat=repeat,
-            item=item.id,
-        ):
+        with context.use(**attribution, condition=c.name, repeat=repeat, item=item.id):
             events.emit(
                 events.HARNESS_TASK_START,
                 {"system_time": time.time()},
@@ -691,7 +690,11 @@ async def run_async(
         metadata: Mapping[str, Any],
     ) -> None:
         ctx = context.current()
-        if ctx.experiment_id == run_id or name[:3] == ("crucible", "harness", "run"):
+        if ctx.extra.get("run_id") == run_id or name[:3] == (
+            "crucible",
+            "harness",
+            "run",
+        ):
             captured.append({"name": ".".join(name), "time": time.time(), "condition": ctx.condition, "item": ctx.item,
                              "repeat": ctx.repeat, "measurements": dict(measurements), "metadata": dict(metadata)})  # fmt: skip
 
