@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 import crucible_bench
 import crucible_telemetry as ct
-import pytest
 from crucible_core.models import Request, SimulatedModel
 from crucible_ensemble import Ensemble
 from crucible_harness import Condition, Experiment, HarnessItem, RunConfig, run
