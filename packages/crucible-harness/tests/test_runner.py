@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from crucible_harness import (
     resume,
     run,
     run_async,
+    status,
 )
 
 ITEMS = [
@@ -235,6 +237,40 @@ def test_resume_refuses_another_experiment_and_foreign_dirs(tmp_path: Path) -> N
         RunStore.create(first.run_dir, {})
 
 
+def test_status_reads_a_run_directory_cheaply(tmp_path: Path) -> None:
+    first = run(sim_experiment(budget=Budget(max_total=0.1)), output_dir=tmp_path)
+    progress = status(first.run_dir)
+    assert progress.status == "budget" and progress.recorded == len(first.records)
+    assert progress.pending == 160 - progress.recorded and progress.errors == 0
+    assert progress.spent == pytest.approx(first.spent)
+    assert sum(progress.by_condition.values()) == progress.recorded
+    (first.run_dir / "status.json").unlink()  # as after a SIGKILL in the first session
+    assert status(first.run_dir).status == "running"
+    assert "Run run_" in progress.render()
+
+
+def test_analysis_intervals_and_frontiers(tmp_path: Path) -> None:
+    exp = sim_experiment(
+        conditions=[
+            Condition(name=n, target=sim(n))
+            for n in ("gpt-4", "claude-3", "llama-3-70b")
+        ],
+        repeats=3,
+    )
+    analysis = run(exp, output_dir=tmp_path).analysis
+    for c in analysis.conditions:
+        low, high = c.cost_per_query_ci
+        assert low - 1e-12 <= c.cost_per_query <= high + 1e-12
+        p_low, p_high = (
+            c.latency_p99_ci
+        )  # n = 120: the upper end of a P99 interval is beyond the data
+        assert p_low <= c.latency_p99 and math.isnan(p_high)
+    assert set(analysis.frontier_latency) >= set(analysis.frontier) - {"gpt-4"}
+    assert (
+        "claude-3" in analysis.frontier_latency
+    )  # fast, cheaper than gpt-4, nearly as accurate
+
+
 def test_torn_last_line_is_dropped_and_repaired(tmp_path: Path) -> None:
     first = run(sim_experiment(budget=Budget(max_total=0.1)), output_dir=tmp_path)
     tasks = first.run_dir / "tasks.jsonl"
@@ -262,7 +298,9 @@ def test_damage_in_the_middle_is_an_error(tmp_path: Path) -> None:
         load_run(first.run_dir)
 
 
-def test_progress_display_shows_tasks_errors_and_spend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_display_shows_tasks_errors_and_spend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(sim_experiment(repeats=1), output_dir=tmp_path, progress=True)
     err = capsys.readouterr().err
     assert "80/80" in err and "errors 0" in err and "$0.2080" in err

@@ -32,6 +32,7 @@ from crucible_harness._experiment import (
 )
 from crucible_harness._runner import (
     Estimate,
+    RunProgress,
     RunResult,
     estimate,
     load_run,
@@ -39,6 +40,7 @@ from crucible_harness._runner import (
     resume_async,
     run,
     run_async,
+    status,
 )
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -68,7 +70,9 @@ __all__ = (
     "resume_async",
     "estimate",
     "load_run",
+    "status",
     "Estimate",
+    "RunProgress",
     "RunResult",
     # analysis
     "analyse",

@@ -55,6 +55,10 @@ class ConditionSummary(RenderMixin):
     """Mean prompt tokens per completed task."""
     output_tokens: float
     """Mean completion tokens per completed task."""
+    latency_p99_ci: tuple[float, float] = (math.nan, math.nan)
+    """Distribution-free interval of the 99th percentile latency (order statistics, binomial)."""
+    cost_per_query_ci: tuple[float, float] = (math.nan, math.nan)
+    """t interval of the mean cost per task."""
 
     def _view(self) -> View:
         return View(
@@ -113,6 +117,9 @@ class Analysis(RenderMixin):
     """Paired comparisons (the primary one, or all pairs), p-values corrected across them."""
     frontier: tuple[str, ...]
     """Conditions on the cost–accuracy Pareto frontier (no other is both cheaper and more accurate)."""
+    frontier_latency: tuple[str, ...] = ()
+    """Conditions on the cost–accuracy–latency frontier: no other is at least as cheap, as accurate
+    and as fast at P95, and strictly better in one."""
     config: AnalysisConfig
     """Alpha, correction and confidence level used."""
     manifest: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
@@ -189,6 +196,10 @@ class Analysis(RenderMixin):
         notes = [c.interpretation for c in self.comparisons]
         if self.frontier:
             notes.append(f"Cost–accuracy frontier: {', '.join(self.frontier)}.")
+        if self.frontier_latency:
+            notes.append(
+                f"Cost–accuracy–latency (P95) frontier: {', '.join(self.frontier_latency)}."
+            )
         return View(
             title=f"Analysis: {self.manifest.get('experiment', {}).get('name', 'run')}",
             tables=tables,
@@ -244,7 +255,37 @@ def _summary(
         cost_per_correct=cost / correct if correct else math.inf,
         input_tokens=float(np.mean([r.get("input_tokens") or 0 for r in ok])) if ok else nan,
         output_tokens=float(np.mean([r.get("output_tokens") or 0 for r in ok])) if ok else nan,
+        latency_p99_ci=_quantile_ci(latencies, 0.99, config.confidence_level),
+        cost_per_query_ci=_mean_ci([float(r.get("cost") or 0.0) for r in mine], config.confidence_level),
     )  # fmt: skip
+
+
+def _quantile_ci(
+    values: Sequence[float], q: float, level: float
+) -> tuple[float, float]:
+    """Distribution-free CI of a quantile from order statistics: ranks from Binomial(n, q) quantiles.
+
+    An end is NaN when the sample is too small for it (e.g. the upper end of P99 with n < ~300).
+    """
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    from scipy.stats import binom
+
+    ordered = np.sort(np.asarray(values, dtype=float))
+    alpha = 1 - level
+    lo = int(binom.ppf(alpha / 2, n, q))  # number of observations below the lower bound
+    hi = int(binom.ppf(1 - alpha / 2, n, q)) + 1
+    low = float(ordered[lo - 1]) if lo >= 1 else math.nan
+    high = float(ordered[hi - 1]) if hi <= n else math.nan
+    return low, high
+
+
+def _mean_ci(values: Sequence[float], level: float) -> tuple[float, float]:
+    if len(values) < 2:
+        return math.nan, math.nan
+    ci = stats.mean_ci(values, confidence_level=level)
+    return ci.low, ci.high
 
 
 def _cluster_ci(
@@ -324,16 +365,21 @@ def _compare(
     )  # fmt: skip
 
 
-def _frontier(summaries: Sequence[ConditionSummary]) -> tuple[str, ...]:
+def _frontier(
+    summaries: Sequence[ConditionSummary], *, latency: bool = False
+) -> tuple[str, ...]:
+    """Pareto frontier: lower cost and higher accuracy (and, with `latency`, lower P95) are better."""
     points = [
-        (s.cost_per_query, s.accuracy, s.name)
+        (s.cost_per_query, -s.accuracy, s.latency_p95 if latency else 0.0, s.name)
         for s in summaries
-        if not math.isnan(s.accuracy)
+        if not math.isnan(s.accuracy) and not (latency and math.isnan(s.latency_p95))
     ]
     keep = []
-    for cost, acc, name in points:
+    for *mine, name in points:
         dominated = any(
-            (c <= cost and a >= acc) and (c < cost or a > acc) for c, a, _ in points
+            all(o <= m for o, m in zip(other, mine, strict=True))
+            and any(o < m for o, m in zip(other, mine, strict=True))
+            for *other, _ in points
         )
         if not dominated:
             keep.append(name)
@@ -395,5 +441,6 @@ def analyse(
         )
         found = [_interpreted(attrs.evolve(c, pvalue_adjusted=float(p), significant=bool(p < config.alpha)), config)
                  for c, p in zip(found, adjusted, strict=True)]  # fmt: skip
-    return Analysis(conditions=summaries, comparisons=tuple(found), frontier=_frontier(summaries), config=config,
+    return Analysis(conditions=summaries, comparisons=tuple(found), frontier=_frontier(summaries),
+                    frontier_latency=_frontier(summaries, latency=True), config=config,
                     manifest=manifest, records=tuple(records))  # fmt: skip

@@ -858,6 +858,68 @@ def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
                      analysis=analysis, reports=reports)  # fmt: skip
 
 
+@attrs.define(frozen=True, kw_only=True)
+class RunProgress(RenderMixin):
+    """Where a run directory stands, read without the experiment definition or any analysis."""
+
+    run_id: str
+    """The run's id."""
+    status: str
+    """The last status written (`complete`, `budget`, `interrupted`, …; `running` while in progress)."""
+    recorded: int
+    """Tasks recorded."""
+    pending: int
+    """Tasks not recorded yet."""
+    errors: int
+    """Recorded tasks that failed."""
+    spent: float
+    """Dollars spent."""
+    by_condition: Mapping[str, int]
+    """Recorded tasks per condition."""
+
+    def _view(self) -> View:
+        return View(
+            title=f"Run {self.run_id}: {self.status}",
+            facts=[
+                ("recorded", self.recorded),
+                ("pending", self.pending),
+                ("errors", self.errors),
+                ("spent (USD)", self.spent),
+            ],
+            tables=[
+                Table(
+                    headers=("condition", "recorded"),
+                    rows=sorted(self.by_condition.items()),
+                )
+            ],
+        )
+
+
+def status(run_dir: str | Path) -> RunProgress:
+    """How far a run directory got: recorded, pending and failed tasks and spend (cheap; no analysis).
+
+    A run that is still writing, or was killed, shows `running` (no final status yet) or the
+    status its last session wrote.
+    """
+    store = RunStore.open(Path(run_dir))
+    exp = store.manifest["experiment"]
+    total = len(exp["conditions"]) * len(store.manifest["items"]) * int(exp["repeats"])
+    written = store.read_status()
+    by_condition: dict[str, int] = {}
+    for r in store.records:
+        by_condition[r["condition"]] = by_condition.get(r["condition"], 0) + 1
+    state = "running" if written is None else str(written["status"])
+    if (
+        state == "complete" and len(store.records) < total
+    ):  # pragma: no cover - defensive
+        state = "interrupted"
+    return RunProgress(
+        run_id=str(store.manifest["run_id"]), status=state, recorded=len(store.records),
+        pending=total - len(store.records), errors=sum(r["status"] != "ok" for r in store.records),
+        spent=sum(float(r.get("cost") or 0.0) for r in store.records), by_condition=by_condition,
+    )  # fmt: skip
+
+
 def _check_items(items: Sequence[Any]) -> tuple[HarnessItem, ...]:
     try:
         return items_of(items)
