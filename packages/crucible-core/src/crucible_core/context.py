@@ -89,13 +89,19 @@ def use(**fields: Any) -> Iterator[Context]:
     Unknown keyword names go into `extra`. Nested blocks override and restore.
     """
     base = _CURRENT.get()
-    known = {k: v for k, v in fields.items() if k in _FIELDS and k != "extra"}
-    extra = {
-        **base.extra,
-        **fields.get("extra", {}),
-        **{k: v for k, v in fields.items() if k not in _FIELDS},
-    }
-    new = attrs.evolve(base, **known, extra=extra)
+    extra = dict(base.extra)
+    extra.update(fields.pop("extra", None) or {})
+    for key in [k for k in fields if k not in _FIELDS]:
+        extra[key] = fields.pop(key)
+    # Direct construction (not attrs.evolve): this runs once per task in a harness run.
+    new = Context(
+        experiment_id=fields.get("experiment_id", base.experiment_id),
+        experiment_name=fields.get("experiment_name", base.experiment_name),
+        condition=fields.get("condition", base.condition),
+        repeat=fields.get("repeat", base.repeat),
+        item=fields.get("item", base.item),
+        extra=extra,
+    )
     token = _CURRENT.set(new)
     try:
         yield new

@@ -682,7 +682,7 @@ async def run_async(
         )
     status: RunStatus = "complete"
     started = time.perf_counter()
-    captured: list[dict[str, Any]] = []
+    captured: list[tuple[Any, ...]] = []
 
     def capture(
         name: tuple[str, ...],
@@ -695,8 +695,18 @@ async def run_async(
             "harness",
             "run",
         ):
-            captured.append({"name": ".".join(name), "time": time.time(), "condition": ctx.condition, "item": ctx.item,
-                             "repeat": ctx.repeat, "measurements": dict(measurements), "metadata": dict(metadata)})  # fmt: skip
+            # a tuple now, a record when written: emitters pass fresh mappings, so no copies here
+            captured.append(
+                (
+                    name,
+                    time.time(),
+                    ctx.condition,
+                    ctx.item,
+                    ctx.repeat,
+                    measurements,
+                    metadata,
+                )
+            )
 
     handler_id = f"crucible-harness-{run_id}-{id(captured)}"
     events.attach(handler_id, [("crucible",)], capture)
@@ -754,14 +764,20 @@ def _check_formats(formats: Sequence[str]) -> None:
         )
 
 
-def _append_events(path: Path, captured: list[dict[str, Any]]) -> None:
+def _append_events(path: Path, captured: list[tuple[Any, ...]]) -> None:
     """Append this session's telemetry events (every session of a resumed run adds its own)."""
     from crucible_core.serde import dumps
 
     if not captured:
         return
+    keys = ("name", "time", "condition", "item", "repeat", "measurements", "metadata")
     with path.open("ab") as fh:
-        fh.write(b"".join(dumps(e) + b"\n" for e in captured))
+        fh.write(
+            b"".join(
+                dumps(dict(zip(keys, (".".join(e[0]), *e[1:]), strict=True))) + b"\n"
+                for e in captured
+            )
+        )
 
 
 async def _close(targets: Mapping[str, Any], experiment: Experiment) -> None:

@@ -51,7 +51,7 @@ class RunStore:
         self.records = records
         """Every recorded task, in the order recorded."""
         self._fh: Any = None
-        self._pending: list[bytes] = []
+        self._pending: list[dict[str, Any]] = []
         self._wake: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
@@ -133,7 +133,7 @@ class RunStore:
     def add(self, record: dict[str, Any]) -> None:
         """Queue a finished task; it is durable after the next group write."""
         self.records.append(record)
-        self._pending.append(dumps(record) + b"\n")
+        self._pending.append(record)  # serialized by the writer thread, off the event loop
         assert self._wake is not None, "start() the store first"
         self._wake.set()
 
@@ -150,10 +150,10 @@ class RunStore:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        await asyncio.to_thread(self._write, b"".join(batch))
+        await asyncio.to_thread(self._write, batch)
 
-    def _write(self, data: bytes) -> None:
-        self._fh.write(data)
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        self._fh.write(b"".join(dumps(r) + b"\n" for r in batch))
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
