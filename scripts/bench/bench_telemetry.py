@@ -31,12 +31,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import crucible_telemetry as ct
 from crucible_core import events
 
-import crucible_telemetry as ct
-
-MEASUREMENTS = {"duration": 0.25, "input_tokens": 120, "output_tokens": 40, "cost": 0.0012}
-METADATA = {"model": "sim:gpt-4", "provider": "sim", "request_id": "req_1", "attempt": 1}
+MEASUREMENTS = {
+    "duration": 0.25,
+    "input_tokens": 120,
+    "output_tokens": 40,
+    "cost": 0.0012,
+}
+METADATA = {
+    "model": "sim:gpt-4",
+    "provider": "sim",
+    "request_id": "req_1",
+    "attempt": 1,
+}
 
 
 def _per_event(fn: Callable[[int], None], n: int) -> float:
@@ -129,12 +138,18 @@ def _export(n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000, help="events per capture round")
-    parser.add_argument("--repeats", type=int, default=5, help="rounds; the best is reported")
+    parser.add_argument(
+        "--events", type=int, default=200_000, help="events per capture round"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="rounds; the best is reported"
+    )
     parser.add_argument("--export-events", type=int, default=1_000_000)
     args = parser.parse_args()
     n = args.events
-    print(f"python {platform.python_version()} on {platform.machine()}, {n:,} events per round")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {n:,} events per round"
+    )
 
     floor, capture, enrich, otel = [], [], [], []
     for _ in range(args.repeats):
@@ -160,7 +175,9 @@ def main() -> None:
             f"OpenTelemetry SDK span  {best_o:7.3f} µs/event  ({1e6 / best_o:,.0f} spans/s)"
         )
         print(f"ratio OTel / crucible capture           {best_o / best_c:5.1f}x")
-        print(f"ratio OTel / crucible capture + enrich  {best_o / (best_c + best_e):5.1f}x")
+        print(
+            f"ratio OTel / crucible capture + enrich  {best_o / (best_c + best_e):5.1f}x"
+        )
     else:
         print(
             "OpenTelemetry SDK not installed: run with `--group bench` for the comparison",

@@ -133,7 +133,8 @@ class RunStore:
     def add(self, record: dict[str, Any]) -> None:
         """Queue a finished task; it is durable after the next group write."""
         self.records.append(record)
-        self._pending.append(record)  # serialized by the writer thread, off the event loop
+        # serialized by the writer thread, off the event loop
+        self._pending.append(record)
         assert self._wake is not None, "start() the store first"
         self._wake.set()
 
