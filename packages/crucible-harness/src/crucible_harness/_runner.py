@@ -17,7 +17,7 @@ import attrs
 
 from crucible_core import context, events
 from crucible_core._async import run_sync
-from crucible_core.exceptions import ProviderTimeoutError, ValidationError
+from crucible_core.exceptions import ProviderTimeoutError
 from crucible_core.ids import new_id
 from crucible_core.render import RenderMixin, Table, View
 from crucible_core.retry import is_transient, retry
@@ -28,7 +28,6 @@ from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
     TaskContext,
-    items_of,
     task_seed,
 )
 from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
@@ -934,12 +933,3 @@ def status(run_dir: str | Path) -> RunProgress:
         pending=total - len(store.records), errors=sum(r["status"] != "ok" for r in store.records),
         spent=sum(float(r.get("cost") or 0.0) for r in store.records), by_condition=by_condition,
     )  # fmt: skip
-
-
-def _check_items(items: Sequence[Any]) -> tuple[HarnessItem, ...]:
-    try:
-        return items_of(items)
-    except (KeyError, AttributeError) as err:
-        raise ValidationError(
-            f"items need `id`, `input` and `expected`: {err}"
-        ) from err

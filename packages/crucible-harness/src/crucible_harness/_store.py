@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -205,10 +205,6 @@ def _read_tasks(path: Path) -> tuple[list[dict[str, Any]], int, int]:
             if not isinstance(record, dict) or "key" not in record:
                 raise SerializationError("not a task record")
         except SerializationError as err:
-            if number == len(lines) - 1 and not data.endswith(
-                b"\n"
-            ):  # pragma: no cover - covered by is_last
-                break
             raise RunDirectoryError(
                 f"{path}:{number} is not a valid task record ({err.message}); the file was damaged "
                 "outside a crash (only the last line can be torn)",
@@ -218,8 +214,3 @@ def _read_tasks(path: Path) -> tuple[list[dict[str, Any]], int, int]:
         records.append(record)
         good += len(line) + 1
     return records, good, len(data)
-
-
-def iter_keys(records: Iterable[Mapping[str, Any]]) -> set[str]:
-    """Keys of the given records."""
-    return {str(r["key"]) for r in records}
