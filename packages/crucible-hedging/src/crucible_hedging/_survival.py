@@ -14,19 +14,18 @@ __all__ = ("Survival", "choose_delay", "hedged_quantile", "kaplan_meier")
 class Survival:
     """A right-continuous step survival function `S(t) = P(X > t)` on sorted event times."""
 
-    __slots__ = ("surv", "times")
+    __slots__ = ("_padded", "surv", "times")
 
     def __init__(self, times: NDArray[np.float64], surv: NDArray[np.float64]) -> None:
         self.times = times
         """Sorted distinct event times."""
         self.surv = surv
         """`S` just after each event time (non-increasing)."""
+        self._padded = np.concatenate(([1.0], surv))
 
     def __call__(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
         """`S(t)` for each `t` (1 before the first event)."""
-        idx = np.searchsorted(self.times, t, side="right")
-        padded = np.concatenate(([1.0], self.surv))
-        return padded[idx]
+        return self._padded[np.searchsorted(self.times, t, side="right")]
 
     def quantile(self, u: float) -> float:
         """The smallest event time `t` with `1 - S(t) >= u`; the last event time when `S` stays higher."""
@@ -63,17 +62,35 @@ def kaplan_meier(
     return Survival(ev_t[last], np.asarray(ev_s[last], dtype=np.float64))
 
 
+def _hedged_quantiles(surv: Survival, delays: Sequence[float], q: float) -> list[float]:
+    """[`hedged_quantile`][] for several delays at once (one array pass; same values).
+
+    On the grid `times`, `P(T > t) = S(t)·S(t − d)`; on the grid `times + d` it is `S(t + d)·S(t)`
+    evaluated at the event times, so `S` at the event times is `surv` itself.
+    """
+    times, s = surv.times, surv.surv
+    d = np.asarray(delays, dtype=np.float64)[:, None]
+    threshold = 1.0 - q + 1e-12
+    on_times = s[None, :] * surv(times[None, :] - d) <= threshold
+    on_shifted = surv(times[None, :] + d) * s[None, :] <= threshold
+    first = np.where(on_times.any(axis=1), times[on_times.argmax(axis=1)], np.inf)
+    shifted = np.where(
+        on_shifted.any(axis=1), times[on_shifted.argmax(axis=1)] + d[:, 0], np.inf
+    )
+    best = np.minimum(first, shifted)
+    return [
+        float(b) if math.isfinite(b) else float(times[-1] + x)
+        for b, x in zip(best, d[:, 0], strict=True)
+    ]
+
+
 def hedged_quantile(surv: Survival, delay: float, q: float) -> float:
-    """The `q`-quantile (0 < q < 1) of `T = min(X0, delay + X1)` for independent `X0, X1 ~ S`."""
-    # P(T > t) = S(t) * S(t - delay) is non-increasing and only drops at t in `times` or
-    # `times + delay`: find the first drop to 1 - q in each grid and take the earlier one.
-    best = math.inf
-    for grid in (surv.times, surv.times + delay):
-        tail = surv(grid) * np.where(grid >= delay, surv(grid - delay), 1.0)
-        hit = np.nonzero(tail <= 1.0 - q + 1e-12)[0]
-        if hit.size:
-            best = min(best, float(grid[hit[0]]))
-    return best if math.isfinite(best) else float(surv.times[-1] + delay)
+    """The `q`-quantile (0 < q < 1) of `T = min(X0, delay + X1)` for independent `X0, X1 ~ S`.
+
+    `P(T > t) = S(t)·S(t − delay)` is non-increasing and only drops at `t` in `times` or
+    `times + delay`: the first drop to `1 − q` in each grid, the earlier of the two.
+    """
+    return _hedged_quantiles(surv, [delay], q)[0]
 
 
 def choose_delay(
@@ -86,7 +103,7 @@ def choose_delay(
     """
     rates = max_rate * np.geomspace(1.0, 1.0 / 32.0, steps)
     delays = [surv.quantile(1.0 - float(r)) for r in rates]
-    tails = [hedged_quantile(surv, d, q) for d in delays]
+    tails = _hedged_quantiles(surv, delays, q)
     best = min(tails)
     chosen = delays[0]
     for d, tail in zip(delays, tails, strict=True):
