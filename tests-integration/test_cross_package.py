@@ -77,3 +77,48 @@ def test_telemetry_captures_a_harness_run_with_an_ensemble(tmp_path: Path) -> No
 def test_unknown_experiment_is_a_key_error(bad: str) -> None:
     with pytest.raises(KeyError):
         ct.get_events(bad)
+
+
+@pytest.mark.parametrize("limit", [0.02, 0.05, 0.13])
+def test_budget_holds_with_hedged_and_ensemble_conditions(
+    tmp_path: Path, limit: float
+) -> None:
+    """Hedged backups and ensemble members are billed; the reservation covers them up front."""
+    from crucible_harness import Budget, run_async
+    from crucible_hedging import Fixed, HedgedModel, run_virtual
+
+    items = [
+        HarnessItem(id=f"q{i}", input=f"What is {i} + {i}?", expected=str(2 * i))
+        for i in range(40)
+    ]
+    hedged = HedgedModel(
+        SimulatedModel("gpt-4", seed=4), policy=Fixed(delay=0.3)
+    )  # fires often
+    vote = Ensemble(
+        [SimulatedModel(n, seed=4) for n in ("gpt-4", "claude-3", "gemini-pro")]
+    )
+    exp = Experiment(
+        name="billed",
+        dataset=items,
+        conditions=[
+            Condition(name="hedged", target=hedged),
+            Condition(name="vote", target=vote),
+        ],
+        budget=Budget(max_total=limit),
+        run=RunConfig(max_concurrency=16),
+    )
+    from crucible_harness import estimate
+
+    est = estimate(exp)
+    assert est.cost["hedged"] == pytest.approx(
+        40 * 0.005 * 2
+    )  # every attempt billed: 1 + max_hedges
+    assert est.cost["vote"] == pytest.approx(40 * (0.005 + 0.003 + 0.001))
+    result = run_virtual(run_async(exp, output_dir=tmp_path, formats=()))
+    assert result.spent <= limit + 1e-9
+    assert result.status == "budget"
+    hedged_costs = [r["cost"] for r in result.records if r["condition"] == "hedged"]
+    if (
+        len(hedged_costs) >= 5
+    ):  # with room for several tasks, some backups fired and were billed
+        assert any(c == pytest.approx(0.010) for c in hedged_costs)

@@ -145,20 +145,44 @@ class Estimate(RenderMixin):
 def _price_per_task(
     condition: Condition, model: Any, item_chars: float
 ) -> float | None:
+    """An upper bound of one task's cost, reserved against the budget before the task starts."""
     if condition.cost_per_task is not None:
         return condition.cost_per_task
+    fallback = condition.target if isinstance(condition.target, str) else None
+    return _price_of(model, item_chars, fallback_id=fallback)
+
+
+def _price_of(
+    model: Any, item_chars: float, *, fallback_id: str | None = None
+) -> float | None:
     profile = getattr(model, "profile", None)
     if profile is not None and getattr(profile, "price_per_query", None) is not None:
         return float(profile.price_per_query)
+    inner, hedger = getattr(model, "model", None), getattr(model, "hedger", None)
+    if (
+        inner is not None and hedger is not None
+    ):  # a HedgedModel: every attempt is billed
+        one = _price_of(inner, item_chars)
+        return (
+            None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
+        )
+    members = getattr(model, "models", None)
+    if (
+        isinstance(members, tuple) and members
+    ):  # an Ensemble: every member may be called
+        prices = [_price_of(m, item_chars) for m in members]
+        return (
+            None
+            if any(p is None for p in prices)
+            else float(sum(p for p in prices if p is not None))
+        )
     upper = getattr(model, "max_cost_per_request", None)
     if callable(upper):
         try:
             return float(upper())
         except Exception:  # an estimate is best effort
             return None
-    model_id = getattr(model, "id", None) or (
-        condition.target if isinstance(condition.target, str) else None
-    )
+    model_id = getattr(model, "id", None) or fallback_id
     if model_id:
         try:
             from crucible_core.models import Usage, cost
