@@ -2,34 +2,5 @@
 
 from __future__ import annotations
 
-from crucible_core.exceptions import (
-    BudgetExceededError,
-    ConfigurationError,
-    CrucibleDeprecationWarning,
-    CrucibleError,
-    CrucibleWarning,
-    MissingDependencyError,
-    NetworkError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseError,
-    SerializationError,
-    ValidationError,
-)
-
-__all__ = (
-    "BudgetExceededError",
-    "ConfigurationError",
-    "CrucibleDeprecationWarning",
-    "CrucibleError",
-    "CrucibleWarning",
-    "MissingDependencyError",
-    "NetworkError",
-    "ProviderError",
-    "ProviderTimeoutError",
-    "RateLimitError",
-    "ResponseError",
-    "SerializationError",
-    "ValidationError",
-)
+from crucible_core.exceptions import *  # noqa: F403 - this module is an alias
+from crucible_core.exceptions import __all__ as __all__

@@ -433,7 +433,7 @@ async def _execute(
     run_id: str,
     *,
     progress: bool,
-) -> tuple[BudgetGuard, int]:
+) -> BudgetGuard:
     done = store.completed_keys()
     spent: dict[str, float] = {}
     for r in store.records:
@@ -481,7 +481,6 @@ async def _execute(
     attribution: dict[str, Any] = {"run_id": run_id}
     if context.current().experiment_id is None:
         attribution.update(experiment_id=run_id, experiment_name=experiment.name)
-    skipped = 0
 
     async def one(
         c: Condition, item: HarnessItem, repeat: int, reserved: float
@@ -571,15 +570,14 @@ async def _execute(
         bar.tick(guard.total_spent, error=record["status"] != "ok")
 
     async def worker() -> None:
-        nonlocal skipped
         while queue:
             c, item, repeat = queue.popleft()
             price = prices[c.name]
             reserve = max(price if price is not None else 0.0, guard.largest[c.name])
-            if not guard.try_reserve(c.name, reserve):
-                skipped += 1
+            if not guard.try_reserve(
+                c.name, reserve
+            ):  # the task stays pending (resumable)
                 if guard.stopped_total:
-                    skipped += len(queue)
                     queue.clear()
                 continue
             await one(c, item, repeat, reserve)
@@ -593,7 +591,7 @@ async def _execute(
     if guard.halted:
         events.emit(events.HARNESS_BUDGET_EXCEEDED, {"spent": guard.total_spent, "limit": experiment.budget.max_total or 0.0},
                     {"stopped_conditions": sorted(guard.stopped)})  # fmt: skip
-    return guard, skipped
+    return guard
 
 
 def _versions() -> dict[str, str]:
@@ -740,7 +738,7 @@ async def run_async(
     )
     store.start()
     try:
-        guard, _ = await _execute(
+        guard = await _execute(
             experiment, items, targets, store, scorer, run_id, progress=progress
         )
         if guard.halted:

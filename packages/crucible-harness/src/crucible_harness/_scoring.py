@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from crucible_datasets import exact_match, extract_choice, extract_number
 from crucible_harness._experiment import HarnessItem
 from crucible_harness.exceptions import ExperimentDefinitionError
 
 __all__ = ("Scorer", "resolve_scorer")
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_CHOICE = re.compile(r"\b([A-J])\b")
-_PUNCT = str.maketrans("", "", string.punctuation)
+_LETTERS = "ABCDEFGHIJ"
 
 
 @attrs.define(frozen=True)
@@ -41,43 +38,29 @@ class Scorer:
         return score >= 1.0, score
 
 
-def _normalise(text: Any) -> str:
-    return " ".join(str(text).lower().translate(_PUNCT).split())
-
-
-def _last_number(text: Any) -> float | None:
-    found = _NUMBER.findall(str(text))
-    if not found:
-        return None
-    try:
-        return float(found[-1].replace(",", ""))
-    except ValueError:  # pragma: no cover - the pattern only matches numbers
-        return None
-
-
 def exact(item: HarnessItem, prediction: Any) -> bool | None:
-    """Normalised exact match (case, punctuation and whitespace ignored)."""
+    """crucible-datasets' exact match: normalised text, numbers compared as numbers."""
     if item.expected is None:
         return None
-    return _normalise(prediction) == _normalise(item.expected)
+    return exact_match(prediction, item.expected) == 1.0
 
 
 def number(item: HarnessItem, prediction: Any) -> bool | None:
-    """The last number in the prediction equals the reference's last number (to 1e-6 relative)."""
+    """The prediction's final number (GSM8K `####`, "the answer is", last number) equals the reference's."""
     if item.expected is None:
         return None
-    want, got = _last_number(item.expected), _last_number(prediction)
-    if want is None or got is None:
-        return False
-    return abs(want - got) <= 1e-6 * max(1.0, abs(want))
+    want = extract_number(item.expected)
+    return want is not None and exact_match(extract_number(prediction), want) == 1.0
 
 
 def choice(item: HarnessItem, prediction: Any) -> bool | None:
-    """The first standalone choice letter in the prediction equals the reference letter."""
+    """The choice letter extracted from the prediction ("(B)", "**C**", …) equals the reference letter."""
     if item.expected is None:
         return None
-    found = _CHOICE.search(str(prediction).upper())
-    return found is not None and found.group(1) == str(item.expected).strip().upper()
+    return (
+        extract_choice(prediction, choices=_LETTERS)
+        == str(item.expected).strip().upper()
+    )
 
 
 BUILTIN: dict[str, Callable[[HarnessItem, Any], bool | float | None]] = {
@@ -91,13 +74,13 @@ def _auto_kind(items: tuple[HarnessItem, ...]) -> str:
     sample = [i for i in items[:50] if i.expected is not None]
     if sample and all(
         isinstance(i.expected, str)
-        and i.expected.strip().upper() in "ABCDEFGHIJ"
+        and i.expected.strip().upper() in _LETTERS
         and len(i.expected.strip()) == 1
         for i in sample
     ):
         return "choice"
     if sample and all(
-        _last_number(i.expected) is not None and len(str(i.expected)) < 32
+        extract_number(i.expected) is not None and len(str(i.expected)) < 32
         for i in sample
     ):
         return "number"
