@@ -6,6 +6,7 @@ import math
 import pickle
 import random
 import re
+import statistics
 
 import attrs
 import numpy as np
@@ -28,6 +29,7 @@ from crucible_core.models import (
     Profile,
     Request,
     SimulatedModel,
+    item_difficulty,
     wrong_answer,
 )
 from crucible_core.retry import retry
@@ -134,6 +136,109 @@ def test_perfect_and_hopeless_profiles() -> None:
         text, correct = hopeless.answer(r)
         assert correct is False
         assert text != r.reference
+
+
+# --- correlated errors: a latent difficulty shared by every model asked an item --------------------
+
+
+def _two_way(n: int, *, offset: int = 0) -> list[Request]:
+    return [
+        Request(prompt=f"item {i}", reference="A", kind="choice", choices=("A", "B"))
+        for i in range(offset, offset + n)
+    ]
+
+
+def _reliable(name: str, accuracy: float) -> Profile:
+    return Profile(name=name, accuracy=accuracy, latency="fast", **RELIABLE)
+
+
+def test_correlation_keeps_accuracy_and_makes_models_wrong_together() -> None:
+    n = 6000
+    items = _two_way(n)
+    accuracies = (0.80, 0.90)
+
+    def wrong(rho: float) -> list[list[bool]]:
+        models = [
+            SimulatedModel(_reliable(f"m{i}", p), seed=i, correlation=rho)
+            for i, p in enumerate(accuracies)
+        ]
+        return [[m.answer(r)[1] is False for r in items] for m in models]
+
+    independent = (1 - accuracies[0]) * (1 - accuracies[1])
+    se = math.sqrt(independent * (1 - independent) / n)
+    for rho in (0.0, 0.6):
+        a, b = wrong(rho)
+        for flags, p in zip((a, b), accuracies, strict=True):
+            assert abs(sum(flags) / n - (1 - p)) < 4 * math.sqrt(p * (1 - p) / n)
+        both = sum(x and y for x, y in zip(a, b, strict=True)) / n
+        if rho == 0.0:
+            assert abs(both - independent) < 4 * se
+        else:  # the hard items are hard for both: far more joint errors than by chance
+            assert both > independent + 10 * se
+
+
+def test_full_correlation_is_wrong_exactly_on_the_hardest_items() -> None:
+    items = _two_way(2000, offset=10_000)
+    a = SimulatedModel(_reliable("a", 0.9), seed=1, correlation=1.0)
+    b = SimulatedModel(_reliable("b", 0.9), seed=2, correlation=1.0)
+    cut = statistics.NormalDist().inv_cdf(0.9)
+    for r in items:
+        right = item_difficulty(r) < cut
+        assert a.answer(r)[1] is right and b.answer(r)[1] is right
+
+
+def test_zero_correlation_draws_exactly_as_before() -> None:
+    items = _items(300)
+    plain = SimulatedModel("gemini-pro", seed=4)
+    zero = SimulatedModel("gemini-pro", seed=4, correlation=0.0, difficulty_seed=9)
+    assert [plain.answer(r) for r in items] == [zero.answer(r) for r in items]
+    # a correlated model still gives the simulator's wrong answers
+    hard = SimulatedModel("gemini-pro", seed=4, correlation=0.8)
+    for r in items:
+        text, right = hard.answer(r)
+        if not right:
+            assert text == wrong_answer(r, seed=4, salt="gemini-pro")
+
+
+def test_item_difficulty_belongs_to_the_item() -> None:
+    base = Request(prompt="q1", reference="A", kind="choice", metadata={"repeat": 0})
+    repeat = attrs.evolve(base, metadata={"repeat": 1}, temperature=0.7)
+    other = attrs.evolve(base, prompt="q2")
+    assert item_difficulty(base) == item_difficulty(repeat)
+    assert item_difficulty(base) != item_difficulty(other)
+    assert item_difficulty(base) != item_difficulty(base, seed=1)
+    scores = [item_difficulty(r) for r in _two_way(4000)]
+    assert (
+        abs(statistics.fmean(scores)) < 0.1 and abs(statistics.stdev(scores) - 1) < 0.1
+    )
+
+
+def test_difficulty_seed_decides_which_models_share_hard_items() -> None:
+    items = _two_way(3000, offset=20_000)
+    first = SimulatedModel(_reliable("x", 0.85), correlation=1.0)
+    same = SimulatedModel(_reliable("y", 0.85), seed=5, correlation=1.0)
+    apart = SimulatedModel(_reliable("y", 0.85), correlation=1.0, difficulty_seed=1)
+    right = [first.answer(r)[1] for r in items]
+    assert [same.answer(r)[1] for r in items] == right
+    agree = sum(apart.answer(r)[1] == x for r, x in zip(items, right, strict=True))
+    assert agree < 0.9 * len(items)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, True, "0.5", math.nan])
+def test_correlation_must_be_in_the_unit_interval(bad: object) -> None:
+    with pytest.raises(ValidationError, match="correlation"):
+        SimulatedModel("gpt-4", correlation=bad)  # type: ignore[arg-type]
+
+
+def test_correlated_model_options_show_and_build_from_strings() -> None:
+    from crucible_core.models import build_model
+
+    model = build_model("sim:gpt-4", correlation=0.5, difficulty_seed=3)
+    assert isinstance(model, SimulatedModel)
+    assert model.correlation == 0.5 and model.difficulty_seed == 3
+    assert repr(model) == "SimulatedModel('gpt-4', correlation=0.5, difficulty_seed=3)"
+    with pytest.raises(ValidationError, match="difficulty_seed"):
+        SimulatedModel("gpt-4", difficulty_seed=0.5)  # type: ignore[arg-type]
 
 
 # --- wrong answers of the right kind -------------------------------------------------------------

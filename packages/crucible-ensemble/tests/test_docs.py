@@ -13,7 +13,7 @@ MODULES = [
     "crucible_ensemble._normalize",
     "crucible_ensemble._results",
     "crucible_ensemble._voting",
-    "crucible_ensemble._correlated",
+    "crucible_ensemble.simulation",
 ]
 
 

@@ -169,7 +169,7 @@ async def test_correlated_errors_shrink_the_gain(binary_items, se) -> None:
         accuracy = rate([r.answer == "A" for r in results])
         # each member keeps its own accuracy whatever rho
         for member, p in zip(group, ACCURACIES, strict=True):
-            right = rate([member.correct(item) is True for item in items])
+            right = rate([member.answer(item)[1] is True for item in items])
             assert abs(right - p) < 4 * se(p, n)
         gains[rho] = accuracy - max(ACCURACIES)
         if rho == 0.0:
@@ -181,6 +181,9 @@ async def test_correlated_errors_shrink_the_gain(binary_items, se) -> None:
     # and the correlation is real: members are wrong together more often than by chance
     group = members(0.7)
     both_wrong = rate(
-        [not group[0].correct(i) and not group[1].correct(i) for i in items]
+        [
+            group[0].answer(i)[1] is False and group[1].answer(i)[1] is False
+            for i in items
+        ]
     )
     assert both_wrong > (1 - ACCURACIES[0]) * (1 - ACCURACIES[1]) + 4 * se(0.02, n)

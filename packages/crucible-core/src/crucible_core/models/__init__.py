@@ -11,7 +11,7 @@ async with build_model("sim:gpt-4", seed=1) as model:
   `"sim:gpt-4"`, `"openai:gpt-4o-mini"`, `"anthropic:claude-3-5-haiku"`,
   `"gemini:gemini-2.0-flash"`, `"openai-compatible:<base_url>#<model>"`.
 - [`SimulatedModel`][crucible_core.models.SimulatedModel] needs no key and no network and is
-  deterministic in its seed. HTTP providers need the `crucible-core[http]` extra (aiohttp, imported
+  deterministic in its seed; `correlation=` makes simulated models wrong on the same hard items. HTTP providers need the `crucible-core[http]` extra (aiohttp, imported
   only when an HTTP model is built).
 - Every request emits `crucible.llm.request.start` / `stop` / `exception` (and `retry`) events.
 """
@@ -41,6 +41,7 @@ from crucible_core.models._simulated import (
     LatencyDistribution,
     Profile,
     SimulatedModel,
+    item_difficulty,
     wrong_answer,
 )
 from crucible_core.models._types import (
@@ -85,6 +86,7 @@ __all__ = (
     "LatencyDistribution",
     "LatencyClass",
     "LATENCY_CLASSES",
+    "item_difficulty",
     "wrong_answer",
     # pricing
     "Price",

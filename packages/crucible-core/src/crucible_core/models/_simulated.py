@@ -1,7 +1,8 @@
 """`SimulatedModel`: the embedded default model, needing no key and no network.
 
 Every outcome is a pure function of `(seed, profile name, request, attempt)`, drawn from a keyed hash,
-so a run reproduces exactly whatever the call order or concurrency.
+so a run reproduces exactly whatever the call order or concurrency. Whether an answer is right can
+also follow a latent difficulty shared by every model asked the same item (`correlation=`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = (
     "LatencyDistribution",
     "Profile",
     "SimulatedModel",
+    "item_difficulty",
     "wrong_answer",
 )
 
@@ -408,6 +410,60 @@ def _free_answer(request: Request, draws: _Draws, name: str) -> str:
     return f"A simulated answer from {name}."
 
 
+# --- shared item difficulty -----------------------------------------------------------------------
+
+
+def _item_key(request: Request) -> str:
+    """What identifies an item: the question and its answer, not metadata or sampling options."""
+    return "\x1f".join(
+        [
+            request.prompt if request.prompt is not None else "",
+            *(f"{m.role}:{m.content}" for m in request.messages),
+            request.system or "",
+            request.reference or "",
+            request.kind,
+            *request.choices,
+        ]
+    )
+
+
+def item_difficulty(request: Request, *, seed: int = 0) -> float:
+    """The latent difficulty of the item `request` asks: a standard normal score, higher is harder.
+
+    It depends only on the item (prompt or messages, system prompt, reference, kind and choices) and
+    `seed`, not on the model, the request's `metadata` or its sampling options. So every simulated
+    model asked the same item, and every repeat of it, sees the same difficulty; a
+    [`SimulatedModel`][crucible_core.models.SimulatedModel] with `correlation > 0` is more often
+    wrong on items with a high score.
+
+    Examples:
+        >>> a = Request(prompt="2 + 2 = ?", reference="4", kind="number", metadata={"repeat": 0})
+        >>> b = Request(prompt="2 + 2 = ?", reference="4", kind="number", metadata={"repeat": 1})
+        >>> item_difficulty(a) == item_difficulty(b)
+        True
+    """
+    return _normal_score(_Draws("difficulty", seed, _item_key(request)).uniform())
+
+
+def _normal_score(u: float) -> float:
+    """The standard normal quantile of a uniform draw in [0, 1) (kept off the infinite ends)."""
+    return _NORMAL.inv_cdf(min(max(u, 2.0**-53), 1.0 - 2.0**-53))
+
+
+def _check_correlation(value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= 1
+    ):
+        raise ValidationError(
+            "`correlation` must be in [0, 1] (0: errors independent of other models, 1: wrong "
+            f"exactly on the hardest items), got {value!r}",
+            correlation=value,
+        )
+    return float(value)
+
+
 # --- the model -------------------------------------------------------------------------------------
 
 
@@ -427,6 +483,15 @@ class SimulatedModel:
     `(seed, profile, request, attempt)`; call order and concurrency change nothing. Requests that
     differ only in `metadata` (say a repeat number) are drawn independently.
 
+    Real models are wrong on the same hard items, which independent draws miss (they are the best
+    case for voting). With `correlation=rho` the model is right exactly when
+    `sqrt(rho) * D + sqrt(1 - rho) * E < Phi^-1(accuracy)`, where `D` is the item's latent
+    difficulty ([`item_difficulty`][crucible_core.models.item_difficulty], shared by every model
+    asked the item and seeded by `difficulty_seed`) and `E` the model's own standard normal noise
+    (a Gaussian copula). The accuracy stays the profile's whatever `rho`; two models with the same
+    `rho` and `difficulty_seed` have latent scores correlated by `rho` (by `sqrt(rho1 * rho2)` for
+    different values). `rho=0` draws exactly as without it.
+
     Args:
         profile: a [`Profile`][crucible_core.models.Profile] or the name of a built-in one
             (`"gpt-4"`, `"claude-3"`, `"gemini-pro"`, `"llama-3-70b"`, `"mixtral-8x7b"`).
@@ -435,6 +500,10 @@ class SimulatedModel:
         retry: the retry policy for failed attempts (`None`: fail on the first error).
         timeout: seconds an attempt may take before it fails with
             [`ProviderTimeoutError`][crucible_core.ProviderTimeoutError] (`None`: no limit).
+        correlation: how strongly being right follows the item's shared latent difficulty, in
+            [0, 1] (0: independently of other models).
+        difficulty_seed: seeds the items' latent difficulties; models share them only when they
+            share this seed.
 
     Examples:
         >>> import asyncio
@@ -444,7 +513,17 @@ class SimulatedModel:
         ('gpt-4', 'sim', 0.005)
     """
 
-    __slots__ = ("_draw_key", "profile", "retry", "seed", "timeout", "virtual_time")
+    __slots__ = (
+        "_draw_key",
+        "_threshold",
+        "correlation",
+        "difficulty_seed",
+        "profile",
+        "retry",
+        "seed",
+        "timeout",
+        "virtual_time",
+    )
 
     def __init__(
         self,
@@ -454,6 +533,8 @@ class SimulatedModel:
         virtual_time: bool = False,
         retry: RetryPolicy | None = DEFAULT_RETRY,
         timeout: float | None = None,
+        correlation: float = 0.0,
+        difficulty_seed: int = 0,
     ) -> None:
         if isinstance(profile, str):
             name = profile.removeprefix("sim:")
@@ -469,9 +550,11 @@ class SimulatedModel:
                 f"`profile` must be a `Profile` or a profile name, got {type(profile).__name__}",
                 profile=profile,
             )
-        seed_value: object = seed
-        if isinstance(seed_value, bool) or not isinstance(seed_value, int):
-            raise ValidationError(f"`seed` must be an integer, got {seed!r}", seed=seed)
+        for name, value in (("seed", seed), ("difficulty_seed", difficulty_seed)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValidationError(
+                    f"`{name}` must be an integer, got {value!r}", **{name: value}
+                )
         timeout_value: object = timeout
         if timeout_value is not None and (
             not isinstance(timeout_value, int | float) or not timeout_value > 0
@@ -495,7 +578,19 @@ class SimulatedModel:
         """The retry policy for failed attempts."""
         self.timeout: float | None = timeout
         """Seconds an attempt may take."""
+        self.correlation: float = _check_correlation(correlation)
+        """How strongly being right follows the items' shared latent difficulty."""
+        self.difficulty_seed: int = difficulty_seed
+        """The seed of the items' latent difficulties."""
         self._draw_key = (seed, profile.name)
+        accuracy = profile.accuracy
+        self._threshold = (
+            -math.inf
+            if accuracy <= 0
+            else math.inf
+            if accuracy >= 1
+            else _NORMAL.inv_cdf(accuracy)
+        )
 
     @property
     def id(self) -> str:
@@ -513,6 +608,10 @@ class SimulatedModel:
                 f", seed={self.seed}" if self.seed else "",
                 ", virtual_time=True" if self.virtual_time else "",
                 f", timeout={self.timeout}" if self.timeout is not None else "",
+                f", correlation={self.correlation}" if self.correlation else "",
+                f", difficulty_seed={self.difficulty_seed}"
+                if self.difficulty_seed
+                else "",
             ]
         )
         return f"SimulatedModel({self.profile.name!r}{options})"
@@ -575,9 +674,19 @@ class SimulatedModel:
         draws = _Draws(*self._draw_key, request.fingerprint())
         if request.reference is None:
             return _free_answer(request, draws, self.profile.name), None
-        if draws.uniform("correct") < self.profile.accuracy:
+        if self._right(request, draws.uniform("correct")):
             return request.reference, True
         return wrong_answer(request, seed=self.seed, salt=self.profile.name), False
+
+    def _right(self, request: Request, u: float) -> bool:
+        """Right or wrong, from the model's own uniform draw `u` (and the item's difficulty)."""
+        rho = self.correlation
+        if not rho:
+            return u < self.profile.accuracy
+        own = _normal_score(u)
+        shared = item_difficulty(request, seed=self.difficulty_seed)
+        score = math.sqrt(rho) * shared + math.sqrt(1.0 - rho) * own
+        return score < self._threshold
 
     async def complete(self, request: Request) -> Completion:
         """Answer `request` as the profile says, sleeping (or, in virtual time, reporting) the latency.
