@@ -5,22 +5,37 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+import numpy as np
 import orjson
 
 from crucible_core._optional import import_optional
 from crucible_core.export import atomic_write
 from crucible_telemetry._capture import StoreLike, store_of
-from crucible_telemetry._schema import COLUMNS, JSON_COLUMNS, SCHEMA_VERSION, Columns
-from crucible_telemetry._stores import check_batch_size
+from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._schema import (
+    COLUMNS,
+    JSON_COLUMNS,
+    SCHEMA_VERSION,
+    Batch,
+    Columns,
+    Flat,
+    joined_json,
+    json_texts,
+)
+from crucible_telemetry._stores import Store, check_batch_size
 from crucible_telemetry.exceptions import InvalidOptionError
 
 if TYPE_CHECKING:
     import pyarrow
 
-__all__ = ("ExportFormat", "arrow_schema", "export", "to_arrow")
+    from crucible_core.context import Context
+
+__all__ = ("ExportFormat", "arrow_schema", "enrich_arrow", "export", "to_arrow")
 
 ExportFormat: TypeAlias = Literal["csv", "jsonl", "parquet"]
 """The formats events export to."""
@@ -73,23 +88,137 @@ def arrow_schema() -> pyarrow.Schema:
 
 def to_arrow(columns: Columns) -> pyarrow.Table:
     """A pyarrow Table of enriched columns (dicts in JSON columns are written as JSON text)."""
-    from crucible_telemetry._schema import json_dumps
-
     pa = _pa()
     schema = arrow_schema()
     arrays = []
     for field in schema:
         values = columns[field.name]
         if field.name in JSON_COLUMNS and values and not isinstance(values[0], str):
-            values = [json_dumps(v) for v in values]
-        if values and values.count(values[0]) == len(
-            values
-        ):  # e.g. experiment_id, tags
-            arrays.append(pa.repeat(pa.scalar(values[0], type=field.type), len(values)))
-        else:
-            arrays.append(pa.array(values, type=field.type))
+            values = json_texts(values)
+        arrays.append(pa.array(values, type=field.type))
     table: pyarrow.Table = pa.Table.from_arrays(arrays, schema=schema)
     return table
+
+
+def _json_array(pa: Any, pc: Any, values: list[Any]) -> pyarrow.Array:
+    """The JSON text of each value as an Arrow string array, with no Python object per value.
+
+    One `orjson.dumps` call gives every text, NUL-separated
+    ([`joined_json`][crucible_telemetry._schema.joined_json]); Arrow splits it in C++.
+    """
+    raw = joined_json(values) if values else None
+    if raw is None:
+        return pa.array(json_texts(values), pa.string())
+    text = pa.array([memoryview(raw)[1:-1]], pa.large_binary())
+    parts = pc.split_pattern(text, ",\x00,").flatten()
+    array: pyarrow.Array = parts.cast(pa.string())
+    return array
+
+
+def _repeated_list(pa: Any, values: list[str], n: int) -> pyarrow.Array:
+    """A `list<string>` array holding `values` in each of `n` rows (10x faster than `pa.repeat`)."""
+    k = len(values)
+    offsets = pa.array(np.arange(0, (n + 1) * k, k or 1, dtype=np.int32)[: n + 1])
+    if not k:
+        offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
+    items = pa.array(values, pa.string()).take(np.tile(np.arange(k), n))
+    array: pyarrow.Array = pa.ListArray.from_arrays(offsets, items)
+    return array
+
+
+def _success(pa: Any, b: Batch, codes: pyarrow.Array) -> pyarrow.Array:
+    if b.flagged is not None:
+        return pa.array(b.success(), pa.bool_())
+    array: pyarrow.Array = pa.array(b.outcomes, pa.bool_()).take(codes)
+    return array
+
+
+def enrich_arrow(
+    experiment: Experiment, flat: Flat, contexts: Mapping[int, Context]
+) -> pyarrow.Table:
+    """The enriched events as a pyarrow Table of [`arrow_schema`][crucible_telemetry.arrow_schema].
+
+    The same values as [`enrich`][crucible_telemetry._schema.enrich] with `json_text=True`, built
+    column-wise: distinct names and contexts are converted once and gathered with `take`, JSON
+    text goes straight into Arrow buffers, event ids are joined by Arrow.
+    """
+    pa, pc = (
+        _pa(),
+        import_optional(
+            "pyarrow.compute", extra="pyarrow", distribution="crucible-telemetry"
+        ),
+    )
+    schema = arrow_schema()
+    if not flat:
+        return schema.empty_table()
+    b = Batch(experiment, flat, contexts)
+    n = b.n
+    names_codes = pa.array(b.name_codes, pa.int32())
+    names = pa.array(b.names, pa.string()).take(names_codes)
+    ctx_codes = pa.array(b.context_codes, pa.int32())
+    ctx = b.contexts
+
+    def per_context(values: list[Any], type: Any) -> pyarrow.Array:
+        return pa.array(values, type).take(ctx_codes)
+
+    seq = pa.array(b.seq, pa.int64())
+    columns = {
+        "event_id": pc.binary_join_element_wise(
+            experiment.id, pc.cast(seq, pa.string()), "-"
+        ),
+        "experiment_id": pa.repeat(pa.scalar(experiment.id, pa.string()), n),
+        "experiment_name": pa.repeat(pa.scalar(experiment.name, pa.string()), n),
+        "seq": seq,
+        "name": names,
+        "timestamp_ns": pa.array(b.wall, pa.int64()),
+        "monotonic_ns": pa.array(b.mono, pa.int64()),
+        "condition": per_context([b.condition(c) for c in ctx], pa.string()),
+        "repeat": per_context([c.repeat for c in ctx], pa.int64()),
+        "item": per_context([c.item for c in ctx], pa.string()),
+        "tags": _repeated_list(pa, list(experiment.tags), n),
+        "latency_ms": pa.array(b.latency, pa.float64()),
+        "cost_usd": pa.array(b.cost, pa.float64()),
+        "success": _success(pa, b, names_codes),
+        "model": pa.array(b.model, pa.string()),
+        "provider": pa.array(b.provider, pa.string()),
+        "prompt_tokens": pa.array(b.prompt, pa.int64()),
+        "completion_tokens": pa.array(b.completion, pa.int64()),
+        "measurements": _json_array(pa, pc, b.meas),
+        "metadata": _json_array(pa, pc, b.meta),
+        "context": per_context(json_texts([dict(c.extra) for c in ctx]), pa.string()),
+    }
+    table: pyarrow.Table = pa.Table.from_arrays(
+        [columns[f.name] for f in schema], schema=schema
+    )
+    return table
+
+
+def _arrow_batches(
+    store: Store, experiment_id: str, batch_size: int
+) -> Iterator[pyarrow.Table]:
+    """Tables of the experiment's events: the store's own `arrow_batches` if it has one."""
+    own = getattr(store, "arrow_batches", None)
+    if callable(own):
+        yield from own(experiment_id, batch_size=batch_size)
+        return
+    for batch in store.batches(experiment_id, batch_size=batch_size, json_text=True):
+        yield to_arrow(batch)
+
+
+def _write_overlapped(write: Callable[[Any], None], tables: Iterator[Any]) -> None:
+    """`write` every table in order, each in a worker thread while the next one is built.
+
+    Arrow's Parquet encoder releases the GIL, so writing row group k overlaps building row group
+    k + 1 in Python; at most two tables are alive at once. An error from either side propagates.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="crucible-parquet") as pool:
+        pending: Future[None] | None = None
+        for table in tables:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, table)
+        if pending is not None:
+            pending.result()
 
 
 def _format_of(path: Path, format: ExportFormat | None) -> ExportFormat:
@@ -157,10 +286,9 @@ def export(
             atomic_write(target, binary=True) as fh,
             pq.ParquetWriter(fh, schema, use_dictionary=list(_DICTIONARY)) as writer,
         ):
-            for batch in found.batches(
-                experiment_id, batch_size=batch_size, json_text=True
-            ):
-                writer.write_table(to_arrow(batch))
+            _write_overlapped(
+                writer.write_table, _arrow_batches(found, experiment_id, batch_size)
+            )
     elif fmt == "jsonl":
         with atomic_write(target, binary=True) as fh:
             for batch in found.batches(experiment_id, batch_size=batch_size):

@@ -14,9 +14,11 @@ events are read, flushed to a persistent store or exported, never in the emitter
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
+import numpy as np
 import orjson
 
 from crucible_core.context import Context
@@ -26,13 +28,16 @@ __all__ = (
     "COLUMNS",
     "JSON_COLUMNS",
     "SCHEMA_VERSION",
+    "WIDTH",
+    "Batch",
     "Columns",
     "Flat",
-    "WIDTH",
     "empty_columns",
     "enrich",
     "json_dumps",
     "json_loads",
+    "joined_json",
+    "json_texts",
 )
 
 SCHEMA_VERSION: Final = 1
@@ -121,17 +126,51 @@ def _pricer() -> Callable[[str, int, int], float | None] | None:
 
 
 _NUMBER = (int, float)
+_NUMERIC_TYPES = frozenset({int, float})
 
 
 def _num_col(values: list[Any], scale: float = 1.0) -> list[float | None]:
-    return [
-        v * scale if type(v) in _NUMBER else (float(v) * scale if _is_num(v) else None)
-        for v in values
-    ]
+    """Numbers (not bools) as floats times `scale`; anything else, or a float overflow, is None."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMERIC_TYPES:  # the common case: all numbers, no None, no bool
+        if scale == 1.0 and kinds == {float}:
+            return values
+        try:
+            with np.errstate(over="ignore"):
+                return (np.asarray(values, dtype=np.float64) * scale).tolist()  # type: ignore[no-any-return]
+        except OverflowError:  # an int beyond float range: value by value below
+            pass
+    return [_float(v, scale) for v in values]
+
+
+def _float(value: Any, scale: float) -> float | None:
+    if not _is_num(value):
+        return None
+    try:
+        return float(value) * scale
+    except OverflowError:
+        return None
+
+
+_INT64 = range(-(2**63), 2**63)
 
 
 def _int_col(values: list[Any]) -> list[int | None]:
-    return [v if type(v) is int else (int(v) if _is_num(v) else None) for v in values]
+    """Token counts: ints kept, finite floats truncated, the rest (and beyond int64) None."""
+    if set(map(type, values)) <= {int, type(None)}:
+        present = [v for v in values if v is not None] if None in values else values
+        if not present or (min(present) in _INT64 and max(present) in _INT64):
+            return values
+    return [_int(v) for v in values]
+
+
+def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value if value in _INT64 else None
+    if _is_num(value) and math.isfinite(value):
+        truncated = int(value)
+        return truncated if truncated in _INT64 else None
+    return None
 
 
 def _is_num(value: Any) -> bool:
@@ -146,7 +185,7 @@ def _fallback(
     convert: bool = True,
 ) -> None:
     """Fill missing values from `source[k][key]`, where present (in place)."""
-    if values.count(None) == 0:
+    if None not in values:
         return
     for k, value in enumerate(values):
         if value is None and key in source[k]:
@@ -154,9 +193,147 @@ def _fallback(
             values[k] = _num_col([found])[0] if convert else found
 
 
-def _json_col(values: list[Mapping[str, Any]]) -> list[str]:
-    dumps, default, opts = orjson.dumps, _default, _OPTS
-    return [dumps(v, default=default, option=opts).decode() for v in values]
+_SEPARATOR: Final = orjson.Fragment(b"\x00")
+
+
+def joined_json(values: Sequence[Any]) -> bytes | None:
+    """`[v0,NUL,v1,NUL,…]`: every value's JSON text from one `orjson.dumps` call, NUL-separated.
+
+    orjson escapes control characters in strings and keys, so a raw NUL byte can only be one of
+    the separators; `None` if the count disagrees (a value embeds an `orjson.Fragment`), in which
+    case the caller encodes value by value. One call instead of one per event: ~5x faster, and no
+    per-event bytes objects (whose allocation dominated on this machine).
+    """
+    n = len(values)
+    parts: list[Any] = [_SEPARATOR] * (2 * n - 1)
+    parts[0::2] = values
+    try:  # without options when it can: they cost ~40% of the call
+        raw = orjson.dumps(parts)
+    except orjson.JSONEncodeError:
+        raw = orjson.dumps(parts, default=_default, option=_OPTS)
+    return raw if raw.count(b"\x00") == n - 1 else None
+
+
+def json_texts(values: Sequence[Any]) -> list[str]:
+    """The JSON text of each value (as [`json_dumps`][crucible_telemetry._schema.json_dumps])."""
+    if not values:
+        return []
+    raw = joined_json(values)
+    if raw is None:
+        return [json_dumps(v) for v in values]
+    return raw[1:-1].decode().split(",\x00,")
+
+
+@functools.cache
+def _cached_pricer() -> Callable[[str, int, int], float | None] | None:
+    price = _pricer()
+    return None if price is None else functools.lru_cache(maxsize=4096)(price)
+
+
+class Batch:
+    """Captured events split into columns, with the derived ones computed (no JSON yet).
+
+    Shared by [`enrich`][crucible_telemetry._schema.enrich] (Python lists) and the Arrow export,
+    which builds its columns from these without going through Python objects per value.
+    """
+
+    __slots__ = (
+        "completion", "context_codes", "contexts", "cost", "experiment", "flagged", "latency",
+        "meas", "meta", "model", "mono", "n", "name_codes", "names", "outcomes", "prompt",
+        "provider", "seq", "wall",
+    )  # fmt: skip
+
+    def __init__(
+        self, experiment: Experiment, flat: Flat, contexts: Mapping[int, Context]
+    ) -> None:
+        seq, mono, wall, names, meas, meta, ctx_ids = (
+            flat[k::WIDTH] if isinstance(flat, list) else list(flat[k::WIDTH])
+            for k in range(WIDTH)
+        )
+        n = len(seq)
+        self.experiment, self.n = experiment, n
+        self.seq, self.mono, self.wall, self.meas, self.meta = (
+            seq,
+            mono,
+            wall,
+            meas,
+            meta,
+        )
+        # Names and contexts repeat: number the distinct ones and derive everything once each.
+        name_index: dict[tuple[str, ...], int] = {}
+        self.name_codes = [name_index.setdefault(nm, len(name_index)) for nm in names]
+        self.names = [".".join(nm) for nm in name_index]
+        context_index: dict[int, int] = {}
+        self.context_codes = [
+            context_index.setdefault(i, len(context_index)) for i in ctx_ids
+        ]
+        self.contexts = [contexts[i] for i in context_index]
+
+        latency = _num_col([m.get("duration") for m in meas], 1000.0)
+        _fallback(latency, meas, "latency_ms")
+        raw_prompt = [m.get("input_tokens") for m in meas]
+        _fallback(raw_prompt, meas, "prompt_tokens", convert=False)
+        prompt = _int_col(raw_prompt)
+        raw_completion = [m.get("output_tokens") for m in meas]
+        _fallback(raw_completion, meas, "completion_tokens", convert=False)
+        completion = _int_col(raw_completion)
+        cost = _num_col([m.get("cost") for m in meas])
+        _fallback(cost, meas, "cost_usd")
+        model: list[str | None] = [md.get("model") for md in meta]
+        provider: list[str | None] = [md.get("provider") for md in meta]
+        for column in (model, provider):
+            if set(map(type, column)) - {str}:  # anything but strings becomes None
+                column[:] = [v if type(v) is str else None for v in column]
+        if None in provider or None in cost:
+            self._price(model, provider, cost, prompt, completion)
+        self.outcomes = [
+            False if nm[-1] == "exception" else (True if nm[-1] == "stop" else None)
+            for nm in name_index
+        ]
+        flagged = [md.get("success") for md in meta]
+        self.flagged = None if flagged.count(None) == n else flagged
+        self.latency, self.cost = latency, cost
+        self.model, self.provider = model, provider
+        self.prompt, self.completion = prompt, completion
+
+    def success(self) -> list[bool | None]:
+        """False for `exception` events, true for `stop` events, or a bool metadata `success`."""
+        outcome = self.outcomes
+        success = [outcome[c] for c in self.name_codes]
+        if self.flagged is None:
+            return success
+        return [
+            f if type(f) is bool else s
+            for f, s in zip(self.flagged, success, strict=True)
+        ]
+
+    @staticmethod
+    def _price(
+        model: list[str | None],
+        provider: list[str | None],
+        cost: list[float | None],
+        prompt: list[int | None],
+        completion: list[int | None],
+    ) -> None:
+        """Fill a missing provider from a `provider:model` string and a missing cost from tokens."""
+        price = None
+        for k, mk in enumerate(model):
+            if mk is None or (provider[k] is not None and cost[k] is not None):
+                continue
+            if provider[k] is None and ":" in mk:
+                provider[k] = mk.split(":", 1)[0]
+            if cost[k] is None and (prompt[k] or completion[k]):
+                price = price or _cached_pricer()
+                if price is not None:
+                    cost[k] = price(mk, prompt[k] or 0, completion[k] or 0)
+
+    def condition(self, context: Context) -> str:
+        """The condition an event in `context` is attributed to."""
+        return (
+            context.condition
+            if context.condition is not None
+            else self.experiment.condition
+        )
 
 
 def enrich(
@@ -176,85 +353,37 @@ def enrich(
     """
     if not flat:
         return empty_columns()
-    seq, mono, wall, names, meas, meta, ctx_ids = (
-        list(flat[k::WIDTH]) for k in range(WIDTH)
-    )
-    n = len(seq)
-    exp_id = experiment.id
-    dotted = {nm: ".".join(nm) for nm in set(names)}
-    outcome = {
-        nm: (False if nm[-1] == "exception" else (True if nm[-1] == "stop" else None))
-        for nm in dotted
-    }
-    # Contexts are shared by every event emitted under one `context.use` block: derive once each.
-    by_id = {i: contexts[i] for i in set(ctx_ids)}
-    cond = {
-        i: (c.condition if c.condition is not None else experiment.condition)
-        for i, c in by_id.items()
-    }
-    repeat = {i: c.repeat for i, c in by_id.items()}
-    item = {i: c.item for i, c in by_id.items()}
-    extra = {i: dict(c.extra) for i, c in by_id.items()}
-    extra_text = {i: json_dumps(e) for i, e in extra.items()} if json_text else {}
-
-    latency = _num_col([m.get("duration") for m in meas], 1000.0)
-    _fallback(latency, meas, "latency_ms")
-    raw_prompt = [m.get("input_tokens") for m in meas]
-    _fallback(raw_prompt, meas, "prompt_tokens", convert=False)
-    prompt = _int_col(raw_prompt)
-    raw_completion = [m.get("output_tokens") for m in meas]
-    _fallback(raw_completion, meas, "completion_tokens", convert=False)
-    completion = _int_col(raw_completion)
-    cost = _num_col([m.get("cost") for m in meas])
-    _fallback(cost, meas, "cost_usd")
-    model: list[str | None] = [md.get("model") for md in meta]
-    provider: list[str | None] = [md.get("provider") for md in meta]
-    for column in (model, provider):
-        if set(map(type, column)) - {str}:  # anything but strings becomes None
-            column[:] = [v if type(v) is str else None for v in column]
-    price = None
-    todo = [k for k in range(n) if provider[k] is None or cost[k] is None]
-    for k in todo:
-        mk = model[k]
-        if mk is None:
-            continue
-        if provider[k] is None and ":" in mk:
-            provider[k] = mk.split(":", 1)[0]
-        if cost[k] is None and (prompt[k] or completion[k]):
-            price = price or _pricer()
-            if price is not None:
-                cost[k] = price(mk, prompt[k] or 0, completion[k] or 0)
-    success = [outcome[nm] for nm in names]
-    flagged = [md.get("success") for md in meta]
-    if flagged.count(None) != n:
-        success = [
-            f if type(f) is bool else s for f, s in zip(flagged, success, strict=True)
-        ]
+    b = Batch(experiment, flat, contexts)
+    n, codes, exp_id = b.n, b.context_codes, experiment.id
+    per_context = [
+        (b.condition(c), c.repeat, c.item, dict(c.extra)) for c in b.contexts
+    ]
+    extras: list[Any] = [e for *_, e in per_context]
+    if json_text:
+        extras = json_texts(extras)
     tags = list(experiment.tags)
     return {
-        "event_id": [f"{exp_id}-{s}" for s in seq],
+        "event_id": [f"{exp_id}-{s}" for s in b.seq],
         "experiment_id": [exp_id] * n,
         "experiment_name": [experiment.name] * n,
-        "seq": seq,
-        "name": [dotted[nm] for nm in names],
-        "timestamp_ns": wall,
-        "monotonic_ns": mono,
-        "condition": [cond[i] for i in ctx_ids],
-        "repeat": [repeat[i] for i in ctx_ids],
-        "item": [item[i] for i in ctx_ids],
+        "seq": b.seq,
+        "name": [b.names[c] for c in b.name_codes],
+        "timestamp_ns": b.wall,
+        "monotonic_ns": b.mono,
+        "condition": [per_context[c][0] for c in codes],
+        "repeat": [per_context[c][1] for c in codes],
+        "item": [per_context[c][2] for c in codes],
         "tags": [tags] * n,
-        "latency_ms": latency,
-        "cost_usd": cost,
-        "success": success,
-        "model": model,
-        "provider": provider,
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "measurements": _json_col(meas) if json_text else meas,
-        "metadata": _json_col(meta) if json_text else meta,
-        "context": [extra_text[i] for i in ctx_ids]
-        if json_text
-        else [extra[i] for i in ctx_ids],
+        "latency_ms": b.latency,
+        "cost_usd": b.cost,
+        "success": b.success(),
+        "model": b.model,
+        "provider": b.provider,
+        "prompt_tokens": b.prompt,
+        "completion_tokens": b.completion,
+        "measurements": json_texts(b.meas) if json_text else b.meas,
+        "metadata": json_texts(b.meta) if json_text else b.meta,
+        "context": [extras[c] for c in codes],
     }
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -28,6 +28,9 @@ from crucible_core.context import Context
 from crucible_telemetry._experiment import Experiment
 from crucible_telemetry._schema import COLUMNS, WIDTH, Columns, enrich
 from crucible_telemetry.exceptions import InvalidOptionError, StoreUnavailableError
+
+if TYPE_CHECKING:
+    import pyarrow
 
 __all__ = ("BufferedStore", "MemoryStore", "Sink", "Store", "check_batch_size")
 
@@ -57,7 +60,12 @@ class Sink:
 
 @runtime_checkable
 class Store(Protocol):
-    """What every store does. Implement it to keep events somewhere else."""
+    """What every store does. Implement it to keep events somewhere else.
+
+    A store may also offer `arrow_batches(experiment_id, *, batch_size)` yielding pyarrow Tables of
+    [`arrow_schema`][crucible_telemetry.arrow_schema]; Parquet export uses it when present (the
+    memory store's builds them column-wise), else it converts `batches(..., json_text=True)`.
+    """
 
     @property
     def description(self) -> str:
@@ -201,6 +209,39 @@ class MemoryStore:
         json_text: bool = False,
     ) -> Iterator[Columns]:
         """Enriched events, `batch_size` rows at a time (a snapshot taken when iteration starts)."""
+        for experiment, flat, contexts in self._slices(
+            experiment_id, batch_size, since_ns, until_ns
+        ):
+            yield enrich(experiment, flat, contexts, json_text=json_text)
+
+    def arrow_batches(
+        self,
+        experiment_id: str,
+        *,
+        batch_size: int = 100_000,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+    ) -> Iterator[pyarrow.Table]:
+        """As [`batches`][crucible_telemetry.Store.batches], as pyarrow Tables of the export schema.
+
+        Built column-wise from the raw events (no Python object per JSON value), which is what
+        makes Parquet export fast; needs the `pyarrow` extra.
+        """
+        from crucible_telemetry._export import enrich_arrow
+
+        for experiment, flat, contexts in self._slices(
+            experiment_id, batch_size, since_ns, until_ns
+        ):
+            yield enrich_arrow(experiment, flat, contexts)
+
+    def _slices(
+        self,
+        experiment_id: str,
+        batch_size: int,
+        since_ns: int | None,
+        until_ns: int | None,
+    ) -> Iterator[tuple[Experiment, list[Any], dict[int, Context]]]:
+        """A snapshot of the experiment's raw events, `batch_size` events a slice."""
         check_batch_size(batch_size)
         experiment = self._experiments.get(experiment_id)
         sink = self._sinks.get(experiment_id)
@@ -210,12 +251,7 @@ class MemoryStore:
         contexts = dict(sink.contexts)
         step = batch_size * WIDTH
         for start in range(0, len(snapshot), step):
-            yield enrich(
-                experiment,
-                snapshot[start : start + step],
-                contexts,
-                json_text=json_text,
-            )
+            yield experiment, snapshot[start : start + step], contexts
 
     def flush(self, *, timeout: float | None = None) -> None:
         """Nothing to do: memory is written at capture."""
