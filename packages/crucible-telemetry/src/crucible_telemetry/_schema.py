@@ -14,7 +14,9 @@ events are read, flushed to a persistent store or exported, never in the emitter
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
@@ -131,16 +133,23 @@ _NUMERIC_TYPES = frozenset({int, float})
 
 def _num_col(values: list[Any], scale: float = 1.0) -> list[float | None]:
     """Numbers (not bools) as floats times `scale`; anything else, or a float overflow, is None."""
+    return _num_col_complete(values, scale)[0]
+
+
+def _num_col_complete(
+    values: list[Any], scale: float = 1.0
+) -> tuple[list[float | None], bool]:
+    """[`_num_col`][crucible_telemetry._schema._num_col], and whether it is sure no value is None."""
     kinds = set(map(type, values))
     if kinds <= _NUMERIC_TYPES:  # the common case: all numbers, no None, no bool
         if scale == 1.0 and kinds == {float}:
-            return values
+            return values, True
         try:
             with np.errstate(over="ignore"):
-                return (np.asarray(values, dtype=np.float64) * scale).tolist()  # type: ignore[no-any-return]
+                return (np.asarray(values, dtype=np.float64) * scale).tolist(), True
         except OverflowError:  # an int beyond float range: value by value below
             pass
-    return [_float(v, scale) for v in values]
+    return [_float(v, scale) for v in values], False
 
 
 def _float(value: Any, scale: float) -> float | None:
@@ -191,6 +200,37 @@ def _fallback(
         if value is None and key in source[k]:
             found = source[k][key]
             values[k] = _num_col([found])[0] if convert else found
+
+
+def _numbers(
+    source: list[Mapping[str, Any]], key: str, alternate: str, scale: float = 1.0
+) -> tuple[list[float | None], bool]:
+    """`source[k][key]` as numbers × `scale`, else `source[k][alternate]`; and whether any is None."""
+    values, complete = _num_col_complete([m.get(key) for m in source], scale)
+    if complete or None not in values:
+        return values, False
+    _fallback(values, source, alternate)
+    return values, None in values
+
+
+def _counts(
+    source: list[Mapping[str, Any]], key: str, alternate: str
+) -> list[int | None]:
+    """`source[k][key]`, else `source[k][alternate]`, as token counts."""
+    raw = [m.get(key) for m in source]
+    _fallback(raw, source, alternate, convert=False)
+    return _int_col(raw)
+
+
+def _strings(
+    source: list[Mapping[str, Any]], key: str
+) -> tuple[list[str | None], bool, bool]:
+    """`source[k][key]` where it is a string, else None; whether any is None; whether any is not."""
+    values = [m.get(key) for m in source]
+    kinds = set(map(type, values))
+    if kinds - {str}:  # anything but strings becomes None
+        values = [v if type(v) is str else None for v in values]
+    return values, kinds != {str}, str in kinds
 
 
 _SEPARATOR: Final = orjson.Fragment(b"\x00")
@@ -269,29 +309,23 @@ class Batch:
         ]
         self.contexts = [contexts[i] for i in context_index]
 
-        latency = _num_col([m.get("duration") for m in meas], 1000.0)
-        _fallback(latency, meas, "latency_ms")
-        raw_prompt = [m.get("input_tokens") for m in meas]
-        _fallback(raw_prompt, meas, "prompt_tokens", convert=False)
-        prompt = _int_col(raw_prompt)
-        raw_completion = [m.get("output_tokens") for m in meas]
-        _fallback(raw_completion, meas, "completion_tokens", convert=False)
-        completion = _int_col(raw_completion)
-        cost = _num_col([m.get("cost") for m in meas])
-        _fallback(cost, meas, "cost_usd")
-        model: list[str | None] = [md.get("model") for md in meta]
-        provider: list[str | None] = [md.get("provider") for md in meta]
-        for column in (model, provider):
-            if set(map(type, column)) - {str}:  # anything but strings becomes None
-                column[:] = [v if type(v) is str else None for v in column]
-        if None in provider or None in cost:
+        latency, _ = _numbers(meas, "duration", "latency_ms", 1000.0)
+        prompt = _counts(meas, "input_tokens", "prompt_tokens")
+        completion = _counts(meas, "output_tokens", "completion_tokens")
+        cost, cost_gaps = _numbers(meas, "cost", "cost_usd")
+        model, _, any_model = _strings(meta, "model")
+        provider, provider_gaps, _ = _strings(meta, "provider")
+        if any_model and (provider_gaps or cost_gaps):
             self._price(model, provider, cost, prompt, completion)
         self.outcomes = [
             False if nm[-1] == "exception" else (True if nm[-1] == "stop" else None)
             for nm in name_index
         ]
-        flagged = [md.get("success") for md in meta]
-        self.flagged = None if flagged.count(None) == n else flagged
+        self.flagged = (
+            [md.get("success") for md in meta]
+            if any(map(operator.contains, meta, itertools.repeat("success")))
+            else None
+        )
         self.latency, self.cost = latency, cost
         self.model, self.provider = model, provider
         self.prompt, self.completion = prompt, completion
