@@ -55,6 +55,10 @@ _DICTIONARY = (
 )  # fmt: skip
 
 
+# Min/max statistics of unique ids and JSON text serve no query and cost ~25% of the write.
+_NO_STATISTICS = ("event_id", *JSON_COLUMNS)
+
+
 def _pa() -> Any:
     return import_optional(
         "pyarrow", extra="pyarrow", distribution="crucible-telemetry"
@@ -284,7 +288,12 @@ def export(
         schema = arrow_schema()
         with (
             atomic_write(target, binary=True) as fh,
-            pq.ParquetWriter(fh, schema, use_dictionary=list(_DICTIONARY)) as writer,
+            pq.ParquetWriter(
+                fh,
+                schema,
+                use_dictionary=list(_DICTIONARY),
+                write_statistics=[c for c in COLUMNS if c not in _NO_STATISTICS],
+            ) as writer,
         ):
             _write_overlapped(
                 writer.write_table, _arrow_batches(found, experiment_id, batch_size)
