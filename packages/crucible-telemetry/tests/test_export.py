@@ -101,3 +101,17 @@ def test_export_errors(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # nothing half-written
     empty = ct.export(exp.id, tmp_path / "empty.parquet")
     assert pq.read_table(empty).num_rows == 0
+
+
+def test_parquet_statistics_only_where_they_serve_queries(
+    captured: tuple[str, ct.Store], tmp_path: Path
+) -> None:
+    exp_id, store = captured
+    path = ct.export(exp_id, tmp_path / "events.parquet", store=store)
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    stats = {
+        group.column(i).path_in_schema: group.column(i).is_stats_set
+        for i in range(group.num_columns)
+    }
+    assert stats["timestamp_ns"] and stats["latency_ms"] and stats["name"]
+    assert not any(stats[c] for c in ("event_id", *JSON_COLUMNS))
