@@ -1,21 +1,30 @@
 """Voting overhead of crucible-ensemble, and accuracy/cost of single vs ensemble strategies.
 
-1. Overhead per prediction for 5 members, excluding model time: members return a ready-made
-   completion at once, so what is timed is the ensemble's own work (scheduling the calls,
-   normalizing, voting, building the result, events). It is compared with the vote alone
-   (normalize + tally) and with a plain `collections.Counter` majority over the same answers.
+1. Overhead per prediction for 5 members, excluding model time. "Model time" is what the members
+   themselves take; here they are zero-latency models (`Instant`) whose `complete` returns a
+   ready-made completion without awaiting anything. Two things are timed in the same process, on
+   the same event loop, interleaved, best of several rounds:
+     - direct: awaiting the 5 members' `complete(request)` one after another, in one coroutine;
+     - predict: `await ensemble.predict_async(request)` (parallel execution, majority vote).
+   The overhead is predict minus direct: starting the calls, collecting them, normalizing the 5
+   answers, voting, building the result and emitting the events. For scale it also prints the vote
+   alone (normalize + majority) and a plain `collections.Counter` majority over the raw strings.
+   On Python >= 3.12 members start as eager tasks (a call that needs no I/O never waits for the
+   loop); Python 3.11 has no eager tasks, so each call is a task the loop runs once.
 2. Accuracy and cost on simulated profiles (virtual time, two-way items with a known answer):
    each single member, then majority, log-odds weighted, sequential and cascade ensembles.
 
-    UV_PROJECT_ENVIRONMENT=/tmp/venv-ensemble uv run --package crucible-ensemble \
-        python scripts/bench/bench_ensemble.py
+    UV_PROJECT_ENVIRONMENT=/tmp/venv-bench-all uv sync --all-packages --all-extras --group bench
+    /tmp/venv-bench-all/bin/python scripts/bench/bench_ensemble.py
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from crucible_core.models import (
     PROFILES,
@@ -30,6 +39,7 @@ from crucible_ensemble._voting import Ballot, Majority
 
 ANSWERS = ("The answer is B.", "B", "(B)", "Answer: C", "B")
 REQUEST = Request(prompt="Pick one", kind="choice", choices=("A", "B", "C", "D"))
+TARGET_US = 50.0
 
 
 class Instant:
@@ -59,7 +69,7 @@ class Instant:
         pass
 
 
-def best_of(fn, n: int, repeats: int = 5) -> float:
+def best_of(fn: Callable[[int], None], n: int, repeats: int = 5) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -85,31 +95,52 @@ def vote_only(n: int) -> None:
         majority.decide(ballots)
 
 
-def full_prediction(n: int) -> None:
-    ensemble = Ensemble([Instant(str(i), t) for i, t in enumerate(ANSWERS)])
-
-    async def go() -> None:
+def per_call_us(
+    loop: asyncio.AbstractEventLoop, call: Callable[[], Awaitable[object]], n: int
+) -> float:
+    async def run() -> None:
         for _ in range(n):
-            await ensemble.predict_async(REQUEST)
+            await call()
 
-    asyncio.run(go())
+    start = time.perf_counter()
+    loop.run_until_complete(run())
+    return (time.perf_counter() - start) / n * 1e6
 
 
-def overhead() -> None:
-    n = 5_000
+def overhead(rounds: int = 30, n: int = 2_000) -> None:
+    members = [Instant(str(i), text) for i, text in enumerate(ANSWERS)]
+    ensemble = Ensemble(members)
+
+    async def direct() -> None:
+        for member in members:
+            await member.complete(REQUEST)
+
+    def predict() -> Awaitable[object]:
+        return ensemble.predict_async(REQUEST)
+
+    loop = asyncio.new_event_loop()
+    best = {"direct": float("inf"), "predict": float("inf")}
+    try:
+        for _ in range(rounds):  # interleaved, so load on the machine hits both alike
+            best["direct"] = min(best["direct"], per_call_us(loop, direct, n))
+            best["predict"] = min(best["predict"], per_call_us(loop, predict, n))
+    finally:
+        loop.close()
     counter = best_of(counter_majority, 50_000)
-    vote = best_of(vote_only, n)
-    full = best_of(full_prediction, n)
-    print("Voting overhead per prediction, 5 members, no model time (best of 5)")
-    print(f"  Counter majority (raw strings)        {counter:8.2f} µs")
+    vote = best_of(vote_only, 5_000)
+    cost = best["predict"] - best["direct"]
+    eager = "eager tasks" if sys.version_info >= (3, 12) else "tasks (no eager start)"
     print(
-        f"  normalize + vote (crucible)           {vote:8.2f} µs   ratio {vote / counter:6.1f}x"
+        f"Overhead per prediction, 5 zero-latency members (Python "
+        f"{sys.version.split()[0]}, {eager}; best of {rounds} rounds of {n})"
     )
+    print(f"  Counter majority (raw strings)          {counter:8.2f} µs")
+    print(f"  normalize + majority vote alone         {vote:8.2f} µs")
+    print(f"  direct: await the 5 members in turn     {best['direct']:8.2f} µs")
+    print(f"  predict_async (parallel, majority)      {best['predict']:8.2f} µs")
     print(
-        f"  full predict_async (calls, result)    {full:8.2f} µs   ratio {full / counter:6.1f}x"
-    )
-    print(
-        f"  target for the full prediction: < 50 µs -> {'met' if full < 50 else 'NOT met'}"
+        f"  overhead = predict - direct             {cost:8.2f} µs   target < "
+        f"{TARGET_US:.0f} µs: {'met' if cost < TARGET_US else 'NOT met'}"
     )
 
 

@@ -395,3 +395,52 @@ async def test_concurrent_predictions_do_not_interfere(scripted) -> None:
     ensemble = Ensemble([scripted("a", "A", sleep=0.001), scripted("b", "A")])
     results = await asyncio.gather(*(ensemble.predict_async(CHOICE) for _ in range(20)))
     assert all(r.answer == "A" and r.responders == 2 for r in results)
+
+
+@pytest.mark.parametrize("execution", ["parallel", "sequential", "cascade"])
+async def test_cancelling_a_prediction_cancels_its_members(scripted, execution) -> None:
+    members = [scripted(n, "A", sleep=30) for n in "abc"]
+    task = asyncio.create_task(
+        Ensemble(members, execution=execution).predict_async(CHOICE)
+    )
+    for _ in range(3):  # a few loop turns: the calls start
+        await asyncio.sleep(0)
+    assert any(m.calls for m in members)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    called = [m for m in members if m.calls]
+    assert called and all(m.cancelled == 1 for m in called)
+
+
+async def test_members_that_need_no_io_finish_without_waiting(scripted) -> None:
+    """Instant members (simulated, virtual time) and real-time ones mix in one vote."""
+    members = [scripted("a", "B"), scripted("b", "B", sleep=0.01), scripted("c", "C")]
+    result = await Ensemble(members).predict_async(CHOICE)
+    assert result.votes == {"B": 2, "C": 1}
+    assert [r.status for r in result.responses] == ["answered"] * 3
+
+
+async def test_sequential_times_out_on_the_model_clock(scripted) -> None:
+    members = [
+        scripted("a", "A", latency=0.5),
+        scripted("b", "A", latency=9.0),
+        scripted("c", "B", latency=0.2),
+    ]
+    result = await Ensemble(members, execution="sequential", timeout=2.0).predict_async(
+        CHOICE
+    )
+    assert result.responses[1].status == "timed_out"
+    assert result.latency == pytest.approx(2.0)
+    assert (
+        result.answer == "A"
+    )  # a's vote; c's (called once b timed out) ties and is later
+
+
+async def test_sequential_times_out_in_real_time(scripted) -> None:
+    slow = scripted("slow", "A", sleep=30)
+    members = [slow, scripted("b", "A", sleep=30)]
+    ensemble = Ensemble(members, execution="sequential", timeout=0.02)
+    with pytest.raises(EnsembleTimeoutError):
+        await ensemble.predict_async(CHOICE)
+    assert slow.cancelled == 1

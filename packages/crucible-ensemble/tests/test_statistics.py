@@ -187,3 +187,17 @@ async def test_correlated_errors_shrink_the_gain(binary_items, se) -> None:
         ]
     )
     assert both_wrong > (1 - ACCURACIES[0]) * (1 - ACCURACIES[1]) + 4 * se(0.02, n)
+
+
+def test_correlated_keeps_given_simulated_members_and_refuses_others() -> None:
+    from crucible_core.models import SimulatedModel
+    from crucible_ensemble import EnsembleConfigurationError
+
+    given = SimulatedModel("gpt-4", seed=4, virtual_time=True, timeout=3.0)
+    (member,) = correlated([given], rho=0.3, seed=2)
+    assert (member.seed, member.timeout, member.virtual_time) == (4, 3.0, True)
+    assert (member.correlation, member.difficulty_seed) == (0.3, 2)
+    with pytest.raises(EnsembleConfigurationError, match="must be simulated"):
+        correlated([object()], rho=0.3)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="correlation"):
+        correlated(["gpt-4"], rho=1.5)

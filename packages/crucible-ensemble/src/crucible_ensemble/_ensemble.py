@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
+import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from operator import attrgetter
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from crucible_core import events
 from crucible_core._async import run_sync
@@ -29,6 +32,7 @@ from crucible_ensemble._execution import (
     Sequential,
     resolve_execution,
 )
+from crucible_ensemble._fast import builder
 from crucible_ensemble._normalize import (
     NormalizeName,
     Normalizer,
@@ -53,9 +57,37 @@ __all__ = ("Ensemble", "ModelSpec", "predict", "predict_async")
 ModelSpec = Model | str
 """A member: a [`Model`][crucible_core.models.Model] or a model string such as `"sim:gpt-4"`."""
 
-_PREDICT = ("crucible", "ensemble", "predict")
 _INF = math.inf
 _TYPICAL_USAGE = Usage(input_tokens=500, output_tokens=200)
+_POSITION = attrgetter("position")
+_T = TypeVar("_T")
+
+# One branch runs, by the Python version (3.12 added eager tasks); hence no coverage on either.
+if sys.version_info >= (3, 12):  # pragma: no cover
+    _EAGER = True
+
+    def _start(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]
+    ) -> asyncio.Task[_T]:
+        """Start a member call in its own task, running its first step now (an eager task).
+
+        A call that needs no I/O (a simulated member in virtual time, a cache hit) is finished
+        when this returns and is never scheduled on the loop.
+        """
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:  # pragma: no cover
+    _EAGER = False
+
+    def _start(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]
+    ) -> asyncio.Task[_T]:
+        """Start a member call in its own task; its first step runs at the next loop iteration.
+
+        The first step cannot run here: a member's first step may capture the current task (an
+        `asyncio.timeout`, aiohttp's timer), which must be its own task, not the caller's.
+        """
+        return loop.create_task(coro)
 
 
 class _Call:
@@ -100,8 +132,11 @@ def _member_confidence(completion: Completion) -> float | None:
     value = raw.get("confidence")
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value) if 0.0 <= value <= 1.0 else None
+    choices = raw.get("choices")
+    if not choices:
+        return None
     try:
-        tokens = raw["choices"][0]["logprobs"]["content"]
+        tokens = choices[0]["logprobs"]["content"]
         logprobs = [float(t["logprob"]) for t in tokens]
     except (KeyError, IndexError, TypeError, ValueError):
         return None
@@ -134,6 +169,16 @@ def _names(models: Sequence[Model]) -> tuple[str, ...]:
 
 def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
+
+
+def _timeout_error(timeout: float | None) -> TimeoutError:
+    return TimeoutError(f"no answer within the ensemble's {timeout} s timeout")
+
+
+_FINISHED = frozenset({"answered", "unparsed"})
+_ballot = builder(Ballot)
+_response = builder(MemberResponse)
+_result = builder(EnsembleResult)
 
 
 class Ensemble:
@@ -187,6 +232,8 @@ class Ensemble:
     __slots__ = (
         "_built",
         "_execution",
+        "_id",
+        "_meta",
         "_normalize",
         "_order",
         "_strategy",
@@ -277,6 +324,17 @@ class Ensemble:
             prices = [_price(m) for m in self.models]
             order.sort(key=lambda i: prices[i])
         self._order = tuple(order)
+        self._id = (
+            f"ensemble:{self._strategy.name}/{self._execution.name}("
+            + ",".join(self.names)
+            + ")"
+        )
+        self._meta: dict[str, Any] = {
+            "ensemble": self._id,
+            "strategy": self._strategy.name,
+            "execution": self._execution.name,
+            "models": self.names,
+        }
 
     def _check_weights(
         self, weights: Sequence[float] | Mapping[str, float] | None
@@ -319,11 +377,7 @@ class Ensemble:
     @property
     def id(self) -> str:
         """`"ensemble:<strategy>/<execution>(<member>,...)"`."""
-        return (
-            f"ensemble:{self._strategy.name}/{self._execution.name}("
-            + ",".join(self.names)
-            + ")"
-        )
+        return self._id
 
     @property
     def provider(self) -> str:
@@ -414,56 +468,76 @@ class Ensemble:
             EnsembleTimeoutError: the same, because the timeout ran out.
         """
         request = prompt if isinstance(prompt, Request) else Request(prompt=prompt)
-        with events.span(
-            _PREDICT,
-            {
-                "ensemble": self.id,
-                "strategy": self._strategy.name,
-                "execution": self._execution.name,
-                "models": self.names,
-            },
-        ) as span:
-            calls, latency, timed_out = await self._gather(request)
-            result = self._tally(calls, latency)
-            span.measurements["cost"] = result.cost or 0.0
-            span.measurements["models_called"] = result.members_called
-            span.measurements["latency"] = latency
-            if result.responders < self.min_responses:
-                errors = {
-                    self.names[c.position]: c.error
-                    for c in calls
-                    if c.error is not None
-                }
-                cls = EnsembleTimeoutError if timed_out else InsufficientResponsesError
-                raise cls(
-                    f"only {result.responders} of {len(self.models)} members answered, fewer "
-                    f"than min_responses={self.min_responses}; errors: "
-                    + (
-                        "; ".join(f"{k}: {_error_text(v)}" for k, v in errors.items())
-                        or "none (answers could not be read: check `normalize=`)"
-                    )
-                    + (
-                        f". The {self.timeout} s timeout ran out: raise `timeout=`"
-                        if timed_out
-                        else ". Lower `min_responses=`, add members, or fix the failing ones"
-                    ),
-                    errors=errors,
-                    responses=result.responders,
-                    min_responses=self.min_responses,
-                    result=result,
-                    **({"timeout": self.timeout} if timed_out else {}),
+        # The span of `events.span`, written out: this is the hot path of every prediction.
+        began = time.perf_counter()
+        events.emit(
+            events.ENSEMBLE_PREDICT_START,
+            {"monotonic_time": began, "system_time": time.time()},
+            dict(self._meta),
+        )
+        measured: dict[str, float] = {}
+        try:
+            if isinstance(self._execution, Parallel):
+                calls, ballots, latency, timed_out = await self._gather_parallel(
+                    request
                 )
+            else:
+                calls, ballots, latency, timed_out = await self._gather(request)
+            result = self._tally(calls, ballots, latency)
+            measured = {
+                "cost": result.cost or 0.0,
+                "models_called": result.members_called,
+                "latency": latency,
+            }
+            if result.responders < self.min_responses:
+                raise self._shortfall(calls, result, timed_out=timed_out)
             events.emit(
                 events.ENSEMBLE_VOTE_STOP,
                 {"consensus": result.consensus, "votes": result.responders},
                 {
-                    "ensemble": self.id,
+                    "ensemble": self._id,
                     "answer": result.answer,
                     "method": self._strategy.name,
                     "abstained": result.abstained,
                 },
             )
+        except BaseException as err:
+            events.emit(
+                events.ENSEMBLE_PREDICT_EXCEPTION,
+                {"duration": time.perf_counter() - began, **measured},
+                {**self._meta, "error_type": type(err).__name__, "error": str(err)},
+            )
+            raise
+        events.emit(
+            events.ENSEMBLE_PREDICT_STOP,
+            {"duration": time.perf_counter() - began, **measured},
+            dict(self._meta),
+        )
         return result
+
+    def _shortfall(
+        self, calls: list[_Call], result: EnsembleResult, *, timed_out: bool
+    ) -> InsufficientResponsesError:
+        errors = {self.names[c.position]: c.error for c in calls if c.error is not None}
+        cls = EnsembleTimeoutError if timed_out else InsufficientResponsesError
+        return cls(
+            f"only {result.responders} of {len(self.models)} members answered, fewer "
+            f"than min_responses={self.min_responses}; errors: "
+            + (
+                "; ".join(f"{k}: {_error_text(v)}" for k, v in errors.items())
+                or "none (answers could not be read: check `normalize=`)"
+            )
+            + (
+                f". The {self.timeout} s timeout ran out: raise `timeout=`"
+                if timed_out
+                else ". Lower `min_responses=`, add members, or fix the failing ones"
+            ),
+            errors=errors,
+            responses=result.responders,
+            min_responses=self.min_responses,
+            result=result,
+            **({"timeout": self.timeout} if timed_out else {}),
+        )
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -471,8 +545,6 @@ class Ensemble:
         """How many answers to have outstanding now."""
         ex = self._execution
         floor = self.min_responses - len(ballots)
-        if isinstance(ex, Parallel):
-            return len(pending)
         if isinstance(ex, Sequential):
             needed = getattr(self._strategy, "needed", None)
             want = needed(ballots, pending) if needed is not None else len(pending)
@@ -495,14 +567,12 @@ class Ensemble:
         if len(ballots) < self.min_responses:
             return False
         ex = self._execution
-        if isinstance(ex, Parallel):
-            return False
         if isinstance(ex, Hedged):
             return True
         if isinstance(ex, Sequential):
             settled = getattr(self._strategy, "settled", None)
             return bool(settled(ballots, pending)) if settled is not None else False
-        # Cascade
+        assert isinstance(ex, Cascade)  # parallel execution never gets here
         if ex.confidence is not None and any(
             b.confidence is not None and b.confidence >= ex.confidence for b in ballots
         ):
@@ -515,16 +585,16 @@ class Ensemble:
             decision.confidence is None or decision.confidence >= ex.threshold
         )
 
-    async def _gather(self, request: Request) -> tuple[list[_Call], float, bool]:
-        """Run the member calls on the execution's schedule.
+    async def _gather(
+        self, request: Request
+    ) -> tuple[list[_Call], list[Ballot], float, bool]:
+        """Run the member calls on the execution's schedule (sequential, hedged, cascade).
 
         Time is tracked on a model clock: a call launched at model time `t` finishes at `t` plus
         the latency its completion reports (or the wall time it took, if larger). Simulated
         members in virtual time return at once but are processed in model-time order, so
         sequential stopping, hedging and timeouts behave as they would in real time.
         """
-        if isinstance(self._execution, Parallel):
-            return await self._gather_parallel(request)
         loop = asyncio.get_running_loop()
         wall0 = loop.time()
         weights = self._weight_list
@@ -546,6 +616,7 @@ class Ensemble:
         clock = 0.0
         last_launch = 0.0
         timed_out = False
+        fresh = False  # tasks launched since the loop last ran (Python 3.11 only)
 
         def pending() -> list[float]:
             outstanding = sorted([*in_flight.values(), *ready], key=lambda c: c.launch)
@@ -554,137 +625,155 @@ class Ensemble:
             ]
 
         def launch(at: float) -> None:
-            nonlocal last_launch
+            nonlocal last_launch, fresh
             position = queue.popleft()
             call = _Call(position, at)
-            task = loop.create_task(_timed(self.models[position], request, loop.time))
+            task = _start(loop, _timed(self.models[position], request, loop.time))
             in_flight[task] = call
             calls.append(call)
             last_launch = at
+            fresh = not _EAGER
 
-        def settle(call: _Call, outcome: tuple[Any, ...]) -> None:
-            completion, error, wall = outcome
-            call.completion, call.error = completion, error
-            took = wall if completion is None else max(completion.latency, wall)
-            call.finish = call.launch + took
+        def collect(done: Sequence[asyncio.Task[Any]]) -> None:
+            for task in done:
+                call = in_flight.pop(task)
+                completion, error, wall = task.result()
+                call.completion, call.error = completion, error
+                took = wall if completion is None else max(completion.latency, wall)
+                call.finish = call.launch + took
+                ready.append(call)
 
-        while True:
-            rest = pending()
-            if self._finished(ballots, rest):
-                break
-            outstanding = len(in_flight) + len(ready)
-            for _ in range(min(self._want(ballots, rest) - outstanding, len(queue))):
-                launch(clock)
-            if not in_flight and not ready:
-                break
-            next_hedge = (
-                last_launch + delay if hedged and queue and hedges_left > 0 else _INF
-            )
-            if in_flight:
-                # With answers already waiting, only collect calls that are done too (simulated
-                # members in virtual time finish at once); otherwise block until one finishes,
-                # the next hedge is due, or the timeout runs out.
-                now = loop.time() - wall0
-                wait = (
-                    0.0
-                    if ready
-                    else min(
+        try:
+            while True:
+                rest = pending()
+                if self._finished(ballots, rest):
+                    break
+                outstanding = len(in_flight) + len(ready)
+                for _ in range(
+                    min(self._want(ballots, rest) - outstanding, len(queue))
+                ):
+                    launch(clock)
+                if not in_flight and not ready:
+                    break
+                next_hedge = (
+                    last_launch + delay
+                    if hedged and queue and hedges_left > 0
+                    else _INF
+                )
+                if in_flight and fresh:
+                    await asyncio.sleep(0)  # let new calls take their first step
+                    fresh = False
+                collect([t for t in in_flight if t.done()])
+                if not ready:
+                    # Nothing to decide on: block until a call finishes, the next hedge is
+                    # due, or the timeout runs out.
+                    now = loop.time() - wall0
+                    wait = min(
                         timeout - now if timeout is not None else _INF,
                         next_hedge - now,
                     )
-                )
-                done, _ = await asyncio.wait(
-                    in_flight,
-                    timeout=None if wait == _INF else max(wait, 0.0),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                for task in done:
-                    call = in_flight.pop(task)
-                    settle(call, task.result())
-                    ready.append(call)
-                if not ready:
-                    now = loop.time() - wall0
-                    if timeout is not None and now >= timeout:
-                        clock = max(clock, timeout)
-                        timed_out = True
-                        break
-                    if next_hedge < _INF:
-                        clock = max(clock, next_hedge)
-                        hedges_left -= 1
-                        launch(clock)
+                    done, _ = await asyncio.wait(
+                        in_flight,
+                        timeout=None if wait == _INF else max(wait, 0.0),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    collect(list(done))
+                    if not ready:
+                        now = loop.time() - wall0
+                        if timeout is not None and now >= timeout:
+                            clock = max(clock, timeout)
+                            timed_out = True
+                            break
+                        if next_hedge < _INF:
+                            clock = max(clock, next_hedge)
+                            hedges_left -= 1
+                            launch(clock)
+                        continue
+                ready.sort(key=lambda c: c.finish)
+                first = ready[0]
+                if next_hedge < first.finish and (
+                    timeout is None or next_hedge < timeout
+                ):
+                    clock = max(clock, next_hedge)
+                    hedges_left -= 1
+                    launch(clock)
                     continue
-            ready.sort(key=lambda c: c.finish)
-            first = ready[0]
-            if next_hedge < first.finish and (timeout is None or next_hedge < timeout):
-                clock = max(clock, next_hedge)
-                hedges_left -= 1
-                launch(clock)
-                continue
-            ready.pop(0)
-            if timeout is not None and first.finish > timeout:
-                first.status = "timed_out"
-                first.error = TimeoutError(
-                    f"no answer within the ensemble's {timeout} s timeout"
-                )
-                clock = max(clock, timeout)
-                timed_out = True
-                continue
-            clock = max(clock, first.finish)
-            self._record(first, normalizer, ballots)
-        # Cancel what is still running; a finished-but-unneeded call is dropped the same way.
-        for task, call in in_flight.items():
-            task.cancel()
-            call.status = "timed_out" if timed_out else "cancelled"
-            if timed_out:
-                call.error = TimeoutError(
-                    f"no answer within the ensemble's {timeout} s timeout"
-                )
-        if in_flight:
-            await asyncio.gather(*in_flight, return_exceptions=True)
-        return calls, clock, timed_out
+                ready.pop(0)
+                if timeout is not None and first.finish > timeout:
+                    first.status = "timed_out"
+                    first.error = _timeout_error(timeout)
+                    clock = max(clock, timeout)
+                    timed_out = True
+                    continue
+                clock = max(clock, first.finish)
+                self._record(first, normalizer, ballots)
+        finally:
+            # Cancel what is still running (also when the prediction itself is cancelled); a
+            # finished-but-unneeded call is dropped the same way.
+            for task, call in in_flight.items():
+                task.cancel()
+                call.status = "timed_out" if timed_out else "cancelled"
+                if timed_out:
+                    call.error = _timeout_error(timeout)
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+        return calls, ballots, clock, timed_out
 
     async def _gather_parallel(
         self, request: Request
-    ) -> tuple[list[_Call], float, bool]:
+    ) -> tuple[list[_Call], list[Ballot], float, bool]:
         """Everyone at once: the same schedule as `_gather`, without its bookkeeping."""
         loop = asyncio.get_running_loop()
+        clock = loop.time
+        began = clock()
         timeout = self.timeout
-        normalizer = resolve_normalizer(self._normalize, request)
-        calls = [_Call(position, 0.0) for position in self._order]
-        tasks = [
-            loop.create_task(_timed(self.models[c.position], request, loop.time))
-            for c in calls
-        ]
-        done, running = await asyncio.wait(tasks, timeout=timeout)
-        timed_out = bool(running)
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-        clock = 0.0
-        ballots: list[Ballot] = []
-        for call, task in zip(calls, tasks, strict=True):
-            if task not in done:
-                call.status = "timed_out"
-                call.error = TimeoutError(
-                    f"no answer within the ensemble's {timeout} s timeout"
+        models = self.models
+        tasks = [_start(loop, _timed(models[p], request, clock)) for p in self._order]
+        late: set[asyncio.Task[Any]] = set()
+        try:
+            running = [t for t in tasks if not t.done()]
+            if running and not _EAGER:
+                await asyncio.sleep(
+                    0
+                )  # the calls take their first step; some finish in it
+                running = [t for t in running if not t.done()]
+            if running:
+                left = (
+                    None if timeout is None else max(timeout - (clock() - began), 0.0)
                 )
+                _, late = await asyncio.wait(running, timeout=left)
+        finally:
+            unfinished = [t for t in tasks if not t.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        timed_out = bool(late)
+        latency = 0.0
+        normalizer = resolve_normalizer(self._normalize, request)
+        calls = []
+        ballots: list[Ballot] = []
+        for position, task in zip(self._order, tasks, strict=True):
+            call = _Call(position, 0.0)
+            calls.append(call)
+            if task in late:
+                call.status = "timed_out"
+                call.error = _timeout_error(timeout)
                 continue
             completion, error, wall = task.result()
             call.completion, call.error = completion, error
             call.finish = wall if completion is None else max(completion.latency, wall)
             if timeout is not None and call.finish > timeout:
                 call.status = "timed_out"
-                call.error = TimeoutError(
-                    f"no answer within the ensemble's {timeout} s timeout"
-                )
+                call.error = _timeout_error(timeout)
                 timed_out = True
                 continue
-            clock = max(clock, call.finish)
+            if call.finish > latency:
+                latency = call.finish
             self._record(call, normalizer, ballots)
         if timed_out and timeout is not None:
-            clock = timeout
-        return calls, clock, timed_out
+            latency = timeout
+        return calls, ballots, latency, timed_out
 
     def _record(
         self, call: _Call, normalizer: Normalizer, ballots: list[Ballot]
@@ -694,7 +783,12 @@ class Ensemble:
             call.status = "failed"
             return
         answer = normalizer(completion.text)
-        call.confidence = _member_confidence(completion)
+        raw = completion.raw
+        call.confidence = confidence = (
+            _member_confidence(completion)
+            if "confidence" in raw or "choices" in raw
+            else None
+        )
         if answer is None:
             call.status = "unparsed"
             return
@@ -702,32 +796,23 @@ class Ensemble:
         call.answer = answer
         position = call.position
         ballots.append(
-            Ballot(
+            _ballot(
                 member=self.names[position],
                 position=position,
                 answer=answer,
                 weight=self._weight_list[position],
-                confidence=call.confidence,
+                confidence=confidence,
             )
         )
 
-    def _tally(self, calls: list[_Call], latency: float) -> EnsembleResult:
-        ordered = sorted(calls, key=lambda c: c.position)
-        ballots = [
-            Ballot(
-                member=self.names[c.position],
-                position=c.position,
-                answer=c.answer,
-                weight=self._weight_list[c.position],
-                confidence=c.confidence,
-            )
-            for c in ordered
-            if c.status == "answered" and c.answer is not None
-        ]
+    def _tally(
+        self, calls: list[_Call], ballots: list[Ballot], latency: float
+    ) -> EnsembleResult:
+        calls.sort(key=_POSITION)
+        ballots.sort(key=_POSITION)
         counts: dict[str, int] = {}
         for b in ballots:
             counts[b.answer] = counts.get(b.answer, 0) + 1
-        votes = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
         answer: str | None = None
         confidence: float | None = None
         consensus = 0.0
@@ -745,50 +830,56 @@ class Ensemble:
                 )
             if abstained:
                 answer, confidence = None, None
-        text = next(
-            (
-                c.completion.text
-                for c in ordered
-                if answer is not None
-                and c.answer == answer
-                and c.completion is not None
-            ),
-            None,
-        )
+        text = None
         responses = []
         cost: float | None = 0.0
-        for c in ordered:
-            completion = c.completion if c.status in ("answered", "unparsed") else None
-            if completion is not None:
-                cost = (
-                    None
-                    if cost is None or completion.cost is None
-                    else cost + completion.cost
+        names = self.names
+        for c in calls:
+            completion = c.completion if c.status in _FINISHED else None
+            if completion is None:
+                responses.append(
+                    _response(
+                        member=names[c.position],
+                        status=c.status,
+                        answer=None,
+                        text=None,
+                        confidence=c.confidence,
+                        latency=c.finish - c.launch if c.status == "failed" else None,
+                        input_tokens=0,
+                        output_tokens=0,
+                        cost=None,
+                        error=_error_text(c.error) if c.error is not None else None,
+                    )
                 )
+                continue
+            if cost is not None:
+                cost = None if completion.cost is None else cost + completion.cost
+            answered = c.status == "answered"
+            if text is None and answered and answer is not None and c.answer == answer:
+                text = completion.text
+            usage = completion.usage
             responses.append(
-                MemberResponse(
-                    member=self.names[c.position],
+                _response(
+                    member=names[c.position],
                     status=c.status,
-                    answer=c.answer if c.status == "answered" else None,
-                    text=completion.text if completion is not None else None,
+                    answer=c.answer if answered else None,
+                    text=completion.text,
                     confidence=c.confidence,
-                    latency=(
-                        completion.latency
-                        if completion is not None
-                        else (c.finish - c.launch if c.status == "failed" else None)
-                    ),
-                    input_tokens=completion.usage.input_tokens if completion else 0,
-                    output_tokens=completion.usage.output_tokens if completion else 0,
-                    cost=completion.cost if completion is not None else None,
+                    latency=completion.latency,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost=completion.cost,
                     error=_error_text(c.error) if c.error is not None else None,
                 )
             )
-        return EnsembleResult(
+        return _result(
             answer=answer,
             text=text,
             consensus=consensus,
             confidence=confidence,
-            votes=votes,
+            votes=dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+            if len(counts) > 1
+            else counts,
             abstained=abstained,
             responses=tuple(responses),
             cost=cost,

@@ -11,6 +11,7 @@ import re
 import string
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Literal, TypeAlias
 
 from crucible_core.models import Request
@@ -139,18 +140,7 @@ def normalize_label(text: str, labels: Sequence[str]) -> str | None:
         >>> normalize_label("I think it is Positive.", ["positive", "negative", "neutral"])
         'positive'
     """
-    norm = normalize_text(text)
-    if norm is None:
-        return None
-    by_norm = {normalize_text(label): label for label in labels}
-    if norm in by_norm:
-        return by_norm[norm]
-    hits = [
-        label
-        for key, label in by_norm.items()
-        if key and re.search(rf"\b{re.escape(key)}\b", norm)
-    ]
-    return hits[0] if len(hits) == 1 else None
+    return _label_reader(tuple(labels))(text)
 
 
 def normalize_choice(text: str, choices: Sequence[str] = ()) -> str | None:
@@ -167,33 +157,72 @@ def normalize_choice(text: str, choices: Sequence[str] = ()) -> str | None:
         >>> normalize_choice("b) London", ["Paris", "London"])
         'London'
     """
+    return _choice_reader(tuple(choices))(text)
+
+
+# Readers are built once per set of labels or choices (requests of one dataset share them), so
+# reading a member's answer does no per-call set-up.
+
+
+@lru_cache(maxsize=1024)
+def _label_reader(labels: tuple[str, ...]) -> Normalizer:
+    by_norm = {normalize_text(label): label for label in labels}
+    patterns = [
+        (re.compile(rf"\b{re.escape(key)}\b"), label)
+        for key, label in by_norm.items()
+        if key
+    ]
+
+    def read(text: str) -> str | None:
+        norm = normalize_text(text)
+        if norm is None:
+            return None
+        if norm in by_norm:
+            return by_norm[norm]
+        hits = [label for pattern, label in patterns if pattern.search(norm)]
+        return hits[0] if len(hits) == 1 else None
+
+    return read
+
+
+@lru_cache(maxsize=1024)
+def _choice_reader(choices: tuple[str, ...]) -> Normalizer:
     letter_choices = all(len(c) == 1 and c.upper() in _LETTERS for c in choices)
-    if choices and not letter_choices:
-        exact = normalize_label(text, choices)
-        if exact is not None and normalize_text(text) == normalize_text(exact):
-            return exact
-    allowed = (
+    texts = choices if choices and not letter_choices else ()
+    allowed = frozenset(
         {c.upper() for c in choices}
         if choices and letter_choices
-        else set(_LETTERS[: len(choices)] if choices else _LETTERS)
+        else _LETTERS[: len(choices)]
+        if choices
+        else _LETTERS
     )
-    letter = None
-    for pattern in (_LETTER_ONLY, _LETTER_AFTER_ANSWER):
-        match = pattern.search(text.strip())
-        if match and match.group(1).upper() in allowed:
-            letter = match.group(1).upper()
-            break
-    if letter is None:
-        tokens = [m for m in _LETTER_TOKEN.findall(text) if m in allowed]
-        if len(set(tokens)) == 1:
-            letter = tokens[0]
-    if letter is not None:
-        if choices and not letter_choices:
-            return choices[_LETTERS.index(letter)]
-        return letter
-    if choices and not letter_choices:
-        return normalize_label(text, choices)
-    return None
+    label = _label_reader(texts) if texts else None
+    exact_of = {label_: normalize_text(label_) for label_ in texts}
+
+    def read(text: str) -> str | None:
+        if label is not None:
+            exact = label(text)
+            if exact is not None and normalize_text(text) == exact_of[exact]:
+                return exact
+        stripped = text.strip()
+        letter: str | None = None
+        if len(stripped) == 1:  # the usual bare letter, without a regular expression
+            letter = stripped.upper() if stripped.upper() in allowed else None
+        else:
+            for pattern in (_LETTER_ONLY, _LETTER_AFTER_ANSWER):
+                match = pattern.search(stripped)
+                if match and match.group(1).upper() in allowed:
+                    letter = match.group(1).upper()
+                    break
+        if letter is None:
+            tokens = [m for m in _LETTER_TOKEN.findall(text) if m in allowed]
+            if len(set(tokens)) == 1:
+                letter = tokens[0]
+        if letter is not None:
+            return texts[_LETTERS.index(letter)] if texts else letter
+        return label(text) if label is not None else None
+
+    return read
 
 
 def _exact(text: str) -> str | None:
@@ -218,21 +247,20 @@ def resolve_normalizer(
     """The normalizer to apply to answers to `request` (binding its `choices` where needed)."""
     if callable(normalize):
         return normalize
-    choices = request.choices
-    name = normalize
+    return _resolve(normalize, request.kind, request.choices)
+
+
+@lru_cache(maxsize=1024)
+def _resolve(name: str, kind: str, choices: tuple[str, ...]) -> Normalizer:
     if name == "auto":
-        if request.kind == "choice":
-            name = "choice"
-        elif request.kind == "number":
-            name = "number"
-        elif request.kind == "code":
-            name = "code"
+        if kind in ("choice", "number", "code"):
+            name = kind
         elif choices:
-            return lambda text: normalize_label(text, choices)
+            return _label_reader(choices)
         else:
             name = "text"
     if name == "choice":
-        return lambda text: normalize_choice(text, choices)
+        return _choice_reader(choices)
     return _BY_NAME[name]
 
 

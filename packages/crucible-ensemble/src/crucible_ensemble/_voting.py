@@ -86,17 +86,35 @@ class VotingStrategy(Protocol):
         ...
 
 
-def _tally(
+def _leaders(
     ballots: Sequence[Ballot], *, weighted: bool
-) -> list[tuple[float, int, str]]:
-    """`(score, -first position, answer)` per distinct answer, best first."""
+) -> tuple[float, str | None, float]:
+    """`(leader's score, leader, runner-up's score)`; ties go to the member listed first."""
     scores: dict[str, float] = {}
     first: dict[str, int] = {}
     for b in ballots:
-        scores[b.answer] = scores.get(b.answer, 0.0) + (b.weight if weighted else 1.0)
-        if b.answer not in first or b.position < first[b.answer]:
-            first[b.answer] = b.position
-    return sorted(((s, -first[a], a) for a, s in scores.items()), reverse=True)
+        answer = b.answer
+        if answer in scores:
+            scores[answer] += b.weight if weighted else 1.0
+            if b.position < first[answer]:
+                first[answer] = b.position
+        else:
+            scores[answer] = b.weight if weighted else 1.0
+            first[answer] = b.position
+    lead: str | None = None
+    top = second = 0.0
+    for answer, score in scores.items():
+        if (
+            lead is None
+            or score > top
+            or (score == top and first[answer] < first[lead])
+        ):
+            if lead is not None:
+                second = top
+            lead, top = answer, score
+        elif score > second:
+            second = score
+    return top, lead, second
 
 
 def _settled(
@@ -106,19 +124,18 @@ def _settled(
         return True
     if not ballots:
         return False
-    ranked = _tally(ballots, weighted=weighted)
-    second = ranked[1][0] if len(ranked) > 1 else 0.0
+    top, _, second = _leaders(ballots, weighted=weighted)
     rest = sum(pending) if weighted else float(len(pending))
-    return ranked[0][0] > second + rest
+    return top > second + rest
 
 
 def _needed(
     ballots: Sequence[Ballot], pending: Sequence[float], *, weighted: bool
 ) -> int:
     """The fewest next answers that, all agreeing with the leader, would settle the vote."""
-    ranked = _tally(ballots, weighted=weighted) if ballots else []
-    lead = ranked[0][0] if ranked else 0.0
-    second = ranked[1][0] if len(ranked) > 1 else 0.0
+    lead, _, second = (
+        _leaders(ballots, weighted=weighted) if ballots else (0.0, None, 0.0)
+    )
     values = list(pending) if weighted else [1.0] * len(pending)
     rest = sum(values)
     for m, value in enumerate(values, start=1):
@@ -144,7 +161,7 @@ class Majority:
 
     def decide(self, ballots: Sequence[Ballot]) -> Decision:
         """The plurality answer over `ballots`."""
-        score, _, answer = _tally(ballots, weighted=False)[0]
+        score, answer, _ = _leaders(ballots, weighted=False)
         return Decision(answer=answer, confidence=score / len(ballots))
 
     def settled(self, ballots: Sequence[Ballot], pending: Sequence[float]) -> bool:
@@ -174,7 +191,7 @@ class Weighted:
 
     def decide(self, ballots: Sequence[Ballot]) -> Decision:
         """The heaviest answer over `ballots`."""
-        score, _, answer = _tally(ballots, weighted=True)[0]
+        score, answer, _ = _leaders(ballots, weighted=True)
         total = sum(b.weight for b in ballots)
         if total <= 0:
             return Majority().decide(ballots)

@@ -1,0 +1,53 @@
+"""The quick constructors of the hot path build exactly what the classes' own `__init__` builds."""
+
+from __future__ import annotations
+
+import pickle
+
+import attrs
+import pytest
+
+from crucible_ensemble import Ballot, EnsembleResult, MemberResponse
+from crucible_ensemble._fast import builder
+
+
+def test_builders_match_the_attrs_init() -> None:
+    ballot = builder(Ballot)(
+        member="m", position=1, answer="B", weight=2.0, confidence=None
+    )
+    assert ballot == Ballot(member="m", position=1, answer="B", weight=2.0)
+    assert hash(ballot) == hash(Ballot(member="m", position=1, answer="B", weight=2.0))
+    response = MemberResponse(member="m", status="failed", error="boom")
+    fields = {f.name: getattr(response, f.name) for f in attrs.fields(MemberResponse)}
+    built = builder(MemberResponse)(**fields)
+    assert built == response and pickle.loads(pickle.dumps(built)) == response
+    plain = EnsembleResult(answer="B", votes={"B": 1})
+    result = builder(EnsembleResult)(
+        **{f.name: getattr(plain, f.name) for f in attrs.fields(EnsembleResult)}
+        | {"responses": (built,)}
+    )
+    assert result == EnsembleResult(answer="B", votes={"B": 1}, responses=(response,))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.answer = "C"  # type: ignore[misc]
+
+
+def test_every_field_is_required() -> None:
+    with pytest.raises(TypeError, match="confidence"):
+        builder(Ballot)(member="m", position=1, answer="B", weight=2.0)
+
+
+def test_classes_with_checks_are_refused() -> None:
+    @attrs.define(frozen=True)
+    class Checked:
+        x: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.define(frozen=True)
+    class Hooked:
+        x: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    for cls in (Checked, Hooked):
+        with pytest.raises(TypeError, match="cannot be built directly"):
+            builder(cls)
