@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -75,8 +76,10 @@ def test_hedged_model_tags_backups_and_routes_keys() -> None:
 
         async def complete(self, request: Request) -> Any:
             seen.append(dict(request.metadata))
-            await asyncio.sleep(5.0 if not request.metadata.get("hedge") else 0.1)
-            return await SimulatedModel("gpt-4", virtual_time=True).complete(request)
+            took = 5.0 if not request.metadata.get("hedge") else 0.1
+            await asyncio.sleep(took)
+            answer = await SimulatedModel("gpt-4", virtual_time=True).complete(request)
+            return attrs.evolve(answer, latency=took)  # what it really took
 
         async def aclose(self) -> None:
             pass

@@ -21,7 +21,8 @@ print(hedger.report())
   [`Throttle`][crucible_hedging.Throttle] (stop while failures mount).
 - [`simulate`][crucible_hedging.simulate] runs the same decision code in simulated time over a
   latency model; [`VirtualTimeLoop`][crucible_hedging.VirtualTimeLoop] runs real async code in
-  virtual time.
+  virtual time; `latency=` of [`Hedger.request`][crucible_hedging.Hedger.request] hedges attempts
+  on the latencies they report (simulated models in virtual time, on any loop).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from importlib.metadata import version as _version
 
 from crucible_hedging._budget import Budget, Throttle
 from crucible_hedging._hedge import (
+    Attempt,
+    AttemptOutcome,
     FatalPredicate,
     HedgedResult,
     Hedger,
@@ -68,6 +71,8 @@ __all__ = (
     "hedged",
     "Hedger",
     "HedgedResult",
+    "Attempt",
+    "AttemptOutcome",
     "default_fatal",
     "FatalPredicate",
     "HedgedModel",

@@ -27,12 +27,15 @@ HedgeDecision = Literal["fired", "max_hedges", "budget", "throttle", "no_delay"]
 class Flight:
     """One hedged request in progress."""
 
-    __slots__ = ("attempts", "delay", "key", "last_start", "start")
+    __slots__ = ("attempts", "delay", "key", "last_start", "max_hedges", "start")
 
-    def __init__(self, key: Hashable | None, start: float, delay: float | None) -> None:
+    def __init__(
+        self, key: Hashable | None, start: float, delay: float | None, max_hedges: int
+    ) -> None:
         self.key = key
         self.start = start
         self.delay = delay
+        self.max_hedges = max_hedges
         self.attempts = 1
         self.last_start = start
 
@@ -107,8 +110,13 @@ class Controller:
         self._primary: list[float] = []
         self._primary_censored: list[bool] = []
 
-    def begin(self, key: Hashable | None, now: float) -> Flight:
-        """Start a request: credit the budget and ask the policy for its delay."""
+    def begin(
+        self, key: Hashable | None, now: float, *, max_hedges: int | None = None
+    ) -> Flight:
+        """Start a request: credit the budget and ask the policy for its delay.
+
+        `max_hedges` caps this request's backups instead of the controller's `max_hedges`.
+        """
         if self.budget is not None:
             self.budget.deposit()
         delay = self.policy.delay(key)
@@ -119,11 +127,12 @@ class Controller:
                 delay=delay,
             )
         self.attempts += 1
-        return Flight(key, now, delay)
+        limit = self.max_hedges if max_hedges is None else max_hedges
+        return Flight(key, now, delay, limit)
 
     def hedge(self, flight: Flight, now: float) -> HedgeDecision:
         """Decide whether a backup attempt may start now, and count it if so."""
-        if flight.attempts > self.max_hedges:
+        if flight.attempts > flight.max_hedges:
             return "max_hedges"
         if self.throttle is not None and not self.throttle.allows():
             self.throttle.throttled += 1

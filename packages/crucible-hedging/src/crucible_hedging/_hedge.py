@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeAlias, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Hashable
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import attrs
 
@@ -13,7 +14,7 @@ from crucible_core import events
 from crucible_core.exceptions import ConfigurationError, ValidationError
 from crucible_core.render import RenderMixin, View
 from crucible_hedging._budget import Budget, Throttle, _to_budget
-from crucible_hedging._core import Controller
+from crucible_hedging._core import Controller, check_max_hedges
 from crucible_hedging._policy import Policy
 from crucible_hedging._report import LEVELS, HedgingReport
 from crucible_hedging.exceptions import (
@@ -23,7 +24,15 @@ from crucible_hedging.exceptions import (
     InvalidHedgingConfigError,
 )
 
-__all__ = ("FatalPredicate", "HedgedResult", "Hedger", "default_fatal", "hedged")
+__all__ = (
+    "Attempt",
+    "AttemptOutcome",
+    "FatalPredicate",
+    "HedgedResult",
+    "Hedger",
+    "default_fatal",
+    "hedged",
+)
 
 T = TypeVar("T")
 
@@ -89,6 +98,30 @@ def _check_timeout(value: Any) -> float | None:
     return float(value)
 
 
+AttemptOutcome: TypeAlias = Literal["won", "failed", "cancelled", "running"]
+"""How an attempt ended: it `won`, `failed`, was `cancelled` (still running when the request
+ended), or was left `running` in the background (`cancel_losers=False`)."""
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Attempt:
+    """One attempt of a hedged request, on the request's clock.
+
+    Examples:
+        >>> Attempt(index=1, start_ms=500.0, end_ms=600.0, outcome="won")
+        Attempt(index=1, start_ms=500.0, end_ms=600.0, outcome='won')
+    """
+
+    index: int
+    """0 for the original request, then 1, 2, ... for the backups, in the order they started."""
+    start_ms: float
+    """Milliseconds from the request's start to this attempt's."""
+    end_ms: float | None
+    """When it answered, failed or was cancelled (`None`: left running)."""
+    outcome: AttemptOutcome
+    """How it ended."""
+
+
 @attrs.define(frozen=True, kw_only=True)
 class HedgedResult(RenderMixin, Generic[T]):
     """The value of a hedged request and how it was obtained."""
@@ -107,6 +140,8 @@ class HedgedResult(RenderMixin, Generic[T]):
     """Losing attempts cancelled when the winner answered."""
     delay_ms: float | None = None
     """The hedge delay the policy gave, in milliseconds (`None`: no timed hedge)."""
+    timeline: tuple[Attempt, ...] = ()
+    """Every attempt, in the order started: when it started and ended, and how."""
 
     def _view(self) -> View:
         return View(
@@ -207,7 +242,12 @@ class Hedger:
         return self._controller.report(levels=levels)
 
     async def request(
-        self, fn: Callable[[], Awaitable[T]], *, key: Hashable | None = None
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        key: Hashable | None = None,
+        latency: Callable[[T], float | None] | None = None,
+        max_hedges: int | None = None,
     ) -> HedgedResult[T]:
         """Call `fn`, and again after the policy's delay if it is slow; return the first success.
 
@@ -215,16 +255,29 @@ class Hedger:
             fn: an async callable, called once per attempt (with no arguments).
             key: the workload class of the request (for
                 [`WorkloadAware`][crucible_hedging.WorkloadAware] and statistics).
+            latency: the seconds an attempt took by its own account, from its value (e.g.
+                `lambda completion: completion.latency` for crucible-core models). An attempt
+                then ends `max(reported, elapsed)` after it started, and while nothing runs on
+                the event loop the request's clock moves straight on to the next thing due. So
+                attempts that return at once but report their latency (simulated models in
+                virtual time) are hedged, timed out and measured as if they had taken it, the
+                same decisions [`simulate`][crucible_hedging.simulate] makes on those latencies.
+                `None`: the loop's clock alone.
+            max_hedges: the most backups for this request (default: the hedger's `max_hedges`).
 
         Returns:
-            The winning value with latency and attempt counts.
+            The winning value with latency, attempt counts and the timeline of attempts.
 
         Raises:
             AllAttemptsFailedError: every attempt failed and no further backup was allowed.
             HedgingTimeoutError: no attempt succeeded within `timeout`.
+            InvalidHedgingConfigError: `max_hedges` is not an integer >= 0, or `latency` gave a
+                value that is not a finite number of seconds >= 0.
             Exception: a fatal error from an attempt, re-raised as it is.
         """
-        return await _run(self, fn, key)
+        if max_hedges is not None:
+            check_max_hedges(max_hedges)
+        return await _run(self, fn, key, latency, max_hedges)
 
 
 async def hedged(
@@ -238,6 +291,7 @@ async def hedged(
     timeout: float | None = None,  # noqa: ASYNC109 - an overall deadline that also cancels every attempt, as the issue specifies
     fatal: FatalPredicate | None = None,
     key: Hashable | None = None,
+    latency: Callable[[T], float | None] | None = None,
 ) -> HedgedResult[T]:
     """Call `fn`; if it has not answered after the policy's delay, call it again; first success wins.
 
@@ -256,9 +310,11 @@ async def hedged(
         timeout: overall seconds (`None`: no limit).
         fatal: which errors fail at once (default [`default_fatal`][crucible_hedging.default_fatal]).
         key: the request's workload class.
+        latency: the seconds an attempt took by its own account, from its value (see
+            [`Hedger.request`][crucible_hedging.Hedger.request]); `None`: the loop's clock.
 
     Returns:
-        The winning value with latency and attempt counts.
+        The winning value with latency, attempt counts and the timeline of attempts.
 
     Raises:
         AllAttemptsFailedError: every attempt failed and no further backup was allowed.
@@ -284,7 +340,7 @@ async def hedged(
         timeout=timeout,
         fatal=fatal,
     )
-    return await _run(hedger, fn, key)
+    return await _run(hedger, fn, key, latency)
 
 
 def _outcome(task: asyncio.Task[Any]) -> BaseException | None:
@@ -295,13 +351,35 @@ def _outcome(task: asyncio.Task[Any]) -> BaseException | None:
     return task.exception()
 
 
+class _Failed(Exception):
+    """Why a request ended without a winner (internal: raised after the attempts are stopped)."""
+
+
 async def _run(
-    hedger: Hedger, fn: Callable[[], Awaitable[T]], key: Hashable | None
+    hedger: Hedger,
+    fn: Callable[[], Awaitable[T]],
+    key: Hashable | None,
+    latency: Callable[[T], float | None] | None = None,
+    max_hedges: int | None = None,
 ) -> HedgedResult[T]:
+    """Drive one hedged request on the request's clock.
+
+    The clock starts at 0 and runs with the loop's. An attempt ends `max(reported, elapsed)`
+    after it started, where `elapsed` is the loop time it took and `reported` what `latency` says
+    of its value (nothing without `latency`). An attempt that returns at once but reports 5 s
+    thus ends at 5 s: when nothing else is running on the loop, the clock jumps ahead to the next
+    thing due (an attempt's end, the next backup, the deadline), so hedging follows reported
+    latencies (simulated models in virtual time) exactly as it follows real ones.
+    """
     loop = asyncio.get_running_loop()
     control = hedger._controller
-    start = loop.time()
-    flight = control.begin(key, start)
+    wall0 = loop.time()
+    ahead = 0.0  # how far the request's clock has run ahead of the loop's
+
+    def clock() -> float:
+        return loop.time() - wall0 + ahead
+
+    flight = control.begin(key, 0.0, max_hedges=max_hedges)
     base_meta = {"policy": repr(control.policy), "key": key}
     events.emit(
         events.HEDGING_REQUEST_START,
@@ -309,21 +387,29 @@ async def _run(
         base_meta,
     )
     running: dict[asyncio.Task[T], int] = {}
+    # attempts that ended on the loop, by their end on the request's clock
+    ready: list[tuple[float, int, asyncio.Task[T]]] = []
     started: list[float] = []
+    walls: list[float] = []
+    ended: list[float | None] = []
+    fates: list[AttemptOutcome] = []
     errors: list[tuple[int, BaseException]] = []
 
-    def launch() -> None:
+    def launch(at: float) -> None:
         task: asyncio.Task[T] = asyncio.ensure_future(fn())
         running[task] = len(started)
-        started.append(loop.time())
+        started.append(at)
+        walls.append(at + wall0 - ahead)  # the loop time of `at`
+        ended.append(None)
+        fates.append("running")
 
     def try_hedge(now: float, reason: str) -> bool:
         decision = control.hedge(flight, now)
         if decision == "fired":
-            launch()
+            launch(now)
             events.emit(
                 events.HEDGING_HEDGE_FIRED,
-                {"delay": now - start, "attempt": float(len(started) - 1)},
+                {"delay": now, "attempt": float(len(started) - 1)},
                 {**base_meta, "reason": reason},
             )
             return True
@@ -339,72 +425,88 @@ async def _run(
             )
         return False
 
-    deadline = None if hedger.timeout is None else start + hedger.timeout
+    def collect(done: Collection[asyncio.Task[T]]) -> None:
+        for task in sorted(done, key=running.__getitem__) if len(done) > 1 else done:
+            index = running.pop(task)
+            took = loop.time() - walls[index]
+            if (
+                latency is not None
+                and not task.cancelled()
+                and task.exception() is None
+            ):
+                reported = latency(task.result())
+                if reported is not None:
+                    if not 0.0 <= reported < math.inf:
+                        raise InvalidHedgingConfigError(
+                            f"`latency` gave {reported!r} for an attempt's value; it must "
+                            "give a finite number of seconds >= 0, or None",
+                            latency=reported,
+                        )
+                    took = max(took, reported)
+            heapq.heappush(ready, (started[index] + took, index, task))
+
+    deadline = hedger.timeout
     next_hedge = flight.next_hedge_at()
     winner: int | None = None
     value: Any = None
     primary_latency: float | None = None
-    primary_censored = False
-    cancelled = 0
-    launch()
+    now = 0.0
+    launch(0.0)
     try:
         while True:
-            if not running:
-                raise AllAttemptsFailedError(
-                    f"all {len(started)} attempt(s) of the hedged request failed and no further "
-                    "backup was allowed (by `max_hedges`, the budget or the throttle); see the "
-                    "grouped errors",
-                    [
-                        err if isinstance(err, Exception) else HedgingError(repr(err))
-                        for _, err in errors
-                    ],
-                    attempts=len(started),
-                    key=key,
-                )
-            now = loop.time()
-            wake = next_hedge
-            if deadline is not None and (wake is None or deadline < wake):
-                wake = deadline
-            done, _ = await asyncio.wait(
-                running,
-                timeout=None if wake is None else max(0.0, wake - now),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            now = loop.time()
-            for task in sorted(done, key=running.__getitem__):
-                index = running.pop(task)
+            now = clock()
+            head = ready[0][0] if ready else math.inf
+            hedge_at = math.inf if next_hedge is None else next_hedge
+            dead_at = math.inf if deadline is None else deadline
+            if head > now and min(hedge_at, dead_at) > now:
+                # nothing due yet: wait while attempts run on the loop ...
+                if running:
+                    due = min(head, hedge_at, dead_at)
+                    done, _ = await asyncio.wait(
+                        running,
+                        timeout=None if due == math.inf else max(0.0, due - now),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if done:
+                        collect(done)
+                    else:  # `due` has come, even if the loop's float clock is a hair short
+                        ahead += max(0.0, due - clock())
+                    continue
+                if not ready:
+                    raise _Failed("all")
+                # ... else move the clock on to what is due next (an end before a timer)
+                now = min(head, hedge_at, dead_at)
+                ahead += now - clock()
+            if head <= now:  # an attempt's end comes first (also on a tie)
+                end, index, task = heapq.heappop(ready)
                 error = _outcome(task)
                 control.attempt_done(success=error is None)
-                if index == 0 and error is None:
-                    primary_latency = now - start
+                ended[index] = end
                 if error is None:
-                    if winner is None:
-                        winner, value = index, task.result()
-                    continue
+                    winner, value = index, task.result()
+                    fates[index] = "won"
+                    if index == 0:
+                        primary_latency = end
+                    now = end
+                    break
+                fates[index] = "failed"
                 errors.append((index, error))
-                if winner is not None:
-                    continue
                 if hedger._fatal(error):
                     raise error
                 if try_hedge(now, "failure"):
                     next_hedge = flight.next_hedge_at()
-            if winner is not None:
-                break
-            if deadline is not None and now >= deadline:
-                raise HedgingTimeoutError(
-                    f"no attempt succeeded within the hedged request's timeout of "
-                    f"{hedger.timeout} s ({len(started)} attempt(s) started); raise `timeout=` "
-                    "or check the callable",
-                    timeout=hedger.timeout,
-                    attempts=len(started),
-                )
-            if next_hedge is not None and now >= next_hedge:
+            elif dead_at <= now:
+                raise _Failed("timeout")
+            else:
                 next_hedge = flight.next_hedge_at() if try_hedge(now, "delay") else None
     except BaseException as err:
-        now = loop.time()
-        cancelled = await _stop(running, started, now, cancel=True)
-        if primary_latency is None and 0 not in (i for i, _ in errors):
-            primary_latency, primary_censored = now - start, True
+        if not isinstance(err, _Failed):
+            now = clock()
+        if running or ready:
+            await _stop(hedger, running, ready, started, ended, fates, now, cancel=True)
+        primary_censored = False
+        if primary_latency is None and fates[0] != "failed":
+            primary_latency, primary_censored = now, True
         control.finish(
             flight,
             now,
@@ -412,37 +514,53 @@ async def _run(
             primary_latency=primary_latency,
             primary_censored=primary_censored,
         )
+        failure: BaseException = err
+        if isinstance(err, _Failed):
+            timeline = _timeline(started, ended, fates)
+            failure = _failure(hedger, str(err), errors, started, key, timeline)
         events.emit(
             events.HEDGING_REQUEST_EXCEPTION,
-            {"duration": now - start, "hedges_fired": float(len(started) - 1)},
-            {**base_meta, "error_type": type(err).__name__, "error": str(err)},
+            {"duration": now, "hedges_fired": float(len(started) - 1)},
+            {**base_meta, "error_type": type(failure).__name__, "error": str(failure)},
         )
-        raise
-    if primary_latency is None and 0 not in (i for i, _ in errors):
-        primary_latency, primary_censored = now - start, True
-    if hedger.cancel_losers:
-        cancelled = await _stop(running, started, now, cancel=True)
-    else:
-        for task in running:
-            hedger._background.add(task)
-            task.add_done_callback(_forget(hedger._background))
-    latency = control.finish(
+        if failure is err:
+            raise
+        raise failure from None
+    cancelled = (
+        await _stop(
+            hedger,
+            running,
+            ready,
+            started,
+            ended,
+            fates,
+            now,
+            cancel=hedger.cancel_losers,
+        )
+        if running or ready
+        else 0
+    )
+    primary_censored = False
+    if primary_latency is None and fates[0] != "failed":
+        primary_latency, primary_censored = now, True
+    latency_s = control.finish(
         flight,
         now,
         winner=winner,
         primary_latency=primary_latency,
         primary_censored=primary_censored,
     )
+    assert winner is not None  # the loop above only breaks with a winner
     if winner:
         events.emit(
             events.HEDGING_HEDGE_WON,
-            {"duration": latency, "delay": now - started[winner]},
+            {"duration": latency_s, "delay": now - started[winner]},
             {**base_meta, "winner_index": winner},
         )
     events.emit(
         events.HEDGING_REQUEST_STOP,
         {
-            "duration": latency,
+            "duration": latency_s,
             "hedges_fired": float(len(started) - 1),
             "cancelled": float(cancelled),
         },
@@ -450,12 +568,58 @@ async def _run(
     )
     return HedgedResult(
         value=value,
-        latency_ms=latency * 1000.0,
+        latency_ms=latency_s * 1000.0,
         attempts=len(started),
         hedges_fired=len(started) - 1,
         winner_index=winner,
         cancelled=cancelled,
         delay_ms=None if flight.delay is None else flight.delay * 1000.0,
+        timeline=_timeline(started, ended, fates),
+    )
+
+
+def _timeline(
+    started: list[float], ended: list[float | None], fates: list[AttemptOutcome]
+) -> tuple[Attempt, ...]:
+    return tuple(
+        Attempt(
+            index=i,
+            start_ms=start * 1000.0,
+            end_ms=None if end is None else end * 1000.0,
+            outcome=fate,
+        )
+        for i, (start, end, fate) in enumerate(zip(started, ended, fates, strict=True))
+    )
+
+
+def _failure(
+    hedger: Hedger,
+    why: str,
+    errors: list[tuple[int, BaseException]],
+    started: list[float],
+    key: Hashable | None,
+    timeline: tuple[Attempt, ...],
+) -> HedgingError:
+    if why == "timeout":
+        return HedgingTimeoutError(
+            f"no attempt succeeded within the hedged request's timeout of "
+            f"{hedger.timeout} s ({len(started)} attempt(s) started); raise `timeout=` "
+            "or check the callable",
+            timeout=hedger.timeout,
+            attempts=len(started),
+            timeline=timeline,
+        )
+    return AllAttemptsFailedError(
+        f"all {len(started)} attempt(s) of the hedged request failed and no further "
+        "backup was allowed (by `max_hedges`, the budget or the throttle); see the "
+        "grouped errors",
+        [
+            err if isinstance(err, Exception) else HedgingError(repr(err))
+            for _, err in errors
+        ],
+        attempts=len(started),
+        key=key,
+        timeline=timeline,
     )
 
 
@@ -471,24 +635,45 @@ def _forget(
 
 
 async def _stop(
+    hedger: Hedger,
     running: dict[asyncio.Task[Any], int],
+    ready: list[tuple[float, int, asyncio.Task[Any]]],
     started: list[float],
+    ended: list[float | None],
+    fates: list[AttemptOutcome],
     now: float,
     *,
     cancel: bool,
 ) -> int:
-    """Cancel the attempts still running and wait until they have cleaned up."""
-    if not running or not cancel:
+    """End the losers; return how many were cancelled.
+
+    Losers are the attempts still running on the loop and those that ended on the loop but later
+    on the request's clock (still running, as far as the request knows). With `cancel` they are
+    all cancelled and end now; otherwise those still running finish in the background.
+    """
+    losers = sorted([*running.values(), *(index for _, index, _ in ready)])
+    tasks = [*running, *(task for _, _, task in ready)]
+    for _, _, task in ready:
+        if not task.cancelled():
+            task.exception()  # retrieved: a loser's error is expected, not worth a warning
+    ready.clear()
+    if not cancel:
+        for task in running:
+            hedger._background.add(task)
+            task.add_done_callback(_forget(hedger._background))
+        running.clear()
         return 0
-    tasks = list(running)
     for task in tasks:
         task.cancel()
-    for index in running.values():
+    for index in losers:
+        fates[index] = "cancelled"
+        ended[index] = now
         events.emit(
             events.HEDGING_HEDGE_CANCELLED,
             {"elapsed": now - started[index]},
             {"attempt": index},
         )
-    await asyncio.gather(*tasks, return_exceptions=True)
-    running.clear()
-    return len(tasks)
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
+        running.clear()
+    return len(losers)

@@ -18,11 +18,18 @@ from crucible_hedging.exceptions import InvalidHedgingConfigError
 __all__ = ("HedgedModel",)
 
 
+def _reported(completion: Completion) -> float:
+    return completion.latency
+
+
 class HedgedModel:
     """Wrap a crucible-core [`Model`][crucible_core.models.Model] so every `complete` is hedged.
 
     It is itself a `Model` (same `id` and `provider`), so it drops in wherever a model goes. The
-    returned `Completion` is the winner's, with `latency` set to the hedged latency. Backup
+    returned `Completion` is the winner's, with `latency` set to the hedged latency. Attempts are
+    timed by the latency their completions report (or the time they took, if longer), so a
+    `SimulatedModel` in virtual time, which answers at once, is hedged on its simulated latencies
+    (see `latency=` of [`Hedger.request`][crucible_hedging.Hedger.request]). Backup
     attempts carry `metadata["hedge"] = i` (i = 1, 2, ...) unless `tag_backups=False`: real
     providers ignore it, and a `SimulatedModel` then draws the backup's latency (and answer)
     independently, as a fresh call to a real model would be.
@@ -140,7 +147,7 @@ class HedgedModel:
             return await self.model.complete(sent)
 
         key = None if self._key is None else self._key(request)
-        result = await self.hedger.request(call, key=key)
+        result = await self.hedger.request(call, key=key, latency=_reported)
         winner = result.value
         # Every attempt sent is billed: a provider charges a cancelled request's prompt and whatever
         # it generated before the cancel. Each attempt is charged the winner's cost, which is exact
