@@ -53,6 +53,32 @@ def captured() -> Iterator[
         events.detach("hedging-test")
 
 
+def _replay(matrix: Any) -> tuple[Any, Any]:
+    """The simulator run over the latency matrix `matrix`, and a fresh hedger with the same
+    policy (Percentile 90) and budget (8%), to drive the same latencies through asyncio."""
+    from crucible_hedging import Budget, Hedger, Percentile, simulate
+
+    class Replay:
+        def sample(self, rng: Any, n: int, attempts: int) -> Any:
+            return matrix
+
+    des = simulate(
+        Replay(),
+        Percentile(p=90, min_samples=20),
+        n=len(matrix),
+        budget=Budget(ratio=0.08),
+    )
+    return des, Hedger(
+        policy=Percentile(p=90, min_samples=20), budget=Budget(ratio=0.08)
+    )
+
+
+@pytest.fixture
+def replay() -> Any:
+    """`replay(matrix) -> (simulate's result, a Hedger)` on the same policy and budget."""
+    return _replay
+
+
 @pytest.fixture
 def script() -> type[Scripted]:
     """The `Scripted` class, to build scripted attempts: `script([(latency, value_or_error), ...])`."""

@@ -175,20 +175,12 @@ def test_adaptive_stays_within_its_rate_under_a_budget() -> None:
     assert result.report.reduction(99) > 0.1
 
 
-def test_asyncio_driver_and_simulator_agree_exactly() -> None:
+def test_asyncio_driver_and_simulator_agree_exactly(replay: Any) -> None:
     """The same decision code gives the same answers on the virtual asyncio loop and in the DES."""
     n = 1500
     rng = np.random.default_rng(4)
     matrix = Parametric(distribution="medium").sample(rng, n, 2)
-
-    class Replay:
-        def sample(self, rng: Any, n_: int, attempts: int) -> Any:
-            return matrix
-
-    des = simulate(
-        Replay(), Percentile(p=90, min_samples=20), n=n, budget=Budget(ratio=0.08)
-    )
-    hedger = Hedger(policy=Percentile(p=90, min_samples=20), budget=Budget(ratio=0.08))
+    des, hedger = replay(matrix)
 
     async def main() -> list[float]:
         out = []

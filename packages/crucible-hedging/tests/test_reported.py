@@ -15,16 +15,13 @@ from crucible_core.models import Request, SimulatedModel
 from crucible_hedging import (
     AllAttemptsFailedError,
     Attempt,
-    Budget,
     Fixed,
     HedgedModel,
     Hedger,
     HedgingTimeoutError,
     InvalidHedgingConfigError,
     Parametric,
-    Percentile,
     hedged,
-    simulate,
 )
 
 
@@ -74,19 +71,11 @@ def test_a_primary_in_time_needs_no_backup() -> None:
     assert result.latency_ms == pytest.approx(300.0)
 
 
-def test_reported_latencies_give_exactly_what_simulate_gives() -> None:
+def test_reported_latencies_give_exactly_what_simulate_gives(replay: Any) -> None:
     """The asyncio driver on a plain loop and the discrete-event simulator, same latencies."""
     n = 1500
     matrix = Parametric(distribution="medium").sample(np.random.default_rng(8), n, 2)
-
-    class Replay:
-        def sample(self, rng: Any, n_: int, attempts: int) -> Any:
-            return matrix
-
-    des = simulate(
-        Replay(), Percentile(p=90, min_samples=20), n=n, budget=Budget(ratio=0.08)
-    )
-    hedger = Hedger(policy=Percentile(p=90, min_samples=20), budget=Budget(ratio=0.08))
+    des, hedger = replay(matrix)
 
     async def main() -> list[float]:
         out = []
