@@ -15,9 +15,12 @@ so callers keep catching the error their callable raises.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from crucible_core.exceptions import CrucibleError
+
+if TYPE_CHECKING:
+    from crucible_hedging._hedge import Attempt
 
 __all__ = (
     "AllAttemptsFailedError",
@@ -44,10 +47,12 @@ class HedgingTimeoutError(HedgingError, TimeoutError):
     Attributes:
         timeout: the overall timeout, in seconds.
         attempts: how many attempts had been started.
+        timeline: every attempt's start, end and outcome (all cancelled or failed).
     """
 
     timeout: float
     attempts: int
+    timeline: tuple[Attempt, ...]
 
 
 class AllAttemptsFailedError(ExceptionGroup[Exception], HedgingError):  # type: ignore[override]
@@ -59,10 +64,12 @@ class AllAttemptsFailedError(ExceptionGroup[Exception], HedgingError):  # type: 
     Attributes:
         attempts: how many attempts were started.
         key: the request's workload key.
+        timeline: every attempt's start, end and outcome (all failed).
     """
 
     attempts: int
     key: Any
+    timeline: tuple[Attempt, ...]
 
     def __new__(
         cls, message: str, exceptions: Sequence[Exception], **context: Any
