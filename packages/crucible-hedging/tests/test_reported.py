@@ -106,6 +106,12 @@ def test_a_failure_starts_the_backup_at_once() -> None:
     assert result.winner_index == 1
     assert result.latency_ms == pytest.approx(200.0, abs=1.0)
     assert [a.outcome for a in result.timeline] == ["failed", "won"]
+    # an error may say how long its attempt took: the backup starts then
+    late = ResponseError("boom after 1 s", status=500, latency=1.0)
+    fn = Reported((0.0, late), (0.2, "backup"))
+    result = asyncio.run(hedged(fn, policy=Fixed(delay=5.0), latency=took))
+    assert result.latency_ms == pytest.approx(1200.0, abs=1.0)
+    assert result.timeline[0].end_ms == pytest.approx(1000.0)
 
 
 def test_every_attempt_failing_keeps_the_timeline() -> None:

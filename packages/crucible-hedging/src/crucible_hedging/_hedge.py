@@ -256,9 +256,10 @@ class Hedger:
             key: the workload class of the request (for
                 [`WorkloadAware`][crucible_hedging.WorkloadAware] and statistics).
             latency: the seconds an attempt took by its own account, from its value (e.g.
-                `lambda completion: completion.latency` for crucible-core models). An attempt
-                then ends `max(reported, elapsed)` after it started, and while nothing runs on
-                the event loop the request's clock moves straight on to the next thing due. So
+                `lambda completion: completion.latency` for crucible-core models); a failed
+                attempt's error may report its own in a `latency` attribute. An attempt then
+                ends `max(reported, elapsed)` after it started, and while nothing runs on the
+                event loop the request's clock moves straight on to the next thing due. So
                 attempts that return at once but report their latency (simulated models in
                 virtual time) are hedged, timed out and measured as if they had taken it, the
                 same decisions [`simulate`][crucible_hedging.simulate] makes on those latencies.
@@ -429,17 +430,19 @@ async def _run(
         for task in sorted(done, key=running.__getitem__) if len(done) > 1 else done:
             index = running.pop(task)
             took = loop.time() - walls[index]
-            if (
-                latency is not None
-                and not task.cancelled()
-                and task.exception() is None
-            ):
-                reported = latency(task.result())
+            if latency is not None and not task.cancelled():
+                error = task.exception()
+                reported = (
+                    latency(task.result())
+                    if error is None
+                    else getattr(error, "latency", None)
+                )
                 if reported is not None:
                     if not 0.0 <= reported < math.inf:
                         raise InvalidHedgingConfigError(
-                            f"`latency` gave {reported!r} for an attempt's value; it must "
-                            "give a finite number of seconds >= 0, or None",
+                            f"an attempt reported the latency {reported!r}; `latency` (or an "
+                            "error's `latency` attribute) must give a finite number of seconds "
+                            ">= 0, or None",
                             latency=reported,
                         )
                     took = max(took, reported)
