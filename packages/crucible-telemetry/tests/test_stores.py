@@ -226,3 +226,30 @@ def test_sqlite_file_of_another_schema_version_is_refused(tmp_path: Path) -> Non
     with pytest.raises(ct.InvalidOptionError, match="schema version 99") as info:
         ct.SQLiteStore(path)
     assert info.value.schema_version == 99
+
+
+def test_hostile_values_never_poison_a_store(
+    store: ct.Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # NUL characters (which PostgreSQL cannot store) and integers beyond 64 bits (which orjson
+    # refuses) once made every write of the batch fail and be retried for ever.
+    metadata = {"text": "a\x00b", "big": 2**80, "k\x00": ["\\u0000", "\x00"]}
+    with (
+        ct.experiment("hostile", store=store, tags=["t\x00"]) as exp,
+        context.use(item="q\x00"),
+    ):
+        events.emit(events.LLM_REQUEST_STOP, {"duration": 1.0}, metadata)
+    got = ct.get_events(exp.id, store=store)[0]
+    if isinstance(store, ct.PostgresStore):
+        assert got.metadata == {
+            "text": "a\ufffdb",
+            "big": 2**80,
+            "k\ufffd": ["\\u0000", "\ufffd"],  # the literal text `\u0000` is not a NUL
+        }
+        assert (got.item, got.tags) == ("q\ufffd", ("t\ufffd",))
+        assert "cannot store the character U+0000" in caplog.text
+    else:
+        assert got.metadata == metadata
+        assert (got.item, got.tags) == ("q\x00", ("t\x00",))
+    for suffix in (".parquet", ".csv", ".jsonl"):
+        assert ct.export(exp.id, tmp_path / f"e{suffix}", store=store).stat().st_size

@@ -302,14 +302,13 @@ def export(
         with atomic_write(target, binary=True) as fh:
             for batch in found.batches(experiment_id, batch_size=batch_size):
                 cols = [batch[c] for c in COLUMNS]
-                fh.writelines(
-                    orjson.dumps(
-                        dict(zip(COLUMNS, row, strict=True)),
-                        default=repr,
-                        option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY,
-                    )
+                rows = [
+                    dict(zip(COLUMNS, row, strict=True))
                     for row in zip(*cols, strict=True)
-                )
+                ]
+                for text in json_texts(rows):
+                    fh.write(text.encode())
+                    fh.write(b"\n")
     else:
         with atomic_write(target) as fh:
             writer = csv.writer(fh, lineterminator="\n")

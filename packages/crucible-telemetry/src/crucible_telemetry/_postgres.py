@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = ("PostgresStore", "redact")
+
+_logger = logging.getLogger("crucible.telemetry")
 
 _TYPES = {
     "seq": "bigint NOT NULL",
@@ -72,6 +75,35 @@ _INSERT = (
     + ", ".join("%s::jsonb" if c in JSON_COLUMNS else "%s" for c in EVENT_COLUMNS)
     + ") ON CONFLICT (experiment_id, seq) DO NOTHING"
 )
+
+
+# A `\u0000` escape in JSON text: preceded by an even number of backslashes (escaped ones).
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _replace_nul(columns: Columns) -> bool:
+    """Replace U+0000, which PostgreSQL text and jsonb cannot hold, by U+FFFD (in place).
+
+    Returns whether any was found. Other stores and exports keep the character.
+    """
+    found = False
+    for name, values in columns.items():
+        if name in JSON_COLUMNS:
+            if any("\\u0000" in v for v in values):
+                found = True
+                columns[name] = [_NUL_ESCAPE.sub(r"\1\\ufffd", v) for v in values]
+        elif name == "tags":
+            if any("\x00" in t for tags in values for t in tags):
+                found = True
+                columns[name] = [
+                    [t.replace("\x00", "\ufffd") for t in tags] for tags in values
+                ]
+        elif any(type(v) is str and "\x00" in v for v in values):
+            found = True
+            columns[name] = [
+                v.replace("\x00", "\ufffd") if type(v) is str else v for v in values
+            ]
+    return found
 
 
 def _is_identifier(value: object) -> bool:
@@ -142,6 +174,7 @@ class PostgresStore(BufferedStore):
         )
         self.url = url
         self.connect_timeout = connect_timeout
+        self._warned_nul = False
         self._conn: psycopg.Connection[Any] | None = None
         self._retry_sync(self._connection)
 
@@ -194,6 +227,12 @@ class PostgresStore(BufferedStore):
 
     def _write(self, columns: Columns) -> None:
         conn = self._connection()
+        if _replace_nul(columns) and not self._warned_nul:
+            self._warned_nul = True
+            _logger.warning(
+                "%s: PostgreSQL cannot store the character U+0000; it is written as U+FFFD",
+                self.description,
+            )
         rows = list(zip(*(columns[c] for c in EVENT_COLUMNS), strict=True))
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(_INSERT, rows)
@@ -208,7 +247,10 @@ class PostgresStore(BufferedStore):
 
     def save_experiment(self, experiment: Experiment) -> None:
         """Insert or update an experiment's record."""
-        row = experiment_row(experiment)
+        row = {
+            k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v
+            for k, v in experiment_row(experiment).items()
+        }
         sql = (
             f"INSERT INTO crucible_telemetry_experiments ({', '.join(EXPERIMENT_FIELDS)}) "
             f"VALUES ({', '.join('%s' for _ in EXPERIMENT_FIELDS)}) ON CONFLICT (id) DO UPDATE SET "

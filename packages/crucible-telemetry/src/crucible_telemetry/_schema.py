@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -101,8 +102,38 @@ _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def json_dumps(value: Any) -> str:
-    """JSON text of a captured mapping; values JSON cannot hold become their `repr()`."""
-    return orjson.dumps(value, default=_default, option=_OPTS).decode()
+    """JSON text of a captured mapping; values JSON cannot hold become their `repr()`.
+
+    Never raises: what orjson refuses (an integer beyond 64 bits, a key of an odd type) is written
+    by the standard library's encoder, with NaN and infinities as `null` as orjson writes them.
+    """
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(
+            _portable(value), separators=(",", ":"), ensure_ascii=False, default=repr
+        )
+
+
+def _portable(value: Any) -> Any:
+    """`value` with what only orjson would handle converted: keys to text, NaN/inf to None."""
+    if isinstance(value, Mapping):
+        return {_key(k): _portable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_portable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int):
+        return value
+    return _portable(_default(value))
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return orjson.dumps(key).decode()
+    return str(key)
 
 
 def json_loads(text: str | bytes | None) -> Any:
@@ -250,7 +281,10 @@ def joined_json(values: Sequence[Any]) -> bytes | None:
     try:  # without options when it can: they cost ~40% of the call
         raw = orjson.dumps(parts)
     except orjson.JSONEncodeError:
-        raw = orjson.dumps(parts, default=_default, option=_OPTS)
+        try:
+            raw = orjson.dumps(parts, default=_default, option=_OPTS)
+        except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits: value by value
+            return None
     return raw if raw.count(b"\x00") == n - 1 else None
 
 
