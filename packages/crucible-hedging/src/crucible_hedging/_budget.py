@@ -48,10 +48,6 @@ class Budget:
     burst, however the latencies behave. This is Finagle's `maxExtraLoad`. Share one budget
     between hedgers to bound their combined extra load.
 
-    Args:
-        ratio: extra attempts allowed per request, in (0, 1].
-        burst: the most tokens saved up, allowing a short burst of backups.
-
     Examples:
         >>> budget = Budget(ratio=0.5, burst=1)
         >>> budget.deposit(); budget.try_spend(), budget.try_spend()
@@ -113,10 +109,6 @@ class Throttle:
     attempt adds `token_ratio` back (up to `max_tokens`). Backups are sent only while the count is
     above half of `max_tokens`: after about `max_tokens / 2` failures in a row hedging stops, and
     it resumes after enough successes. A 429 therefore never triggers a stream of backups.
-
-    Args:
-        max_tokens: the token count when healthy.
-        token_ratio: tokens restored by each success.
 
     Examples:
         >>> throttle = Throttle(max_tokens=4, token_ratio=0.5)

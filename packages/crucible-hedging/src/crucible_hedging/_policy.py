@@ -123,10 +123,7 @@ def _open_fraction(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 @attrs.define(frozen=True, kw_only=True)
 class Fixed:
-    """Hedge after the same delay every time.
-
-    Args:
-        delay: seconds to wait before each backup attempt.
+    """Hedge after the same delay every time: `Fixed(delay=0.5)` waits 0.5 s before each backup.
 
     Examples:
         >>> Fixed(delay=0.5).delay()
@@ -156,12 +153,6 @@ class Percentile:
     above the delay, and with it the estimate, stays unbiased. Until `min_samples` latencies are
     seen the delay is `initial_delay` (`None`: no timed hedge yet). Hedging at the 95th percentile
     fires on about 5% of requests.
-
-    Args:
-        p: the percentile, strictly between 0 and 100.
-        window: how many recent latencies to keep.
-        min_samples: latencies needed before the percentile is trusted.
-        initial_delay: the delay until then, in seconds (`None`: do not hedge until then).
 
     Examples:
         >>> policy = Percentile(p=50, window=3, min_samples=3)
@@ -245,15 +236,6 @@ class Adaptive:
     same rule picks from the true distribution (tested on the seed profiles); with strongly
     request-correlated latency the model's independence assumption fails, and hedges are wasted up
     to `max_rate` (see the guide). Keep `max_rate` at or under the hedger's budget ratio.
-
-    Args:
-        max_rate: the largest share of requests to hedge, in (0, 1).
-        quantile: the percentile of hedged latency to minimise, in (0, 100).
-        tolerance: the relative slack on the predicted tail traded for fewer hedges.
-        window: how many recent first-attempt latencies to keep.
-        min_samples: latencies needed before the first estimate.
-        update_every: requests between re-estimates.
-        initial_delay: the delay before the first estimate (`None`: no timed hedge yet).
     """
 
     max_rate: float = attrs.field(default=0.05, validator=_open_fraction)
@@ -366,10 +348,6 @@ class WorkloadAware:
 
     The request's `key` picks the policy; keys without one use `default` (`None`: no timed hedge).
     Each policy learns only from its own class.
-
-    Args:
-        policies: a policy per workload key.
-        default: the policy for other keys.
 
     Examples:
         >>> policy = WorkloadAware(policies={"short": Fixed(delay=0.2), "long": Fixed(delay=2.0)})

@@ -103,10 +103,6 @@ class Parametric:
     makes every attempt of a request equally slow (the slowness is in the request, say a long
     prompt), where hedging cannot help.
 
-    Args:
-        distribution: the per-attempt latency distribution.
-        correlation: the copula correlation between attempts of one request, in [0, 1].
-
     Examples:
         >>> import numpy as np
         >>> m = Parametric(distribution="medium")
@@ -165,12 +161,7 @@ def _normal_cdf(z: NDArray[np.float64]) -> NDArray[np.float64]:
 
 @attrs.define(frozen=True, kw_only=True, eq=False)
 class Empirical:
-    """Attempt latencies resampled from observed ones (seconds), e.g. from telemetry.
-
-    Args:
-        samples: observed latencies in seconds.
-        correlation: the copula correlation between attempts of one request, in [0, 1].
-    """
+    """Attempt latencies resampled from observed ones (seconds), e.g. from telemetry."""
 
     samples: NDArray[np.float64] = attrs.field(converter=_to_samples, repr=False)
     """The observed latencies, sorted."""
