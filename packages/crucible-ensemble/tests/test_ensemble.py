@@ -444,3 +444,14 @@ async def test_sequential_times_out_in_real_time(scripted) -> None:
     with pytest.raises(EnsembleTimeoutError):
         await ensemble.predict_async(CHOICE)
     assert slow.cancelled == 1
+
+
+async def test_cascade_cancels_calls_in_flight_once_confident(scripted) -> None:
+    sure = scripted("sure", "A", raw={"confidence": 0.97})
+    slow = scripted("slow", "B", sleep=30)
+    rest = scripted("rest", "B")
+    cascade = Cascade(order="given", confidence=0.9, min_agreeing=2)
+    result = await Ensemble([sure, slow, rest], execution=cascade).predict_async(CHOICE)
+    assert result.answer == "A" and result.members_called == 2
+    assert slow.calls == 1 and slow.cancelled == 1 and rest.calls == 0
+    assert [r.status for r in result.responses] == ["answered", "cancelled"]

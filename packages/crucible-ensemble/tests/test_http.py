@@ -7,7 +7,13 @@ import asyncio
 import pytest
 
 from crucible_core.models import Request, build_model
-from crucible_ensemble import Ensemble, Hedged, InsufficientResponsesError, Sequential
+from crucible_ensemble import (
+    Cascade,
+    Ensemble,
+    Hedged,
+    InsufficientResponsesError,
+    Sequential,
+)
 
 pytestmark = pytest.mark.network
 
@@ -104,3 +110,17 @@ async def test_every_member_failing_raises(chat_server) -> None:
     finally:
         await close(models)
     assert len(info.value.errors) == 2
+
+
+async def test_cascade_stops_before_the_member_it_does_not_need(chat_server) -> None:
+    chat_server.script("cheap-1", text="The answer is C.")
+    chat_server.script("cheap-2", text="C")
+    chat_server.script("slow", text="D", delay=30)
+    models = members(chat_server, "cheap-1", "cheap-2", "slow")
+    cascade = Cascade(order="given", min_agreeing=2, threshold=0.6)
+    try:
+        result = await Ensemble(models, execution=cascade).predict_async(CHOICE)
+    finally:
+        await close(models)
+    assert result.answer == "C" and result.members_called == 2
+    assert "slow" not in chat_server.served
