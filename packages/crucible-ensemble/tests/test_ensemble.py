@@ -198,10 +198,17 @@ async def test_hedged_primary_in_time_needs_no_backup(scripted) -> None:
 async def test_hedged_failure_moves_on_at_once(scripted, failing_model) -> None:
     backup = scripted("backup", "B", latency=0.2)
     result = await Ensemble(
-        [failing_model("p"), backup], execution=Hedged(delay=10.0, max_hedges=0)
+        [failing_model("p"), backup], execution=Hedged(delay=10.0)
     ).predict_async(CHOICE)
     assert result.answer == "B"
     assert result.latency == pytest.approx(0.2, abs=0.05)
+    assert [r.status for r in result.responses] == ["failed", "answered"]
+    # max_hedges counts every backup, as in crucible-hedging: none, so nothing after a failure
+    alone = Ensemble(
+        [failing_model("p"), scripted("b", "B")], execution=Hedged(max_hedges=0)
+    )
+    with pytest.raises(InsufficientResponsesError):
+        await alone.predict_async(CHOICE)
 
 
 async def test_hedged_in_real_time_cancels_the_slow_primary(scripted) -> None:

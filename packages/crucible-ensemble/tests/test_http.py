@@ -94,10 +94,15 @@ async def test_hedged_backup_beats_a_slow_primary(chat_server) -> None:
         result = await Ensemble(models, execution=Hedged(delay=0.05)).predict_async(
             CHOICE
         )
+        for _ in range(100):  # the server sees the disconnect a moment later
+            if chat_server.cancelled:
+                break
+            await asyncio.sleep(0.01)
     finally:
         await close(models)
     assert result.answer == "B"
     assert [r.status for r in result.responses] == ["cancelled", "answered"]
+    assert chat_server.cancelled == ["slow"] and chat_server.served == ["backup"]
 
 
 async def test_every_member_failing_raises(chat_server) -> None:

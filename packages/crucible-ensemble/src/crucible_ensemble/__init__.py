@@ -13,8 +13,8 @@ result.answer, result.consensus, result.members_called
 - [`Ensemble`][crucible_ensemble.Ensemble] implements the `Model` protocol, so it stands wherever a
   model does; [`predict`][crucible_ensemble.predict] / `predict_async` are one-off shortcuts.
 - Voting: `"majority"`, `"weighted"`, `"best_confidence"`, `"unanimous"`, or your own function.
-- Execution: `"parallel"`, `"sequential"` (stops when the outcome cannot change), `"hedged"`,
-  `"cascade"` (cheapest first).
+- Execution: `"parallel"`, `"sequential"` (stops when the outcome cannot change), `"hedged"`
+  (through crucible-hedging: backups after a policy's delay), `"cascade"` (cheapest first).
 - [`evaluate_ensemble`][crucible_ensemble.evaluate_ensemble] scores the ensemble and every member
   on the same items; `crucible_ensemble.simulation.correlated` makes members err together.
 """

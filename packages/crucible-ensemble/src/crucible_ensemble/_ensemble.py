@@ -51,6 +51,13 @@ from crucible_ensemble.exceptions import (
     EnsembleTimeoutError,
     InsufficientResponsesError,
 )
+from crucible_hedging import (
+    AllAttemptsFailedError,
+    Attempt,
+    HedgedResult,
+    Hedger,
+    HedgingTimeoutError,
+)
 
 __all__ = ("Ensemble", "ModelSpec", "predict", "predict_async")
 
@@ -145,6 +152,14 @@ def _member_confidence(completion: Completion) -> float | None:
     return math.exp(sum(logprobs) / len(logprobs))
 
 
+def _confidence(completion: Completion) -> float | None:
+    """`_member_confidence`, skipped at once for the usual completion that reports none."""
+    raw = completion.raw
+    if "confidence" in raw or "choices" in raw:
+        return _member_confidence(completion)
+    return None
+
+
 def _price(model: Model) -> float:
     """An estimate of one call's USD cost, for ordering a cascade (unknown: infinity)."""
     profile = getattr(model, "profile", None)
@@ -176,6 +191,29 @@ def _timeout_error(timeout: float | None) -> TimeoutError:
 
 
 _FINISHED = frozenset({"answered", "unparsed"})
+
+
+class _Unreadable(Exception):
+    """A member answered, but no answer could be read from its text (a hedged attempt failed).
+
+    Its `latency` is the completion's, so the next member is called when the answer came.
+    """
+
+    def __init__(self, latency: float) -> None:
+        super().__init__("no answer could be read from the member's text")
+        self.latency = latency
+
+
+def _never_fatal(error: BaseException) -> bool:
+    """Hedged execution tries the next member whatever a member's error."""
+    return False
+
+
+def _reported(call: _Call) -> float | None:
+    """The latency a hedged call's completion reports."""
+    return None if call.completion is None else call.completion.latency
+
+
 _ballot = builder(Ballot)
 _response = builder(MemberResponse)
 _result = builder(EnsembleResult)
@@ -232,6 +270,7 @@ class Ensemble:
     __slots__ = (
         "_built",
         "_execution",
+        "_hedger",
         "_id",
         "_meta",
         "_normalize",
@@ -335,6 +374,19 @@ class Ensemble:
             "execution": self._execution.name,
             "models": self.names,
         }
+        ex = self._execution
+        self._hedger = (
+            Hedger(
+                policy=ex.hedge_policy(),
+                max_hedges=n - 1 if ex.max_hedges is None else ex.max_hedges,
+                budget=ex.budget,
+                throttle=ex.throttle,
+                timeout=timeout,
+                fatal=_never_fatal,
+            )
+            if isinstance(ex, Hedged)
+            else None
+        )
 
     def _check_weights(
         self, weights: Sequence[float] | Mapping[str, float] | None
@@ -393,6 +445,15 @@ class Ensemble:
     def execution(self) -> Execution:
         """The execution strategy."""
         return self._execution
+
+    @property
+    def hedger(self) -> Hedger | None:
+        """The crucible-hedging `Hedger` behind `execution="hedged"` (else `None`).
+
+        It holds the policy's learning and the budget across predictions; its `report()` gives
+        the hedge and win rates and the latency percentiles with and without hedging.
+        """
+        return self._hedger
 
     @property
     def weights(self) -> dict[str, float]:
@@ -481,6 +542,10 @@ class Ensemble:
                 calls, ballots, latency, timed_out = await self._gather_parallel(
                     request
                 )
+            elif self._hedger is not None:
+                calls, ballots, latency, timed_out = await self._gather_hedged(
+                    request, self._hedger
+                )
             else:
                 calls, ballots, latency, timed_out = await self._gather(request)
             result = self._tally(calls, ballots, latency)
@@ -549,7 +614,9 @@ class Ensemble:
             needed = getattr(self._strategy, "needed", None)
             want = needed(ballots, pending) if needed is not None else len(pending)
             want += ex.spare
-        elif isinstance(ex, Cascade):
+        else:
+            # parallel and hedged execution run elsewhere
+            assert isinstance(ex, Cascade)
             lead = 0
             if ballots:
                 counts: dict[str, int] = {}
@@ -557,8 +624,6 @@ class Ensemble:
                     counts[b.answer] = counts.get(b.answer, 0) + 1
                 lead = max(counts.values())
             want = max(1, ex.min_agreeing - lead)
-        else:  # Hedged: one at a time; the timer adds backups
-            want = 1
         return max(want, floor, 1)
 
     def _finished(self, ballots: list[Ballot], pending: list[float]) -> bool:
@@ -567,12 +632,10 @@ class Ensemble:
         if len(ballots) < self.min_responses:
             return False
         ex = self._execution
-        if isinstance(ex, Hedged):
-            return True
         if isinstance(ex, Sequential):
             settled = getattr(self._strategy, "settled", None)
             return bool(settled(ballots, pending)) if settled is not None else False
-        assert isinstance(ex, Cascade)  # parallel execution never gets here
+        assert isinstance(ex, Cascade)  # parallel and hedged execution run elsewhere
         if ex.confidence is not None and any(
             b.confidence is not None and b.confidence >= ex.confidence for b in ballots
         ):
@@ -588,25 +651,17 @@ class Ensemble:
     async def _gather(
         self, request: Request
     ) -> tuple[list[_Call], list[Ballot], float, bool]:
-        """Run the member calls on the execution's schedule (sequential, hedged, cascade).
+        """Run the member calls on the execution's schedule (sequential, cascade).
 
         Time is tracked on a model clock: a call launched at model time `t` finishes at `t` plus
         the latency its completion reports (or the wall time it took, if larger). Simulated
         members in virtual time return at once but are processed in model-time order, so
-        sequential stopping, hedging and timeouts behave as they would in real time.
+        sequential stopping and timeouts behave as they would in real time.
         """
         loop = asyncio.get_running_loop()
         wall0 = loop.time()
         weights = self._weight_list
         timeout = self.timeout
-        ex = self._execution
-        hedged = isinstance(ex, Hedged)
-        hedges_left = (
-            (ex.max_hedges if ex.max_hedges is not None else len(self.models))
-            if isinstance(ex, Hedged)
-            else 0
-        )
-        delay = ex.delay if isinstance(ex, Hedged) else _INF
         normalizer = resolve_normalizer(self._normalize, request)
         queue = deque(self._order)
         calls: list[_Call] = []
@@ -614,7 +669,6 @@ class Ensemble:
         ready: list[_Call] = []
         ballots: list[Ballot] = []
         clock = 0.0
-        last_launch = 0.0
         timed_out = False
         fresh = False  # tasks launched since the loop last ran (Python 3.11 only)
 
@@ -625,13 +679,12 @@ class Ensemble:
             ]
 
         def launch(at: float) -> None:
-            nonlocal last_launch, fresh
+            nonlocal fresh
             position = queue.popleft()
             call = _Call(position, at)
             task = _start(loop, _timed(self.models[position], request, loop.time))
             in_flight[task] = call
             calls.append(call)
-            last_launch = at
             fresh = not _EAGER
 
         def collect(done: Sequence[asyncio.Task[Any]]) -> None:
@@ -655,50 +708,25 @@ class Ensemble:
                     launch(clock)
                 if not in_flight and not ready:
                     break
-                next_hedge = (
-                    last_launch + delay
-                    if hedged and queue and hedges_left > 0
-                    else _INF
-                )
                 if in_flight and fresh:
                     await asyncio.sleep(0)  # let new calls take their first step
                     fresh = False
                 collect([t for t in in_flight if t.done()])
                 if not ready:
-                    # Nothing to decide on: block until a call finishes, the next hedge is
-                    # due, or the timeout runs out.
-                    now = loop.time() - wall0
-                    wait = min(
-                        timeout - now if timeout is not None else _INF,
-                        next_hedge - now,
-                    )
+                    # Nothing to decide on: block until a call finishes or the timeout runs out.
+                    left = None if timeout is None else timeout - (loop.time() - wall0)
                     done, _ = await asyncio.wait(
                         in_flight,
-                        timeout=None if wait == _INF else max(wait, 0.0),
+                        timeout=None if left is None else max(left, 0.0),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                     collect(list(done))
-                    if not ready:
-                        now = loop.time() - wall0
-                        if timeout is not None and now >= timeout:
-                            clock = max(clock, timeout)
-                            timed_out = True
-                            break
-                        if next_hedge < _INF:
-                            clock = max(clock, next_hedge)
-                            hedges_left -= 1
-                            launch(clock)
-                        continue
+                    if not ready:  # the timeout ran out
+                        clock = max(clock, timeout or 0.0)
+                        timed_out = True
+                        break
                 ready.sort(key=lambda c: c.finish)
-                first = ready[0]
-                if next_hedge < first.finish and (
-                    timeout is None or next_hedge < timeout
-                ):
-                    clock = max(clock, next_hedge)
-                    hedges_left -= 1
-                    launch(clock)
-                    continue
-                ready.pop(0)
+                first = ready.pop(0)
                 if timeout is not None and first.finish > timeout:
                     first.status = "timed_out"
                     first.error = _timeout_error(timeout)
@@ -775,6 +803,86 @@ class Ensemble:
             latency = timeout
         return calls, ballots, latency, timed_out
 
+    async def _gather_hedged(
+        self, request: Request, hedger: Hedger
+    ) -> tuple[list[_Call], list[Ballot], float, bool]:
+        """Hedged requests through crucible-hedging, one per answer wanted (`min_responses`).
+
+        Request `j` calls member `j` and takes backups from members `j + k`, `j + 2k`, ... A
+        call's value is the call itself, timed by the latency its completion reports; a failed
+        or unreadable call fails the attempt, so the next member is called at once. Each
+        attempt's fate comes from the hedger's timeline, on the request's clock: a call that
+        returned (in virtual time) after the winner's reported finish was still running there,
+        so it is cancelled like a real loser.
+        """
+        normalizer = resolve_normalizer(self._normalize, request)
+        k = self.min_responses
+        ex = self._execution
+        limit = ex.max_hedges if isinstance(ex, Hedged) else None
+        slots = [self._order[j::k] for j in range(k)]
+        tried: list[list[_Call]] = [[] for _ in slots]
+
+        def attempts(slot: Sequence[int], calls: list[_Call]) -> Callable[[], Any]:
+            members = iter(slot)
+
+            async def attempt() -> _Call:
+                position = next(members)
+                call = _Call(position, 0.0)
+                calls.append(call)
+                try:
+                    call.completion = await self.models[position].complete(request)
+                except Exception as err:
+                    call.error = err
+                    raise
+                answer = normalizer(call.completion.text)
+                if answer is None:
+                    raise _Unreadable(call.completion.latency)
+                call.answer = answer
+                return call
+
+            return attempt
+
+        outcomes = await asyncio.gather(
+            *(
+                hedger.request(
+                    attempts(slot, calls),
+                    latency=_reported,
+                    max_hedges=len(slot) - 1
+                    if limit is None
+                    else min(limit, len(slot) - 1),
+                )
+                for slot, calls in zip(slots, tried, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        ballots: list[Ballot] = []
+        latency = 0.0
+        timed_out = False
+        for calls, outcome in zip(tried, outcomes, strict=True):
+            if isinstance(outcome, HedgedResult):
+                timeline: tuple[Attempt, ...] = outcome.timeline
+            elif isinstance(outcome, HedgingTimeoutError | AllAttemptsFailedError):
+                timeline = outcome.timeline
+                timed_out = timed_out or isinstance(outcome, HedgingTimeoutError)
+            else:
+                raise outcome  # cancelled, or a bug: not a member's failure
+            for attempt, call in zip(timeline, calls, strict=True):
+                call.launch = attempt.start_ms / 1000.0
+                call.finish = (attempt.end_ms or attempt.start_ms) / 1000.0
+                latency = max(latency, call.finish)
+                finished = attempt.outcome in ("won", "failed")
+                if finished and call.completion is not None:
+                    call.confidence = _confidence(call.completion)
+                if attempt.outcome == "won" and call.answer is not None:
+                    self._vote(call, call.answer, ballots)
+                elif attempt.outcome == "failed":
+                    call.status = "failed" if call.completion is None else "unparsed"
+                elif isinstance(outcome, HedgingTimeoutError):
+                    call.status = "timed_out"
+                    call.error = _timeout_error(self.timeout)
+                # else: "cancelled", the default
+        return [c for calls in tried for c in calls], ballots, latency, timed_out
+
     def _record(
         self, call: _Call, normalizer: Normalizer, ballots: list[Ballot]
     ) -> None:
@@ -783,15 +891,14 @@ class Ensemble:
             call.status = "failed"
             return
         answer = normalizer(completion.text)
-        raw = completion.raw
-        call.confidence = confidence = (
-            _member_confidence(completion)
-            if "confidence" in raw or "choices" in raw
-            else None
-        )
+        call.confidence = _confidence(completion)
         if answer is None:
             call.status = "unparsed"
             return
+        self._vote(call, answer, ballots)
+
+    def _vote(self, call: _Call, answer: str, ballots: list[Ballot]) -> None:
+        """Record `call`'s readable `answer` and its ballot."""
         call.status = "answered"
         call.answer = answer
         position = call.position
@@ -801,7 +908,7 @@ class Ensemble:
                 position=position,
                 answer=answer,
                 weight=self._weight_list[position],
-                confidence=confidence,
+                confidence=call.confidence,
             )
         )
 

@@ -4,9 +4,9 @@
 - [`Sequential`][crucible_ensemble.Sequential]: as few as could settle the vote (3 of 5 for a
   majority), then more only while the outcome can still change; in-flight calls are cancelled the
   moment it cannot.
-- [`Hedged`][crucible_ensemble.Hedged]: the first member alone; if it has not answered after
-  `delay` seconds, the next one as a backup, and so on; the first answer wins, the rest are
-  cancelled.
+- [`Hedged`][crucible_ensemble.Hedged]: the first member alone; if it has not answered after the
+  delay a crucible-hedging policy gives, the next one as a backup, and so on; the first answer
+  wins, the rest are cancelled.
 - [`Cascade`][crucible_ensemble.Cascade]: cheapest first; escalate to the next member while the
   agreement (or confidence) is below the threshold.
 """
@@ -19,6 +19,7 @@ import attrs
 
 from crucible_ensemble._checks import is_count, is_real
 from crucible_ensemble.exceptions import EnsembleConfigurationError
+from crucible_hedging import Budget, Fixed, Policy, Throttle
 
 __all__ = (
     "Cascade",
@@ -35,6 +36,8 @@ ExecutionName: TypeAlias = Literal["parallel", "sequential", "hedged", "cascade"
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
     if not is_real(value) or value <= 0:
         raise EnsembleConfigurationError(
             f"`{attribute.name}` must be a positive number of seconds, got {value!r}",
@@ -100,24 +103,87 @@ class Sequential:
         return "sequential"
 
 
+def _policy(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, Policy):
+        raise EnsembleConfigurationError(
+            "`policy` must be a crucible-hedging policy such as `Fixed(delay=0.5)`, "
+            f"`Percentile(p=95)` or `Adaptive()`, got {value!r}",
+            policy=value,
+        )
+
+
+def _budget(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None or isinstance(value, Budget):
+        return
+    if not is_real(value) or not 0 < value <= 1:
+        raise EnsembleConfigurationError(
+            "`budget` must be a share of predictions in (0, 1] (0.05: backups for at most 5%), "
+            f"a crucible-hedging `Budget`, or None, got {value!r}",
+            budget=value,
+        )
+
+
+def _throttle(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, Throttle):
+        raise EnsembleConfigurationError(
+            f"`throttle` must be a crucible-hedging `Throttle` or None, got {value!r}",
+            throttle=value,
+        )
+
+
 @attrs.define(frozen=True, kw_only=True)
 class Hedged:
-    """The first member answers; backups (the next members, in order) fire after `delay` each.
+    """The first member answers; the next members are backups, fired by a crucible-hedging policy.
 
-    Each backup starts `delay` seconds after the previous call if no member has answered yet (at
-    once if the previous call failed). The first answer wins and the calls still running are
-    cancelled. With `min_responses=k` it waits for `k` answers instead of one.
+    It runs through crucible-hedging's [`Hedger`][crucible_hedging.Hedger]: the first member is
+    called; when the policy's delay passes without an answer, the next member is called as a
+    backup (at once when a call fails or its answer cannot be read), and so on; the first answer
+    wins and the calls still running are cancelled. Calls are timed by the latency their
+    completions report, so simulated members in virtual time are hedged on their simulated
+    latencies exactly as crucible-hedging's `simulate` would. Learning policies
+    ([`Percentile`][crucible_hedging.Percentile], [`Adaptive`][crucible_hedging.Adaptive]) learn
+    across the ensemble's predictions; `budget=` caps backups at a share of them (the ensemble's
+    `hedger.report()` shows the rates).
+
+    With `min_responses=k`, k hedged requests run at once: request `j` starts with member `j` and
+    takes its backups from members `j + k`, `j + 2k`, ...
+
+    Examples:
+        >>> from crucible_hedging import Percentile
+        >>> Hedged(policy=Percentile(p=95), budget=0.1).name
+        'hedged'
     """
 
-    delay: float = attrs.field(default=1.0, validator=_positive)
-    """Seconds to wait for an answer before firing the next backup."""
+    delay: float | None = attrs.field(default=None, validator=_positive)
+    """Seconds to wait for an answer before each backup: short for `policy=Fixed(delay)`."""
+    policy: Policy | None = attrs.field(default=None, validator=_policy)
+    """When to fire backups (default `Fixed(delay=1.0)`)."""
     max_hedges: int | None = attrs.field(default=None, validator=_optional_count)
     """How many backups at most (`None`: every other member)."""
+    budget: Budget | float | None = attrs.field(default=None, validator=_budget)
+    """Backups per prediction at most, as a share (`0.05`) or a crucible-hedging `Budget` (share
+    one between ensembles to bound their combined extra load); `None`: no cap."""
+    throttle: Throttle | None = attrs.field(default=None, validator=_throttle)
+    """A crucible-hedging `Throttle` that stops backups while calls keep failing."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.delay is not None and self.policy is not None:
+            raise EnsembleConfigurationError(
+                "give `delay=` (a fixed delay) or `policy=`, not both",
+                delay=self.delay,
+                policy=self.policy,
+            )
 
     @property
     def name(self) -> str:
         """`"hedged"`."""
         return "hedged"
+
+    def hedge_policy(self) -> Policy:
+        """The policy to hedge with: `policy`, or `Fixed(delay)` (1 s when neither is given)."""
+        if self.policy is not None:
+            return self.policy
+        return Fixed(delay=1.0 if self.delay is None else self.delay)
 
 
 @attrs.define(frozen=True, kw_only=True)
