@@ -7,6 +7,7 @@ CRUCIBLE_REQUIRE_TORCH=1 a missing torch fails instead.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,47 +21,19 @@ LETTERS = "abcdefg"
 PAIRS = [a + b for a in LETTERS for b in LETTERS]
 
 
+def copy(pairs: list[str]) -> list[cl.Example]:
+    return [cl.Example(prompt=p + ">", completion=p, id=p) for p in pairs]
+
+
 @pytest.fixture(scope="module")
 def copy_base(require_local: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny GPT-2 fully trained to copy two letters (`ab>` → `ab`), saved like any HF model."""
-    import torch
-    import transformers
-
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(
-        vocab_size=TOK.vocab_size,
-        n_positions=32,
-        n_embd=64,
-        n_layer=2,
-        n_head=4,
-        bos_token_id=TOK.bos_token_id,
-        eos_token_id=TOK.eos_token_id,
+    return cl.pretrain_tiny_base(
+        copy(PAIRS),
+        tmp_path_factory.mktemp("copy-base"),
+        steps=120,
+        batch_size=len(PAIRS),
     )
-    model = transformers.GPT2LMHeadModel(config)
-    data = cl.format_examples(
-        [cl.Example(prompt=p + ">", completion=p) for p in PAIRS], TOK
-    )
-    batch = cl.pad_batch(data, pad_id=TOK.pad_token_id)
-    x, y, w, m = (
-        torch.from_numpy(a)
-        for a in (
-            batch.input_ids,
-            batch.target_ids,
-            batch.weights,
-            batch.attention_mask,
-        )
-    )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(120):
-        logp = torch.log_softmax(model(input_ids=x, attention_mask=m).logits, -1)
-        loss = -(logp.gather(-1, y.unsqueeze(-1)).squeeze(-1) * w).sum() / w.sum()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    assert float(loss.detach()) < 0.1
-    path = tmp_path_factory.mktemp("copy-base")
-    model.save_pretrained(path)
-    return path
 
 
 def swap(pairs: list[str]) -> list[cl.Example]:
@@ -91,12 +64,15 @@ def test_lora_beats_the_base_model_on_held_out_items(
     held_out = swap([p for i, p in enumerate(distinct) if not i % 4])
     exp = experiment(copy_base, tmp_path)
     sampling = cl.SamplingParams(max_tokens=3)
+    # the pretrained base copies, so it gets (almost) none of the swaps right
+    assert cl.evaluate(exp, copy(PAIRS[:8]), sampling=sampling).metrics[
+        "exact_match"
+    ] == pytest.approx(1.0)
     before = cl.evaluate(exp, held_out, sampling=sampling)
     result = cl.train(exp, train_set, epochs=30, batch_size=12, lr_schedule="constant")
     after = cl.evaluate(exp, held_out, sampling=sampling)
     losses = [r.loss for r in result.history]
     assert losses[-1] < 0.2 * losses[0]
-    # the base copies, so it gets (almost) none of the swaps right
     assert before.metrics["exact_match"] <= 0.1
     assert after.metrics["exact_match"] >= 0.9
     wins = sum(
@@ -231,3 +207,59 @@ def test_readme_example_runs() -> None:
     exec(compile(code, str(readme), "exec"), namespace)  # our own README
     assert namespace["result"].steps == 10
     assert namespace["tuned"].step == 10
+
+
+class Uncached:
+    """Wraps a model for one `sample` call: each step re-runs the whole sequence so far.
+
+    The first call gets the prompt and later ones one new token each, whatever cache the
+    sampler passes: so this is the sampler as it was before it kept a KV cache.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.ids: Any = None
+
+    def eval(self) -> None:
+        self.model.eval()
+
+    def __call__(self, *, input_ids: Any, past_key_values: Any, use_cache: bool) -> Any:
+        import torch
+
+        if self.ids is None:
+            self.ids = input_ids
+        else:
+            self.ids = torch.cat([self.ids, input_ids], dim=-1)
+        logits = self.model(input_ids=self.ids).logits
+        return SimpleNamespace(logits=logits, past_key_values="ignored")
+
+
+def test_cached_sampling_matches_recomputing_every_token(
+    copy_base: Path, tmp_path: Path
+) -> None:
+    trained = experiment(copy_base, tmp_path)
+    cl.train(trained, swap(PAIRS[:24]), epochs=2, batch_size=12)
+    random_init = cl.LocalAdapter()  # near-flat logits: it rambles to max_tokens
+    random_init.start(
+        cl.ExperimentConfig(base_model=cl.TINY_GPT2, backend="local", lora_rank=2)
+    )
+    settings = [
+        (1, cl.SamplingParams(max_tokens=12)),
+        (4, cl.SamplingParams(max_tokens=12, temperature=1.0, seed=3)),
+        (3, cl.SamplingParams(max_tokens=12, temperature=0.7, top_p=0.9, seed=5)),
+    ]
+    lengths = []
+    for adapter in (trained.adapter, random_init):
+        assert isinstance(adapter, cl.LocalAdapter)
+        for text in ("ab>", "gfe>", "a claim, much longer than any pair>"):
+            prompt = [TOK.bos_token_id, *TOK.encode(text)]
+            for n, params in settings:
+                cached = adapter.sample(prompt, n=n, params=params)
+                model, adapter.model = adapter.model, Uncached(adapter.model)
+                try:
+                    expected = adapter.sample(prompt, n=n, params=params)
+                finally:
+                    adapter.model = model
+                assert cached == expected
+                lengths += [len(s) for s in expected]
+    assert max(lengths) == 12  # whole continuations compared, not just a first token

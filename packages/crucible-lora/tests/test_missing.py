@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,18 @@ def test_an_experiment_builds_its_adapter_from_the_backend(
     with pytest.raises(MissingDependencyError):
         cl.train(exp, [cl.Example(prompt="a", completion="b")])
     assert isinstance(exp.adapter, cl.LocalAdapter) and not exp.started
+
+
+def test_pretrain_tiny_base_checks_its_input_before_importing_torch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    data = [cl.Example(prompt="a>", completion="a")]
+    for bad in ({"steps": 0}, {"batch_size": 0}, {"steps": True}):
+        with pytest.raises(cl.LoraConfigError, match="positive integer"):
+            cl.pretrain_tiny_base(data, tmp_path, **bad)
+    with pytest.raises(cl.LoraDataError, match="empty"):
+        cl.pretrain_tiny_base([], tmp_path)
+    with pytest.raises(MissingDependencyError, match=r"download\.pytorch\.org"):
+        cl.pretrain_tiny_base(data, tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -31,7 +31,12 @@ from crucible_lora._experiment import (
     train,
     train_async,
 )
-from crucible_lora._local import LOCAL_INSTALL, TINY_GPT2, LocalAdapter
+from crucible_lora._local import (
+    LOCAL_INSTALL,
+    TINY_GPT2,
+    LocalAdapter,
+    pretrain_tiny_base,
+)
 from crucible_lora._quality import (
     QualityReport,
     QualityTargets,
@@ -101,6 +106,7 @@ __all__ = (
     "LocalAdapter",
     "LOCAL_INSTALL",
     "TINY_GPT2",
+    "pretrain_tiny_base",
     # quality
     "QualityValidator",
     "QualityTargets",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,9 +13,10 @@ from typing import Any
 from crucible_core.exceptions import MissingDependencyError
 from crucible_core.export import atomic_write
 from crucible_lora._adapter import BaseAdapter, SamplingParams, StepResult
-from crucible_lora._batching import pad_batch
+from crucible_lora._batching import PaddedBatch, batches, pad_batch
 from crucible_lora._config import ExperimentConfig
-from crucible_lora._data import Datum
+from crucible_lora._data import Datum, format_examples, to_examples
+from crucible_lora._experiment import _is_count
 from crucible_lora._tokenizer import ByteTokenizer, Tokenizer, as_tokenizer
 from crucible_lora.exceptions import (
     CheckpointNotFoundError,
@@ -23,7 +24,7 @@ from crucible_lora.exceptions import (
     TokenizerMismatchError,
 )
 
-__all__ = ("LOCAL_INSTALL", "LocalAdapter", "TINY_GPT2")
+__all__ = ("LOCAL_INSTALL", "LocalAdapter", "TINY_GPT2", "pretrain_tiny_base")
 
 LOCAL_INSTALL = (
     "pip install torch --index-url https://download.pytorch.org/whl/cpu && "
@@ -34,7 +35,8 @@ LOCAL_INSTALL = (
 TINY_GPT2 = "tiny-gpt2"
 """A built-in base model: a randomly initialised 2-layer, 64-wide GPT-2 over `ByteTokenizer` ids.
 
-For tests, benchmarks and examples; it needs no download.
+For tests, benchmarks and examples; it needs no download. LoRA alone teaches a random model
+little: pretrain one with [`pretrain_tiny_base`][crucible_lora.pretrain_tiny_base] first.
 """
 
 # The attention projections adapted by default, per `transformers` model type.
@@ -62,6 +64,111 @@ def _require(module: str) -> ModuleType:
             extra="local",
             distribution="crucible-lora",
         ) from err
+
+
+def _tiny_gpt2(seed: int) -> Any:
+    """A fresh `TINY_GPT2`: random weights drawn from `seed`."""
+    torch = _require("torch")
+    transformers = _require("transformers")
+    tokenizer = ByteTokenizer()
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(
+        vocab_size=tokenizer.vocab_size,
+        n_positions=512,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return transformers.GPT2LMHeadModel(config)
+
+
+def _masked_loss(
+    torch: Any, model: Any, batch: Sequence[Datum], pad_id: int
+) -> tuple[Any, PaddedBatch]:
+    """The mean cross-entropy over the batch's weighted (completion) tokens, and the padded batch."""
+    padded = pad_batch(batch, pad_id=pad_id)
+    inputs, targets, weights, mask = (
+        torch.from_numpy(a)
+        for a in (
+            padded.input_ids,
+            padded.target_ids,
+            padded.weights,
+            padded.attention_mask,
+        )
+    )
+    logits = model(input_ids=inputs, attention_mask=mask).logits.float()
+    logp = torch.log_softmax(logits, dim=-1)
+    token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return -(token_logp * weights).sum() / max(float(weights.sum()), 1.0), padded
+
+
+def pretrain_tiny_base(
+    dataset: Iterable[Any],
+    directory: str | Path,
+    *,
+    steps: int = 150,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+) -> Path:
+    """Train every weight of a fresh [`TINY_GPT2`][crucible_lora.TINY_GPT2] and save it as a base model.
+
+    Through rank-8 LoRA updates alone, a randomly initialised model learns little: its output
+    embeddings (tied to the input ones, and frozen under LoRA) never become distinct enough to
+    name one byte over another. A few seconds of full training on a simple task (for instance
+    copying short strings) gives tests, benchmarks and examples a small base that LoRA can
+    adapt, on a CPU and with nothing downloaded. Use the returned directory as `base_model`
+    with `LocalAdapter(tokenizer=ByteTokenizer())`.
+
+    The loss is `train`'s: the mean cross-entropy over completion tokens, with AdamW on batches
+    reshuffled each epoch from `(seed, epoch)`.
+
+    Args:
+        dataset: examples or items (see [`to_examples`][crucible_lora.to_examples]).
+        directory: where the model is saved (`save_pretrained`; created if missing).
+        steps: optimisation steps (epochs repeat until they are done).
+        batch_size: examples per step.
+        learning_rate: AdamW's learning rate.
+        seed: seeds the initial weights, dropout and the batch order.
+
+    Returns:
+        `directory`, holding the saved model.
+
+    Raises:
+        LoraConfigError: when `steps` or `batch_size` is below 1.
+        LoraDataError: on an empty or malformed dataset.
+        MissingDependencyError: when torch or transformers is missing.
+    """
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        if not _is_count(value):
+            raise LoraConfigError(
+                f"`{name}` must be a positive integer, got {value!r}",
+                field=name,
+                value=value,
+            )
+    tokenizer = ByteTokenizer()
+    data = format_examples(to_examples(dataset), tokenizer)
+    torch = _require("torch")
+    model = _tiny_gpt2(seed)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    done = 0
+    epoch = 0
+    while done < steps:
+        for batch in batches(data, batch_size=batch_size, seed=seed, epoch=epoch):
+            loss, _ = _masked_loss(torch, model, batch, tokenizer.pad_token_id)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            done += 1
+            if done == steps:
+                break
+        epoch += 1
+    target = Path(directory)
+    model.save_pretrained(str(target))
+    return target
 
 
 class LocalAdapter(BaseAdapter):
@@ -129,23 +236,11 @@ class LocalAdapter(BaseAdapter):
 
     def _load_base(self, config: ExperimentConfig) -> tuple[Any, Any]:
         transformers = _require("transformers")
-        torch = self._torch
         name = config.base_model
         if self._model_arg is not None:
             return self._model_arg, self._tokenizer_arg
         if name == TINY_GPT2:
-            torch.manual_seed(config.seed)
-            gpt2 = transformers.GPT2Config(
-                vocab_size=ByteTokenizer().vocab_size,
-                n_positions=512,
-                n_embd=64,
-                n_layer=2,
-                n_head=4,
-                bos_token_id=ByteTokenizer().bos_token_id,
-                eos_token_id=ByteTokenizer().eos_token_id,
-            )
-            model = transformers.GPT2LMHeadModel(gpt2)
-            return model, self._tokenizer_arg or ByteTokenizer()
+            return _tiny_gpt2(config.seed), self._tokenizer_arg or ByteTokenizer()
         path = Path(name)
         if not (path.is_dir() and (path / "config.json").is_file()):
             raise LoraConfigError(
@@ -265,23 +360,13 @@ class LocalAdapter(BaseAdapter):
                 value=loss,
             )
         model = self._ready()
-        torch = self._torch
-        padded = pad_batch(batch, pad_id=0)
-        inputs = torch.from_numpy(padded.input_ids)
-        targets = torch.from_numpy(padded.target_ids)
-        weights = torch.from_numpy(padded.weights)
-        mask = torch.from_numpy(padded.attention_mask)
         model.train()
-        logits = model(input_ids=inputs, attention_mask=mask).logits.float()
-        logp = torch.log_softmax(logits, dim=-1)
-        token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        n_trained = float(weights.sum())
-        value = -(token_logp * weights).sum() / max(n_trained, 1.0)
+        value, padded = _masked_loss(self._torch, model, batch, pad_id=0)
         value.backward()
         return StepResult(
             loss=float(value.detach()),
             n_tokens=padded.n_tokens,
-            n_trained=int(n_trained),
+            n_trained=int(padded.weights.sum()),
         )
 
     async def optim_step_async(self, *, learning_rate: float) -> None:
@@ -350,9 +435,13 @@ class LocalAdapter(BaseAdapter):
         ids = torch.tensor([list(prompt)] * n, dtype=torch.long)
         done = torch.zeros(n, dtype=torch.bool)
         out: list[list[int]] = [[] for _ in range(n)]
+        past = None
         with torch.no_grad():
             for _ in range(params.max_tokens):
-                logits = model(input_ids=ids).logits[:, -1, :].float()
+                # The prompt once, then one token per step on the cached keys and values.
+                output = model(input_ids=ids, past_key_values=past, use_cache=True)
+                past = output.past_key_values
+                logits = output.logits[:, -1, :].float()
                 if params.temperature == 0:
                     nxt = logits.argmax(dim=-1)
                 else:
@@ -370,7 +459,7 @@ class LocalAdapter(BaseAdapter):
                             done[row] = True
                 if bool(done.all()):
                     break
-                ids = torch.cat([ids, nxt.unsqueeze(-1)], dim=-1)
+                ids = nxt.unsqueeze(-1)
         return out
 
     async def close_async(self) -> None:
