@@ -207,11 +207,31 @@ class FakeTrainingClient:
         return _done(FakeSamplingClient(self.service.sampler_weights[model_path]))
 
 
+class FakeRestClient:
+    """`tinker.RestClient.get_server_capabilities`, answering with the SDK's types and futures."""
+
+    def __init__(self, models: tuple[str, ...]) -> None:
+        self.models = models
+
+    def get_server_capabilities(self) -> Any:
+        from tinker.types.get_server_capabilities_response import (
+            GetServerCapabilitiesResponse,
+            SupportedModel,
+        )
+
+        return _done(
+            GetServerCapabilitiesResponse(
+                supported_models=[SupportedModel(model_name=m) for m in self.models]
+            )
+        )
+
+
 class FakeServiceClient:
     """`tinker.ServiceClient`'s interface, answering with the SDK's types and futures."""
 
     def __init__(self, *, models: tuple[str, ...] = ("Qwen/Qwen3-8B",)) -> None:
         self.models = models
+        self.rest = FakeRestClient(models)
         self.calls: list[str] = []
         self.data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.learning_rates: list[float] = []
@@ -222,15 +242,9 @@ class FakeServiceClient:
         self.training: FakeTrainingClient | None = None
         self.closed: str | None = None
 
-    async def get_server_capabilities_async(self) -> Any:
-        from tinker.types.get_server_capabilities_response import (
-            GetServerCapabilitiesResponse,
-            SupportedModel,
-        )
-
-        return GetServerCapabilitiesResponse(
-            supported_models=[SupportedModel(model_name=m) for m in self.models]
-        )
+    def adapter(self) -> cl.TinkerAdapter:
+        """A TinkerAdapter on this stand-in and its REST client."""
+        return cl.TinkerAdapter(service_client=self, rest_client=self.rest)
 
     def create_lora_training_client(
         self, base_model: str, rank: int = 32, seed: int | None = None, **_: Any
@@ -278,9 +292,7 @@ def make_experiment(
         "seed": 3,
     }
     options.update(config)
-    return cl.create_experiment(
-        name, config=options, adapter=cl.TinkerAdapter(service_client=service)
-    )
+    return cl.create_experiment(name, config=options, adapter=service.adapter())
 
 
 @pytest.fixture

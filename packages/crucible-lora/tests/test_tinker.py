@@ -175,7 +175,7 @@ def test_history_export_and_sweep_bookkeeping(
         exp = cl.create_experiment(
             run.name,
             config=run.config,
-            adapter=cl.TinkerAdapter(service_client=service),
+            adapter=service.adapter(),
         )
         results.append(cl.train(exp, examples, batch_size=4, params=run.params))
     path = cl.save_history(results, tmp_path / "history.jsonl")
@@ -226,7 +226,7 @@ def test_unknown_base_model_and_missing_key(
     exp = cl.create_experiment(
         "x",
         config={"base_model": "gpt-17"},
-        adapter=cl.TinkerAdapter(service_client=service),
+        adapter=service.adapter(),
     )
     with pytest.raises(
         cl.LoraConfigError, match="does not offer base model 'gpt-17'"
@@ -258,7 +258,7 @@ def test_bad_train_options(new_experiment: Any, examples: Any) -> None:
 
 
 def test_adapter_use_before_start_and_unknown_loss(service: Any) -> None:
-    adapter = cl.TinkerAdapter(service_client=service)
+    adapter = service.adapter()
     with pytest.raises(cl.LoraConfigError, match="not started"):
         _ = adapter.tokenizer
     with pytest.raises(cl.LoraConfigError, match="not started"):
@@ -288,3 +288,61 @@ def test_user_metrics_are_functions(new_experiment: Any, examples: Any) -> None:
         sampling=cl.SamplingParams(max_tokens=3),
     )
     assert result.metrics == {"length": 3.0}  # the untrained bigram never reaches EOS
+
+
+def test_the_adapter_calls_the_installed_sdk_as_it_is_today(tinker: Any) -> None:
+    """Every SDK call TinkerAdapter makes exists, takes its arguments and is not deprecated.
+
+    The stand-in can only echo the interface it was written against; this reads the real one,
+    so an SDK release that renames or deprecates a method fails here, offline.
+    """
+    import inspect
+
+    from tinker import types as tt
+
+    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+        (tinker.ServiceClient, (), {"api_key": "k", "base_url": None}),
+        (tinker.RestClient, (), {"api_key": "k", "base_url": None}),
+        (tinker.RestClient.get_server_capabilities, (None,), {}),
+        (
+            tinker.ServiceClient.create_lora_training_client,
+            (None, "Qwen/Qwen3-8B"),
+            {"rank": 8, "seed": 0},
+        ),
+        (
+            tinker.ServiceClient.create_training_client_from_state_with_optimizer,
+            (None, "tinker://run/weights/x"),
+            {},
+        ),
+        (tinker.ServiceClient.close, (None, "success"), {}),
+        (tinker.TrainingClient.get_tokenizer, (None,), {}),
+        (tinker.TrainingClient.forward_backward, (None, [], "cross_entropy"), {}),
+        (tinker.TrainingClient.optim_step, (None, None), {}),
+        (tinker.TrainingClient.save_state, (None, "name"), {}),
+        (tinker.TrainingClient.save_weights_for_sampler, (None, "name"), {}),
+        (tinker.TrainingClient.create_sampling_client, (None, "tinker://p"), {}),
+        (
+            tinker.SamplingClient.sample,
+            (None,),
+            {"prompt": None, "num_samples": 2, "sampling_params": None},
+        ),
+    ]
+    for function, args, kwargs in calls:
+        name = getattr(function, "__qualname__", repr(function))
+        assert not getattr(function, "__deprecated__", None), f"{name} is deprecated"
+        target = function.__init__ if inspect.isclass(function) else function
+        inspect.signature(target).bind(*(args or (None,)), **kwargs)
+    params = tt.SamplingParams(
+        max_tokens=4, temperature=0.0, top_p=1.0, seed=1, stop=None
+    )
+    assert params.max_tokens == 4
+    adam = tinker.AdamParams(
+        learning_rate=1e-4,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=0.0,
+        grad_clip_norm=0.0,
+    )
+    assert adam.learning_rate == 1e-4
+    assert tt.ModelInput.from_ints([1, 2]).to_ints() == [1, 2]

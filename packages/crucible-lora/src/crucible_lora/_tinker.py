@@ -33,6 +33,8 @@ class TinkerAdapter(BaseAdapter):
     Args:
         service_client: a `tinker.ServiceClient` (or an object with its interface); default: one
             built from `api_key`/`base_url`, or the `TINKER_API_KEY`/`TINKER_BASE_URL` variables.
+        rest_client: a `tinker.RestClient` (or an object with its interface), asked at `start`
+            which base models the server offers; default: one built like the service client.
         api_key: the Tinker API key.
         base_url: the Tinker API address.
         tokenizer: the base model's tokenizer (default: the training client's `get_tokenizer()`).
@@ -45,12 +47,14 @@ class TinkerAdapter(BaseAdapter):
         self,
         *,
         service_client: Any = None,
+        rest_client: Any = None,
         api_key: str | None = None,
         base_url: str | None = None,
         tokenizer: Any = None,
     ) -> None:
         self._service = service_client
         self._owns_service = service_client is None
+        self._rest = rest_client
         self._api_key = api_key
         self._base_url = base_url
         self._tokenizer_arg = tokenizer
@@ -98,8 +102,9 @@ class TinkerAdapter(BaseAdapter):
             MissingDependencyError: when the `tinker` SDK is not installed.
         """
         tinker = _tinker()
+        key = self._api_key or os.environ.get("TINKER_API_KEY")
+        base_url = self._base_url or os.environ.get("TINKER_BASE_URL")
         if self._service is None:
-            key = self._api_key or os.environ.get("TINKER_API_KEY")
             if not key:
                 raise LoraConfigError(
                     "the Tinker adapter needs an API key: set `TINKER_API_KEY` or pass "
@@ -107,11 +112,12 @@ class TinkerAdapter(BaseAdapter):
                     field="api_key",
                     value=None,
                 )
-            self._service = tinker.ServiceClient(
-                api_key=key,
-                base_url=self._base_url or os.environ.get("TINKER_BASE_URL"),
-            )
-        capabilities = await self._service.get_server_capabilities_async()
+            self._service = tinker.ServiceClient(api_key=key, base_url=base_url)
+        if self._rest is None:
+            # The SDK lists models on a RestClient (the ServiceClient's own method is
+            # deprecated); without a key it falls back to the SDK's stored credentials.
+            self._rest = tinker.RestClient(api_key=key, base_url=base_url)
+        capabilities = await self._rest.get_server_capabilities().result_async()
         names = [m.model_name for m in capabilities.supported_models if m.model_name]
         if config.base_model not in names:
             raise LoraConfigError(
