@@ -317,10 +317,10 @@ def export(
                 experiment_id, batch_size=batch_size, json_text=True
             ):
                 buf = io.StringIO()
-                rows = csv.writer(buf, lineterminator="\n")
+                chunk = csv.writer(buf, lineterminator="\n")
                 tags = [orjson.dumps(t).decode() for t in batch["tags"]]
                 cols = [tags if c == "tags" else batch[c] for c in COLUMNS]
-                rows.writerows(
+                chunk.writerows(
                     ["" if v is None else v for v in row]
                     for row in zip(*cols, strict=True)
                 )
