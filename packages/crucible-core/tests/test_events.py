@@ -54,6 +54,23 @@ def test_attach_after_routes_cached_takes_effect() -> None:
     assert seen == [events.TRACE_EVENT_CREATED]
 
 
+def test_listening_follows_attach_and_detach_by_prefix() -> None:
+    stop = ("crucible", "ensemble", "predict", "stop")
+    vote = ("crucible", "ensemble", "vote", "stop")
+    assert not events.listening(stop)  # nothing attached for it
+    events.attach("votes", [("crucible", "ensemble", "vote")], lambda n, m, md: None)
+    try:
+        assert events.listening(vote)
+        assert not events.listening(stop)  # a sibling prefix, cached as empty
+        events.attach("all", [()], lambda n, m, md: None)
+        assert events.listening(stop)  # the cached empty route was dropped
+        events.detach("all")
+        assert not events.listening(stop)
+    finally:
+        events.detach("votes")
+    assert not events.listening(vote)
+
+
 def test_duplicate_handler_id_rejected() -> None:
     events.attach("dup", [("a",)], lambda n, m, md: None)
     try:

@@ -249,6 +249,78 @@ async def test_cascade_escalates_on_disagreement(scripted) -> None:
     assert out.members_called <= 2 and out.responses[0].confidence == 0.95
 
 
+class _Unusual:
+    """A member whose `complete` is not a coroutine function: it raises or returns as told."""
+
+    def __init__(self, name: str, behaviour: str) -> None:
+        self.name, self.behaviour = name, behaviour
+
+    @property
+    def id(self) -> str:
+        return f"odd:{self.name}"
+
+    @property
+    def provider(self) -> str:
+        return "odd"
+
+    def complete(self, request: Request) -> object:
+        if self.behaviour == "raise":
+            raise ValueError("refused before any await")
+        if self.behaviour == "interrupt":
+            raise KeyboardInterrupt
+        done = Completion(text="A", latency=0.2, cost=0.001)
+        if self.behaviour == "future":
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(done)
+            return future
+        return done  # "plain": not awaitable at all
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_members_whose_complete_is_not_a_coroutine(scripted) -> None:
+    members = [
+        _Unusual("raise", "raise"),
+        _Unusual("future", "future"),
+        _Unusual("plain", "plain"),
+        scripted("a", "A"),
+    ]
+    result = await Ensemble(members).predict_async(CHOICE)
+    statuses = {r.member: r.status for r in result.responses}
+    assert statuses == {
+        "odd:raise": "failed",
+        "odd:future": "answered",
+        "odd:plain": "failed",
+        "fake:a": "answered",
+    }
+    assert result.errors["odd:raise"] == "ValueError: refused before any await"
+    assert result.errors["odd:plain"].startswith("TypeError")
+    assert result.answer == "A" and result.votes == {"A": 2}
+
+
+async def test_an_interrupt_in_a_member_is_not_taken_for_a_failure(scripted) -> None:
+    members = [scripted("a", "A"), _Unusual("stop", "interrupt")]
+    with pytest.raises(KeyboardInterrupt):
+        await Ensemble(members).predict_async(CHOICE)
+
+
+async def test_parallel_times_each_member_when_it_finishes(scripted) -> None:
+    """A member reporting no latency is timed by the wall clock, each at its own finish."""
+    members = [
+        scripted("quick", "A", latency=0.0),
+        scripted("slow", "A", latency=0.0, sleep=0.5),
+        scripted("bad", "A", sleep=0.1, error=RuntimeError("late failure")),
+    ]
+    result = await Ensemble(members).predict_async(CHOICE)
+    quick, slow, bad = result.responses
+    assert quick.latency == 0.0  # the completion's own report wins when it is larger
+    assert bad.status == "failed" and bad.latency is not None
+    assert 0.09 <= bad.latency < 0.45
+    assert result.latency >= 0.49  # the slow member's wall time
+    assert slow.status == "answered"
+
+
 async def test_timeout_marks_slow_members_in_virtual_time(scripted) -> None:
     members = [scripted("a", "A", latency=0.5), scripted("b", "B", latency=9.0)]
     result = await Ensemble(members, timeout=2.0).predict_async(CHOICE)

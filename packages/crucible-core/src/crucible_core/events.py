@@ -49,6 +49,7 @@ __all__ = (
     "detach",
     "emit",
     "failed_handlers",
+    "listening",
     "span",
     # catalogue names
     "LLM_REQUEST_START",
@@ -286,6 +287,25 @@ def _fail(entry: _Attached, name: EventName, err: BaseException) -> None:
 
 
 _EMPTY: Mapping[str, Any] = {}
+
+
+def listening(name: EventName) -> bool:
+    """Whether any attached handler would receive an event called `name`.
+
+    For emitters whose measurements cost something to gather: `emit` itself already returns at
+    once when nobody listens, but the dicts passed to it are built before the call.
+
+    Examples:
+        >>> from crucible_core import events
+        >>> events.listening(("crucible", "example", "stop"))
+        False
+    """
+    route = _routes.get(name)
+    if route is None:
+        if not _attached:
+            return False
+        route = _route(name)
+    return bool(route)
 
 
 def emit(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import sys
 import time
+import types
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Mapping,
+    Sequence,
+)
 from operator import attrgetter
-from types import TracebackType
+from types import CoroutineType, TracebackType
 from typing import Any, Self, TypeVar
 
 from crucible_core import events
@@ -94,7 +103,61 @@ else:  # pragma: no cover
         The first step cannot run here: a member's first step may capture the current task (an
         `asyncio.timeout`, aiohttp's timer), which must be its own task, not the caller's.
         """
+        if loop.get_task_factory() is None:
+            return asyncio.Task(
+                coro, loop=loop
+            )  # what `create_task` does, minus its frame
         return loop.create_task(coro)
+
+
+@types.coroutine
+def _step() -> Generator[None, None, None]:
+    """`asyncio.sleep(0)` without its frames: let the loop run once (the tasks started so far)."""
+    yield
+
+
+async def _raising(err: Exception) -> Completion:
+    raise err
+
+
+async def _awaiting(awaitable: Awaitable[Completion]) -> Completion:
+    return await awaitable
+
+
+def _start_all(
+    loop: asyncio.AbstractEventLoop, models: Sequence[Model], request: Request
+) -> list[asyncio.Task[Completion]]:
+    """Each model's `complete(request)` started as a task, in order.
+
+    A `complete` that raises before returning an awaitable is a failed call like any other, and
+    one that returns another awaitable than a coroutine is awaited in one. If a task cannot be
+    started, the ones already started are cancelled and the error raised.
+    """
+    tasks: list[asyncio.Task[Completion]] = []
+    # `_start`, written out for the hot path: the task itself when no task factory is set.
+    start: Callable[[Any], asyncio.Task[Completion]] = (
+        functools.partial(_start, loop)
+        if _EAGER or loop.get_task_factory() is not None
+        else functools.partial(asyncio.Task, loop=loop)
+    )
+    call: Any = None
+    try:
+        for model in models:
+            try:
+                call = model.complete(request)
+            except Exception as err:  # a member failure, recorded like any other
+                call = _raising(err)
+            if type(call) is not CoroutineType:
+                call = _awaiting(call)
+            tasks.append(start(call))
+            call = None
+    except BaseException:
+        if call is not None:
+            call.close()  # made but never started: no "never awaited" warning
+        for task in tasks:
+            task.cancel()
+        raise
+    return tasks
 
 
 class _Call:
@@ -191,6 +254,17 @@ def _timeout_error(timeout: float | None) -> TimeoutError:
 
 
 _FINISHED = frozenset({"answered", "unparsed"})
+
+
+def _measured(result: EnsembleResult | None) -> dict[str, float]:
+    """A prediction's cost, members called and latency, for its stop or exception event."""
+    if result is None:
+        return {}
+    return {
+        "cost": result.cost or 0.0,
+        "models_called": result.members_called,
+        "latency": result.latency,
+    }
 
 
 class _Unreadable(Exception):
@@ -529,61 +603,67 @@ class Ensemble:
             EnsembleTimeoutError: the same, because the timeout ran out.
         """
         request = prompt if isinstance(prompt, Request) else Request(prompt=prompt)
-        # The span of `events.span`, written out: this is the hot path of every prediction.
+        # The span of `events.span`, written out: this is the hot path of every prediction, and
+        # the events' dicts are built only for someone listening.
         began = time.perf_counter()
-        events.emit(
-            events.ENSEMBLE_PREDICT_START,
-            {"monotonic_time": began, "system_time": time.time()},
-            dict(self._meta),
-        )
-        measured: dict[str, float] = {}
+        if events.listening(events.ENSEMBLE_PREDICT_START):
+            events.emit(
+                events.ENSEMBLE_PREDICT_START,
+                {"monotonic_time": began, "system_time": time.time()},
+                dict(self._meta),
+            )
+        result: EnsembleResult | None = None
         try:
             if isinstance(self._execution, Parallel):
-                calls, ballots, latency, timed_out = await self._gather_parallel(
-                    request
-                )
-            elif self._hedger is not None:
-                calls, ballots, latency, timed_out = await self._gather_hedged(
-                    request, self._hedger
-                )
+                result, errors, timed_out = await self._predict_parallel(request)
             else:
-                calls, ballots, latency, timed_out = await self._gather(request)
-            result = self._tally(calls, ballots, latency)
-            measured = {
-                "cost": result.cost or 0.0,
-                "models_called": result.members_called,
-                "latency": latency,
-            }
+                if self._hedger is not None:
+                    calls, ballots, latency, timed_out = await self._gather_hedged(
+                        request, self._hedger
+                    )
+                else:
+                    calls, ballots, latency, timed_out = await self._gather(request)
+                result = self._tally(calls, ballots, latency)
+                errors = {
+                    self.names[c.position]: c.error
+                    for c in calls
+                    if c.error is not None
+                }
             if result.responders < self.min_responses:
-                raise self._shortfall(calls, result, timed_out=timed_out)
-            events.emit(
-                events.ENSEMBLE_VOTE_STOP,
-                {"consensus": result.consensus, "votes": result.responders},
-                {
-                    "ensemble": self._id,
-                    "answer": result.answer,
-                    "method": self._strategy.name,
-                    "abstained": result.abstained,
-                },
-            )
+                raise self._shortfall(errors, result, timed_out=timed_out)
+            if events.listening(events.ENSEMBLE_VOTE_STOP):
+                events.emit(
+                    events.ENSEMBLE_VOTE_STOP,
+                    {"consensus": result.consensus, "votes": result.responders},
+                    {
+                        "ensemble": self._id,
+                        "answer": result.answer,
+                        "method": self._strategy.name,
+                        "abstained": result.abstained,
+                    },
+                )
         except BaseException as err:
             events.emit(
                 events.ENSEMBLE_PREDICT_EXCEPTION,
-                {"duration": time.perf_counter() - began, **measured},
+                {"duration": time.perf_counter() - began, **_measured(result)},
                 {**self._meta, "error_type": type(err).__name__, "error": str(err)},
             )
             raise
-        events.emit(
-            events.ENSEMBLE_PREDICT_STOP,
-            {"duration": time.perf_counter() - began, **measured},
-            dict(self._meta),
-        )
+        if events.listening(events.ENSEMBLE_PREDICT_STOP):
+            events.emit(
+                events.ENSEMBLE_PREDICT_STOP,
+                {"duration": time.perf_counter() - began, **_measured(result)},
+                dict(self._meta),
+            )
         return result
 
     def _shortfall(
-        self, calls: list[_Call], result: EnsembleResult, *, timed_out: bool
+        self,
+        errors: dict[str, BaseException],
+        result: EnsembleResult,
+        *,
+        timed_out: bool,
     ) -> InsufficientResponsesError:
-        errors = {self.names[c.position]: c.error for c in calls if c.error is not None}
         cls = EnsembleTimeoutError if timed_out else InsufficientResponsesError
         return cls(
             f"only {result.responders} of {len(self.models)} members answered, fewer "
@@ -747,61 +827,154 @@ class Ensemble:
                 await asyncio.gather(*in_flight, return_exceptions=True)
         return calls, ballots, clock, timed_out
 
-    async def _gather_parallel(
+    async def _predict_parallel(
         self, request: Request
-    ) -> tuple[list[_Call], list[Ballot], float, bool]:
-        """Everyone at once: the same schedule as `_gather`, without its bookkeeping."""
+    ) -> tuple[EnsembleResult, dict[str, BaseException], bool]:
+        """Everyone at once: the result, each failed member's error, and whether time ran out.
+
+        The same schedule as `_gather`, without its bookkeeping: this is the hot path of every
+        prediction. The member calls are the tasks themselves (no timing wrapper); a call's wall
+        time is read when the ensemble sees it done (at once for a call that finished in its
+        first step, else when `asyncio.wait` reports it), and each member's response and ballot
+        are made in one pass, in member order.
+        """
         loop = asyncio.get_running_loop()
         clock = loop.time
         began = clock()
         timeout = self.timeout
         models = self.models
-        tasks = [_start(loop, _timed(models[p], request, clock)) for p in self._order]
+        tasks = _start_all(loop, models, request)
+        walls = [0.0] * len(tasks)
         late: set[asyncio.Task[Any]] = set()
         try:
             running = [t for t in tasks if not t.done()]
             if running and not _EAGER:
-                await asyncio.sleep(
-                    0
-                )  # the calls take their first step; some finish in it
+                await _step()  # the calls take their first step; most finish
                 running = [t for t in running if not t.done()]
+            now = clock() - began
             if running:
-                left = (
-                    None if timeout is None else max(timeout - (clock() - began), 0.0)
-                )
-                _, late = await asyncio.wait(running, timeout=left)
+                slot = {t: k for k, t in enumerate(tasks)}
+                walls = [now if t.done() else 0.0 for t in tasks]
+                while running:
+                    left = None
+                    if timeout is not None:
+                        left = max(timeout - (clock() - began), 0.0)
+                    done, pending = await asyncio.wait(
+                        running, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if not done:  # the timeout ran out
+                        late = pending
+                        break
+                    now = clock() - began
+                    for task in done:
+                        walls[slot[task]] = now
+                    running = list(pending)
+            else:
+                walls = [now] * len(tasks)
         finally:
             unfinished = [t for t in tasks if not t.done()]
             for task in unfinished:
                 task.cancel()
             if unfinished:
                 await asyncio.gather(*unfinished, return_exceptions=True)
+        normalizer = resolve_normalizer(self._normalize, request)
+        names, weights = self.names, self._weight_list
+        ballots: list[Ballot] = []
+        responses: list[MemberResponse] = []
+        errors: dict[str, BaseException] = {}
         timed_out = bool(late)
         latency = 0.0
-        normalizer = resolve_normalizer(self._normalize, request)
-        calls = []
-        ballots: list[Ballot] = []
-        for position, task in zip(self._order, tasks, strict=True):
-            call = _Call(position, 0.0)
-            calls.append(call)
+        cost: float | None = 0.0
+        for position, (task, wall) in enumerate(zip(tasks, walls, strict=True)):
+            name = names[position]
+            error: BaseException | None = None
             if task in late:
-                call.status = "timed_out"
-                call.error = _timeout_error(timeout)
+                error = _timeout_error(timeout)
+            else:
+                error = (
+                    task.exception()
+                )  # a cancelled member raises CancelledError here
+                if error is not None and not isinstance(error, Exception):
+                    raise error  # not a member failure (KeyboardInterrupt, ...)
+            if error is not None:
+                errors[name] = error
+                failed = task not in late
+                if failed and wall > latency:
+                    latency = wall
+                responses.append(
+                    _response(
+                        member=name,
+                        status="failed" if failed else "timed_out",
+                        answer=None,
+                        text=None,
+                        confidence=None,
+                        latency=wall if failed else None,
+                        input_tokens=0,
+                        output_tokens=0,
+                        cost=None,
+                        error=_error_text(error),
+                    )
+                )
                 continue
-            completion, error, wall = task.result()
-            call.completion, call.error = completion, error
-            call.finish = wall if completion is None else max(completion.latency, wall)
-            if timeout is not None and call.finish > timeout:
-                call.status = "timed_out"
-                call.error = _timeout_error(timeout)
+            completion: Completion = task.result()
+            finish = max(completion.latency, wall)
+            if timeout is not None and finish > timeout:
+                errors[name] = error = _timeout_error(timeout)
                 timed_out = True
+                responses.append(
+                    _response(
+                        member=name,
+                        status="timed_out",
+                        answer=None,
+                        text=None,
+                        confidence=None,
+                        latency=None,
+                        input_tokens=0,
+                        output_tokens=0,
+                        cost=None,
+                        error=_error_text(error),
+                    )
+                )
                 continue
-            if call.finish > latency:
-                latency = call.finish
-            self._record(call, normalizer, ballots)
+            if finish > latency:
+                latency = finish
+            answer = normalizer(completion.text)
+            raw = completion.raw
+            confidence = (
+                _member_confidence(completion)
+                if "confidence" in raw or "choices" in raw
+                else None
+            )
+            if answer is not None:
+                ballots.append(
+                    _ballot(
+                        member=name,
+                        position=position,
+                        answer=answer,
+                        weight=weights[position],
+                        confidence=confidence,
+                    )
+                )
+            if cost is not None:
+                cost = None if completion.cost is None else cost + completion.cost
+            usage = completion.usage
+            responses.append(
+                _response(
+                    member=name,
+                    status="unparsed" if answer is None else "answered",
+                    answer=answer,
+                    text=completion.text,
+                    confidence=confidence,
+                    latency=completion.latency,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost=completion.cost,
+                    error=None,
+                )
+            )
         if timed_out and timeout is not None:
             latency = timeout
-        return calls, ballots, latency, timed_out
+        return self._result(ballots, responses, cost, latency), errors, timed_out
 
     async def _gather_hedged(
         self, request: Request, hedger: Hedger
@@ -915,29 +1088,9 @@ class Ensemble:
     def _tally(
         self, calls: list[_Call], ballots: list[Ballot], latency: float
     ) -> EnsembleResult:
+        """The result of the calls made by sequential, cascade or hedged execution."""
         calls.sort(key=_POSITION)
         ballots.sort(key=_POSITION)
-        counts: dict[str, int] = {}
-        for b in ballots:
-            counts[b.answer] = counts.get(b.answer, 0) + 1
-        answer: str | None = None
-        confidence: float | None = None
-        consensus = 0.0
-        abstained = True
-        if ballots:
-            decision = self._strategy.decide(ballots)
-            answer, confidence = decision.answer, decision.confidence
-            n = len(ballots)
-            if answer is None:
-                consensus = max(counts.values()) / n
-            else:
-                consensus = counts.get(answer, 0) / n
-                abstained = (
-                    self.min_consensus is not None and consensus < self.min_consensus
-                )
-            if abstained:
-                answer, confidence = None, None
-        text = None
         responses = []
         cost: float | None = 0.0
         names = self.names
@@ -962,8 +1115,6 @@ class Ensemble:
             if cost is not None:
                 cost = None if completion.cost is None else cost + completion.cost
             answered = c.status == "answered"
-            if text is None and answered and answer is not None and c.answer == answer:
-                text = completion.text
             usage = completion.usage
             responses.append(
                 _response(
@@ -979,6 +1130,42 @@ class Ensemble:
                     error=_error_text(c.error) if c.error is not None else None,
                 )
             )
+        return self._result(ballots, responses, cost, latency)
+
+    def _result(
+        self,
+        ballots: list[Ballot],
+        responses: list[MemberResponse],
+        cost: float | None,
+        latency: float,
+    ) -> EnsembleResult:
+        """The vote over `ballots` (in member order) and the result holding `responses`."""
+        counts: dict[str, int] = {}
+        for b in ballots:
+            counts[b.answer] = counts.get(b.answer, 0) + 1
+        answer: str | None = None
+        confidence: float | None = None
+        consensus = 0.0
+        abstained = True
+        if ballots:
+            decision = self._strategy.decide(ballots)
+            answer, confidence = decision.answer, decision.confidence
+            n = len(ballots)
+            if answer is None:
+                consensus = max(counts.values()) / n
+            else:
+                consensus = counts.get(answer, 0) / n
+                abstained = (
+                    self.min_consensus is not None and consensus < self.min_consensus
+                )
+            if abstained:
+                answer, confidence = None, None
+        text = None
+        if answer is not None:
+            for r in responses:  # the first voter for the answer, in member order
+                if r.answer == answer:
+                    text = r.text
+                    break
         return _result(
             answer=answer,
             text=text,
@@ -991,7 +1178,7 @@ class Ensemble:
             responses=tuple(responses),
             cost=cost,
             latency=latency,
-            members_called=len(calls),
+            members_called=len(responses),
             strategy=self._strategy.name,
             execution=self._execution.name,
         )

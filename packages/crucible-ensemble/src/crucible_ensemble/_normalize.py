@@ -207,12 +207,13 @@ def _choice_reader(choices: tuple[str, ...]) -> Normalizer:
         stripped = text.strip()
         letter: str | None = None
         if len(stripped) == 1:  # the usual bare letter, without a regular expression
-            letter = stripped.upper() if stripped.upper() in allowed else None
+            upper = stripped.upper()
+            letter = upper if upper in allowed else None
         else:
             for pattern in (_LETTER_ONLY, _LETTER_AFTER_ANSWER):
                 match = pattern.search(stripped)
-                if match and match.group(1).upper() in allowed:
-                    letter = match.group(1).upper()
+                if match and (upper := match.group(1).upper()) in allowed:
+                    letter = upper
                     break
         if letter is None:
             tokens = [m for m in _LETTER_TOKEN.findall(text) if m in allowed]
