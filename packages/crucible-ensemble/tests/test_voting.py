@@ -92,6 +92,23 @@ def test_member_order_changes_a_majority_only_through_the_tie_rule(texts, rnd) -
         assert b.answer == next(t for t in shuffled if t in leaders)
 
 
+class _SameAsMajority(Majority):
+    """Majority under another type: the ensemble decides through `decide`, not its shortcut."""
+
+
+@settings(max_examples=80, deadline=None)
+@given(answers.filter(lambda t: any(x is not None for x in t)))
+def test_the_majority_shortcut_decides_as_majority_decide(texts) -> None:
+    fast, slow = run(texts), run(texts, strategy=_SameAsMajority())
+    assert (fast.answer, fast.confidence, fast.consensus) == (
+        slow.answer,
+        slow.confidence,
+        slow.consensus,
+    )
+    assert list(fast.votes.items()) == list(slow.votes.items())  # same order too
+    assert list(fast.votes.values()) == sorted(fast.votes.values(), reverse=True)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.sampled_from("AB"), min_size=1, max_size=9))
 def test_sequential_always_agrees_with_parallel(texts) -> None:

@@ -51,6 +51,7 @@ from crucible_ensemble._normalize import (
 from crucible_ensemble._results import EnsembleResult, MemberResponse, MemberStatus
 from crucible_ensemble._voting import (
     Ballot,
+    Majority,
     StrategyName,
     VotingStrategy,
     resolve_strategy,
@@ -346,6 +347,7 @@ class Ensemble:
         "_execution",
         "_hedger",
         "_id",
+        "_majority",
         "_meta",
         "_normalize",
         "_order",
@@ -437,6 +439,7 @@ class Ensemble:
             prices = [_price(m) for m in self.models]
             order.sort(key=lambda i: prices[i])
         self._order = tuple(order)
+        self._majority = type(self._strategy) is Majority
         self._id = (
             f"ensemble:{self._strategy.name}/{self._execution.name}("
             + ",".join(self.names)
@@ -1148,9 +1151,13 @@ class Ensemble:
         consensus = 0.0
         abstained = True
         if ballots:
-            decision = self._strategy.decide(ballots)
-            answer, confidence = decision.answer, decision.confidence
             n = len(ballots)
+            if self._majority:  # `Majority.decide` from the counts already made
+                answer = max(counts, key=counts.__getitem__)  # ties: the first voter's
+                confidence = counts[answer] / n
+            else:
+                decision = self._strategy.decide(ballots)
+                answer, confidence = decision.answer, decision.confidence
             if answer is None:
                 consensus = max(counts.values()) / n
             else:
@@ -1171,7 +1178,10 @@ class Ensemble:
             text=text,
             consensus=consensus,
             confidence=confidence,
-            votes=dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+            votes={
+                a: counts[a]
+                for a in sorted(counts, key=counts.__getitem__, reverse=True)
+            }
             if len(counts) > 1
             else counts,
             abstained=abstained,
