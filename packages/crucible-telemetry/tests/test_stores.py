@@ -228,6 +228,49 @@ def test_sqlite_file_of_another_schema_version_is_refused(tmp_path: Path) -> Non
     assert info.value.schema_version == 99
 
 
+def test_lone_surrogates_and_huge_repeats_never_poison_a_store(
+    store: ct.Store, tmp_path: Path
+) -> None:
+    # A lone surrogate (UTF-8 cannot encode it: it comes from `surrogateescape` decoding or a
+    # JSON escape in model output) and a repeat beyond int64 once made every export fail and a
+    # database store retry the batch for ever, calling the database unreachable.
+    bad = "m\ud800"
+    for option in ({"name": "e\udfff"}, {"name": "e", "tags": ["t\ud800"]}):
+        with pytest.raises(ct.InvalidOptionError, match="lone surrogate"):
+            ct.start_experiment(**option, store=store)  # type: ignore[arg-type]
+    with ct.experiment("e", store=store, tags=["t"]) as exp:
+        events.emit(events.LLM_REQUEST_STOP, {"duration": 1.0}, {"model": "ok"})
+        with context.use(repeat=2**80, item="i\udc80", condition="c\ud800"):
+            events.emit(
+                events.LLM_REQUEST_STOP,
+                {"duration": 2.0, "note\ud800": 1},
+                {"model": bad, "provider": bad, "answer": ["x\udfff", {"k": bad}]},
+            )
+        events.emit(events.LLM_REQUEST_STOP, {"duration": 3.0}, {"model": "ok"})
+    got = ct.get_events(exp.id, store=store)
+    assert len(got) == 3 and got.columns["latency_ms"] == [1000.0, 2000.0, 3000.0]
+    second = got[1]
+    assert (second.model, second.provider) == ("m\ufffd", "m\ufffd")
+    assert (second.item, second.condition, second.repeat) == (
+        "i\ufffd",
+        "c\ufffd",
+        None,
+    )
+    if not isinstance(store, ct.MemoryStore):  # read back from JSON text
+        assert second.metadata["answer"] == ["x\ufffd", {"k": "m\ufffd"}]
+        assert second.measurements == {"duration": 2.0, "note\ufffd": 1}
+    for suffix in (".parquet", ".csv", ".jsonl"):
+        path = ct.export(exp.id, tmp_path / f"e{suffix}", store=store)
+        text = path.read_bytes()
+        assert text.decode("utf-8", errors="strict") if suffix != ".parquet" else text
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "e.parquet")
+    assert table.column("model").to_pylist() == ["ok", "m\ufffd", "ok"]
+    assert table.column("repeat").to_pylist() == [None, None, None]
+    assert "x\ufffd" in table.column("metadata").to_pylist()[1]
+
+
 def test_hostile_values_never_poison_a_store(
     store: ct.Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -19,6 +19,7 @@ from crucible_core import events as _bus
 from crucible_core.events import EventName
 from crucible_core.ids import new_id
 from crucible_telemetry._experiment import Experiment, Status
+from crucible_telemetry._schema import valid_text
 from crucible_telemetry._stores import MemoryStore, Store, is_positive
 from crucible_telemetry.exceptions import (
     ExperimentNotFoundError,
@@ -253,6 +254,13 @@ def _check_str(value: object, option: str, *, optional: bool = False) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidOptionError(
             f"{option} must be a non-empty string, got {value!r}", **{option: value}
+        )
+    if valid_text(value) != value:
+        raise InvalidOptionError(
+            f"{option} {value!r} holds a lone surrogate, which no file or database can store "
+            "(it comes from decoding bytes with errors='surrogateescape'); decode the bytes "
+            "properly, or replace it: text.encode('utf-8', 'replace').decode()",
+            **{option: value},
         )
 
 

@@ -26,6 +26,8 @@ from crucible_telemetry._schema import (
     Flat,
     joined_json,
     json_texts,
+    valid_text,
+    valid_texts,
 )
 from crucible_telemetry._stores import Store, check_batch_size
 from crucible_telemetry.exceptions import InvalidOptionError
@@ -119,6 +121,15 @@ def _json_array(pa: Any, pc: Any, values: list[Any]) -> pyarrow.Array:
     return array
 
 
+def _text_array(pa: Any, values: list[str | None]) -> pyarrow.Array:
+    """A string array of `values`; lone surrogates replaced (checked only if Arrow refuses)."""
+    try:
+        array: pyarrow.Array = pa.array(values, pa.string())
+    except UnicodeEncodeError:
+        array = pa.array(valid_texts(values), pa.string())
+    return array
+
+
 def _repeated_list(pa: Any, values: list[str], n: int) -> pyarrow.Array:
     """A `list<string>` array holding `values` in each of `n` rows (10x faster than `pa.repeat`)."""
     k = len(values)
@@ -166,25 +177,24 @@ def enrich_arrow(
         return pa.array(values, type).take(ctx_codes)
 
     seq = pa.array(b.seq, pa.int64())
+    exp_id, exp_name = valid_text(experiment.id), valid_text(experiment.name)
     columns = {
-        "event_id": pc.binary_join_element_wise(
-            experiment.id, pc.cast(seq, pa.string()), "-"
-        ),
-        "experiment_id": pa.repeat(pa.scalar(experiment.id, pa.string()), n),
-        "experiment_name": pa.repeat(pa.scalar(experiment.name, pa.string()), n),
+        "event_id": pc.binary_join_element_wise(exp_id, pc.cast(seq, pa.string()), "-"),
+        "experiment_id": pa.repeat(pa.scalar(exp_id, pa.string()), n),
+        "experiment_name": pa.repeat(pa.scalar(exp_name, pa.string()), n),
         "seq": seq,
         "name": names,
         "timestamp_ns": pa.array(b.wall, pa.int64()),
         "monotonic_ns": pa.array(b.mono, pa.int64()),
-        "condition": per_context([b.condition(c) for c in ctx], pa.string()),
-        "repeat": per_context([c.repeat for c in ctx], pa.int64()),
-        "item": per_context([c.item for c in ctx], pa.string()),
-        "tags": _repeated_list(pa, list(experiment.tags), n),
+        "condition": per_context(b.conditions, pa.string()),
+        "repeat": per_context(b.repeats, pa.int64()),
+        "item": per_context(b.items, pa.string()),
+        "tags": _repeated_list(pa, valid_texts(list(experiment.tags)), n),
         "latency_ms": pa.array(b.latency, pa.float64()),
         "cost_usd": pa.array(b.cost, pa.float64()),
         "success": _success(pa, b, names_codes),
-        "model": pa.array(b.model, pa.string()),
-        "provider": pa.array(b.provider, pa.string()),
+        "model": _text_array(pa, b.model),
+        "provider": _text_array(pa, b.provider),
         "prompt_tokens": pa.array(b.prompt, pa.int64()),
         "completion_tokens": pa.array(b.completion, pa.int64()),
         "measurements": _json_array(pa, pc, b.meas),

@@ -18,6 +18,7 @@ import itertools
 import json
 import math
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
@@ -41,6 +42,8 @@ __all__ = (
     "json_loads",
     "joined_json",
     "json_texts",
+    "valid_text",
+    "valid_texts",
 )
 
 SCHEMA_VERSION: Final = 1
@@ -62,7 +65,7 @@ COLUMNS: Final[Mapping[str, str]] = {
     "timestamp_ns": "int64: wall-clock time of capture, nanoseconds since the Unix epoch (UTC)",
     "monotonic_ns": "int64: `time.perf_counter_ns()` at capture; differences are exact durations",
     "condition": "string: the context's condition, else the experiment's",
-    "repeat": "int64 or null: the context's repeat",
+    "repeat": "int64 or null: the context's repeat (null beyond the int64 range)",
     "item": "string or null: the context's item id",
     "tags": "list<string>: the experiment's tags",
     "latency_ms": "float64 or null: `duration` (seconds) × 1000, or a `latency_ms` measurement",
@@ -123,17 +126,45 @@ def _portable(value: Any) -> Any:
         return [_portable(v) for v in value]
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int):
+    if isinstance(value, str):
+        return valid_text(value)
+    if value is None or isinstance(value, int):
         return value
     return _portable(_default(value))
 
 
 def _key(key: Any) -> str:
     if isinstance(key, str):
-        return key
+        return valid_text(key)
     if isinstance(key, bool) or key is None:
         return orjson.dumps(key).decode()
-    return str(key)
+    return valid_text(str(key))
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """`text` with each lone surrogate (which UTF-8 cannot encode) replaced by U+FFFD.
+
+    Python strings can hold them (`surrogateescape` decoding, a JSON escape of one in
+    model output); files and databases cannot, and one such string once made every export of the
+    experiment, and every write of its batch, fail.
+    """
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def valid_texts(values: list[Any]) -> list[Any]:
+    """[`valid_text`][crucible_telemetry._schema.valid_text] on the strings of `values`.
+
+    The same list when no string needs it (checked over the distinct values, in C).
+    """
+    distinct = [v for v in set(values) if type(v) is str]
+    try:
+        "".join(distinct).encode()
+    except UnicodeEncodeError:
+        return [valid_text(v) if type(v) is str else v for v in values]
+    return values
 
 
 def json_loads(text: str | bytes | None) -> Any:
@@ -312,9 +343,9 @@ class Batch:
     """
 
     __slots__ = (
-        "completion", "context_codes", "contexts", "cost", "experiment", "flagged", "latency",
-        "meas", "meta", "model", "mono", "n", "name_codes", "names", "outcomes", "prompt",
-        "provider", "seq", "wall",
+        "completion", "conditions", "context_codes", "contexts", "cost", "experiment", "flagged",
+        "items", "latency", "meas", "meta", "model", "mono", "n", "name_codes", "names",
+        "outcomes", "prompt", "provider", "repeats", "seq", "wall",
     )  # fmt: skip
 
     def __init__(
@@ -336,12 +367,16 @@ class Batch:
         # Names and contexts repeat: number the distinct ones and derive everything once each.
         name_index: dict[tuple[str, ...], int] = {}
         self.name_codes = [name_index.setdefault(nm, len(name_index)) for nm in names]
-        self.names = [".".join(nm) for nm in name_index]
+        self.names = valid_texts([".".join(nm) for nm in name_index])
         context_index: dict[int, int] = {}
         self.context_codes = [
             context_index.setdefault(i, len(context_index)) for i in ctx_ids
         ]
         self.contexts = [contexts[i] for i in context_index]
+        # per distinct context: what its events' condition, repeat and item columns hold
+        self.conditions = valid_texts([self.condition(c) for c in self.contexts])
+        self.repeats = _int_col([c.repeat for c in self.contexts])
+        self.items = valid_texts([c.item for c in self.contexts])
 
         latency, _ = _numbers(meas, "duration", "latency_ms", 1000.0)
         prompt = _counts(meas, "input_tokens", "prompt_tokens")
@@ -422,31 +457,30 @@ def enrich(
     if not flat:
         return empty_columns()
     b = Batch(experiment, flat, contexts)
-    n, codes, exp_id = b.n, b.context_codes, experiment.id
-    per_context = [
-        (b.condition(c), c.repeat, c.item, dict(c.extra)) for c in b.contexts
-    ]
-    extras: list[Any] = [e for *_, e in per_context]
+    n, codes = b.n, b.context_codes
+    extras: list[Any] = [dict(c.extra) for c in b.contexts]
     if json_text:
         extras = json_texts(extras)
-    tags = list(experiment.tags)
+    exp_id, exp_name = valid_text(experiment.id), valid_text(experiment.name)
+    tags = valid_texts(list(experiment.tags))
+    conditions, repeats, items = b.conditions, b.repeats, b.items
     return {
         "event_id": [f"{exp_id}-{s}" for s in b.seq],
         "experiment_id": [exp_id] * n,
-        "experiment_name": [experiment.name] * n,
+        "experiment_name": [exp_name] * n,
         "seq": b.seq,
         "name": [b.names[c] for c in b.name_codes],
         "timestamp_ns": b.wall,
         "monotonic_ns": b.mono,
-        "condition": [per_context[c][0] for c in codes],
-        "repeat": [per_context[c][1] for c in codes],
-        "item": [per_context[c][2] for c in codes],
+        "condition": [conditions[c] for c in codes],
+        "repeat": [repeats[c] for c in codes],
+        "item": [items[c] for c in codes],
         "tags": [tags] * n,
         "latency_ms": b.latency,
         "cost_usd": b.cost,
         "success": b.success(),
-        "model": b.model,
-        "provider": b.provider,
+        "model": valid_texts(b.model),
+        "provider": valid_texts(b.provider),
         "prompt_tokens": b.prompt,
         "completion_tokens": b.completion,
         "measurements": json_texts(b.meas) if json_text else b.meas,
