@@ -296,3 +296,87 @@ def test_hostile_values_never_poison_a_store(
         assert (got.item, got.tags) == ("q\x00", ("t\x00",))
     for suffix in (".parquet", ".csv", ".jsonl"):
         assert ct.export(exp.id, tmp_path / f"e{suffix}", store=store).stat().st_size
+
+
+def _run_sql(store: ct.Store, sql: str) -> None:
+    """Run DDL on the database behind a SQLite or PostgreSQL store, as its owner would."""
+    if isinstance(store, ct.SQLiteStore):
+        import sqlite3
+
+        with sqlite3.connect(store.path) as conn:
+            conn.execute(sql)
+        return
+    import psycopg
+
+    assert isinstance(store, ct.PostgresStore) and store.schema is not None
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {store.schema}")
+        conn.execute(sql)
+
+
+def _refuse(store: ct.Store, condition: str) -> None:
+    """Make the events table refuse the rows matching `condition` (an SQL expression)."""
+    if isinstance(store, ct.SQLiteStore):
+        _run_sql(
+            store,
+            "CREATE TRIGGER refuse BEFORE INSERT ON crucible_telemetry_events "
+            f"WHEN {condition.replace('item', 'NEW.item')} "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the table'); END",
+        )
+    else:
+        _run_sql(
+            store,
+            "ALTER TABLE crucible_telemetry_events ADD CONSTRAINT refuse "
+            f"CHECK (NOT ({condition})) NOT VALID",
+        )
+
+
+def _allow(store: ct.Store) -> None:
+    if isinstance(store, ct.SQLiteStore):
+        _run_sql(store, "DROP TRIGGER refuse")
+    else:
+        _run_sql(store, "ALTER TABLE crucible_telemetry_events DROP CONSTRAINT refuse")
+
+
+def test_events_the_database_refuses_are_set_aside_and_the_rest_written(
+    store: ct.Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    if isinstance(store, ct.MemoryStore):
+        pytest.skip("the memory store refuses nothing")
+    assert isinstance(store, ct.SQLiteStore | ct.PostgresStore)
+    _refuse(store, "item = 'poison'")
+    poisoned = {7, 30, 31}
+    with ct.experiment("refusals", store=store) as exp:
+        for i in range(40):
+            with context.use(item="poison" if i in poisoned else f"q{i}"):
+                events.emit(events.LLM_REQUEST_STOP, {"duration": i / 10}, {"n": i})
+    got = ct.get_events(exp.id, store=store)
+    assert got.columns["seq"] == [i for i in range(40) if i not in poisoned]
+    assert store.pending() == 0 and store.count(exp.id) == 37
+    refused = store.rejected()
+    assert [r["seq"] for r in refused] == sorted(poisoned)
+    assert all(
+        r["item"] == "poison" and r["metadata"]["n"] == r["seq"] for r in refused
+    )
+    assert all(r["error"] and r["experiment_id"] == exp.id for r in refused)
+    assert caplog.text.count("refused an event of experiment") == 3
+
+
+def test_a_database_refusing_everything_keeps_every_event_buffered(
+    store: ct.Store,
+) -> None:
+    if isinstance(store, ct.MemoryStore):
+        pytest.skip("the memory store refuses nothing")
+    assert isinstance(store, ct.SQLiteStore | ct.PostgresStore)
+    store.retry_timeout = 1.0
+    _refuse(store, "true")  # e.g. a permission or a constraint the owner has to fix
+    exp = ct.start_experiment("refused", store=store)
+    with ct.activate(exp):
+        for i in range(5):
+            events.emit(events.LLM_REQUEST_STOP, {"duration": i / 10})
+    with pytest.raises(ct.StoreUnavailableError, match="5 events are still buffered"):
+        store.flush()
+    assert store.rejected() == [] and store.pending() == 5
+    _allow(store)
+    ct.stop_experiment(exp.id)
+    assert ct.get_events(exp.id, store=store).columns["seq"] == [0, 1, 2, 3, 4]

@@ -287,6 +287,13 @@ class BufferedStore:
     keeping the batch, for ever in the background; [`flush`][crucible_telemetry.Store.flush] raises
     [`StoreUnavailableError`][crucible_telemetry.StoreUnavailableError] when it cannot finish within
     `retry_timeout` seconds. Nothing buffered is dropped.
+
+    A write the database refuses for what the batch holds (a constraint or trigger of the table,
+    a value it cannot take) is split in halves until the events it refuses are found: the others
+    are written, and each refused event is set aside, logged as an error and kept in memory, in
+    [`rejected`][crucible_telemetry.SQLiteStore.rejected], so one bad event never holds up the
+    rest. Events are only set aside once the database has shown it takes others; a refusal of
+    everything (a missing permission, say) keeps them buffered and retried like an outage.
     """
 
     _retryable: tuple[type[BaseException], ...] = (OSError,)
@@ -313,6 +320,10 @@ class BufferedStore:
         self._io_lock = threading.RLock()  # one database operation at a time
         self._last_error: BaseException | None = None
         self._failing_since: float | None = None
+        self._rejected: list[tuple[Sink, list[Any], BaseException]] = []
+        self._written_any = (
+            False  # the database has taken a write: refusals are the data's
+        )
         self._closed = False
         self._thread: threading.Thread | None = None
         _open_stores.add(self)
@@ -366,6 +377,84 @@ class BufferedStore:
                 batches.append((sink, [pop() for _ in range(count)]))
         return batches
 
+    def rejected(self) -> list[dict[str, Any]]:
+        """Events the database refused for what they hold, each with the `error` it gave.
+
+        Each is a dict of the event's [`COLUMNS`][crucible_telemetry.COLUMNS] (JSON columns as
+        dicts) plus `"error"`. They are not in the database, nor counted by `count`; write them
+        elsewhere (for example `json.dumps(store.rejected(), default=str)`) to keep them.
+        """
+        with self._cond:
+            refused = list(self._rejected)
+        rows = []
+        for sink, event, err in refused:
+            why = {"error": f"{type(err).__name__}: {err}"}
+            try:
+                columns = enrich(sink.experiment, event, sink.contexts)
+            except Exception:  # the event breaks enrichment itself: its raw values
+                seq, mono, wall, name, meas, meta, _ = event
+                rows.append(
+                    {"experiment_id": sink.experiment.id, "seq": seq, "name": ".".join(name),
+                     "timestamp_ns": wall, "monotonic_ns": mono, "measurements": meas,
+                     "metadata": meta} | why
+                )  # fmt: skip
+                continue
+            rows.append({c: v[0] for c, v in columns.items()} | why)
+        return rows
+
+    def _write_batch(self, sink: Sink, batch: list[Any]) -> None:
+        columns = enrich(sink.experiment, batch, sink.contexts, json_text=True)
+        with self._io_lock:
+            self._write(columns)
+        self._written_any = True
+
+    def _isolate(self, sink: Sink, batch: list[Any]) -> list[Any] | None:
+        """Write the refused `batch` in halves, down to the single events refused.
+
+        Returns what is left to write: nothing when every event was written or set aside; the
+        unwritten rest when the database became unreachable meanwhile; or `None` when it wrote
+        nothing and never has, so the refusal may not be the data's (the batch is kept whole).
+        """
+        halves = [
+            batch[len(batch) // WIDTH // 2 * WIDTH :],
+            batch[: len(batch) // WIDTH // 2 * WIDTH],
+        ]
+        stack = [h for h in halves if h]  # the first half is on top
+        refused: list[tuple[list[Any], BaseException]] = []
+        wrote = False
+        while stack:
+            part = stack.pop()
+            try:
+                self._write_batch(sink, part)
+            except self._retryable:
+                # unreachable now: keep what is not written, in order, for the retries
+                with self._io_lock:
+                    self._reset()
+                rest = [part, *reversed(stack), *(event for event, _ in refused)]
+                return [value for chunk in rest for value in chunk]
+            except Exception as refusal:
+                if len(part) == WIDTH:
+                    refused.append((part, refusal))
+                else:
+                    middle = len(part) // WIDTH // 2 * WIDTH
+                    stack += [part[middle:], part[:middle]]
+            else:
+                wrote = True
+        if refused and not wrote and not self._written_any:
+            return None  # nothing was written: the batch is still whole
+        for _, why in refused:
+            _logger.error(
+                "%s refused an event of experiment %s (%s: %s); it is kept in memory: see "
+                "the store's rejected()",
+                self.description,
+                sink.experiment.id,
+                type(why).__name__,
+                why,
+            )
+        with self._cond:
+            self._rejected += [(sink, event, why) for event, why in refused]
+        return []
+
     def _write_pending(self) -> bool:
         """Write in-flight and queued batches; return False if the database failed."""
         with self._cond:
@@ -376,18 +465,31 @@ class BufferedStore:
                     return True
                 sink, batch = self._inflight[0]
             try:
-                columns = enrich(sink.experiment, batch, sink.contexts, json_text=True)
-                with self._io_lock:
-                    self._write(columns)
+                self._write_batch(sink, batch)
             except (
                 Exception
             ) as err:  # keep the batch and retry; flush() reports the error
+                rest: list[Any] | None = None
+                if not isinstance(err, self._retryable) and len(batch) > 0:
+                    with self._io_lock:
+                        self._reset()  # a failed transaction must not leak into the next
+                    rest = self._isolate(sink, batch)
+                if rest is not None and not rest:
+                    with self._cond:
+                        self._inflight.pop(0)
+                    continue
                 with self._cond:
+                    if rest:
+                        self._inflight[0] = (sink, rest)
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
                         _logger.warning(
-                            "%s is unreachable (%s); keeping %d events and retrying",
+                            "%s %s (%s: %s); keeping %d events and retrying",
                             self.description,
+                            "is unreachable"
+                            if isinstance(err, self._retryable) or rest
+                            else "refuses every event written",
+                            type(err).__name__,
                             err,
                             self.pending(),
                         )
