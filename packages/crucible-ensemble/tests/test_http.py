@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from crucible_core.models import Request, build_model
+from crucible_core.models import Price, Request, Usage, build_model
 from crucible_ensemble import (
     Cascade,
     Ensemble,
@@ -89,7 +89,13 @@ async def test_sequential_cancels_the_straggler(chat_server) -> None:
 async def test_hedged_backup_beats_a_slow_primary(chat_server) -> None:
     chat_server.script("slow", text="A", delay=30)
     chat_server.script("backup", text="B")
-    models = members(chat_server, "slow", "backup")
+    price = Price(input=2.0, output=8.0)  # USD per million tokens
+    models = [
+        build_model(
+            f"openai-compatible:{chat_server.url}#{name}", retry=None, price=price
+        )
+        for name in ("slow", "backup")
+    ]
     try:
         result = await Ensemble(models, execution=Hedged(delay=0.05)).predict_async(
             CHOICE
@@ -103,6 +109,13 @@ async def test_hedged_backup_beats_a_slow_primary(chat_server) -> None:
     assert result.answer == "B"
     assert [r.status for r in result.responses] == ["cancelled", "answered"]
     assert chat_server.cancelled == ["slow"] and chat_server.served == ["backup"]
+    # the cancelled call was sent: billed as a typical call (500 + 200 tokens), as no usage came
+    cancelled, answered = result.responses
+    assert cancelled.cost == pytest.approx(
+        price.cost(Usage(input_tokens=500, output_tokens=200))
+    )
+    assert answered.cost is not None
+    assert result.cost == pytest.approx(cancelled.cost + answered.cost)
 
 
 async def test_every_member_failing_raises(chat_server) -> None:

@@ -26,6 +26,7 @@ from crucible_core._async import run_sync
 from crucible_core.models import (
     Completion,
     Model,
+    Price,
     Request,
     Usage,
     build_model,
@@ -225,11 +226,19 @@ def _confidence(completion: Completion) -> float | None:
 
 
 def _price(model: Model) -> float:
-    """An estimate of one call's USD cost, for ordering a cascade (unknown: infinity)."""
+    """An estimate of one call's USD cost (unknown: infinity).
+
+    For ordering a cascade and billing a call cancelled before it answered: a simulated
+    profile's price per query, else the model's own `price` or the pricing table's for its id,
+    applied to a typical call (500 prompt and 200 completion tokens).
+    """
     profile = getattr(model, "profile", None)
     per_query = getattr(profile, "price_per_query", None)
     if isinstance(per_query, int | float):
         return float(per_query)
+    own = getattr(model, "price", None)
+    if isinstance(own, Price):
+        return own.cost(_TYPICAL_USAGE)
     try:
         return price_for(model.id).cost(_TYPICAL_USAGE)
     except Exception:  # not in the pricing table: last
@@ -351,6 +360,7 @@ class Ensemble:
         "_meta",
         "_normalize",
         "_order",
+        "_prices",
         "_strategy",
         "_weight_list",
         "min_consensus",
@@ -439,6 +449,9 @@ class Ensemble:
             prices = [_price(m) for m in self.models]
             order.sort(key=lambda i: prices[i])
         self._order = tuple(order)
+        self._prices: tuple[float | None, ...] = tuple(
+            None if math.isinf(p) else p for p in map(_price, self.models)
+        )
         self._majority = type(self._strategy) is Majority
         self._id = (
             f"ensemble:{self._strategy.name}/{self._execution.name}("
@@ -902,8 +915,13 @@ class Ensemble:
             if error is not None:
                 errors[name] = error
                 failed = task not in late
-                if failed and wall > latency:
-                    latency = wall
+                billed = None
+                if failed:
+                    latency = max(latency, wall)
+                else:  # cut off by the timeout: sent, so billed
+                    billed = self._billed(position, None)
+                    if cost is not None:
+                        cost = None if billed is None else cost + billed
                 responses.append(
                     _response(
                         member=name,
@@ -914,7 +932,7 @@ class Ensemble:
                         latency=wall if failed else None,
                         input_tokens=0,
                         output_tokens=0,
-                        cost=None,
+                        cost=billed,
                         error=_error_text(error),
                     )
                 )
@@ -924,6 +942,10 @@ class Ensemble:
             if timeout is not None and finish > timeout:
                 errors[name] = error = _timeout_error(timeout)
                 timed_out = True
+                if (
+                    cost is not None
+                ):  # sent, so billed (it would be cancelled at the timeout)
+                    cost = None if completion.cost is None else cost + completion.cost
                 responses.append(
                     _response(
                         member=name,
@@ -932,9 +954,9 @@ class Ensemble:
                         text=None,
                         confidence=None,
                         latency=None,
-                        input_tokens=0,
-                        output_tokens=0,
-                        cost=None,
+                        input_tokens=completion.usage.input_tokens,
+                        output_tokens=completion.usage.output_tokens,
+                        cost=completion.cost,
                         error=_error_text(error),
                     )
                 )
@@ -1088,6 +1110,18 @@ class Ensemble:
             )
         )
 
+    def _billed(self, position: int, completion: Completion | None) -> float | None:
+        """What a call that was sent but cancelled (or timed out) is billed.
+
+        Providers bill a request once it is sent, cancelled or not: its completion's cost when
+        it returned (in virtual time, or after the cancel), else the price of a typical call to
+        the member (`None` when unknown). An upper bound for a call cut short, so a hedge or an
+        early stop never looks cheaper than it is.
+        """
+        if completion is not None:
+            return completion.cost
+        return self._prices[position]
+
     def _tally(
         self, calls: list[_Call], ballots: list[Ballot], latency: float
     ) -> EnsembleResult:
@@ -1100,6 +1134,12 @@ class Ensemble:
         for c in calls:
             completion = c.completion if c.status in _FINISHED else None
             if completion is None:
+                billed = usage = None
+                if c.status != "failed":  # cancelled or timed out: sent, so billed
+                    billed = self._billed(c.position, c.completion)
+                    usage = None if c.completion is None else c.completion.usage
+                    if cost is not None:
+                        cost = None if billed is None else cost + billed
                 responses.append(
                     _response(
                         member=names[c.position],
@@ -1108,9 +1148,9 @@ class Ensemble:
                         text=None,
                         confidence=c.confidence,
                         latency=c.finish - c.launch if c.status == "failed" else None,
-                        input_tokens=0,
-                        output_tokens=0,
-                        cost=None,
+                        input_tokens=0 if usage is None else usage.input_tokens,
+                        output_tokens=0 if usage is None else usage.output_tokens,
+                        cost=billed,
                         error=_error_text(c.error) if c.error is not None else None,
                     )
                 )

@@ -39,7 +39,10 @@ class MemberResponse:
     output_tokens: int = 0
     """Generated tokens billed."""
     cost: float | None = None
-    """USD, or `None` when unknown (or the call did not finish)."""
+    """USD billed for the call, or `None` when unknown. A call cancelled or timed out was still
+    sent, so it is billed: its completion's cost when it returned (in virtual time), else the
+    price of a typical call to the member (500 prompt, 200 completion tokens). A failed call is
+    not billed (`None`)."""
     error: str | None = None
     """`"ErrorType: message"` when the call failed or timed out."""
 
@@ -76,7 +79,9 @@ class EnsembleResult(RenderMixin):
     responses: tuple[MemberResponse, ...] = ()
     """Every member called, in ensemble order."""
     cost: float | None = 0.0
-    """Total USD of the calls that finished; `None` if any of them has no known price."""
+    """Total USD of every call sent, cancelled and timed-out ones included (see
+    [`MemberResponse.cost`][crucible_ensemble.MemberResponse.cost]); `None` if any of them has no
+    known price."""
     latency: float = 0.0
     """Seconds from the first call to the decision (in virtual time, simulated seconds)."""
     members_called: int = 0
