@@ -442,6 +442,24 @@ class BufferedStore:
                 wrote = True
         if refused and not wrote and not self._written_any:
             return None  # nothing was written: the batch is still whole
+        if (
+            wrote
+        ):  # a second chance, in case the database changed (a fix) while we split
+            again, refused = refused, []
+            for k, (event, _) in enumerate(again):
+                try:
+                    self._write_batch(sink, event)
+                except self._retryable:
+                    with self._io_lock:
+                        self._reset()
+                    left = [
+                        event,
+                        *(e for e, _ in again[k + 1 :]),
+                        *(e for e, _ in refused),
+                    ]
+                    return [value for chunk in left for value in chunk]
+                except Exception as refusal:
+                    refused.append((event, refusal))
         for _, why in refused:
             _logger.error(
                 "%s refused an event of experiment %s (%s: %s); it is kept in memory: see "
