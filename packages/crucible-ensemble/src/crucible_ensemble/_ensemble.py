@@ -105,10 +105,8 @@ else:  # pragma: no cover
         The first step cannot run here: a member's first step may capture the current task (an
         `asyncio.timeout`, aiohttp's timer), which must be its own task, not the caller's.
         """
-        if loop.get_task_factory() is None:
-            return asyncio.Task(
-                coro, loop=loop
-            )  # what `create_task` does, minus its frame
+        if loop.get_task_factory() is None:  # what `create_task` does, minus its frame
+            return asyncio.Task(coro, loop=loop)
         return loop.create_task(coro)
 
 
