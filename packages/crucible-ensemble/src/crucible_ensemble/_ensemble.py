@@ -858,13 +858,14 @@ class Ensemble:
         timeout = self.timeout
         models = self.models
         tasks = _start_all(loop, models, request)
-        walls = [0.0] * len(tasks)
         late: set[asyncio.Task[Any]] = set()
+        settled = (
+            False  # every call finished or timed out (else cancel what still runs)
+        )
         try:
-            running = [t for t in tasks if not t.done()]
-            if running and not _EAGER:
+            if not _EAGER:  # (eager tasks have taken their first step already)
                 await _step()  # the calls take their first step; most finish
-                running = [t for t in running if not t.done()]
+            running = [t for t in tasks if not t.done()]
             now = clock() - began
             if running:
                 slot = {t: k for k, t in enumerate(tasks)}
@@ -885,22 +886,25 @@ class Ensemble:
                     running = list(pending)
             else:
                 walls = [now] * len(tasks)
+            settled = True
         finally:
-            unfinished = [t for t in tasks if not t.done()]
-            for task in unfinished:
-                task.cancel()
-            if unfinished:
-                await asyncio.gather(*unfinished, return_exceptions=True)
+            if not settled or late:
+                unfinished = [t for t in tasks if not t.done()]
+                for task in unfinished:
+                    task.cancel()
+                if unfinished:
+                    await asyncio.gather(*unfinished, return_exceptions=True)
         normalizer = resolve_normalizer(self._normalize, request)
         names, weights = self.names, self._weight_list
-        ballots: list[Ballot] = []
+        answers: list[str] = []
+        ballots: list[Ballot] | None = None if self._majority else []
         responses: list[MemberResponse] = []
         errors: dict[str, BaseException] = {}
         timed_out = bool(late)
         latency = 0.0
         cost: float | None = 0.0
-        for position, (task, wall) in enumerate(zip(tasks, walls, strict=True)):
-            name = names[position]
+        for position, task in enumerate(tasks):
+            name, wall = names[position], walls[position]
             error: BaseException | None = None
             if task in late:
                 error = _timeout_error(timeout)
@@ -969,15 +973,17 @@ class Ensemble:
                 else None
             )
             if answer is not None:
-                ballots.append(
-                    _ballot(
-                        member=name,
-                        position=position,
-                        answer=answer,
-                        weight=weights[position],
-                        confidence=confidence,
+                answers.append(answer)
+                if ballots is not None:  # for the strategy (the majority needs none)
+                    ballots.append(
+                        _ballot(
+                            member=name,
+                            position=position,
+                            answer=answer,
+                            weight=weights[position],
+                            confidence=confidence,
+                        )
                     )
-                )
             if cost is not None:
                 cost = None if completion.cost is None else cost + completion.cost
             usage = completion.usage
@@ -997,7 +1003,8 @@ class Ensemble:
             )
         if timed_out and timeout is not None:
             latency = timeout
-        return self._result(ballots, responses, cost, latency), errors, timed_out
+        result = self._result(answers, ballots, responses, cost, latency)
+        return result, errors, timed_out
 
     async def _gather_hedged(
         self, request: Request, hedger: Hedger
@@ -1171,29 +1178,37 @@ class Ensemble:
                     error=_error_text(c.error) if c.error is not None else None,
                 )
             )
-        return self._result(ballots, responses, cost, latency)
+        return self._result(
+            [b.answer for b in ballots], ballots, responses, cost, latency
+        )
 
     def _result(
         self,
-        ballots: list[Ballot],
+        answers: list[str],
+        ballots: list[Ballot] | None,
         responses: list[MemberResponse],
         cost: float | None,
         latency: float,
     ) -> EnsembleResult:
-        """The vote over `ballots` (in member order) and the result holding `responses`."""
+        """The vote over `answers` (in member order) and the result holding `responses`.
+
+        `ballots` (the same votes, for the strategy) may be `None` for the built-in majority,
+        which decides from the counts alone.
+        """
         counts: dict[str, int] = {}
-        for b in ballots:
-            counts[b.answer] = counts.get(b.answer, 0) + 1
+        for a in answers:
+            counts[a] = counts.get(a, 0) + 1
         answer: str | None = None
         confidence: float | None = None
         consensus = 0.0
         abstained = True
-        if ballots:
-            n = len(ballots)
+        if answers:
+            n = len(answers)
             if self._majority:  # `Majority.decide` from the counts already made
                 answer = max(counts, key=counts.__getitem__)  # ties: the first voter's
                 confidence = counts[answer] / n
             else:
+                assert ballots is not None
                 decision = self._strategy.decide(ballots)
                 answer, confidence = decision.answer, decision.confidence
             if answer is None:
