@@ -492,9 +492,8 @@ class BufferedStore:
                     with self._io_lock:
                         self._reset()  # a failed transaction must not leak into the next
                     rest = self._isolate(sink, batch)
-                if rest is not None and not rest:
-                    with self._cond:
-                        self._inflight.pop(0)
+                if rest == []:  # written, but for the events set aside
+                    self._written(batch)
                     continue
                 with self._cond:
                     if rest:
@@ -516,16 +515,22 @@ class BufferedStore:
                 with self._io_lock:
                     self._reset()
                 return False
-            with self._cond:
-                self._inflight.pop(0)
-                if self._failing_since is not None:
-                    _logger.warning(
-                        "%s is reachable again; writing buffered events",
-                        self.description,
-                    )
-                self._failing_since = None
-                self._last_error = None
-                self._cond.notify_all()
+            self._written(batch)
+
+    def _written(self, batch: list[Any]) -> None:
+        """The in-flight batch is done: drop it, and clear the failure state."""
+        with self._cond:
+            assert (
+                self._inflight[0][1] is batch
+            )  # only this thread takes from the front
+            self._inflight.pop(0)
+            if self._failing_since is not None:
+                _logger.warning(
+                    "%s is reachable again; writing buffered events", self.description
+                )
+            self._failing_since = None
+            self._last_error = None
+            self._cond.notify_all()
 
     def _run(self) -> None:
         backoff = 0.05
