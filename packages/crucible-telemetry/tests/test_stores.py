@@ -380,3 +380,21 @@ def test_a_database_refusing_everything_keeps_every_event_buffered(
     _allow(store)
     ct.stop_experiment(exp.id)
     assert ct.get_events(exp.id, store=store).columns["seq"] == [0, 1, 2, 3, 4]
+
+
+def test_repeats_of_any_integer_type_are_stored_as_integers(
+    store: ct.Store, tmp_path: Path
+) -> None:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    repeats: list[Any] = [np.int64(2), np.uint8(3), 4.0, True, "5", None]
+    with ct.experiment("repeats", store=store) as exp:
+        for repeat in repeats:
+            with context.use(repeat=repeat):
+                events.emit(events.LLM_REQUEST_STOP, {"duration": 1.0})
+    want = [2, 3, 4, None, None, None]
+    got = ct.get_events(exp.id, store=store).columns["repeat"]
+    assert got == want and all(type(r) is int for r in got if r is not None)
+    path = ct.export(exp.id, tmp_path / "r.parquet", store=store)
+    assert pq.read_table(path).column("repeat").to_pylist() == want

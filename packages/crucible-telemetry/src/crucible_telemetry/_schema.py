@@ -244,6 +244,14 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _repeat(value: Any) -> int | None:
+    """A context's repeat as an int64: integers (numpy's too), finite floats truncated; else None."""
+    if isinstance(value, int | float):
+        return None if isinstance(value, bool) else _int(value)
+    index = getattr(type(value), "__index__", None)  # numpy integers
+    return None if index is None else _int(int(index(value)))
+
+
 def _is_num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -375,7 +383,7 @@ class Batch:
         self.contexts = [contexts[i] for i in context_index]
         # per distinct context: what its events' condition, repeat and item columns hold
         self.conditions = valid_texts([self.condition(c) for c in self.contexts])
-        self.repeats = _int_col([c.repeat for c in self.contexts])
+        self.repeats = [_repeat(c.repeat) for c in self.contexts]
         self.items = valid_texts([c.item for c in self.contexts])
 
         latency, _ = _numbers(meas, "duration", "latency_ms", 1000.0)
