@@ -276,7 +276,7 @@ class _Unusual:
         return done  # "plain": not awaitable at all
 
     async def aclose(self) -> None:
-        pass
+        """Nothing to close: it holds no connection."""
 
 
 async def test_members_whose_complete_is_not_a_coroutine(scripted) -> None:

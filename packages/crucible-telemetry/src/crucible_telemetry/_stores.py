@@ -277,6 +277,12 @@ def _flush_all_at_exit() -> None:  # pragma: no cover - runs at interpreter exit
 atexit.register(_flush_all_at_exit)
 
 
+def _halves(batch: list[Any]) -> list[list[Any]]:
+    """`[second half, first half]` of a batch of events (so a stack pops the first half first)."""
+    middle = len(batch) // WIDTH // 2 * WIDTH
+    return [batch[middle:], batch[:middle]]
+
+
 class BufferedStore:
     """Base of stores that write to a database from a background thread.
 
@@ -415,11 +421,7 @@ class BufferedStore:
         unwritten rest when the database became unreachable meanwhile; or `None` when it wrote
         nothing and never has, so the refusal may not be the data's (the batch is kept whole).
         """
-        halves = [
-            batch[len(batch) // WIDTH // 2 * WIDTH :],
-            batch[: len(batch) // WIDTH // 2 * WIDTH],
-        ]
-        stack = [h for h in halves if h]  # the first half is on top
+        stack = [h for h in _halves(batch) if h]  # the first half is on top
         refused: list[tuple[list[Any], BaseException]] = []
         wrote = False
         while stack:
@@ -436,8 +438,7 @@ class BufferedStore:
                 if len(part) == WIDTH:
                     refused.append((part, refusal))
                 else:
-                    middle = len(part) // WIDTH // 2 * WIDTH
-                    stack += [part[middle:], part[:middle]]
+                    stack += _halves(part)
             else:
                 wrote = True
         if refused and not wrote and not self._written_any:
