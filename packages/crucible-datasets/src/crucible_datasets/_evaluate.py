@@ -447,7 +447,10 @@ def evaluate(
     if dataset.name == "humaneval":
         results, backend = _score_code(dataset, predicted, names, sandbox)
     else:
-        results, backend = _score_text(dataset, predicted, names, numeric_tolerance), None
+        results, backend = (
+            _score_text(dataset, predicted, names, numeric_tolerance),
+            None,
+        )
     means: dict[str, float] = {}
     intervals: dict[str, ConfidenceInterval] = {}
     for name in names:

