@@ -39,6 +39,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import importlib.util
+import marshal
 import os
 import secrets
 import selectors
@@ -55,7 +56,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import attrs
-import orjson
 
 from crucible_core.exceptions import ValidationError
 from crucible_core.render import RenderMixin, View
@@ -777,12 +777,21 @@ class _Stream:
             }
         if self.verdict is None or b"\n" not in self.verdict:
             return None
-        line = bytes(self.verdict).split(b"\n", 1)[0].strip()
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError:
+        # after the token: " <ok> <reason> <hex type> <hex message>"
+        fields = bytes(self.verdict).split(b"\n", 1)[0].rstrip(b"\r").split(b" ")
+        if len(fields) != 5 or fields[0] != b"" or fields[1] not in (b"0", b"1"):
             return None
-        return value if isinstance(value, dict) else None
+        try:
+            error, message = (bytes.fromhex(f.decode()).decode() for f in fields[3:])
+        except ValueError:
+            return None
+        fields = fields[1:]
+        return {
+            "ok": fields[0] == b"1",
+            "reason": fields[1].decode(errors="replace"),
+            "type": error or None,
+            "message": message,
+        }
 
 
 def _kill(proc: subprocess.Popen[bytes], launch: _Launch) -> None:
@@ -811,7 +820,7 @@ def _payload(
         data.update(attrs.asdict(program))
     else:
         data["program"] = program
-    return orjson.dumps(data)
+    return marshal.dumps(data)
 
 
 def _signal_of(returncode: int, backend: str) -> int | None:
