@@ -64,6 +64,7 @@ from crucible_trace._parser import (
 from crucible_trace._store import ChainSummary, SearchHit, TraceStore
 from crucible_trace._types import (
     BUILTIN_EVENT_TYPES,
+    EventTypes,
     event_types,
     is_event_type,
     register_event_type,
@@ -92,6 +93,7 @@ __all__ = (
     "validate_event",
     # event types
     "BUILTIN_EVENT_TYPES",
+    "EventTypes",
     "event_types",
     "is_event_type",
     "register_event_type",
