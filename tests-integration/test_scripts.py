@@ -144,3 +144,31 @@ def test_check_names_fails_on_a_name_held_by_someone_else() -> None:
     assert out.returncode == 1
     assert "CONFLICT  crucible-bench" in out.stderr
     assert "1.6.0" in out.stderr
+
+
+def test_changelog_fragments_are_well_named_and_build() -> None:
+    """Every fragment is `<issue>.<type>.md` with a known type, and towncrier renders them."""
+    import re
+    import shutil
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["towncrier"]
+    types = {t["directory"] for t in config["type"]}
+    fragments = [p for p in (ROOT / "changelog.d").iterdir() if p.name != ".gitkeep"]
+    for fragment in fragments:
+        match = re.fullmatch(r"(\d+|\+[\w-]+)\.([a-z]+)(?:\.\d+)?\.md", fragment.name)
+        assert match, f"{fragment.name}: name it <issue>.<type>.md"
+        assert match.group(2) in types, (
+            f"{fragment.name}: type must be one of {sorted(types)}"
+        )
+        assert fragment.read_text().strip(), f"{fragment.name} is empty"
+    towncrier = shutil.which("towncrier")
+    assert towncrier, "towncrier is in the lint dependency group"
+    out = subprocess.run(
+        [towncrier, "build", "--draft", "--version", "9.9.9"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "## 9.9.9" in out.stdout
+    for fragment in fragments:
+        first_words = " ".join(fragment.read_text().split()[:4])
+        assert first_words in " ".join(out.stdout.split()), fragment.name
