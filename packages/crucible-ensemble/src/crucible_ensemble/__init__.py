@@ -27,7 +27,7 @@ from crucible_ensemble import simulation
 from crucible_ensemble._ensemble import Ensemble, ModelSpec, predict, predict_async
 from crucible_ensemble._evaluate import (
     ENSEMBLE,
-    EvaluationResult,
+    EnsembleEvaluation,
     ItemOutcome,
     Scorer,
     evaluate_ensemble,
@@ -113,7 +113,7 @@ __all__ = (
     # evaluation
     "evaluate_ensemble",
     "evaluate_ensemble_async",
-    "EvaluationResult",
+    "EnsembleEvaluation",
     "ItemOutcome",
     "Scorer",
     "ENSEMBLE",
@@ -127,3 +127,21 @@ __all__ = (
     # metadata
     "__version__",
 )
+
+
+def __getattr__(name: str) -> object:
+    # `EvaluationResult` was this package's name for what is now `EnsembleEvaluation`; crucible-datasets'
+    # `EvaluationResult` is the one class of that name across the workspace.
+    if name == "EvaluationResult":
+        import warnings
+
+        from crucible_core.exceptions import CrucibleDeprecationWarning
+
+        warnings.warn(
+            "crucible_ensemble.EvaluationResult is renamed EnsembleEvaluation; "
+            "crucible_datasets.EvaluationResult is a different class",
+            CrucibleDeprecationWarning,
+            stacklevel=2,
+        )
+        return EnsembleEvaluation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

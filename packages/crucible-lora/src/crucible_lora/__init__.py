@@ -44,8 +44,8 @@ from crucible_lora._quality import (
     parse_structured,
 )
 from crucible_lora._results import (
+    AdapterEvaluation,
     Checkpoint,
-    EvaluationResult,
     ItemPrediction,
     StepRecord,
     TrainingResult,
@@ -114,7 +114,7 @@ __all__ = (
     "parse_structured",
     # results
     "TrainingResult",
-    "EvaluationResult",
+    "AdapterEvaluation",
     "StepRecord",
     "ItemPrediction",
     "Checkpoint",
@@ -129,3 +129,21 @@ __all__ = (
     # metadata
     "__version__",
 )
+
+
+def __getattr__(name: str) -> object:
+    # `EvaluationResult` was this package's name for what is now `AdapterEvaluation`; crucible-datasets'
+    # `EvaluationResult` is the one class of that name across the workspace.
+    if name == "EvaluationResult":
+        import warnings
+
+        from crucible_core.exceptions import CrucibleDeprecationWarning
+
+        warnings.warn(
+            "crucible_lora.EvaluationResult is renamed AdapterEvaluation; "
+            "crucible_datasets.EvaluationResult is a different class",
+            CrucibleDeprecationWarning,
+            stacklevel=2,
+        )
+        return AdapterEvaluation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

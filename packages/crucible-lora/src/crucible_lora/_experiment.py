@@ -27,8 +27,8 @@ from crucible_lora._config import ExperimentConfig, to_config
 from crucible_lora._data import Example, format_examples, to_examples
 from crucible_lora._quality import QualityTargets, QualityValidator
 from crucible_lora._results import (
+    AdapterEvaluation,
     Checkpoint,
-    EvaluationResult,
     ItemPrediction,
     StepRecord,
     TrainingResult,
@@ -303,7 +303,7 @@ async def train_async(
     offset = 0 if resume else experiment.step
 
     history: list[StepRecord] = []
-    evaluations: list[EvaluationResult] = []
+    evaluations: list[AdapterEvaluation] = []
     saved: list[Checkpoint] = []
     stop_reason = "completed"
     started = time.perf_counter()
@@ -522,7 +522,7 @@ async def _evaluate(
     metrics: Sequence[str | Metric],
     validator: QualityValidator | None,
     sampling: SamplingParams | None,
-) -> EvaluationResult:
+) -> AdapterEvaluation:
     scorers = _metrics(metrics)
     params = sampling or SamplingParams()
     tokenizer = adapter.tokenizer
@@ -576,7 +576,7 @@ async def _evaluate(
             "step": experiment.step,
         },
     )
-    return EvaluationResult(
+    return AdapterEvaluation(
         experiment=experiment.name,
         step=experiment.step,
         metrics=means,
@@ -593,11 +593,11 @@ async def evaluate_async(
     metrics: Sequence[str | Metric] = ("exact_match",),
     validator: QualityValidator | None = None,
     sampling: SamplingParams | None = None,
-) -> EvaluationResult:
+) -> AdapterEvaluation:
     """Generate with the experiment's current weights on `dataset` and score each item.
 
     Before any training this evaluates the base model, so evaluating before and after gives
-    paired per-item scores ([`EvaluationResult.scores`][crucible_lora.EvaluationResult.scores]).
+    paired per-item scores ([`AdapterEvaluation.scores`][crucible_lora.AdapterEvaluation.scores]).
 
     Args:
         experiment: the experiment.
@@ -624,7 +624,7 @@ def evaluate(
     metrics: Sequence[str | Metric] = ("exact_match",),
     validator: QualityValidator | None = None,
     sampling: SamplingParams | None = None,
-) -> EvaluationResult:
+) -> AdapterEvaluation:
     """Sync twin of [`evaluate_async`][crucible_lora.evaluate_async]."""
     return run_sync(
         evaluate_async(
