@@ -37,6 +37,7 @@ from crucible_lora._local import (
     LocalAdapter,
     pretrain_tiny_base,
 )
+from crucible_lora._model import AdapterModel
 from crucible_lora._quality import (
     QualityReport,
     QualityTargets,
@@ -104,6 +105,7 @@ __all__ = (
     "SamplingParams",
     "TinkerAdapter",
     "LocalAdapter",
+    "AdapterModel",
     "LOCAL_INSTALL",
     "TINY_GPT2",
     "pretrain_tiny_base",

@@ -25,6 +25,7 @@ from crucible_lora._adapter import LoraAdapter, SamplingParams
 from crucible_lora._batching import batches, steps_per_epoch
 from crucible_lora._config import ExperimentConfig, to_config
 from crucible_lora._data import Example, format_examples, to_examples
+from crucible_lora._generate import generate
 from crucible_lora._quality import QualityTargets, QualityValidator
 from crucible_lora._results import (
     AdapterEvaluation,
@@ -507,14 +508,6 @@ def _metrics(metrics: Sequence[str | Metric]) -> dict[str, Metric]:
     return out
 
 
-def _cut(text: str, stop: Sequence[str]) -> str:
-    for s in stop:
-        index = text.find(s)
-        if index >= 0:
-            text = text[:index]
-    return text
-
-
 async def _evaluate(
     experiment: Experiment,
     adapter: LoraAdapter,
@@ -525,17 +518,10 @@ async def _evaluate(
 ) -> AdapterEvaluation:
     scorers = _metrics(metrics)
     params = sampling or SamplingParams()
-    tokenizer = adapter.tokenizer
-    bos = getattr(tokenizer, "bos_token_id", None)
     started = time.perf_counter()
     predictions: list[ItemPrediction] = []
     for ex in examples:
-        prompt = ([] if bos is None else [int(bos)]) + tokenizer.encode(ex.prompt)
-        (tokens,) = await adapter.sample_async(prompt, n=1, params=params)
-        eos = tokenizer.eos_token_id
-        if eos is not None and eos in tokens:
-            tokens = tokens[: tokens.index(eos)]
-        text = _cut(tokenizer.decode(tokens), params.stop)
+        text = (await generate(adapter, ex.prompt, params)).text
         predictions.append(
             ItemPrediction(
                 id=ex.id,
