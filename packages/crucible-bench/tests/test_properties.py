@@ -185,3 +185,37 @@ def test_fisher_p_range_and_ci_contains_mle(a, b, c, d):
     assert 0.0 <= r.pvalue <= 1.0
     lo, hi = r.confidence_interval
     assert lo <= r.odds_ratio <= hi
+
+
+# Differences on a coarse grid with many zeros and ties: the class that found the Pratt tie-term bug.
+_small_diffs = st.lists(st.integers(-4, 4), min_size=3, max_size=30).filter(
+    lambda d: any(d)
+)
+
+
+@given(
+    d=_small_diffs,
+    alt=ALTS,
+    continuity=st.booleans(),
+    zero_method=st.sampled_from(["wilcox", "pratt"]),
+)
+def test_wilcoxon_normal_approximation_matches_scipy_with_zeros_and_ties(
+    d, alt, continuity, zero_method
+):
+    from scipy.stats import wilcoxon
+
+    ours = cb.wilcoxon(
+        d,
+        zero_method=zero_method,
+        method="asymptotic",
+        continuity=continuity,
+        alternative=alt,
+    )
+    ref = wilcoxon(
+        d,
+        zero_method=zero_method,
+        method="approx",
+        correction=continuity,
+        alternative=alt,
+    )
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
