@@ -219,3 +219,25 @@ def test_wilcoxon_normal_approximation_matches_scipy_with_zeros_and_ties(
         alternative=alt,
     )
     assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+
+
+@given(
+    a=st.integers(0, 40),
+    b=st.integers(0, 40),
+    c=st.one_of(
+        st.just(None), st.integers(0, 40)
+    ),  # None: c = b, the class that found the bug
+    d=st.integers(0, 40),
+    continuity=st.booleans(),
+)
+def test_mcnemar_matches_statsmodels_including_b_equals_c(a, b, c, d, continuity):
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    c = b if c is None else c
+    if b + c == 0:
+        return
+    table = [[a, b], [c, d]]
+    ours = cb.mcnemar(table, exact=False, continuity=continuity)
+    ref = mcnemar(np.asarray(table), exact=False, correction=continuity)
+    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-12, abs=1e-15)
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-10, abs=1e-15)
