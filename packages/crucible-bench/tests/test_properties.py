@@ -241,3 +241,34 @@ def test_mcnemar_matches_statsmodels_including_b_equals_c(a, b, c, d, continuity
     ref = mcnemar(np.asarray(table), exact=False, correction=continuity)
     assert ours.statistic == pytest.approx(ref.statistic, rel=1e-12, abs=1e-15)
     assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-10, abs=1e-15)
+
+
+@given(
+    k=st.integers(2, 5),
+    n=st.sampled_from(
+        [2, 2, 3, 4]
+    ),  # two subjects: the class that found the HF = −1 / 0-division bugs
+    data=st.data(),
+)
+def test_rm_anova_epsilons_bounded_and_pvalues_valid_for_few_subjects(k, n, data):
+    wide = data.draw(
+        st.lists(
+            st.lists(st.integers(-20, 20), min_size=k, max_size=k),
+            min_size=n,
+            max_size=n,
+        )
+    )
+    arr = np.asarray(wide, dtype=float)
+    resid = arr - arr.mean(axis=0) - arr.mean(axis=1, keepdims=True) + arr.mean()
+    if (
+        not np.abs(resid).max() > 1e-9
+    ):  # additive (or constant) data: refused, tested elsewhere
+        with pytest.raises(cb.InsufficientDataError):
+            cb.rm_anova(wide)
+        return
+    e = cb.rm_anova(wide).effects[0]
+    lower = 1 / (k - 1)
+    assert lower - 1e-12 <= e.eps_gg <= 1
+    assert lower <= e.eps_hf <= 1
+    for p in (e.pvalue, e.pvalue_gg, e.pvalue_hf):
+        assert 0 <= p <= 1
