@@ -720,7 +720,9 @@ def mcnemar(
             minimum=1,
         )
     diff = abs(b - c)
-    chi = (max(diff - 1, 0) if continuity else diff) ** 2 / (b + c)
+    # R `mcnemar.test` and statsmodels square |b − c| − 1 as is: with b == c the corrected
+    # statistic is 1/(b + c), not 0 (the correction overshoots; it is not clipped).
+    chi = ((diff - 1) if continuity else diff) ** 2 / (b + c)
     p_chi = _chi2sf(chi, 1.0)
     p_exact = _binom_two_sided(b, b + c)
     use_exact = (b + c < 25) if exact is None else bool(exact)
