@@ -52,10 +52,18 @@ from crucible_datasets._sampling import (
     train_test_split,
 )
 from crucible_datasets._sandbox import (
+    BubblewrapSandbox,
+    CodeCheck,
+    DockerSandbox,
     ExecutionResult,
+    ProcessSandbox,
+    Sandbox,
     SandboxConfig,
+    UnshareSandbox,
+    available_sandboxes,
     execute,
     execute_many,
+    get_sandbox,
 )
 from crucible_datasets._types import Dataset, DatasetMetadata, DatasetVersion, Item
 from crucible_datasets.exceptions import (
@@ -66,6 +74,7 @@ from crucible_datasets.exceptions import (
     MalformedDataError,
     OfflineError,
     PredictionError,
+    SandboxUnavailableError,
 )
 
 __version__: str = _version("crucible-datasets")
@@ -111,6 +120,14 @@ __all__ = (
     "execute_many",
     "ExecutionResult",
     "SandboxConfig",
+    "CodeCheck",
+    "Sandbox",
+    "BubblewrapSandbox",
+    "UnshareSandbox",
+    "DockerSandbox",
+    "ProcessSandbox",
+    "available_sandboxes",
+    "get_sandbox",
     # sampling
     "random_sample",
     "stratified_sample",
@@ -125,6 +142,7 @@ __all__ = (
     "OfflineError",
     "DownloadError",
     "PredictionError",
+    "SandboxUnavailableError",
     # metadata
     "__version__",
 )

@@ -25,7 +25,7 @@ from crucible_datasets._metrics import (
     rouge_l,
     token_f1,
 )
-from crucible_datasets._sandbox import SandboxConfig, execute_many
+from crucible_datasets._sandbox import CodeCheck, SandboxConfig, execute_many
 from crucible_datasets._types import Dataset, Item
 from crucible_datasets.exceptions import PredictionError
 
@@ -120,6 +120,8 @@ class EvaluationResult(RenderMixin):
     """Items without a prediction (scored 0)."""
     duration: float
     """Seconds the evaluation took."""
+    sandbox: str | None = None
+    """The sandbox backend that ran the code (HumanEval), e.g. `"bwrap"`; `None` for text."""
 
     def _view(self) -> View:
         return View(
@@ -277,9 +279,14 @@ def _metric_names(
     return names
 
 
-def _program(item: Item, completion: str) -> str:
+def _program(item: Item, completion: str) -> CodeCheck:
     entry = item.metadata.get("entry_point") or item.input.get("entry_point")
-    return f"{item.input['prompt']}{completion}\n\n{item.metadata['test']}\n\ncheck({entry})\n"
+    return CodeCheck(
+        prompt=str(item.input["prompt"]),
+        completion=completion,
+        test=str(item.metadata["test"]),
+        entry_point=str(entry),
+    )
 
 
 def _completions(value: Any, item_id: str) -> list[str]:
@@ -301,7 +308,7 @@ def _score_code(
     predicted: dict[str, Any],
     names: tuple[str, ...],
     sandbox: SandboxConfig | None,
-) -> list[ItemResult]:
+) -> tuple[list[ItemResult], str | None]:
     ks = {name: int(m.group(1)) for name in names if (m := _PASS.match(name))}
     text_metrics = [n for n in names if n not in ks]
     if text_metrics:
@@ -309,13 +316,14 @@ def _score_code(
             f"HumanEval is scored by running code (pass@k); drop {text_metrics}",
             metric=text_metrics[0],
         )
-    jobs: list[tuple[int, str]] = []
+    jobs: list[tuple[int, CodeCheck]] = []
     per_item: list[list[str]] = []
     for i, item in enumerate(dataset.items):
         completions = _completions(predicted.get(item.id), item.id)
         per_item.append(completions)
         jobs += [(i, _program(item, c)) for c in completions]
     outcomes = execute_many([p for _, p in jobs], config=sandbox)
+    backend = outcomes[0].backend if outcomes else None
     passed = [0] * len(dataset.items)
     for (i, _), outcome in zip(jobs, outcomes, strict=True):
         passed[i] += outcome.passed
@@ -343,7 +351,7 @@ def _score_code(
                 scores=scores,
             )
         )
-    return results
+    return results, backend
 
 
 def _score_text(
@@ -437,9 +445,12 @@ def evaluate(
     names = _metric_names(metrics, dataset)
     predicted = _predictions(predictions, dataset)
     if dataset.name == "humaneval":
-        results = _score_code(dataset, predicted, names, sandbox)
+        results, backend = _score_code(dataset, predicted, names, sandbox)
     else:
-        results = _score_text(dataset, predicted, names, numeric_tolerance)
+        results, backend = (
+            _score_text(dataset, predicted, names, numeric_tolerance),
+            None,
+        )
     means: dict[str, float] = {}
     intervals: dict[str, ConfidenceInterval] = {}
     for name in names:
@@ -458,6 +469,7 @@ def evaluate(
         item_results=tuple(results),
         n_missing=missing,
         duration=duration,
+        sandbox=backend,
     )
     emit(
         DATASET_EVALUATE_STOP,
