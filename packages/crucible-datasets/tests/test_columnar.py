@@ -16,8 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import crucible_datasets as cd
-from crucible_datasets import Dataset
+from crucible_datasets import Dataset, Item
 
 EXPECTED = Path(__file__).with_name("expected_items.json")
 _WRITE = os.environ.get("CRUCIBLE_WRITE_EXPECTATIONS") == "1"
@@ -150,3 +154,172 @@ def test_local_loads_make_the_row_based_items(data_dir: Path) -> None:
 
 def test_hub_loads_make_the_row_based_items(hub: Any) -> None:
     _check("hub", _record(_hub_loads()))
+
+
+# ---------------------------------------------------------------------------------------------
+# The Arrow builders against the row builders on generated tables.
+
+
+def _items_of(columns: Any) -> tuple[Item, ...]:
+    from crucible_datasets._types import DatasetMetadata, DatasetVersion
+
+    version = DatasetVersion(revision="r", commit=None, checksum="sha256:0")
+    meta = DatasetMetadata(
+        source="s",
+        license="l",
+        domain="d",
+        total_items=columns.n,
+        loaded_at=__import__("datetime").datetime(2026, 1, 1),
+        checksum="sha256:0",
+        split="test",
+    )
+    return Dataset._from_columns(
+        name="x", version=version, columns=columns, metadata=meta
+    ).items
+
+
+def _both(arrow: Any, rows: Any, table: Any) -> tuple[Any, Any]:
+    """(items or the error) from the Arrow builder (or its row fallback) and the row builder."""
+    from crucible_datasets._parse import rows_of
+
+    def run(fn: Callable[[], Any]) -> Any:
+        try:
+            return _items_of(fn())
+        except cd.MalformedDataError as err:
+            return ("error", str(err))
+
+    def via_arrow() -> Any:
+        return arrow(table, "test", None, "p") or rows(
+            rows_of(table), "test", None, "p"
+        )
+
+    return run(via_arrow), run(lambda: rows(rows_of(table), "test", None, "p"))
+
+
+_SPACES = st.sampled_from([" ", "\t", "\n", "\x0b", "\x1c", "", "  "])
+_SUBJECTS = st.sampled_from(["anatomy", "virology", "astronomy"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text(max_size=8),
+            _SUBJECTS,
+            st.lists(st.text(max_size=5), min_size=3, max_size=5),
+            st.one_of(
+                st.integers(-1, 4),
+                st.builds(
+                    lambda a, b, c: a + b + c,
+                    _SPACES,
+                    st.sampled_from(["A", "B", "C", "D", "0", "3", "E", "AB", ""]),
+                    _SPACES,
+                ),
+            ),
+        ),
+        max_size=12,
+    ),
+    textual=st.booleans(),
+)
+def test_mmlu_arrow_builder_equals_the_row_builder(
+    rows: list[tuple[str, str, list[str], Any]], textual: bool
+) -> None:
+    import pyarrow as pa
+
+    from crucible_datasets._registry import _mmlu, _mmlu_arrow
+
+    answers = [str(a) if textual else a for *_, a in rows]
+    if not all(isinstance(a, type(answers[0])) for a in answers):
+        answers = [str(a) for a in answers]
+    table = pa.table(
+        {
+            "question": [r[0] for r in rows],
+            "subject": [r[1] for r in rows],
+            "choices": pa.array([r[2] for r in rows], type=pa.list_(pa.string())),
+            "answer": pa.array(answers, type=pa.string() if textual else None),
+        }
+    )
+    fast, slow = _both(_mmlu_arrow, _mmlu, table)
+    assert fast == slow
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    answers=st.lists(
+        st.builds(
+            lambda work, sp1, number, sp2: f"{work}####{sp1}{number}{sp2}",
+            st.text(alphabet="ab 12\n#", max_size=6),
+            _SPACES,
+            st.sampled_from(["1,234", "$5", "7", " 8 ", "9 #### 10", "", "\u00a03"]),
+            _SPACES,
+        )
+        | st.text(max_size=6),
+        max_size=10,
+    )
+)
+def test_gsm8k_arrow_builder_equals_the_row_builder(answers: list[str]) -> None:
+    import pyarrow as pa
+
+    from crucible_datasets._registry import _gsm8k, _gsm8k_arrow
+
+    table = pa.table(
+        {"question": [f"q{i}" for i in range(len(answers))], "answer": answers}
+    )
+    fast, slow = _both(_gsm8k_arrow, _gsm8k, table)
+    assert fast == slow
+
+
+def test_hub_datasets_stay_columns_and_hand_them_over_without_a_copy(hub: Any) -> None:
+    for name in ("mmlu", "gsm8k", "humaneval"):
+        ds = cd.load(name, revision="main")
+        columns = ds._store.columns
+        assert columns is not None and not isinstance(columns.ids, list), name
+        assert ds._store.made is None  # no Item made yet
+        table = ds.to_arrow()
+        assert table.num_rows == len(ds)
+        first = next(iter(columns.input.values()))
+        shared = table.column(1).chunks[0].buffers()[-1]
+        assert shared.address == first.chunks[0].buffers()[-1].address, name
+        frame = ds.to_polars()
+        assert frame.columns == table.column_names
+    ds = cd.load("mmlu", split="dev")
+    item = ds[3]
+    assert ds._store.made is not None and not isinstance(ds._store.made, tuple)
+    assert ds.items[3] is item and ds[item.id] is item
+    sample = cd.random_sample(ds, 10, seed=0)  # ds's items are made: shared
+    assert sample.items[0] is ds[sample.ids[0]]
+    fresh = cd.load("mmlu", split="dev")
+    assert cd.random_sample(fresh, 10, seed=0)._store.made is None
+    assert list(sample) == [ds[i] for i in sorted(ds.ids.index(x) for x in sample.ids)]
+
+
+@given(st.lists(st.integers(0, 49), max_size=20), st.integers(-50, 49))
+def test_take_and_indexing_agree_with_the_items(picks: list[int], pos: int) -> None:
+    items = [
+        Item(id=f"i{k}", input={"q": k}, expected=str(k % 3), metadata={"m": [k]})
+        for k in range(50)
+    ]
+    from crucible_datasets._types import Columns
+
+    columns = Columns(
+        ids=[i.id for i in items],
+        input={"q": [i.input["q"] for i in items]},
+        expected=[i.expected for i in items],
+        metadata={"m": [i.metadata["m"] for i in items]},
+    )
+    ds = Dataset.from_items("t", items)
+    col = Dataset._from_columns(
+        name="t", version=ds.version, columns=columns, metadata=ds.metadata
+    )
+    assert col[pos] == items[pos] and col[items[pos].id] == items[pos]
+    unique = list(dict.fromkeys(picks))
+    assert (
+        col._take(unique).items
+        == ds._take(unique).items
+        == tuple(items[p] for p in unique)
+    )
+    assert col == ds and col.to_dict() == ds.to_dict()
+    assert col.to_polars().equals(ds.to_polars())
+    if len(unique) != len(picks):
+        with pytest.raises(cd.MalformedDataError, match="two items with id"):
+            col._take(picks)
