@@ -432,28 +432,64 @@ def test_minimum_detectable_difference_replaces_observed_power() -> None:
     assert "items needed for 80% power" not in c.interpretation
 
 
-def test_target_effect_gives_a_priori_power_and_the_plan_of_plan_sample_size() -> None:
+def _components(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """σ²_b and σ²_w of items × repeats outcomes, repeats paired by index (one-way ANOVA of b − a)."""
+    d = b - a
+    within = float(
+        ((d - d.mean(axis=1, keepdims=True)) ** 2).sum() / (d.size - d.shape[0])
+    )
+    between = max(float(d.mean(axis=1).var(ddof=1)) - within / d.shape[1], 0.0)
+    return between, within
+
+
+def test_target_effect_gives_a_priori_power_and_the_items_needed() -> None:
     rng = np.random.default_rng(8)
     p_item = rng.uniform(0.2, 0.9, size=30)
     a = (rng.random((30, 3)) < p_item[:, None]).astype(int)
     b = (rng.random((30, 3)) < np.clip(p_item + 0.1, 0, 1)[:, None]).astype(int)
-    pilot = bench.plan_sample_size(b, a, repeats=(1, 2, 5, 10))
-    target = abs(pilot.difference)
+    target = 0.08
     analysis = run_analysis(
         records_from({"a": a.tolist(), "b": b.tolist()}),
         ["a", "b"],
-        target_effect=target,
+        target_effect=-target,
     )
     (c,) = analysis.comparisons
-    d = b.mean(axis=1) - a.mean(axis=1)
+    sd = float((b.mean(axis=1) - a.mean(axis=1)).std(ddof=1))
     assert c.power == pytest.approx(
-        bench.power_ttest(effect_size=target / d.std(ddof=1), n=30, kind="paired").power
+        bench.power_ttest(effect_size=target / sd, n=30, kind="paired").power
     )
-    assert c.items_needed == pilot.n_items
-    ours = {p.repeats: (p.items_needed, p.evaluations) for p in c.plan}
-    for repeats, items, evaluations in pilot.options:
-        if (
-            repeats != 3
-        ):  # the run's own repeats use the observed spread (same up to truncation)
-            assert ours[repeats] == (items, evaluations)
-    assert "A priori power to detect a difference of" in c.interpretation
+    assert (
+        c.items_needed
+        == bench.power_ttest(
+            effect_size=target / sd, power=0.8, kind="paired"
+        ).n_required
+    )
+    between, within = _components(a.astype(float), b.astype(float))
+    for row in c.plan:
+        sd_r = sd if row.repeats == 3 else math.sqrt(between + within / row.repeats)
+        needed = bench.power_ttest(effect_size=target / sd_r, power=0.8, kind="paired")
+        assert (row.items_needed, row.evaluations) == (
+            needed.n_required,
+            needed.n_required * row.repeats,
+        )
+    assert "A priori power to detect a difference of 0.080" in c.interpretation
+    assert "target difference 0.080" in analysis.methods_text()
+
+
+def test_sensitivity_pairs_repeats_across_conditions() -> None:
+    # A hedged copy of a model answers each repeat as the model does, bar a few flips: the
+    # per-repeat differences are nearly constant, so every repeat count detects small differences.
+    rng = np.random.default_rng(9)
+    a = (rng.random((60, 3)) < 0.7).astype(int)
+    b = a.copy()
+    flips = rng.random(a.shape) < 0.03
+    b[flips] = 1 - b[flips]
+    (c,) = run_analysis(
+        records_from({"a": a.tolist(), "b": b.tolist()}), ["a", "b"]
+    ).comparisons
+    mdes = [p.mde for p in c.plan]
+    assert mdes == sorted(mdes, reverse=True)
+    assert next(p.mde for p in c.plan if p.repeats == 3) == pytest.approx(c.mde)
+    assert (
+        max(mdes) < 0.1
+    )  # independent-repeat bookkeeping would claim ≈ 0.25 at one repeat

@@ -396,6 +396,19 @@ def _per_item(
     return out
 
 
+def _by_repeat(
+    records: Sequence[Mapping[str, Any]], condition: str
+) -> dict[str, dict[int, float]]:
+    """Graded outcomes of one condition by item, then by repeat index."""
+    out: dict[str, dict[int, float]] = {}
+    for r in records:
+        if r["condition"] == condition and r.get("correct") is not None:
+            out.setdefault(str(r["item"]), {})[int(r.get("repeat") or 0)] = (
+                1.0 if r["correct"] else 0.0
+            )
+    return out
+
+
 def _summary(
     name: str, records: Sequence[Mapping[str, Any]], config: AnalysisConfig, seed: int
 ) -> ConditionSummary:
@@ -742,36 +755,38 @@ def _accuracy_effects(
 
 
 def _variance_components(
-    xa: Sequence[Sequence[float]], xb: Sequence[Sequence[float]]
+    xa: Sequence[Sequence[float]],
+    xb: Sequence[Sequence[float]],
+    paired: Sequence[Sequence[float]],
 ) -> tuple[float, float]:
-    """Between-item variance of the true per-item difference, and the summed within-item repeat variance.
+    """Between-item variance σ²_b of the true per-item difference, and the within-item variance σ²_w.
 
-    Var(per-item mean difference) = σ²_b + σ²_w,a/r_a + σ²_w,b/r_b (as `plan_sample_size` splits it).
+    Repeats are paired by their index (the same repeat of an item in both conditions), so σ²_w is
+    the pooled within-item variance of the per-repeat differences `paired`, and
+    Var(per-item mean difference) = σ²_b + σ²_w/r. Pairing keeps the covariance of two conditions
+    that answer a repeat alike (a hedged copy of a model); for independent repeats it estimates
+    σ²_w,a + σ²_w,b, the split `plan_sample_size` uses.
     """
-
-    def within(groups: Sequence[Sequence[float]]) -> tuple[float, FloatArray]:
-        counts = np.array([len(g) for g in groups], dtype=float)
-        dof = float((counts - 1).sum())
-        ss = sum(
-            float(((np.asarray(g) - np.mean(g)) ** 2).sum())
-            for g in groups
-            if len(g) > 1
-        )
-        return (ss / dof if dof > 0 else 0.0), counts
-
-    wa, ca = within(xa)
-    wb, cb = within(xb)
+    dof = sum(len(g) - 1 for g in paired if len(g) > 1)
+    ss = sum(
+        float(((np.asarray(g) - np.mean(g)) ** 2).sum()) for g in paired if len(g) > 1
+    )
+    within = ss / dof if dof > 0 else 0.0
     d = np.array([np.mean(b) - np.mean(a) for a, b in zip(xa, xb, strict=True)])
+    counts = np.array([(len(a) + len(b)) / 2 for a, b in zip(xa, xb, strict=True)])
     observed = float(d.var(ddof=1)) if d.size > 1 else 0.0
-    between = max(observed - float((wa / ca + wb / cb).mean()), 0.0)
-    return between, wa + wb
+    between = max(observed - float((within / counts).mean()), 0.0)
+    return between, within
 
 
 _REPEAT_GRID = (1, 2, 3, 5, 10)
 
 
 def _sensitivity(
-    xa: Sequence[Sequence[float]], xb: Sequence[Sequence[float]], config: AnalysisConfig
+    xa: Sequence[Sequence[float]],
+    xb: Sequence[Sequence[float]],
+    paired: Sequence[Sequence[float]],
+    config: AnalysisConfig,
 ) -> dict[str, Any]:
     """MDE at the items and repeats run, a priori power at `target_effect`, and the plan by repeats."""
     import crucible_bench as bench
@@ -798,7 +813,9 @@ def _sensitivity(
         )
     except bench.BenchError:
         return out
-    between, within = _variance_components(xa, xb) if run_reps > 1 else (sd_run**2, 0.0)
+    between, within = (
+        _variance_components(xa, xb, paired) if run_reps > 1 else (sd_run**2, 0.0)
+    )
 
     def sd_at(r: int) -> float:
         return sd_run if r == run_reps else math.sqrt(between + within / r)
@@ -868,7 +885,12 @@ def _compare(
     level = config.confidence_level
     test = _paired_t(mb - ma, level) if repeated else _mcnemar_tango(ma, mb, level)
     picks = _bootstrap_indices(len(shared), config, seed)
-    sens = _sensitivity(xa, xb, config)
+    ra, rb = _by_repeat(records, a), _by_repeat(records, b)
+    paired = [
+        [rb[i][r] - ra[i][r] for r in sorted(ra[i].keys() & rb[i].keys())]
+        for i in shared
+    ]
+    sens = _sensitivity(xa, xb, paired, config)
     comparison = Comparison(
         a=a, b=b, accuracy_a=float(ma.mean()), accuracy_b=float(mb.mean()), difference=test.estimate,
         confidence_interval=test.interval, pvalue=test.pvalue, pvalue_adjusted=test.pvalue, significant=False,
