@@ -200,6 +200,8 @@ def _check_agreement(analysis: Analysis, level: float) -> None:
         assert (c.pvalue < 1 - level) == excludes_zero(c.confidence_interval), c
         if c.significant:
             assert excludes_zero(c.confidence_interval), c
+        # The interval at the level the correction implies agrees with the corrected verdict.
+        assert c.significant == excludes_zero(c.confidence_interval_adjusted), c
 
 
 @_AGREE
@@ -493,3 +495,29 @@ def test_sensitivity_pairs_repeats_across_conditions() -> None:
     assert (
         max(mdes) < 0.1
     )  # independent-repeat bookkeeping would claim ≈ 0.25 at one repeat
+
+
+def test_adjusted_intervals_are_bonferroni_simultaneous_intervals() -> None:
+    rng = np.random.default_rng(10)
+    outcomes = {
+        c: (rng.random((40, 2)) < p).astype(int).tolist()
+        for c, p in (("a", 0.5), ("b", 0.62), ("c", 0.75))
+    }
+    analysis = run_analysis(
+        records_from(outcomes), ["a", "b", "c"], correction="bonferroni"
+    )
+    for c in analysis.comparisons:
+        d = np.mean(outcomes[c.b], axis=1) - np.mean(outcomes[c.a], axis=1)
+        ref = sps.ttest_rel(
+            np.mean(outcomes[c.b], axis=1), np.mean(outcomes[c.a], axis=1)
+        )
+        assert c.pvalue_adjusted == pytest.approx(min(1.0, 3 * ref.pvalue))
+        if c.pvalue_adjusted < 1:
+            expected = ref.confidence_interval(1 - 0.05 / 3)
+            assert c.confidence_interval_adjusted == pytest.approx(tuple(expected))
+        assert c.significant == excludes_zero(c.confidence_interval_adjusted)
+        assert d.size == 40
+    assert any(
+        "interval at the adjusted level" in c.interpretation
+        for c in analysis.comparisons
+    )

@@ -296,8 +296,13 @@ def test_markdown_tables_parse_back_to_the_analysis(
         assert all(
             same_number(t, v) for t, v in zip(row[3:11], compared, strict=True)
         ), row
-        assert row[11] == ("yes" if cmp.significant else "no")
-        assert row[12] == cmp.method
+        ends = row[11].strip("[]").split(", ")
+        assert all(
+            same_number(t, v)
+            for t, v in zip(ends, cmp.confidence_interval_adjusted, strict=True)
+        ), row
+        assert row[12] == ("yes" if cmp.significant else "no")
+        assert row[13] == cmp.method
 
     _, rows = table_by_prefix(tables, "Effect sizes of accuracy")
     effects = [(c, e) for c in analysis.comparisons for e in c.effects]
@@ -951,9 +956,9 @@ A 50% & 100% check.
 
 ### Paired comparisons of accuracy, treatment minus baseline (primary family): 95% intervals from the same procedure as p, p-values adjusted with holm at alpha = 0.05
 
-| treatment | baseline | items | repeats | accuracy (treatment) | accuracy (baseline) | difference | 95% CI low | 95% CI high | p | p adjusted | significant | test and interval |
-|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
-| treatment | baseline | 6 | 1 | 0.833 | 0.500 | +0.333 | -0.187 | 0.700 | .157 | .157 | no | McNemar's test (asymptotic, no continuity correction) with Tango's score interval |
+| treatment | baseline | items | repeats | accuracy (treatment) | accuracy (baseline) | difference | 95% CI low | 95% CI high | p | p adjusted | interval at adjusted level | significant | test and interval |
+|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| treatment | baseline | 6 | 1 | 0.833 | 0.500 | +0.333 | -0.187 | 0.700 | .157 | .157 | \\[-0.187, 0.700\\] | no | McNemar's test (asymptotic, no continuity correction) with Tango's score interval |
 
 ### Effect sizes of accuracy, treatment against baseline, with 95% intervals
 
@@ -965,12 +970,12 @@ A 50% & 100% check.
 
 ### Paired comparisons of latency and cost, treatment minus baseline (second family): 95% intervals from the same procedure as p, p-values adjusted with holm within this family
 
-| comparison | metric | items | baseline | treatment | difference | 95% CI low | 95% CI high | p | p adjusted | significant | test and interval |
-|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
-| treatment − baseline | per-item mean latency (s) | 5 | 0.720 | 0.720 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | no | paired t-test on per-item means (df = 4) with its t interval |
-| treatment − baseline | P95 latency (s) | 5 | 0.960 | 0.960 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | no | paired cluster bootstrap over items (B = 2000) with its percentile interval |
-| treatment − baseline | P99 latency (s) | 5 | 0.992 | 0.992 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | no | paired cluster bootstrap over items (B = 2000) with its percentile interval |
-| treatment − baseline | per-item mean cost per task (USD) | 6 | 0.00350 | 0.00350 | 0.00000 | 0.00000 | 0.00000 | 1.000 | 1.000 | no | paired t-test on per-item means (df = 5) with its t interval |
+| comparison | metric | items | baseline | treatment | difference | 95% CI low | 95% CI high | p | p adjusted | interval at adjusted level | significant | test and interval |
+|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| treatment − baseline | per-item mean latency (s) | 5 | 0.720 | 0.720 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired t-test on per-item means (df = 4) with its t interval |
+| treatment − baseline | P95 latency (s) | 5 | 0.960 | 0.960 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000) with its percentile interval |
+| treatment − baseline | P99 latency (s) | 5 | 0.992 | 0.992 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000) with its percentile interval |
+| treatment − baseline | per-item mean cost per task (USD) | 6 | 0.00350 | 0.00350 | 0.00000 | 0.00000 | 0.00000 | 1.000 | 1.000 | \\[0.00000, 0.00000\\] | no | paired t-test on per-item means (df = 5) with its t interval |
 
 ### Sensitivity from the run as a pilot: the smallest accuracy difference the items run detect with 80% power at alpha = 0.05, by repeats per item
 
@@ -1000,7 +1005,7 @@ A 50% & 100% check.
 
 ## Methods
 
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment − baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\< 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ\\* ≤ 0 + 1, \\#θ\\* ≥ 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at α = 0.05. Intervals are not adjusted for multiplicity. Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80% power at α = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig & Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment − baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\< 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ\\* ≤ 0 + 1, \\#θ\\* ≥ 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at α = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 − α·p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80% power at α = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig & Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 ## Reproducibility
 
@@ -1107,11 +1112,11 @@ A 50\\% \\& 100\\% check.
 \\footnotesize
 \\caption{Paired comparisons of accuracy, treatment minus baseline (primary family): 95\\% intervals from the same procedure as p, p-values adjusted with holm at alpha = 0.05}
 \\begin{lrbox}{\\cruciblebox}
-\\begin{tabular}{llrrrrrrrrrrp{7cm}}
+\\begin{tabular}{llrrrrrrrrrrrp{7cm}}
 \\toprule
-{}treatment & baseline & items & repeats & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(treatment)\\end{tabular} & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(baseline)\\end{tabular} & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & significant & \\begin{tabular}[b]{@{}c@{}}test and\\\\interval\\end{tabular} \\\\
+{}treatment & baseline & items & repeats & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(treatment)\\end{tabular} & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(baseline)\\end{tabular} & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & \\begin{tabular}[b]{@{}c@{}}interval at\\\\adjusted\\\\level\\end{tabular} & significant & \\begin{tabular}[b]{@{}c@{}}test and\\\\interval\\end{tabular} \\\\
 \\midrule
-{}treatment & baseline & 6 & 1 & 0.833 & 0.500 & +0.333 & -0.187 & 0.700 & .157 & .157 & no & McNemar's test (asymptotic, no continuity correction) with Tango's score interval \\\\
+{}treatment & baseline & 6 & 1 & 0.833 & 0.500 & +0.333 & -0.187 & 0.700 & .157 & .157 & [-0.187, 0.700] & no & McNemar's test (asymptotic, no continuity correction) with Tango's score interval \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1141,14 +1146,14 @@ A 50\\% \\& 100\\% check.
 \\footnotesize
 \\caption{Paired comparisons of latency and cost, treatment minus baseline (second family): 95\\% intervals from the same procedure as p, p-values adjusted with holm within this family}
 \\begin{lrbox}{\\cruciblebox}
-\\begin{tabular}{llrrrrrrrrrp{7cm}}
+\\begin{tabular}{llrrrrrrrrrrp{7cm}}
 \\toprule
-{}comparison & metric & items & baseline & treatment & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & significant & \\begin{tabular}[b]{@{}c@{}}test and\\\\interval\\end{tabular} \\\\
+{}comparison & metric & items & baseline & treatment & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & \\begin{tabular}[b]{@{}c@{}}interval at\\\\adjusted\\\\level\\end{tabular} & significant & \\begin{tabular}[b]{@{}c@{}}test and\\\\interval\\end{tabular} \\\\
 \\midrule
-{}treatment \\ensuremath{-} baseline & per-item mean latency (s) & 5 & 0.720 & 0.720 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & no & paired t-test on per-item means (df = 4) with its t interval \\\\
-{}treatment \\ensuremath{-} baseline & P95 latency (s) & 5 & 0.960 & 0.960 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & no & paired cluster bootstrap over items (B = 2000) with its percentile interval \\\\
-{}treatment \\ensuremath{-} baseline & P99 latency (s) & 5 & 0.992 & 0.992 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & no & paired cluster bootstrap over items (B = 2000) with its percentile interval \\\\
-{}treatment \\ensuremath{-} baseline & per-item mean cost per task (USD) & 6 & 0.00350 & 0.00350 & 0.00000 & 0.00000 & 0.00000 & 1.000 & 1.000 & no & paired t-test on per-item means (df = 5) with its t interval \\\\
+{}treatment \\ensuremath{-} baseline & per-item mean latency (s) & 5 & 0.720 & 0.720 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired t-test on per-item means (df = 4) with its t interval \\\\
+{}treatment \\ensuremath{-} baseline & P95 latency (s) & 5 & 0.960 & 0.960 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000) with its percentile interval \\\\
+{}treatment \\ensuremath{-} baseline & P99 latency (s) & 5 & 0.992 & 0.992 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000) with its percentile interval \\\\
+{}treatment \\ensuremath{-} baseline & per-item mean cost per task (USD) & 6 & 0.00350 & 0.00350 & 0.00000 & 0.00000 & 0.00000 & 1.000 & 1.000 & [0.00000, 0.00000] & no & paired t-test on per-item means (df = 5) with its t interval \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1213,7 +1218,7 @@ A 50\\% \\& 100\\% check.
 \\paragraph{Cost--accuracy frontier.} No other condition is both cheaper and more accurate than treatment.
 
 \\section{Methods}
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment \\ensuremath{-} baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\textless{} 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ* \\ensuremath{\\leq} 0 + 1, \\#θ* \\ensuremath{\\geq} 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at \\ensuremath{\\alpha} = 0.05. Intervals are not adjusted for multiplicity. Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80\\% power at \\ensuremath{\\alpha} = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig \\& Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment \\ensuremath{-} baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\textless{} 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ* \\ensuremath{\\leq} 0 + 1, \\#θ* \\ensuremath{\\geq} 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at \\ensuremath{\\alpha} = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 \\ensuremath{-} \\ensuremath{\\alpha}·p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80\\% power at \\ensuremath{\\alpha} = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig \\& Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 \\section{Reproducibility}
 \\begin{center}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
@@ -136,6 +136,9 @@ class Comparison(RenderMixin):
     """`pvalue_adjusted < alpha`."""
     method: str
     """The test and the interval that inverts it."""
+    confidence_interval_adjusted: tuple[float, float] = (math.nan, math.nan)
+    """The same procedure's interval at the level the correction implies, 1 − α·p/p_adjusted: it
+    excludes zero exactly when `significant` (Bonferroni: simultaneous intervals)."""
     n_items: int
     """Items both conditions answered."""
     n_repeats: float = 1.0
@@ -194,6 +197,9 @@ class MetricComparison(RenderMixin):
     """`pvalue_adjusted < alpha`."""
     method: str
     """The test and its interval."""
+    confidence_interval_adjusted: tuple[float, float] = (math.nan, math.nan)
+    """The same procedure's interval at the level the correction implies, 1 − α·p/p_adjusted: it
+    excludes zero exactly when `significant`."""
 
     def _view(self) -> View:
         return View(
@@ -284,7 +290,9 @@ class Analysis(RenderMixin):
             " 2·min(#θ* ≤ 0 + 1, #θ* ≥ 0 + 1)/(B + 1), which agree).",
             f"Families: the {len(self.comparisons)} accuracy comparison(s) form the primary family and the"
             f" {len(self.metric_comparisons)} latency and cost comparison(s) a declared second family; {correction};"
-            f" significance at α = {alpha}. Intervals are not adjusted for multiplicity.",
+            f" significance at α = {alpha}. The CI columns are unadjusted; each comparison also gives its"
+            " procedure's interval at the level the correction implies (1 − α·p/p_adjusted), which excludes"
+            " zero exactly when the comparison is significant (simultaneous intervals for Bonferroni).",
             (
                 f"Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired"
                 f" t-test on per-item means detects with {cfg.target_power:.0%} power at α = {alpha} with the items"
@@ -534,6 +542,8 @@ class _Test:
     pvalue: float
     method: str
     interval_method: str
+    at: Callable[[float], tuple[float, float]] = attrs.field(eq=False, repr=False)
+    """The interval of the same procedure at another confidence level."""
 
 
 def _with_interval(test: _Test) -> str:
@@ -553,13 +563,25 @@ def _paired_t(d: FloatArray, level: float) -> _Test:
     if n < 2 or not sd > 0:
         # No spread: the difference is known exactly on these items.
         return _Test(
-            mean, (mean, mean), 1.0 if mean == 0 else 0.0, method, "t interval"
+            mean,
+            (mean, mean),
+            1.0 if mean == 0 else 0.0,
+            method,
+            "t interval",
+            lambda _: (mean, mean),
         )
     se = sd / math.sqrt(n)
     stat = mean / se
     q = float(student.ppf((1 + level) / 2, n - 1))
     p = float(min(1.0, 2 * student.sf(abs(stat), n - 1)))
-    return _Test(mean, (mean - q * se, mean + q * se), p, method, "t interval")
+    return _Test(
+        mean,
+        (mean - q * se, mean + q * se),
+        p,
+        method,
+        "t interval",
+        lambda lv: _paired_t(d, lv).interval,
+    )
 
 
 def _tango_score(n12: float, n21: float, n: float, delta: float) -> float:
@@ -624,6 +646,7 @@ def _mcnemar_tango(a: FloatArray, b: FloatArray, level: float) -> _Test:
         p,
         "McNemar's test (asymptotic, no continuity correction)",
         "Tango's score interval",
+        lambda lv: _mcnemar_tango(a, b, lv).interval,
     )
 
 
@@ -652,7 +675,12 @@ def _boot_test(estimate: float, boots: FloatArray, level: float, method: str) ->
     above = int((boots >= 0).sum()) + 1
     p = min(1.0, 2 * min(below, above) / (size + 1))
     return _Test(
-        estimate, _order_interval(boots, level), p, method, "percentile interval"
+        estimate,
+        _order_interval(boots, level),
+        p,
+        method,
+        "percentile interval",
+        lambda lv: _order_interval(boots, lv),
     )
 
 
@@ -872,7 +900,7 @@ def _compare(
     records: Sequence[Mapping[str, Any]],
     config: AnalysisConfig,
     seed: int,
-) -> tuple[Comparison | None, list[MetricComparison]]:
+) -> tuple[tuple[Comparison, _Test] | None, list[tuple[MetricComparison, _Test]]]:
     ia, ib = _per_item(records, a), _per_item(records, b)
     shared = [i for i in ia if i in ib]
     metrics = _metric_comparisons(a, b, records, config, seed)
@@ -897,7 +925,7 @@ def _compare(
         method=_with_interval(test), n_items=len(shared), n_repeats=float(np.mean([len(v) for v in (*xa, *xb)])),
         effects=_accuracy_effects(ma, mb, test, picks, level, repeated=repeated), **sens,
     )  # fmt: skip
-    return comparison, metrics
+    return (comparison, test), metrics
 
 
 def _item_values(
@@ -920,10 +948,10 @@ def _metric_comparisons(
     records: Sequence[Mapping[str, Any]],
     config: AnalysisConfig,
     seed: int,
-) -> list[MetricComparison]:
+) -> list[tuple[MetricComparison, _Test]]:
     """Mean latency and mean cost (paired t on per-item means), P95/P99 latency (cluster bootstrap)."""
     level = config.confidence_level
-    out = []
+    out: list[tuple[MetricComparison, _Test]] = []
     for field, completed, kind, key, label in (
         ("latency", True, "seconds", "latency", "latency (s)"),
         ("cost", False, "usd", "cost", "cost per task (USD)"),
@@ -955,12 +983,13 @@ def _metric_comparisons(
                 test = _boot_test(pb - pa, boot_b[:, j] - boot_a[:, j], level, method)
                 rows.append((f"latency_p{q:.0f}", f"P{q:.0f} {label}", pa, pb, test))
         for metric, name, base, treat, test in rows:
-            out.append(
+            out.append((
                 MetricComparison(a=a, b=b, metric=metric, label=name, kind=kind,  # type: ignore[arg-type]
                                  n_items=len(shared), baseline=base, treatment=treat, difference=test.estimate,
                                  confidence_interval=test.interval, pvalue=test.pvalue, pvalue_adjusted=test.pvalue,
-                                 significant=False, method=_with_interval(test))
-            )  # fmt: skip
+                                 significant=False, method=_with_interval(test)),
+                test,
+            ))  # fmt: skip
     return out
 
 
@@ -988,22 +1017,36 @@ def _frontier(
 _C = TypeVar("_C", Comparison, MetricComparison)
 
 
-def _corrected(found: Sequence[_C], config: AnalysisConfig) -> list[_C]:
-    """Adjust the p-values of one family with the configured method; significance at alpha."""
+def _corrected(found: Sequence[tuple[_C, _Test]], config: AnalysisConfig) -> list[_C]:
+    """Adjust the p-values of one family; significance at alpha; intervals at the implied level.
+
+    A comparison is significant when p_adjusted < α, that is when p < α·p/p_adjusted: the interval
+    of its procedure at level 1 − α·p/p_adjusted excludes zero exactly then.
+    """
     if not found:
         return []
     import crucible_bench as bench
 
-    pvalues = [c.pvalue for c in found]
+    pvalues = [c.pvalue for c, _ in found]
     adjusted = (
         pvalues
         if config.correction == "none"
         else [float(p) for p in bench.adjust_pvalues(pvalues, method=config.correction)]
     )
-    return [
-        attrs.evolve(c, pvalue_adjusted=float(p), significant=bool(p < config.alpha))
-        for c, p in zip(found, adjusted, strict=True)
-    ]
+    out = []
+    for (c, test), p_adj in zip(found, adjusted, strict=True):
+        level = 1 - config.alpha * (c.pvalue / p_adj if p_adj > 0 else 1.0)
+        out.append(
+            attrs.evolve(
+                c,
+                pvalue_adjusted=float(p_adj),
+                significant=bool(p_adj < config.alpha),
+                confidence_interval_adjusted=test.at(level)
+                if p_adj > 0
+                else test.interval,
+            )
+        )
+    return out
 
 
 def _effects_text(c: Comparison) -> str:
@@ -1027,6 +1070,11 @@ def _interpreted(c: Comparison, config: AnalysisConfig) -> Comparison:
         if config.correction == "none"
         else f", {config.correction}-adjusted {fmt.pvalue(c.pvalue_adjusted)}"
     )
+    if adjusted and c.pvalue_adjusted != c.pvalue:
+        adjusted += (
+            f" (interval at the adjusted level"
+            f" {fmt.interval(*c.confidence_interval_adjusted, 'difference')})"
+        )
     verdict = "significant" if c.significant else "not significant"
     repeats = fmt.number(c.n_repeats, "count")
     text = (
@@ -1087,8 +1135,8 @@ def analyse(
     ordered = in_task_order(records)
     seed = int(manifest.get("experiment", {}).get("run", {}).get("seed", 0))
     summaries = tuple(_summary(c, ordered, config, seed) for c in conditions)
-    accuracy: list[Comparison] = []
-    metrics: list[MetricComparison] = []
+    accuracy: list[tuple[Comparison, _Test]] = []
+    metrics: list[tuple[MetricComparison, _Test]] = []
     for a, b in _pairs(conditions, config):
         comparison, metric = _compare(a, b, ordered, config, seed)
         if comparison is not None:

@@ -198,6 +198,7 @@ def _test_headers(level: str) -> tuple[str, ...]:
         f"{level} CI high",
         "p",
         "p adjusted",
+        "interval at adjusted level",
         "significant",
         "test and interval",
     )
@@ -218,6 +219,10 @@ def _comparison_table(analysis: Analysis) -> ReportTable:
             _num(c.confidence_interval[1], "difference", signed=False),
             _num(c.pvalue, "p"),
             _num(c.pvalue_adjusted, "p"),
+            Cell(
+                fmt.interval(*c.confidence_interval_adjusted, "difference"),
+                numeric=True,
+            ),
             _yes_no(c.significant),
             _text(c.method),
         )
@@ -238,7 +243,7 @@ def _comparison_table(analysis: Analysis) -> ReportTable:
             *_test_headers(level),
         ),
         rows=rows,
-        aligns="ll" + "r" * 10 + "p",
+        aligns="ll" + "r" * 11 + "p",
     )
 
 
@@ -287,6 +292,10 @@ def _metric_cells(m: MetricComparison) -> tuple[Cell, ...]:
         _num(m.confidence_interval[1], m.kind, scale=scale, signed=False),
         _num(m.pvalue, "p"),
         _num(m.pvalue_adjusted, "p"),
+        Cell(
+            fmt.interval(*m.confidence_interval_adjusted, m.kind, scale=scale),
+            numeric=True,
+        ),
         _yes_no(m.significant),
         _text(m.method),
     )
@@ -307,7 +316,7 @@ def _metric_table(analysis: Analysis) -> ReportTable:
             *_test_headers(level),
         ),
         rows=tuple(_metric_cells(m) for m in analysis.metric_comparisons),
-        aligns="ll" + "r" * 9 + "p",
+        aligns="ll" + "r" * 10 + "p",
     )
 
 
