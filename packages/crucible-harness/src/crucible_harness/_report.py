@@ -85,8 +85,9 @@ class ReportTable:
 
     @property
     def html_classes(self) -> tuple[str, ...]:
-        """A CSS class per column: `num` for numbers, `text` otherwise."""
-        return tuple("num" if a == "r" else "text" for a in self.aligns)
+        """A CSS class per column: `num` for numbers, `text wrap` for wrapped text, `text` otherwise."""
+        classes = {"r": "num", "p": "text wrap", "l": "text"}
+        return tuple(classes[a] for a in self.aligns)
 
 
 def _num(
