@@ -137,6 +137,8 @@ def test_no_report_shows_float_noise(tmp_path: Path) -> None:
     for key in ("markdown", "latex", "html"):
         text = paths[key].read_text(encoding="utf-8")
         assert not _NOISE.search(text), (key, _NOISE.search(text))
+    tex = paths["latex"].read_text(encoding="utf-8")
+    assert "[U+" not in tex  # every symbol of the methods text has a LaTeX spelling
     cells = json.loads(paths["notebook"].read_text(encoding="utf-8"))["cells"]
     shown = "".join(c["source"] for c in cells if c["cell_type"] == "markdown")
     assert not _NOISE.search(shown)
@@ -347,6 +349,9 @@ def test_latency_and_cost_form_a_second_corrected_family() -> None:
         tuple(ref.confidence_interval(0.95))
     )
     assert "second family" in analysis.methods_text()
+    p99 = next(m for m in metrics if m.metric == "latency_p99")
+    assert "fewer than 10 latencies per condition lie above P99" in p99.method
+    assert "so its interval is rough" in p95.method  # 60 · 0.05 = 3 < 10
 
 
 # -- direction -------------------------------------------------------------------------------------

@@ -942,6 +942,10 @@ def _item_values(
     return out
 
 
+_TAIL_MINIMUM = 10
+"""Observations above a percentile below which its bootstrap interval is flagged as rough."""
+
+
 def _metric_comparisons(
     a: str,
     b: str,
@@ -980,6 +984,12 @@ def _metric_comparisons(
                 method = (
                     f"paired cluster bootstrap over items (B = {config.n_resamples})"
                 )
+                above = min(flat_a.size, flat_b.size) * (1 - q / 100)
+                if above < _TAIL_MINIMUM:
+                    method += (
+                        f"; fewer than {_TAIL_MINIMUM} latencies per condition lie above"
+                        f" P{q:.0f}, so its interval is rough"
+                    )
                 test = _boot_test(pb - pa, boot_b[:, j] - boot_a[:, j], level, method)
                 rows.append((f"latency_p{q:.0f}", f"P{q:.0f} {label}", pa, pb, test))
         for metric, name, base, treat, test in rows:

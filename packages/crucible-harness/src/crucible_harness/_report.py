@@ -567,6 +567,9 @@ _TEX_KNOWN = {
     "α": r"\ensuremath{\alpha}",
     "β": r"\ensuremath{\beta}",
     "σ": r"\ensuremath{\sigma}",
+    "θ": r"\ensuremath{\theta}",
+    "δ": r"\ensuremath{\delta}",
+    "·": r"\ensuremath{\cdot}",
     "μ": r"\ensuremath{\mu}",
     "‘": "`",
     "’": "'",
@@ -605,7 +608,7 @@ def _unicode_declarations(text: str) -> list[str]:
     out = []
     for ch in sorted({c for c in text if ord(c) > 0x7F}):
         code = f"{ord(ch):04X}"
-        if 0xA0 <= ord(ch) <= 0x17F and ch not in "×±":
+        if 0xA0 <= ord(ch) <= 0x17F and ch not in "×±·":
             continue  # Latin-1 and Latin Extended-A: the default encodings cover them
         replacement = _TEX_KNOWN.get(ch, rf"\texttt{{[U+{code}]}}")
         out.append(rf"\DeclareUnicodeCharacter{{{code}}}{{{replacement}}}")
