@@ -973,8 +973,8 @@ A 50% & 100% check.
 | comparison | metric | items | baseline | treatment | difference | 95% CI low | 95% CI high | p | p adjusted | interval at adjusted level | significant | test and interval |
 |:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 | treatment − baseline | per-item mean latency (s) | 5 | 0.720 | 0.720 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired t-test on per-item means (df = 4) with its t interval |
-| treatment − baseline | P95 latency (s) | 5 | 0.960 | 0.960 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000); fewer than 10 latencies per condition lie above P95, so its interval is rough with its percentile interval |
-| treatment − baseline | P99 latency (s) | 5 | 0.992 | 0.992 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000); fewer than 10 latencies per condition lie above P99, so its interval is rough with its percentile interval |
+| treatment − baseline | P95 latency (s) | 5 | 0.960 | 0.960 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P95, so its interval is rough |
+| treatment − baseline | P99 latency (s) | 5 | 0.992 | 0.992 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P99, so its interval is rough |
 | treatment − baseline | per-item mean cost per task (USD) | 6 | 0.00350 | 0.00350 | 0.00000 | 0.00000 | 0.00000 | 1.000 | 1.000 | \\[0.00000, 0.00000\\] | no | paired t-test on per-item means (df = 5) with its t interval |
 
 ### Sensitivity from the run as a pilot: the smallest accuracy difference the items run detect with 80% power at alpha = 0.05, by repeats per item
@@ -1151,8 +1151,8 @@ A 50\\% \\& 100\\% check.
 {}comparison & metric & items & baseline & treatment & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & \\begin{tabular}[b]{@{}c@{}}interval at\\\\adjusted\\\\level\\end{tabular} & significant & \\begin{tabular}[b]{@{}c@{}}test and\\\\interval\\end{tabular} \\\\
 \\midrule
 {}treatment \\ensuremath{-} baseline & per-item mean latency (s) & 5 & 0.720 & 0.720 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired t-test on per-item means (df = 4) with its t interval \\\\
-{}treatment \\ensuremath{-} baseline & P95 latency (s) & 5 & 0.960 & 0.960 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000); fewer than 10 latencies per condition lie above P95, so its interval is rough with its percentile interval \\\\
-{}treatment \\ensuremath{-} baseline & P99 latency (s) & 5 & 0.992 & 0.992 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000); fewer than 10 latencies per condition lie above P99, so its interval is rough with its percentile interval \\\\
+{}treatment \\ensuremath{-} baseline & P95 latency (s) & 5 & 0.960 & 0.960 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P95, so its interval is rough \\\\
+{}treatment \\ensuremath{-} baseline & P99 latency (s) & 5 & 0.992 & 0.992 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P99, so its interval is rough \\\\
 {}treatment \\ensuremath{-} baseline & per-item mean cost per task (USD) & 6 & 0.00350 & 0.00350 & 0.00000 & 0.00000 & 0.00000 & 1.000 & 1.000 & [0.00000, 0.00000] & no & paired t-test on per-item means (df = 5) with its t interval \\\\
 \\bottomrule
 \\end{tabular}

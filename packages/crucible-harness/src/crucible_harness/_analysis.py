@@ -991,6 +991,13 @@ def _metric_comparisons(
                         f" P{q:.0f}, so its interval is rough"
                     )
                 test = _boot_test(pb - pa, boot_b[:, j] - boot_a[:, j], level, method)
+                if "; " in method:  # the caveat reads after the interval's name
+                    head, caveat = method.split("; ", 1)
+                    test = attrs.evolve(
+                        test,
+                        method=head,
+                        interval_method=f"percentile interval; {caveat}",
+                    )
                 rows.append((f"latency_p{q:.0f}", f"P{q:.0f} {label}", pa, pb, test))
         for metric, name, base, treat, test in rows:
             out.append((
