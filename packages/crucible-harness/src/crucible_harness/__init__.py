@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from importlib.metadata import version as _version
 
-from crucible_harness._analysis import Analysis, Comparison, ConditionSummary, analyse
+from crucible_harness._analysis import (
+    Analysis,
+    Comparison,
+    ConditionSummary,
+    EffectSize,
+    MetricComparison,
+    PlanRow,
+    analyse,
+)
 from crucible_harness._experiment import (
     AnalysisConfig,
     Budget,
@@ -79,6 +87,9 @@ __all__ = (
     "Analysis",
     "ConditionSummary",
     "Comparison",
+    "EffectSize",
+    "MetricComparison",
+    "PlanRow",
     # errors
     "HarnessError",
     "ExperimentDefinitionError",
