@@ -164,80 +164,120 @@ async def scripted_server() -> AsyncIterator[ScriptedServer]:
         await runner.cleanup()
 
 
-class TimedServer:
-    """An OpenAI-compatible server on its own thread and loop that takes a fixed time per request.
+_TIMED_SERVER = r"""
+# A minimal HTTP/1.1 keep-alive server on asyncio.Protocol: it answers every POST after a fixed
+# delay and, like nginx's $request_time, times each request from its first byte read to its last
+# byte written. GET /stats returns the count and the durations.
+import asyncio, json, sys, time
 
-    It records each request's server-side duration, so tests compare crucible's latency with
-    the server's own timing without the two sharing an event loop.
+delay = float(sys.argv[1])
+count = 0
+durations = []
+BODY = json.dumps({
+    "id": "c", "object": "chat.completion", "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}).encode()
+
+
+def response(body):
+    head = (f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+class Http(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer, self.first = transport, b"", None
+
+    def data_received(self, data):
+        global count
+        if self.first is None:
+            self.first = time.monotonic()
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1").lower()
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip() == "content-length":
+                    length = int(value)
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length:]
+            first, self.first = self.first, (time.monotonic() if self.buffer else None)
+            if head.startswith("get /stats"):
+                stats = json.dumps({"count": count, "durations": durations}).encode()
+                self.transport.write(response(stats))
+                continue
+            count += 1
+            asyncio.get_running_loop().call_later(delay, self.answer, first)
+
+    def answer(self, first):
+        if not self.transport.is_closing():
+            self.transport.write(response(BODY))
+            durations.append(time.monotonic() - first)
+
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(Http, "127.0.0.1", 0, backlog=4096)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+class TimedServer:
+    """An OpenAI-compatible server in its own process that takes a fixed time per request.
+
+    It records each request's server-side duration (handler start to response ready), so tests
+    compare crucible's latency with the server's own timing without sharing a CPU-bound loop.
     """
 
     def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.url = ""
-        self.count = 0
-        self.durations: list[float] = []
+        import subprocess
+        import sys
 
-    async def handle(self, request: Any) -> Any:
-        import time
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _TIMED_SERVER, str(delay)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        port = int(self.process.stdout.readline())
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/v1"
 
-        from aiohttp import web
+    def stats(self) -> dict[str, Any]:
+        import json
+        import urllib.request
 
-        started = time.monotonic()
-        self.count += 1
-        await request.read()
-        await asyncio.sleep(self.delay)
-        body = {
-            "id": f"c{self.count}", "object": "chat.completion", "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        }  # fmt: skip
-        response = web.json_response(body)
-        self.durations.append(time.monotonic() - started)
-        return response
+        with urllib.request.urlopen(f"{self.base}/stats", timeout=10) as response:
+            return dict(json.loads(response.read()))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 @pytest.fixture
 def timed_server() -> Iterator[Any]:
-    """`timed_server(delay)` starts a `TimedServer` on a background thread."""
+    """`timed_server(delay)` starts a `TimedServer`; all are stopped at the end of the test."""
     pytest.importorskip("aiohttp")
-    import threading
-
-    from aiohttp import web
-
-    started: list[tuple[TimedServer, asyncio.AbstractEventLoop, Any]] = []
+    started: list[TimedServer] = []
 
     def start(delay: float) -> TimedServer:
         server = TimedServer(delay)
-        ready = threading.Event()
-        loop = asyncio.new_event_loop()
-
-        async def setup() -> Any:
-            app = web.Application()
-            app.router.add_post("/v1/chat/completions", server.handle)
-            runner = web.AppRunner(app, backlog=1024)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-            await site.start()
-            server.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-            return runner
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            runner = loop.run_until_complete(setup())
-            started.append((server, loop, runner))
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        ready.wait(10)
-        server._thread = thread  # type: ignore[attr-defined]
+        started.append(server)
         return server
 
     yield start
-    for server, loop, _ in started:
-        loop.call_soon_threadsafe(loop.stop)
-        server._thread.join(10)  # type: ignore[attr-defined]
+    for server in started:
+        server.stop()

@@ -334,6 +334,30 @@ class RetryPolicy:
             return max(backoff, retry_after + fraction * self.wait_jitter)
         return backoff
 
+    def next_wait(
+        self, attempt: int, error: BaseException, *, elapsed: float
+    ) -> float | None:
+        """The wait before retrying after failed attempt `attempt`, or `None` to give up.
+
+        The loop a caller writes by hand (without tenacity's overhead per call) with the same
+        decisions as [`context()`][crucible_core.retry.RetryPolicy.context]: `None` when `error`
+        is not retried, the attempts are used up, or the next attempt would start after
+        `timeout` seconds (`elapsed` is the time since the first attempt started).
+        """
+        if not self.retries(error):
+            return None
+        cap = self.max_attempts()
+        if cap is not None and attempt >= cap:
+            return None
+        wait = self.wait(attempt, error)
+        if (
+            self.timeout is not None
+            and not _TESTING.active
+            and elapsed + wait > self.timeout
+        ):
+            return None
+        return wait
+
     def context(
         self, *, on_retry: Callable[[RetryDetails], None] | None = None
     ) -> RetryContext:
@@ -402,6 +426,11 @@ class Attempt:
 def _sync_sleep(seconds: float) -> None:
     if not _TESTING.active:
         time.sleep(seconds)
+
+
+async def sleep(seconds: float) -> None:
+    """`asyncio.sleep`, except in testing mode (`set_testing(True)`), where it returns at once."""
+    await _async_sleep(seconds)
 
 
 async def _async_sleep(seconds: float) -> None:

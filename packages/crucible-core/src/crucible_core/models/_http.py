@@ -28,13 +28,13 @@ import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import attrs
 import orjson
 
 from crucible_core._optional import import_optional
-from crucible_core._retry import RetryDetails, RetryPolicy
+from crucible_core._retry import RetryPolicy, sleep
 from crucible_core.exceptions import (
     ConfigurationError,
     NetworkError,
@@ -311,12 +311,63 @@ async def _on_connection(_: Any, context: Any, __: Any) -> None:
 
 async def _on_headers_sent(_: Any, context: Any, __: Any) -> None:
     timing = _ctx(context)
-    if timing is not None and timing.sent is None:
-        timing.sent = time.monotonic()
+    if timing is not None:
         timing.arm()
 
 
+async def _on_chunk_sent(_: Any, context: Any, __: Any) -> None:
+    # aiohttp holds the headers back and writes them with the first body chunk: that write is
+    # the first byte on the wire
+    timing = _ctx(context)
+    if timing is not None and timing.sent is None:
+        timing.sent = time.monotonic()
+
+
 _trace_config: Any = None
+_handler_class: Any = None
+
+
+def _timed_handler() -> Any:
+    """Aiohttp's response protocol, noting when bytes last arrived from the socket.
+
+    A burst of answers is read by the tasks one after another; the arrival time, not the moment
+    a task gets round to reading, is when the last byte was received.
+    """
+    global _handler_class
+    if _handler_class is None:
+        from aiohttp.client_proto import ResponseHandler  # type: ignore[import-not-found,unused-ignore]
+
+        class _Handler(ResponseHandler):  # type: ignore[misc,unused-ignore]
+            crucible_received = 0.0
+
+            def data_received(self, data: bytes) -> None:
+                self.crucible_received = time.monotonic()
+                super().data_received(data)
+
+        _handler_class = _Handler
+    return _handler_class
+
+
+def _connector(limit: int) -> aiohttp.TCPConnector:
+    import functools
+
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300)
+    factory = getattr(connector, "_factory", None)
+    loop = getattr(connector, "_loop", None)
+    if isinstance(factory, functools.partial) and loop is not None:
+        connector._factory = functools.partial(_timed_handler(), loop=loop)
+    return connector
+
+
+def _received(response: Any, sent: float, finished: float) -> float:
+    """When the answer's last byte arrived: the protocol's note, if it is plausible."""
+    protocol = getattr(response, "_protocol", None)
+    when = getattr(protocol, "crucible_received", None)
+    if isinstance(when, float) and sent <= when <= finished:
+        return when
+    return finished
 
 
 def _trace() -> aiohttp.TraceConfig:
@@ -330,9 +381,10 @@ def _trace() -> aiohttp.TraceConfig:
         config.on_connection_create_start.append(_on_connection)
         config.on_connection_reuseconn.append(_on_connection)
         config.on_request_headers_sent.append(_on_headers_sent)
+        config.on_request_chunk_sent.append(_on_chunk_sent)
         config.freeze()
         _trace_config = config
-    return _trace_config
+    return cast("aiohttp.TraceConfig", _trace_config)
 
 
 async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncIterator[None]:
@@ -650,9 +702,7 @@ class HTTPModel:
         if entry is not None and not entry[0].closed:
             return entry[0]
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300
-            ),
+            connector=_connector(self.max_connections),
             trace_configs=[_trace()],
             timeout=aiohttp.ClientTimeout(total=None),
         )
@@ -712,24 +762,32 @@ class HTTPModel:
         state = _Attempts()
         completion: Completion | None = None
 
-        def on_retry(details: RetryDetails) -> None:
-            emit_retry(
-                self.id,
-                self._provider,
-                request_id,
-                attempt=details.attempt,
-                wait=details.wait,
-                error=details.error,
-            )
-
+        policy = self.retry
         try:
-            if self.retry is None:
-                completion = await self._attempt(request, url, body, state)
-            else:
-                async for attempt in self.retry.context(on_retry=on_retry):
-                    with attempt:
-                        state.number = attempt.num
-                        completion = await self._attempt(request, url, body, state)
+            while True:
+                try:
+                    completion = await self._attempt(request, url, body, state)
+                    break
+                except Exception as err:
+                    wait = (
+                        None
+                        if policy is None
+                        else policy.next_wait(
+                            state.number, err, elapsed=time.monotonic() - started
+                        )
+                    )
+                    if wait is None:
+                        raise
+                    emit_retry(
+                        self.id,
+                        self._provider,
+                        request_id,
+                        attempt=state.number,
+                        wait=wait,
+                        error=err,
+                    )
+                    await sleep(wait)
+                    state.number += 1
         except BaseException as err:
             if isinstance(err, ProviderError):
                 err.context.setdefault("queue_time", state.queue_time)
@@ -844,6 +902,8 @@ class HTTPModel:
                     timing.pool_wait if timing is not None else 0.0
                 )
             sent = timing.sent if timing.sent is not None else queued + waited
+            if not streamed:
+                finished = _received(response, sent, finished)
             latency = max(0.0, finished - sent)
             try:
                 if streamed:
