@@ -32,8 +32,11 @@ from crucible_datasets._evaluate import (
 from crucible_datasets._load import load, load_async
 from crucible_datasets._metrics import (
     Label,
+    Normalize,
     bleu,
     chrf,
+    corpus_bleu,
+    corpus_chrf,
     exact_match,
     extract_choice,
     extract_number,
@@ -108,12 +111,15 @@ __all__ = (
     "token_f1",
     "bleu",
     "chrf",
+    "corpus_bleu",
+    "corpus_chrf",
     "rouge_l",
     "normalize_answer",
     "extract_choice",
     "extract_number",
     "normalize_label",
     "Label",
+    "Normalize",
     "pass_at_k",
     # code execution
     "execute",

@@ -17,6 +17,8 @@ from crucible_core.stats import ConfidenceInterval, mean_ci, proportion_ci
 from crucible_datasets._metrics import (
     bleu,
     chrf,
+    corpus_bleu,
+    corpus_chrf,
     exact_match,
     extract_choice,
     extract_number,
@@ -94,8 +96,18 @@ _TEXT_METRICS: dict[str, Callable[[Any, Any], float]] = {
     "f1": token_f1,
     "bleu": bleu,
     "chrf": chrf,
+    "sentence_bleu": bleu,
+    "sentence_chrf": chrf,
     "rouge_l": rouge_l,
 }
+
+# Dataset-level BLEU and chrF pool n-gram statistics over the corpus (sacrebleu's corpus_*);
+# each item still shows its sentence-level score.
+_CORPUS: dict[str, Callable[[Sequence[Any], Sequence[Any]], float]] = {
+    "bleu": corpus_bleu,
+    "chrf": corpus_chrf,
+}
+_BOOTSTRAP = 1000
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -398,13 +410,45 @@ def _interval(name: str, values: list[float]) -> ConfidenceInterval:
     return attrs.evolve(ci, low=max(0.0, ci.low), high=min(1.0, ci.high))
 
 
+def _corpus_interval(name: str, results: list[ItemResult]) -> ConfidenceInterval:
+    """The corpus score and a 95% percentile bootstrap interval over items (seeded)."""
+    import numpy as np
+
+    score = _CORPUS[name]
+    preds = [r.extracted for r in results]
+    refs = [r.expected for r in results]
+    estimate = score(preds, refs)
+    if len(results) < 2:
+        return ConfidenceInterval(
+            estimate=estimate,
+            low=estimate,
+            high=estimate,
+            confidence_level=0.95,
+            method="none",
+        )
+    rng = np.random.default_rng(0)
+    n = len(results)
+    draws = [
+        score([preds[i] for i in idx], [refs[i] for i in idx])
+        for idx in rng.integers(0, n, size=(_BOOTSTRAP, n))
+    ]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return ConfidenceInterval(
+        estimate=estimate,
+        low=float(low),
+        high=float(high),
+        confidence_level=0.95,
+        method="bootstrap-percentile",
+    )
+
+
 def evaluate(
     predictions: Mapping[str, Any] | Iterable[Any],
     *,
     dataset: Dataset,
     metrics: Sequence[str] | str | None = None,
     model_name: str = "model",
-    numeric_tolerance: float = 1e-6,
+    numeric_tolerance: float = 0.0,
     sandbox: SandboxConfig | None = None,
 ) -> EvaluationResult:
     """Score predictions against a dataset's expected answers.
@@ -421,11 +465,15 @@ def evaluate(
             `(id, answer)` pairs. For HumanEval an answer is a completion (appended to the
             prompt) or a list of completions (for pass@k with k > 1).
         dataset: the dataset the ids belong to.
-        metrics: names from `exact_match`, `f1`, `bleu`, `chrf`, `rouge_l`, `pass@k` (default:
+        metrics: names from `exact_match`, `f1`, `bleu`, `chrf` (corpus-level, as sacrebleu's
+            `corpus_bleu`/`corpus_chrf`, with a bootstrap interval; items show sentence
+            scores), `sentence_bleu`, `sentence_chrf` (the mean of sentence scores),
+            `rouge_l`, `pass@k` (default:
             `pass@1` for HumanEval, `exact_match` for MMLU, GSM8K, SciFact and FEVER, and
             `exact_match` and `f1` otherwise).
         model_name: the name to report.
-        numeric_tolerance: relative tolerance when numbers are compared.
+        numeric_tolerance: relative tolerance allowed on top of exact comparison of numbers
+            (integers exactly, decimals at the reference's stated precision).
         sandbox: limits for running code (HumanEval).
 
     Returns:
@@ -455,7 +503,10 @@ def evaluate(
     intervals: dict[str, ConfidenceInterval] = {}
     for name in names:
         values = [r.scores[name] for r in results]
-        intervals[name] = _interval(name, values)
+        if name in _CORPUS and dataset.name != "humaneval":
+            intervals[name] = _corpus_interval(name, results)
+        else:
+            intervals[name] = _interval(name, values)
         means[name] = intervals[name].estimate
     missing = sum(1 for item in dataset.items if item.id not in predicted)
     duration = time.perf_counter() - started
@@ -488,7 +539,7 @@ def evaluate_batch(
     *,
     dataset: Dataset,
     metrics: Sequence[str] | str | None = None,
-    numeric_tolerance: float = 1e-6,
+    numeric_tolerance: float = 0.0,
     sandbox: SandboxConfig | None = None,
 ) -> BatchEvaluationResult:
     """Score several models' predictions on the same dataset.
