@@ -42,6 +42,7 @@ from crucible_harness._runner import (
     run_async,
     status,
 )
+from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
     BudgetStopError,
     ExperimentDefinitionError,
@@ -79,6 +80,9 @@ __all__ = (
     "Analysis",
     "ConditionSummary",
     "Comparison",
+    # viewing
+    "view",
+    "Viewer",
     # errors
     "HarnessError",
     "ExperimentDefinitionError",
