@@ -346,7 +346,10 @@ def make_app(
     async def analysis(request: web.Request) -> web.Response:
         data = run_of(request)
         if data.n == 0:
-            return _json({"version": data.version, "records": 0, "conditions": [], "comparisons": [], "frontier": [], "frontier_latency": []})  # fmt: skip
+            config = _config(data)
+            return _json({"version": data.version, "records": 0, "conditions": [], "comparisons": [], "frontier": [],
+                          "frontier_latency": [], "methods": "", "config": {"alpha": config.alpha, "correction": config.correction,
+                                                                            "confidence_level": config.confidence_level}})  # fmt: skip
         return _json(await analyses.get(data))
 
     async def samples(request: web.Request) -> web.Response:

@@ -159,7 +159,7 @@
     const methods = el("p", { class: "muted" });
     main.appendChild(methods);
     let summary = info.summary, analysis = null;
-    const tg = toggles(runId, info.conditions, () => draw());
+    const tg = toggles(runId, info.conditions, () => { draw(); renderAnalysis(); });
     legendSlot.appendChild(tg.node);
 
     function renderFacts(p) {
@@ -243,15 +243,17 @@
   }
 
   async function samplesPage(runId) {
-    const facetsData = await api("/api/facets/" + enc(runId));
-    document.title = "Samples · " + runId + " · crucible view";
-    clear(main);
     const params = new URLSearchParams(location.search);
     const state = {
       condition: params.get("condition") || "", outcome: params.get("outcome") || "", error_type: params.get("error_type") || "",
       q: params.get("q") || "", latency_min: params.get("latency_min") || "", latency_max: params.get("latency_max") || "",
       sort: params.get("sort") || "index", order: params.get("order") || "asc",
     };
+    // the first page of rows is asked for at once, alongside the filters' values
+    const firstRows = api("/api/samples/" + enc(runId), Object.assign({}, state, { offset: 0, limit: PAGE }));
+    const facetsData = await api("/api/facets/" + enc(runId));
+    document.title = "Samples · " + runId + " · crucible view";
+    clear(main);
     main.appendChild(el("h1", { text: "Samples" }));
     const form = el("form", { class: "filters", "data-testid": "filters", role: "search" });
     form.addEventListener("submit", (ev) => ev.preventDefault());
@@ -298,7 +300,7 @@
     scroller.appendChild(spacer);
     main.append(head, scroller);
 
-    let total = 0, pages = new Map(), generation = 0;
+    let total = 0, pages = new Map(), generation = 0, lastRecorded = null;
     const pool = [];
     function query(offset) {
       return Object.assign({}, state, { offset: offset, limit: PAGE });
@@ -375,7 +377,6 @@
       history.replaceState(null, "", location.pathname + (q.toString() ? "?" + q : ""));
       reload(false).catch(showError);
     }
-    let lastRecorded = null;
     scroller.addEventListener("scroll", () => window.requestAnimationFrame(render), { passive: true });
     window.addEventListener("resize", render);
     const refresh = throttle(() => reload(true).catch(showError), 1000);
@@ -387,7 +388,12 @@
       else count.textContent = total + " of " + lastRecorded + " tasks";
       seenVersion = d.progress.version;
     } });
-    await reload(false);
+    const rows = await firstRows;
+    total = rows.total;
+    pages.set(0, rows.rows);
+    count.textContent = total + " tasks";
+    count.setAttribute("data-total", String(total));
+    render();
   }
 
   // -- one item ----------------------------------------------------------------------------------

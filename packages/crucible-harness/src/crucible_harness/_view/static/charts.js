@@ -126,6 +126,7 @@
     const height = 40 + 30 * Math.max(1, rows.length) + 36;
     const svg = frame(container, opts.title, height);
     const left = 200, right = 620;
+    if (!rows.length) { text(svg, 320, height / 2, "no data yet", { "text-anchor": "middle" }); return svg; }
     let lo = opts.domain ? opts.domain[0] : Math.min(...rows.map((r) => (r.lo ?? r.value)));
     let hi = opts.domain ? opts.domain[1] : Math.max(...rows.map((r) => (r.hi ?? r.value)));
     if (!(hi > lo)) { lo -= 0.05; hi += 0.05; }
