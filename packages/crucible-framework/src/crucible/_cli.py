@@ -1,4 +1,4 @@
-"""The `crucible` command line: run, estimate, report, demo, models, versions, config."""
+"""The `crucible` command line: run, estimate, report, demo, view, models, versions, config."""
 
 from __future__ import annotations
 
@@ -125,6 +125,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for fmt, path in sorted(result.reports.items()):
         _out(f"  {fmt:9s} {path}")
     _out(f"report: {result.reports.get('html', result.run_dir)}")
+    return 0
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    import secrets
+
+    from crucible_harness import view
+
+    token = secrets.token_urlsafe(24) if args.token == "" else args.token
+    viewer = view(args.path, host=args.host, port=args.port, token=token)
+    _out(f"crucible view: serving {viewer.root} at {viewer.url}")
+    if viewer.token is not None and not args.token:
+        _out("  (a token was generated: anyone with this URL can read the runs)")
+    sys.stdout.flush()
+    if not args.no_browser:
+        viewer.open()
+    viewer.wait()
     return 0
 
 
@@ -264,6 +281,36 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no progress line")
     demo.set_defaults(func=_cmd_demo)
+
+    viewer = sub.add_parser(
+        "view", help="explore run directories in the browser, live while they run"
+    )
+    viewer.add_argument(
+        "path",
+        nargs="?",
+        default="runs",
+        help="a run directory or a directory of runs (default ./runs)",
+    )
+    viewer.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs a token)",
+    )
+    viewer.add_argument(
+        "--port", type=int, default=8765, help="port (default 8765; 0: any free port)"
+    )
+    viewer.add_argument(
+        "--token",
+        nargs="?",
+        const="",
+        default=None,
+        help="require this token on every request (no value: generate one); "
+        "always on when --host is not loopback",
+    )
+    viewer.add_argument(
+        "--no-browser", action="store_true", help="print the URL; do not open a browser"
+    )
+    viewer.set_defaults(func=_cmd_view)
 
     models = sub.add_parser(
         "models", help="list model providers, or send one prompt to a model"

@@ -50,6 +50,7 @@ from crucible_harness._runner import (
     run_async,
     status,
 )
+from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
     BudgetStopError,
     ExperimentDefinitionError,
@@ -90,6 +91,9 @@ __all__ = (
     "EffectSize",
     "MetricComparison",
     "PlanRow",
+    # viewing
+    "view",
+    "Viewer",
     # errors
     "HarnessError",
     "ExperimentDefinitionError",
