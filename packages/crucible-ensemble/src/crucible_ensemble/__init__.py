@@ -21,8 +21,9 @@ result.answer, result.consensus, result.members_called
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_ensemble import simulation
 from crucible_ensemble._ensemble import Ensemble, ModelSpec, predict, predict_async
 from crucible_ensemble._evaluate import (
@@ -71,7 +72,11 @@ from crucible_ensemble.exceptions import (
     InsufficientResponsesError,
 )
 
-__version__: str = _version("crucible-ensemble")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+_version_getattr = _lazy_getattr(__name__, "crucible-ensemble")
 
 __all__ = (
     # ensemble
@@ -144,4 +149,4 @@ def __getattr__(name: str) -> object:
             stacklevel=2,
         )
         return EnsembleEvaluation
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _version_getattr(name)

@@ -7,8 +7,9 @@ on PyTorch + PEFT). Importing this package loads neither torch nor the tinker SD
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_lora._adapter import BaseAdapter, LoraAdapter, SamplingParams, StepResult
 from crucible_lora._batching import PaddedBatch, batches, pad_batch, steps_per_epoch
 from crucible_lora._config import Backend, ExperimentConfig, to_config
@@ -64,7 +65,11 @@ from crucible_lora.exceptions import (
     TokenizerMismatchError,
 )
 
-__version__: str = _version("crucible-lora")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+_version_getattr = _lazy_getattr(__name__, "crucible-lora")
 
 __all__ = (
     # workflow
@@ -148,4 +153,4 @@ def __getattr__(name: str) -> object:
             stacklevel=2,
         )
         return AdapterEvaluation
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _version_getattr(name)

@@ -24,8 +24,9 @@ Examples:
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_trace._export import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -82,7 +83,11 @@ from crucible_trace.exceptions import (
     TraceParseError,
 )
 
-__version__: str = _version("crucible-trace")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-trace")
 
 __all__ = (
     # events and chains
