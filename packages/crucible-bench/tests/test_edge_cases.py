@@ -165,3 +165,142 @@ def test_rm_anova_without_error_variance_is_refused():
         cb.rm_anova([[1, 2, 3], [2, 3, 4], [3, 4, 5]])
     assert info.value.reason == "no_error_variance"
     assert isinstance(info.value, ValueError)
+
+
+# ---------------------------------------------------------------- r × c Fisher
+
+JOB = [[1, 2, 1, 0], [3, 3, 6, 1], [10, 10, 14, 9], [6, 7, 12, 11]]
+
+
+def _enumerated_fisher(table):
+    """Independent oracle: every table with the margins (itertools), probabilities from scipy."""
+    from itertools import product
+
+    from scipy.stats import random_table
+
+    t = np.asarray(table)
+    rows, cols = t.sum(1), t.sum(0)
+    dist = random_table(rows, cols)
+    p_obs = dist.pmf(t)
+    total = 0.0
+    # rows 0..r−2 free (each a composition of its row total), the last row is what is left
+    choices = [
+        [c for c in product(*(range(x + 1) for x in cols)) if sum(c) == rows[i]]
+        for i in range(len(rows) - 1)
+    ]
+    for head in product(*choices):
+        last = cols - np.sum(head, axis=0)
+        if (last < 0).any():
+            continue
+        p = dist.pmf(np.vstack([*head, last]))
+        if p <= p_obs * (1 + 1e-7):
+            total += p
+    return total
+
+
+def test_fisher_rxc_job_satisfaction_matches_r():
+    # R: fisher.test(Job) in ?fisher.test (Agresti 2002, p. 57): p-value = 0.7827
+    r = cb.fisher_exact(JOB)
+    assert round(r.pvalue, 4) == 0.7827
+    # R's FEXACT (ACM 643, through its Rust port `fexact` 0.2.0, run outside this suite)
+    assert r.pvalue == pytest.approx(0.7826849389665325, rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        # full enumeration of all 3 × 3 tables with these margins (math.fsum of scipy-free
+        # log-factorial probabilities), the extreme tail where a scaling bug once lost 0.3 %
+        ([[37, 23, 1], [6, 4, 32], [7, 11, 12]], 9.517628195947432e-16),
+        ([[35, 20, 37], [8, 38, 16], [30, 34, 0]], 9.789159388018605e-14),
+        # R's FEXACT (fexact 0.2.0, as above); R needs workspace > 2e5 for the last two
+        ([[27, 9], [10, 5], [9, 3], [2, 19], [2, 42]], 2.0239684264375677e-14),
+        ([[9, 21, 15, 3], [3, 5, 13, 3], [3, 6, 0, 10]], 3.2260222461941175e-05),
+        ([[5, 3, 8, 2, 6, 4], [4, 7, 2, 6, 3, 5]], None),
+    ],
+)
+def test_fisher_rxc_matches_enumeration_and_fexact(table, expected):
+    p = cb.fisher_exact(table).pvalue
+    if expected is None:  # a 2 × c table: every first row enumerated
+        expected = _enumerated_fisher_2xc(table)
+    assert p == pytest.approx(expected, rel=1e-8)
+
+
+def _enumerated_fisher_2xc(table):
+    """Exact 2 × c p-value by dynamic programming over the first row (independent of the network)."""
+    from scipy.special import gammaln
+
+    t = np.asarray(table)
+    cols, n1 = t.sum(0), int(t[0].sum())
+    # log-probability of a first row x: Σ log C(c_j, x_j) − log C(N, n1)
+    lp_obs = sum(
+        gammaln(c + 1) - gammaln(x + 1) - gammaln(c - x + 1)
+        for c, x in zip(cols, t[0], strict=True)
+    )
+    dist = {0: [0.0]}  # partial first-row sum → list of partial log C sums
+    for c in cols:
+        nxt: dict[int, list[float]] = {}
+        for s, vals in dist.items():
+            for x in range(min(c, n1 - s) + 1):
+                w = gammaln(c + 1) - gammaln(x + 1) - gammaln(c - x + 1)
+                nxt.setdefault(s + x, []).extend(v + w for v in vals)
+        dist = {s: vs for s, vs in nxt.items() if s <= n1}
+    n = int(t.sum())
+    norm = gammaln(n + 1) - gammaln(n1 + 1) - gammaln(n - n1 + 1)
+    vals = np.asarray(dist[n1])
+    keep = vals <= lp_obs + np.log1p(1e-7)
+    return float(np.exp(vals[keep] - norm).sum())
+
+
+def test_fisher_rxc_drops_empty_rows_and_columns():
+    t = [[3, 0, 1, 4], [0, 0, 0, 0], [1, 0, 5, 2]]
+    reduced = [[3, 1, 4], [1, 5, 2]]
+    assert cb.fisher_exact(t).pvalue == pytest.approx(
+        _enumerated_fisher(reduced), rel=1e-10
+    )
+    assert cb.fisher_exact([[3, 0, 1], [0, 0, 0], [0, 0, 0]]).pvalue == 1.0
+
+
+def test_fisher_simulated_pvalue_follows_r_convention_and_seed():
+    a = cb.fisher_exact(JOB, simulate=True, n_resamples=4000, rng=7)
+    b = cb.fisher_exact(JOB, simulate=True, n_resamples=4000, rng=a.seed)
+    assert a.pvalue == b.pvalue
+    assert a.seed == 7
+    assert a.n_resamples == 4000
+    # R: (1 + #{S_sim ≤ S_obs}) / (B + 1), so (B + 1)·p is an integer ≥ 1
+    k = a.pvalue * 4001
+    assert k == pytest.approx(round(k), abs=1e-9)
+    assert k >= 1
+    # agrees with the exact p within 4 binomial standard errors
+    exact = 0.7826849389665325
+    assert abs(a.pvalue - exact) < 4 * np.sqrt(exact * (1 - exact) / 4000)
+    assert "simulated" in a.method
+    assert "B = 4,000" in a.interpretation
+
+
+def test_fisher_simulated_pvalue_of_the_most_extreme_table_is_one_over_b_plus_one():
+    # the observed table is (much) less probable than almost any random table with its margins
+    t = [[20, 0, 0], [0, 20, 0], [0, 0, 20]]
+    r = cb.fisher_exact(t, simulate=True, n_resamples=999, rng=1)
+    assert r.pvalue == pytest.approx(1 / 1000)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: cb.fisher_exact([[1, 2], [3, 4]], simulate=True),
+        lambda: cb.fisher_exact(JOB, simulate=True, n_resamples=0),
+        lambda: cb.fisher_exact(JOB, simulate=True, n_resamples=2.5),
+        lambda: cb.fisher_exact(JOB, simulate=True, rng=-1),
+    ],
+)
+def test_fisher_simulation_options_are_checked(call):
+    with pytest.raises(cb.InvalidParameterError):
+        call()
+
+
+def test_rm_anova_singular_error_covariance_gives_mauchly_p_zero():
+    # the error covariance has rank 1 < 2 contrasts: W = 0, and R's mauchly.test gives p = 0
+    e = cb.rm_anova([[0, 0, 0], [0, 0, 0], [0, 0, 1]]).effects[0]
+    assert e.mauchly_w == 0.0
+    assert e.mauchly_pvalue == 0.0

@@ -272,3 +272,39 @@ def test_rm_anova_epsilons_bounded_and_pvalues_valid_for_few_subjects(k, n, data
     assert lower <= e.eps_hf <= 1
     for p in (e.pvalue, e.pvalue_gg, e.pvalue_hf):
         assert 0 <= p <= 1
+
+
+@given(
+    t=st.lists(
+        st.lists(st.integers(0, 5), min_size=2, max_size=4), min_size=2, max_size=3
+    ).filter(lambda t: len({len(r) for r in t}) == 1 and (len(t), len(t[0])) != (2, 2))
+)
+@settings(max_examples=40)
+def test_fisher_rxc_network_matches_full_enumeration(t):
+    from itertools import product
+
+    from scipy.stats import random_table
+
+    arr = np.asarray(t)
+    if not arr.any():
+        with pytest.raises(cb.InsufficientDataError):
+            cb.fisher_exact(t)
+        return
+    arr = arr[arr.sum(1) > 0][:, arr.sum(0) > 0]
+    if min(arr.shape) < 2:
+        assert cb.fisher_exact(t).pvalue == 1.0
+        return
+    rows, cols = arr.sum(1), arr.sum(0)
+    dist = random_table(rows, cols)
+    p_obs = dist.pmf(arr)
+    choices = [
+        [c for c in product(*(range(x + 1) for x in cols)) if sum(c) == rows[i]]
+        for i in range(len(rows) - 1)
+    ]
+    total = 0.0
+    for head in product(*choices):
+        last = cols - np.sum(head, axis=0)
+        if (last >= 0).all():
+            p = dist.pmf(np.vstack([*head, last]))
+            total += p if p <= p_obs * (1 + 1e-7) else 0.0
+    assert cb.fisher_exact(t).pvalue == pytest.approx(min(total, 1.0), rel=1e-9)

@@ -941,6 +941,8 @@ def _mauchly_p(w: float, p: int, df: int, ncell: int) -> float:
         * (2 * p**3 + 6 * p**2 + 3 * ncell + 2)
         / (288 * (df * p * rho) ** 2)
     )
+    if w <= 0:  # a singular error covariance (as R: log(0) = −Inf, so p = 0)
+        return 0.0
     z = -df * rho * math.log(w)
     f = p * (p + 1) / 2 - 1
     pr1, pr2 = _chi2sf(z, f), _chi2sf(z, f + 4)
@@ -1098,7 +1100,9 @@ def rm_anova(
         mw: float | None = None
         mp: float | None = None
         if p_ >= 2 and n > p_:
-            mw = float(np.linalg.det(m) / (float(np.trace(m)) / p_) ** p_)
+            mw = min(
+                max(float(np.linalg.det(m) / (float(np.trace(m)) / p_) ** p_), 0.0), 1.0
+            )
             mp = _mauchly_p(mw, p_, n - 1, ncell)
         np2 = ss / (ss + sse)
         ges = ss / (ss + ss_subjects + ss_err_total)
