@@ -928,11 +928,7 @@ def _mauchly_p(w: float, p: int, df: int, ncell: int) -> float:
 
     R's ω₂ term uses the number of cells (`3 * p` with p = ncol(SSD)) where the textbook formula
     has the number of contrasts; we follow R so that p-values agree with R, car and ez.
-    A singular covariance (W = 0, e.g. fewer subjects than levels, or a constant contrast) is the
-    most extreme departure from sphericity: the statistic is infinite and p = 0, as R reports.
     """
-    if not w > 0:
-        return 0.0
     rho = 1 - (2 * p * p + p + 2) / (6 * p * df)
     w2 = (
         (p + 2)
