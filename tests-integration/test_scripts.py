@@ -92,7 +92,7 @@ class _FakeIndex:
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
-                pass
+                """Keep the test output quiet: no access log on stderr."""
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -90,6 +90,10 @@ def test_bad_environment_and_unknown_explicit_keys(tmp_path: Path) -> None:
         ConfigurationError, match="environment \\(CRUCIBLE_PROVIDER_MAX_RETRIES\\)"
     ):
         load_settings(tmp_path, environ={"CRUCIBLE_PROVIDER_MAX_RETRIES": "lots"})
+    with pytest.raises(
+        ConfigurationError, match="must be a positive number, got 'soon'"
+    ):
+        load_settings(tmp_path, environ={"CRUCIBLE_PROVIDER_TIMEOUT": "soon"})
     with pytest.raises(ConfigurationError, match="unknown setting"):
         load_settings(tmp_path, environ={}, nope=1)
     with pytest.raises(KeyError, match="not a crucible setting"):

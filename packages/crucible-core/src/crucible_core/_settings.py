@@ -47,10 +47,13 @@ def _as_text(value: object) -> str:
 
 
 def _as_positive_float(value: object) -> float:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError("a positive number")
-    number = float(value) if isinstance(value, int | float | str) else float("nan")
-    if not number > 0 or number == float("inf"):
+    try:
+        number = float(value)
+    except ValueError:
+        raise TypeError("a positive number") from None
+    if not 0 < number < float("inf"):
         raise TypeError("a positive number")
     return number
 
