@@ -11,8 +11,9 @@ print(result)
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_datasets._cache import (
     CachedFile,
     CacheEntry,
@@ -80,7 +81,11 @@ from crucible_datasets.exceptions import (
     SandboxUnavailableError,
 )
 
-__version__: str = _version("crucible-datasets")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-datasets")
 
 __all__ = (
     # loading
