@@ -479,6 +479,7 @@ def _usr_links() -> list[str]:
 _UNSHARE_SETUP = r"""
 set -eu
 R=$1; W=$2; P=$3; C=$4; shift 4
+{ hostname sandbox || echo sandbox > /proc/sys/kernel/hostname; } 2>/dev/null || true
 mount -t tmpfs -o size=16m,mode=755,nosuid,nodev tmpfs "$R"
 mkdir -p "$R/usr" "$R/sandbox" "$R/tmp" "$R/proc" "$R/dev" "$R/site" "$R/python"
 mount --rbind /usr "$R/usr"
@@ -820,7 +821,9 @@ def _payload(
         data.update(attrs.asdict(program))
     else:
         data["program"] = program
-    return marshal.dumps(data)
+    return marshal.dumps(
+        data, 4
+    )  # format 4: read by every Python >= 3.4 (container images)
 
 
 def _signal_of(returncode: int, backend: str) -> int | None:
@@ -953,7 +956,7 @@ def _judge(
         if verdict.get("ok") is True:
             return {"status": "passed", "reason": "passed"}
         reason = str(verdict.get("reason"))
-        if reason not in Reason.__args__:  # type: ignore[attr-defined]
+        if reason == "passed" or reason not in Reason.__args__:  # type: ignore[attr-defined]
             reason = "exception"
         error = verdict.get("type")
         return {

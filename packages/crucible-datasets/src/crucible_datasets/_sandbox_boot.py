@@ -373,8 +373,11 @@ def _main():
         send(req_w, {"program": data["prompt"] + data["completion"], "limits": data["limits"],
                      "site": data.get("site"), "entry_point": data["entry_point"]})
         first = loads(recv_raw(rep_r))
-    except (EOFError, OSError, ValueError, UnicodeDecodeError):
+    except (EOFError, OSError):
         first = None
+    except Exception:  # bytes the program wrote on its pipe instead of the protocol
+        first = ["error", {"reason": "exception", "type": "ProtocolError",
+                           "message": "malformed message from the program process"}]
     if first is None:
         result = program_gone()
     elif type(first) is not list or not first or first[0] != "ready":
