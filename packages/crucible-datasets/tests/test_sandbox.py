@@ -166,6 +166,9 @@ ESCAPES = {
     "read_host_files": "print(open('/etc/hostname').read(), os.listdir('/root'), os.listdir('/work'))",
     "write_system_paths": "open('/usr/pwned', 'w').write('x')",
     "network": "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)",
+    "abstract_unix_socket": (  # abstract names belong to the network namespace
+        "import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(1); s.connect({unix!r})"
+    ),
     "raise_rlimits": (
         "import resource; resource.setrlimit(resource.RLIMIT_NPROC, (10**6, 10**6))\n"
         "resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)"
@@ -268,6 +271,10 @@ def world(
     server.bind(("127.0.0.1", 0))
     server.listen(5)
     server.setblocking(False)
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(f"\0crucible-sandbox-test-{os.getpid()}")
+    unix.listen(5)
+    unix.setblocking(False)
     signals: list[int] = []
     previous = signal.signal(signal.SIGUSR1, lambda sig, frame: signals.append(sig))
     try:
@@ -276,6 +283,7 @@ def world(
             "keep": keep,
             "decoy": decoy,
             "server": server,
+            "unix": unix,
             "signals": signals,
             "fmt": {
                 "watch": str(watch),
@@ -283,6 +291,7 @@ def world(
                 "decoy": decoy.pid,
                 "harness": os.getpid(),
                 "port": server.getsockname()[1],
+                "unix": unix.getsockname(),
             },
         }
     finally:
@@ -290,6 +299,7 @@ def world(
         decoy.kill()
         decoy.wait()
         server.close()
+        unix.close()
 
 
 def _snapshot(path: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -314,10 +324,10 @@ def _contained(
     assert isinstance(decoy, subprocess.Popen)
     assert decoy.poll() is None, "the decoy process was killed"
     assert world["signals"] == [], "the program signalled the process running the tests"
-    server = world["server"]
-    assert isinstance(server, socket.socket)
-    with pytest.raises(BlockingIOError):
-        server.accept()
+    for listener in (world["server"], world["unix"]):
+        assert isinstance(listener, socket.socket)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
     assert FAKE_KEY not in result.stdout and FAKE_KEY not in result.stderr
     assert not result.passed, result
 
