@@ -251,7 +251,7 @@ def test_markdown_tables_parse_back_to_the_analysis(
         "95% CI high",
         "accuracy (completed only)",
     ]
-    assert [r[0] for r in rows] == [c.name for c in analysis.conditions]
+    assert [r[0] for r in rows] == [analysis.label(c.name) for c in analysis.conditions]
     for row, c in zip(rows, analysis.conditions, strict=True):
         assert [int(x) for x in row[1:5]] == [c.tasks, c.completed, c.errors, c.items]
         assert same_number(row[5], c.accuracy) and same_number(
@@ -353,7 +353,9 @@ def test_markdown_renders_as_github_tables(analysis: Analysis, tmp_path: Path) -
         len(tables) == len(build_model(analysis).tables) + 3
     )  # + facts, reproducibility, versions
     accuracy = next(t for t in tables if t[0][:1] == ["condition"] and "tasks" in t[0])
-    assert [r[0] for r in accuracy[1:]] == [c.name for c in analysis.conditions]
+    assert [r[0] for r in accuracy[1:]] == [
+        analysis.label(c.name) for c in analysis.conditions
+    ]
 
 
 # -- LaTeX -------------------------------------------------------------------------------------
@@ -419,7 +421,7 @@ def test_latex_is_a_standalone_booktabs_document(
         row = next(
             line
             for line in tex.splitlines()
-            if line.startswith("{}" + c.name + " & " + str(c.tasks))
+            if line.startswith("{}" + analysis.label(c.name) + " & " + str(c.tasks))
         )
         cells = [x.strip() for x in row.removesuffix(r"\\").strip().split(" & ")]
         assert same_number(cells[5], c.accuracy) and same_number(
@@ -475,7 +477,9 @@ def test_html_is_self_contained_with_tables_and_figures(
         for key in ("src", "href"):
             assert key not in attrs or str(attrs[key]).startswith("data:")
     rows = parsed.tables["table-accuracy"]
-    assert [r[0] for r in rows[1:]] == [c.name for c in analysis.conditions]
+    assert [r[0] for r in rows[1:]] == [
+        analysis.label(c.name) for c in analysis.conditions
+    ]
     for row, c in zip(rows[1:], analysis.conditions, strict=True):
         assert same_number(row[5], c.accuracy) and same_number(
             row[8], c.accuracy_completed
@@ -728,9 +732,9 @@ def test_hostile_text_is_inert_in_markdown(
     assert not re.search(r"(?<!\\)[<>]", text)  # every angle bracket escaped
     tables = markdown_tables(text)
     _, rows = table_by_prefix(tables, "Accuracy per condition")
-    assert [r[0] for r in rows] == list(
-        kit.hostile_conditions
-    )  # "| --- |" stayed inside its cell
+    assert [r[0] for r in rows] == [
+        f"{name} (simulated)" for name in kit.hostile_conditions
+    ]  # "| --- |" stayed inside its cell
     _, examples = table_by_prefix(tables, "Examples of incorrect answers")
     assert {r[3] for r in examples} <= set(kit.payloads) | {"ok"}
     assert {r[3] for r in examples} & set(kit.payloads)
@@ -766,9 +770,9 @@ def test_hostile_text_is_inert_in_html(
     tags = {t for t, _ in parsed.tags}
     assert not tags & {"script", "img", "iframe", "object", "embed"}
     assert not any(k.startswith("on") for _, attrs in parsed.tags for k in attrs)
-    assert [r[0] for r in parsed.tables["table-accuracy"][1:]] == list(
-        kit.hostile_conditions
-    )
+    assert [r[0] for r in parsed.tables["table-accuracy"][1:]] == [
+        f"{name} (simulated)" for name in kit.hostile_conditions
+    ]
     assert {r[3] for r in parsed.tables["table-examples"][1:]} & set(kit.payloads)
 
 
@@ -882,7 +886,7 @@ def test_html_renders_in_chromium(
         cells = page.locator(
             "#table-accuracy tbody tr td:first-child"
         ).all_text_contents()
-        assert cells == [c.name for c in analysis.conditions]
+        assert cells == [analysis.label(c.name) for c in analysis.conditions]
         assert page.locator("table.results").count() == len(
             build_model(analysis).tables
         )
@@ -903,7 +907,7 @@ def test_hostile_html_stays_inert_in_chromium(
         cells = page.locator(
             "#table-accuracy tbody tr td:first-child"
         ).all_text_contents()
-        assert cells == list(kit.hostile_conditions)  # shown as text
+        assert cells == [f"{n} (simulated)" for n in kit.hostile_conditions]  # as text
         assert page.locator("h1").text_content() == f"exp {kit.payloads[0]}"
         labels = page.locator("#figure-accuracy svg text").all_text_contents()
         assert set(kit.hostile_conditions) <= set(labels)
@@ -924,6 +928,8 @@ def test_markdown_snapshot(small_analysis: Analysis, tmp_path: Path) -> None:
 
 A 50% & 100% check.
 
+**Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model.**
+
 | field | value |
 |:---|:---|
 | run | run\\_01JCRUCIBLETEST |
@@ -935,6 +941,7 @@ A 50% & 100% check.
 | items | 6 |
 | repeats | 1 |
 | conditions | 2 |
+| simulated conditions | baseline, treatment |
 | tasks recorded | 12 |
 | scorer | humaneval-exec |
 
@@ -944,15 +951,15 @@ A 50% & 100% check.
 
 | condition | tasks | completed | errors | items | accuracy (all attempted) | 95% CI low | 95% CI high | accuracy (completed only) |
 |:---|---:|---:|---:|---:|---:|---:|---:|---:|
-| baseline | 6 | 5 | 1 | 6 | 0.500 | 0.188 | 0.812 | 0.600 |
-| treatment | 6 | 5 | 1 | 6 | 0.833 | 0.436 | 0.970 | 1.000 |
+| baseline (simulated) | 6 | 5 | 1 | 6 | 0.500 | 0.188 | 0.812 | 0.600 |
+| treatment (simulated) | 6 | 5 | 1 | 6 | 0.833 | 0.436 | 0.970 | 1.000 |
 
 ### Latency of completed tasks (seconds), cost (USD) and mean tokens per completed task
 
 | condition | p50 (s) | p95 (s) | p99 (s) | mean (s) | cost (USD) | USD per query | USD per correct | input tokens | output tokens |
 |:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| baseline | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00700 | 100 | 12.2 |
-| treatment | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00420 | 100 | 12.2 |
+| baseline (simulated) | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00700 | 100 | 12.2 |
+| treatment (simulated) | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00420 | 100 | 12.2 |
 
 ### Paired comparisons of accuracy, treatment minus baseline (primary family): 95% intervals from the same procedure as p, p-values adjusted with holm at alpha = 0.05
 
@@ -1005,7 +1012,7 @@ A 50% & 100% check.
 
 ## Methods
 
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment − baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\< 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ\\* ≤ 0 + 1, \\#θ\\* ≥ 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at α = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 − α·p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80% power at α = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig & Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model. Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment − baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\< 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ\\* ≤ 0 + 1, \\#θ\\* ≥ 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at α = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 − α·p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80% power at α = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig & Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 ## Reproducibility
 
@@ -1052,6 +1059,9 @@ def test_latex_snapshot(small_analysis: Analysis, tmp_path: Path) -> None:
 
 A 50\\% \\& 100\\% check.
 
+\\begin{center}\\fbox{\\parbox{0.9\\linewidth}{\\textbf{Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model.}}}\\end{center}
+
+
 \\begin{center}
 \\small
 \\begin{tabular}{ll}
@@ -1065,6 +1075,7 @@ A 50\\% \\& 100\\% check.
 {}items & 6 \\\\
 {}repeats & 1 \\\\
 {}conditions & 2 \\\\
+{}simulated conditions & baseline, treatment \\\\
 {}tasks recorded & 12 \\\\
 {}scorer & humaneval-exec \\\\
 \\bottomrule
@@ -1082,8 +1093,8 @@ A 50\\% \\& 100\\% check.
 \\toprule
 {}condition & tasks & completed & errors & items & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(all\\\\attempted)\\end{tabular} & 95\\% CI low & 95\\% CI high & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(completed\\\\only)\\end{tabular} \\\\
 \\midrule
-{}baseline & 6 & 5 & 1 & 6 & 0.500 & 0.188 & 0.812 & 0.600 \\\\
-{}treatment & 6 & 5 & 1 & 6 & 0.833 & 0.436 & 0.970 & 1.000 \\\\
+{}baseline (simulated) & 6 & 5 & 1 & 6 & 0.500 & 0.188 & 0.812 & 0.600 \\\\
+{}treatment (simulated) & 6 & 5 & 1 & 6 & 0.833 & 0.436 & 0.970 & 1.000 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1099,8 +1110,8 @@ A 50\\% \\& 100\\% check.
 \\toprule
 {}condition & p50 (s) & p95 (s) & p99 (s) & mean (s) & cost (USD) & \\begin{tabular}[b]{@{}c@{}}USD per\\\\query\\end{tabular} & \\begin{tabular}[b]{@{}c@{}}USD per\\\\correct\\end{tabular} & input tokens & \\begin{tabular}[b]{@{}c@{}}output\\\\tokens\\end{tabular} \\\\
 \\midrule
-{}baseline & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00700 & 100 & 12.2 \\\\
-{}treatment & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00420 & 100 & 12.2 \\\\
+{}baseline (simulated) & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00700 & 100 & 12.2 \\\\
+{}treatment (simulated) & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00420 & 100 & 12.2 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1218,7 +1229,7 @@ A 50\\% \\& 100\\% check.
 \\paragraph{Cost--accuracy frontier.} No other condition is both cheaper and more accurate than treatment.
 
 \\section{Methods}
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment \\ensuremath{-} baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\textless{} 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2\\ensuremath{\\cdot}min(\\#\\ensuremath{\\theta}* \\ensuremath{\\leq} 0 + 1, \\#\\ensuremath{\\theta}* \\ensuremath{\\geq} 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at \\ensuremath{\\alpha} = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 \\ensuremath{-} \\ensuremath{\\alpha}\\ensuremath{\\cdot}p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80\\% power at \\ensuremath{\\alpha} = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig \\& Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model. Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment \\ensuremath{-} baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\textless{} 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2\\ensuremath{\\cdot}min(\\#\\ensuremath{\\theta}* \\ensuremath{\\leq} 0 + 1, \\#\\ensuremath{\\theta}* \\ensuremath{\\geq} 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at \\ensuremath{\\alpha} = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 \\ensuremath{-} \\ensuremath{\\alpha}\\ensuremath{\\cdot}p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80\\% power at \\ensuremath{\\alpha} = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig \\& Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 \\section{Reproducibility}
 \\begin{center}

@@ -123,6 +123,19 @@ class Condition:
             return "model"
         return "callable"
 
+    @property
+    def simulated(self) -> bool:
+        """Whether the target is (or calls) a simulated model, whose numbers are not measurements.
+
+        Model strings and models answer through
+        [`is_simulated`][crucible_core.models.is_simulated]; a plain callable counts as real.
+        """
+        if self.kind == "callable":
+            return False
+        from crucible_core.models import is_simulated
+
+        return is_simulated(self.target)
+
     def fingerprint(self) -> str:
         """What identifies this condition across resumes (name, kind, and the model string or callable name)."""
         if isinstance(self.target, str):
@@ -525,6 +538,7 @@ class Experiment:
                     "kind": c.kind,
                     "target": c.fingerprint().split(":", 2)[2],
                     "description": c.description,
+                    "simulated": c.simulated,
                 }
                 for c in self.conditions
             ],

@@ -119,7 +119,7 @@ def _accuracy_table(analysis: Analysis) -> ReportTable:
     level = _confidence(analysis)
     rows = tuple(
         (
-            _text(c.name),
+            _text(analysis.label(c.name)),
             _num(c.tasks, "count"),
             _num(c.completed, "count"),
             _num(c.errors, "count"),
@@ -153,7 +153,7 @@ def _accuracy_table(analysis: Analysis) -> ReportTable:
 def _latency_cost_table(analysis: Analysis) -> ReportTable:
     rows = tuple(
         (
-            _text(c.name),
+            _text(analysis.label(c.name)),
             _num(c.latency_p50, "seconds"),
             _num(c.latency_p95, "seconds"),
             _num(c.latency_p99, "seconds"),
@@ -432,6 +432,8 @@ class ReportModel:
     author: str
     description: str
     hypothesis: str
+    notice: str
+    """The simulated-models warning (`Analysis.simulated_notice`), or `""`."""
     facts: tuple[tuple[str, str], ...]
     tables: tuple[ReportTable, ...]
     interpretations: tuple[str, ...]
@@ -504,6 +506,11 @@ def build_model(analysis: Analysis) -> ReportModel:
         ("items", str(n_items)),
         ("repeats", _describe(exp.get("repeats", 1))),
         ("conditions", str(len(analysis.conditions))),
+        *(
+            [("simulated conditions", ", ".join(analysis.simulated_conditions))]
+            if analysis.simulated_conditions
+            else []
+        ),
         ("tasks recorded", str(len(analysis.records))),
         ("scorer", _describe(manifest.get("scorer"))),
     ]
@@ -538,6 +545,7 @@ def build_model(analysis: Analysis) -> ReportModel:
         author=str(exp.get("author") or ""),
         description=str(exp.get("description") or ""),
         hypothesis=str(exp.get("hypothesis") or ""),
+        notice=analysis.simulated_notice,
         facts=tuple(facts),
         tables=tuple(tables),
         interpretations=tuple(c.interpretation for c in analysis.comparisons),
@@ -919,6 +927,8 @@ def render_notebook(analysis: Analysis) -> str:
     seed = ((analysis.manifest.get("experiment") or {}).get("run") or {}).get("seed", 0)
     manifest = {"experiment": {"run": {"seed": seed}}}
     intro = [f"# {markdown_escape(model.title)}: reproducing the report", ""]
+    if model.notice:
+        intro += [f"**{markdown_escape(model.notice)}**", ""]
     if model.description:
         intro += [markdown_escape(model.description), ""]
     intro += [
