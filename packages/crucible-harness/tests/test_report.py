@@ -20,7 +20,7 @@ from inline_snapshot import snapshot
 from crucible_core.exceptions import ValidationError
 from crucible_core.serde import converter
 from crucible_harness import _figures
-from crucible_harness._analysis import Analysis
+from crucible_harness._analysis import Analysis, analyse
 from crucible_harness._report import FORMATS, build_model, write_reports
 
 ALL_FORMATS = tuple(FORMATS)
@@ -41,7 +41,8 @@ def markdown_tables(text: str) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Every table under a `### caption` heading: caption → (headers, rows)."""
     tables: dict[str, tuple[list[str], list[list[str]]]] = {}
     caption = None
-    lines = text.splitlines()
+    # fenced blocks (answers shown in full) are verbatim text, never tables
+    lines = re.sub(r"^(`{3,})\n.*?\n\1$", "", text, flags=re.S | re.M).splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -729,15 +730,19 @@ def test_hostile_text_is_inert_in_markdown(
     hostile_analysis: Analysis, hostile_reports: dict[str, Path], kit: Any
 ) -> None:
     text = hostile_reports["markdown"].read_text(encoding="utf-8")
-    assert not re.search(r"(?<!\\)[<>]", text)  # every angle bracket escaped
+    # every angle bracket escaped, outside the fenced blocks of the answers shown in full (which
+    # CommonMark shows verbatim: the rendering below proves them inert)
+    outside = re.sub(r"^(`{3,})\n.*?\n\1$", "", text, flags=re.S | re.M)
+    assert "Incorrect answers in full" in text and outside != text
+    assert not re.search(r"(?<!\\)[<>]", outside)
     tables = markdown_tables(text)
     _, rows = table_by_prefix(tables, "Accuracy per condition")
     assert [r[0] for r in rows] == [
         f"{name} (simulated)" for name in kit.hostile_conditions
     ]  # "| --- |" stayed inside its cell
     _, examples = table_by_prefix(tables, "Examples of incorrect answers")
-    assert {r[3] for r in examples} <= set(kit.payloads) | {"ok"}
-    assert {r[3] for r in examples} & set(kit.payloads)
+    assert {r[4] for r in examples} <= set(kit.payloads) | {"ok"}
+    assert {r[4] for r in examples} & set(kit.payloads)
     markdown_it = pytest.importorskip("markdown_it")
     html = (
         markdown_it.MarkdownIt("commonmark", {"html": True})
@@ -773,7 +778,7 @@ def test_hostile_text_is_inert_in_html(
     assert [r[0] for r in parsed.tables["table-accuracy"][1:]] == [
         f"{name} (simulated)" for name in kit.hostile_conditions
     ]
-    assert {r[3] for r in parsed.tables["table-examples"][1:]} & set(kit.payloads)
+    assert {r[4] for r in parsed.tables["table-examples"][1:]} & set(kit.payloads)
 
 
 def test_hostile_text_round_trips_in_json(
@@ -997,12 +1002,34 @@ A 50% & 100% check.
 | baseline | ProviderTimeoutError | 1 | task took longer than 30 s |
 | treatment | ProviderTimeoutError | 1 | task took longer than 30 s |
 
-### Examples of incorrect answers (at most 3 per condition)
+### Examples of incorrect answers (at most 3 per condition; in full below)
 
-| condition | item | repeat | prediction |
-|:---|:---|---:|---|
-| baseline | q1 | 0 | 41 |
-| baseline | q2 | 0 | 41 |
+| condition | item | repeat | expected | prediction |
+|:---|:---|---:|---|---|
+| baseline | q1 | 0 | — | 41 |
+| baseline | q2 | 0 | — | 41 |
+
+### Incorrect answers in full
+
+#### baseline, item q1, repeat 0
+
+Expected: not recorded.
+
+Answer:
+
+```
+41
+```
+
+#### baseline, item q2, repeat 0
+
+Expected: not recorded.
+
+Answer:
+
+```
+41
+```
 
 ## Interpretation
 
@@ -1207,19 +1234,40 @@ A 50\\% \\& 100\\% check.
 \\begin{table}[htbp]
 \\centering
 \\footnotesize
-\\caption{Examples of incorrect answers (at most 3 per condition)}
+\\caption{Examples of incorrect answers (at most 3 per condition; in full below)}
 \\begin{lrbox}{\\cruciblebox}
-\\begin{tabular}{llrp{7cm}}
+\\begin{tabular}{llrp{5.5cm}p{5.5cm}}
 \\toprule
-{}condition & item & repeat & prediction \\\\
+{}condition & item & repeat & expected & prediction \\\\
 \\midrule
-{}baseline & q1 & 0 & 41 \\\\
-{}baseline & q2 & 0 & 41 \\\\
+{}baseline & q1 & 0 & \\textemdash{} & 41 \\\\
+{}baseline & q2 & 0 & \\textemdash{} & 41 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
 \\ifdim\\wd\\cruciblebox>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox{\\cruciblebox}}\\else\\usebox{\\cruciblebox}\\fi
 \\end{table}
+
+\\subsection*{Incorrect answers in full}
+
+\\paragraph{baseline, item q1, repeat 0}
+Expected:
+not recorded.
+
+Answer:
+\\begin{flushleft}\\ttfamily\\footnotesize
+41
+\\end{flushleft}
+
+\\paragraph{baseline, item q2, repeat 0}
+Expected:
+not recorded.
+
+Answer:
+\\begin{flushleft}\\ttfamily\\footnotesize
+41
+\\end{flushleft}
+
 
 \\subsection*{Interpretation}
 \\begin{itemize}
@@ -1255,3 +1303,66 @@ Simulated models: every condition used crucible's simulated model profiles, not 
 \\end{center}
 \\end{document}
 """)
+
+
+# -- incorrect answers in full (#18): the reference beside the answer, code kept as code -------------
+CODE_ANSWER = (
+    "def f(x):\n"
+    "    ```\n"
+    "    s = r'\\end{flushleft}\\end{document}' + '</code></pre><script>alert(1)</script>'\n"
+    "\treturn " + "x" * 150 + "\n"
+)
+
+
+def _code_analysis(kit: Any) -> Analysis:
+    analysis = kit.build_analysis(kit.profiles, n_items=12, repeats=1)
+    records = [dict(r) for r in analysis.records]
+    for r in records:
+        if r["status"] == "ok" and r["correct"] is False:
+            r["prediction"] = CODE_ANSWER
+    manifest = dict(analysis.manifest)
+    manifest["references"] = {i: f"    return x + 1  # {i}" for i in manifest["items"]}
+    return analyse(records, conditions=[c.name for c in analysis.conditions],
+                   config=analysis.config, manifest=manifest)  # fmt: skip
+
+
+def test_incorrect_answers_show_the_reference_and_code_as_code(
+    tmp_path: Path, kit: Any
+) -> None:
+    analysis = _code_analysis(kit)
+    examples = build_model(analysis).examples
+    assert examples and all(e.answer == CODE_ANSWER.expandtabs(4) for e in examples)
+    assert all(e.reference == f"    return x + 1  # {e.item}" for e in examples)
+    paths = write_reports(analysis, tmp_path, formats=["markdown", "html", "latex"])
+    # Markdown: one fenced block per text, the fence longer than the answer's ``` run
+    md = paths["markdown"].read_text(encoding="utf-8")
+    markdown_it = pytest.importorskip("markdown_it")
+    tokens = markdown_it.MarkdownIt("commonmark").parse(md)
+    fences = [t.content.rstrip("\n") for t in tokens if t.type == "fence"]
+    assert fences.count(CODE_ANSWER.expandtabs(4).rstrip("\n")) == len(examples)
+    assert sum(f.startswith("    return x + 1") for f in fences) == len(examples)
+    _, rows = table_by_prefix(markdown_tables(md), "Examples of incorrect answers")
+    assert all(r[3].startswith("return x + 1") for r in rows)  # the expected column
+    # HTML: <pre><code>, escaped, lines kept
+    html = paths["html"].read_text(encoding="utf-8")
+    assert html.count('<pre class="answer"><code>def f(x):\n') == len(examples)
+    assert "<script>" not in html and "&lt;/code&gt;&lt;/pre&gt;&lt;script&gt;" in html
+    # LaTeX: the listing cannot be closed by its content and the long token can break
+    tex = paths["latex"].read_text(encoding="utf-8")
+    check_latex_syntax(tex, n_tables=len(build_model(analysis).tables))
+    assert r"\textbackslash{}end" in tex  # escaped: the content closes no environment
+    assert ("x" * 12 + r"\allowbreak{}" + "x" * 12) in tex
+    assert r"\hphantom{xxxx}return\ " in tex  # indentation kept, the tab expanded
+    compile_latex(paths["latex"])
+
+
+def test_examples_without_recorded_references_say_so(
+    analysis: Analysis, tmp_path: Path
+) -> None:
+    assert "references" not in analysis.manifest
+    md = write_reports(analysis, tmp_path, formats=["markdown"])["markdown"].read_text(
+        encoding="utf-8"
+    )
+    assert "Expected: not recorded." in md
+    _, rows = table_by_prefix(markdown_tables(md), "Examples of incorrect answers")
+    assert {r[3] for r in rows} == {"—"}

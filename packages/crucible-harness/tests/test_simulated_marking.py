@@ -100,7 +100,9 @@ def test_every_report_format_marks_only_the_simulated_condition(mixed_run: Any) 
     assert data["methods"].startswith("Simulated models: condition(s) sim-gpt4")
     # the printed summary (what `crucible run` and notebooks show)
     text = str(analysis)
-    assert text.index("Simulated models") < text.index("Conditions")  # leads, before the tables
+    assert text.index("Simulated models") < text.index(
+        "Conditions"
+    )  # leads, before the tables
     assert "sim-gpt4 (simulated)" in text
 
 

@@ -401,7 +401,9 @@ class Analysis(RenderMixin):
             )
         return View(
             title=f"Analysis: {self.manifest.get('experiment', {}).get('name', 'run')}",
-            facts=[("simulated", self.simulated_notice)] if self.simulated_notice else [],
+            facts=[("simulated", self.simulated_notice)]
+            if self.simulated_notice
+            else [],
             tables=tables,
             notes=notes,
         )

@@ -548,6 +548,27 @@ class Experiment:
         }
 
 
+_REFERENCE_CHARS = 4000
+
+
+def references_of(items: Sequence[HarnessItem]) -> dict[str, str]:
+    """Each item's expected answer as text, for the manifest (reports show it beside wrong answers).
+
+    Strings stay as they are, other values become JSON; each is cut to 4,000 characters.
+    """
+    out = {}
+    for item in items:
+        if item.expected is None:
+            continue
+        text = (
+            item.expected
+            if isinstance(item.expected, str)
+            else dumps(item.expected).decode()
+        )
+        out[item.id] = text[:_REFERENCE_CHARS]
+    return out
+
+
 def task_seed(seed: int, condition: str, item: str, repeat: int) -> int:
     """A 63-bit seed for one task, stable across runs and processes."""
     digest = hashlib.sha256(f"{seed}|{condition}|{item}|{repeat}".encode()).digest()

@@ -28,6 +28,7 @@ from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
     TaskContext,
+    references_of,
     task_seed,
 )
 from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
@@ -669,6 +670,7 @@ async def run_async(
             "fingerprint": fingerprint,
             "experiment": experiment.describe(),
             "items": [i.id for i in items],
+            "references": references_of(items),
             "dataset": source,
             "scorer": scorer.name,
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
