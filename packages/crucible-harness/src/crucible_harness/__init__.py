@@ -42,12 +42,17 @@ from crucible_harness._runner import (
     run_async,
     status,
 )
+from crucible_harness._store import RepairResult, repair
 from crucible_harness.exceptions import (
     BudgetStopError,
     ExperimentDefinitionError,
     HarnessError,
     ResumeMismatchError,
     RunDirectoryError,
+    RunDirectoryWarning,
+    RunLockedError,
+    RunRecordsError,
+    RunWriteError,
 )
 
 __version__: str = _version("crucible-harness")
@@ -71,6 +76,8 @@ __all__ = (
     "estimate",
     "load_run",
     "status",
+    "repair",
+    "RepairResult",
     "Estimate",
     "RunProgress",
     "RunResult",
@@ -84,7 +91,11 @@ __all__ = (
     "ExperimentDefinitionError",
     "RunDirectoryError",
     "ResumeMismatchError",
+    "RunLockedError",
+    "RunRecordsError",
+    "RunWriteError",
     "BudgetStopError",
+    "RunDirectoryWarning",
     # metadata
     "__version__",
 )
