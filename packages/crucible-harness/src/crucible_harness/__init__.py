@@ -16,9 +16,18 @@ A run writes every finished task to its run directory as it completes, so a kill
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
-from crucible_harness._analysis import Analysis, Comparison, ConditionSummary, analyse
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
+from crucible_harness._analysis import (
+    Analysis,
+    Comparison,
+    ConditionSummary,
+    EffectSize,
+    MetricComparison,
+    PlanRow,
+    analyse,
+)
 from crucible_harness._experiment import (
     AnalysisConfig,
     Budget,
@@ -43,6 +52,7 @@ from crucible_harness._runner import (
     status,
 )
 from crucible_harness._store import RepairResult, repair
+from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
     BudgetStopError,
     ExperimentDefinitionError,
@@ -55,7 +65,11 @@ from crucible_harness.exceptions import (
     RunWriteError,
 )
 
-__version__: str = _version("crucible-harness")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-harness")
 
 __all__ = (
     # defining
@@ -86,6 +100,12 @@ __all__ = (
     "Analysis",
     "ConditionSummary",
     "Comparison",
+    "EffectSize",
+    "MetricComparison",
+    "PlanRow",
+    # viewing
+    "view",
+    "Viewer",
     # errors
     "HarnessError",
     "ExperimentDefinitionError",
