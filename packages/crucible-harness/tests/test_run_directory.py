@@ -410,6 +410,74 @@ def test_repair_keeps_the_spend_of_dropped_records_in_the_budget(
     assert result.spent + 0.001 <= limit + 1e-12
 
 
+# -- results independent of completion order -------------------------------------------------------
+
+
+def _deterministic(tmp_path: Path) -> Experiment:
+    """Outcomes and latencies fixed by (condition, item, repeat); completion order varies."""
+    import random
+
+    def make(name: str, accuracy: float) -> Any:
+        async def condition(item: HarnessItem, ctx: Any) -> ConditionOutput:
+            rng = random.Random(f"{name}|{item.id}|{ctx.repeat}")
+            await asyncio.sleep(rng.random() * 0.01)  # finish in a scrambled order
+            right = rng.random() < accuracy
+            return ConditionOutput(
+                prediction=item.expected if right else "no",
+                cost=0.001,
+                latency=rng.lognormvariate(0, 0.5),
+            )
+
+        condition.__qualname__ = name
+        return condition
+
+    return Experiment(
+        name="ordered",
+        dataset=ITEMS,
+        conditions={"a": make("a", 0.6), "b": make("b", 0.75)},
+        repeats=3,
+        run=RunConfig(max_concurrency=8, seed=5),
+    )
+
+
+def _numbers(result: Any) -> str:
+    data = result.analysis.to_dict()
+    for volatile in ("manifest", "records"):  # run ids, wall-clock timestamps
+        data.pop(volatile)
+    return json.dumps(data, sort_keys=True)
+
+
+def test_a_resumed_or_shuffled_run_gives_the_same_intervals_as_a_straight_one(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    import attrs
+
+    from crucible_harness import Budget
+
+    experiment = _deterministic(tmp_path)
+    straight = run(experiment, output_dir=tmp_path / "straight", formats=())
+    stopped = run(
+        attrs.evolve(experiment, budget=Budget(max_total=0.05)),
+        output_dir=tmp_path / "resumed",
+        formats=(),
+    )
+    assert stopped.status == "budget"
+    resumed = resume(stopped.run_dir, experiment, formats=())
+    assert resumed.status == "complete"
+    straight_order = [r["key"] for r in straight.records]
+    assert straight_order != sorted(straight_order)  # the tasks did finish out of order
+    assert [r["key"] for r in resumed.records] != straight_order
+    assert _numbers(resumed) == _numbers(straight)
+    assert _numbers(load_run(resumed.run_dir)) == _numbers(straight)
+    tasks = resumed.run_dir / "tasks.jsonl"
+    lines = tasks.read_bytes().splitlines(keepends=True)
+    random.Random(1).shuffle(lines)
+    tasks.write_bytes(b"".join(lines))
+    assert _numbers(load_run(resumed.run_dir)) == _numbers(straight)
+
+
 # -- names and paths --------------------------------------------------------------------------------
 
 

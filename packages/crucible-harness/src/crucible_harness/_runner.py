@@ -902,11 +902,30 @@ def _check_formats(formats: Sequence[str]) -> None:
 
 
 async def _close(targets: Mapping[str, Any], experiment: Experiment) -> None:
+    """Close the connections every model target opened in this run's event loop.
+
+    Model objects passed as targets are closed too: their `aclose` closes this loop's sessions
+    only, and the model opens new ones when used again, so a model shared across runs keeps
+    working while no session outlives the loop it belongs to. A failing close is logged, not
+    raised, so it cannot hide the run's result.
+    """
+    import logging
+
+    seen: set[int] = set()
     for c in experiment.conditions:
-        if isinstance(c.target, str):
-            close = getattr(targets[c.name], "aclose", None)
-            if close is not None:
-                await close()
+        target = targets[c.name]
+        close = None if c.kind == "callable" else getattr(target, "aclose", None)
+        if close is None or id(target) in seen:
+            continue
+        seen.add(id(target))
+        try:
+            value = close()
+            if inspect.isawaitable(value):
+                await value
+        except Exception:
+            logging.getLogger("crucible_harness").warning(
+                "closing the model of condition %r failed", c.name, exc_info=True
+            )
 
 
 def _finish(
@@ -964,12 +983,12 @@ def resume(run_dir: str | Path, experiment: Experiment, **options: Any) -> RunRe
 
 def _state(store: RunStore, total: int) -> tuple[str, str | None]:
     """The run's status and why (a `running` run whose process is gone was interrupted)."""
-    from crucible_harness._store import holder_alive, lock_holder
+    from crucible_harness._store import lock_held
 
     written = store.read_status() or {}
     state = str(written.get("status", "running"))
     reason = written.get("reason")
-    if state == "running" and holder_alive(lock_holder(store.path)) is False:
+    if state == "running" and not lock_held(store.path):
         state = "interrupted"
         reason = "the process running it stopped without finishing (killed or crashed); resume it"
     if state == "complete" and len(store.records) < total:

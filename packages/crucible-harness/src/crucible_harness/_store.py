@@ -30,6 +30,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -66,6 +67,7 @@ _STATUS_SIZE = (
 _CHECK = b',"checksum":"'
 _CHECK_TAIL = len(_CHECK) + 32 + 2  # `,"checksum":"<32 hex>"}`
 _SHOWN = 10  # problems named in an error message
+_LOCK_TRIES = 10
 _logger = logging.getLogger("crucible_harness")
 
 
@@ -325,7 +327,7 @@ class RunLock:
         except OSError as err:
             raise _os_error(err, run_dir, doing="lock the run directory") from err
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_briefly(fd)
         except OSError as err:
             holder = _read_holder(fd)
             os.close(fd)
@@ -376,34 +378,41 @@ class RunLock:
         os.close(fd)  # releases the flock
 
 
-def lock_holder(run_dir: Path) -> dict[str, Any]:
-    """The holder recorded in the lock file (empty when none: released or never taken)."""
+def _flock_briefly(fd: int) -> None:
+    """`flock(LOCK_EX)` without waiting for a writer, but past a reader's momentary probe.
+
+    [`lock_held`][crucible_harness._store.lock_held] takes a shared lock for a few microseconds;
+    a few short retries keep it from refusing a `resume` that starts at that instant.
+    """
+    for attempt in range(_LOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or (
+                attempt == _LOCK_TRIES - 1
+            ):
+                raise
+            time.sleep(0.02)
+
+
+def lock_held(run_dir: Path) -> bool:
+    """Whether some process holds the run's lock now (asked of the kernel, not of the pid file).
+
+    Unlike a pid check, this cannot be fooled by a reused pid; it needs no write access.
+    """
     try:
         fd = os.open(run_dir / LOCK, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return {}
+        return False
     try:
-        return _read_holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    else:
+        return False
     finally:
-        os.close(fd)
-
-
-def holder_alive(holder: Mapping[str, Any]) -> bool | None:
-    """Whether the recorded holder still runs (`None`: on another host, so unknown)."""
-    if not holder:
-        return False
-    if holder.get("host") != socket.gethostname():
-        return None
-    pid = holder.get("pid")
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        os.close(fd)  # releases the probe
 
 
 # -- the store --------------------------------------------------------------------------------------
