@@ -555,7 +555,10 @@ def compare_groups(
     parts: list[str] = []
     omnibus: Omnibus
     if paired:
-        raw = [v.as_float_array(f"groups[{k!r}]", groups[k]) for k in groups]
+        raw = [
+            v.as_float_array(f"groups[{k!r}]", groups[k], check_scale=True)
+            for k in groups
+        ]
         if len({r.size for r in raw}) > 1:
             raise InvalidInputError(
                 f"paired groups must have equal lengths (one value per item); got {[r.size for r in raw]}",
@@ -772,7 +775,7 @@ def _ragged(argument: str, values: Any) -> tuple[FloatArray, FloatArray] | None:
                 argument=argument,
                 reason="shape",
             )
-        rows = [np.asarray(r, dtype=float) for r in values]
+        rows = [v.as_float_array(f"{argument}[{i}]", r) for i, r in enumerate(values)]
     elif (
         isinstance(values, Sequence)
         and values
@@ -781,7 +784,10 @@ def _ragged(argument: str, values: Any) -> tuple[FloatArray, FloatArray] | None:
             for r in values
         )
     ):
-        rows = [np.asarray(r, dtype=float).ravel() for r in values]
+        rows = [
+            v.as_float_array(f"{argument}[{i}]", r).ravel()
+            for i, r in enumerate(values)
+        ]
     else:
         return None
     counts = np.array([r.size for r in rows], dtype=float)
