@@ -1135,6 +1135,9 @@ def plan_sample_size(
 
     target_power = v.probability("target_power", target_power)
     alpha = v.probability("alpha", alpha)
+    wanted = [
+        v.count_option(f"repeats[{i}]", r, minimum=1) for i, r in enumerate(repeats)
+    ]
     na, nb = _ragged("pilot_a", pilot_a), _ragged("pilot_b", pilot_b)
     kind: Literal["paired", "two-sample"] = "paired" if paired else "two-sample"
     if na is None or nb is None:
@@ -1206,11 +1209,7 @@ def plan_sample_size(
             effect_size=abs(d_pilot), power=target_power, alpha=alpha, kind=kind
         ).n_required
     )
-    rs = (
-        sorted({int(r) for r in repeats if int(r) >= 1} | {reps_pilot})
-        if reps_pilot > 1
-        else [1]
-    )
+    rs = sorted(set(wanted) | {reps_pilot}) if reps_pilot > 1 else [1]
     options = tuple(
         (
             r,

@@ -84,6 +84,26 @@ def finite_number(argument: str, value: Any) -> float:
     return x
 
 
+def at_least(argument: str, value: Any, minimum: float, what: str) -> float:
+    """A finite real number ≥ `minimum` (e.g. a planned sample size); `what` says why."""
+    if isinstance(value, bool) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        raise InvalidParameterError(
+            f"`{argument}` must be a number ≥ {minimum:g} ({what}); got {value!r}",
+            argument=argument,
+            value=value,
+        )
+    x = float(value)
+    if not (math.isfinite(x) and x >= minimum):
+        raise InvalidParameterError(
+            f"`{argument}` must be at least {minimum:g} ({what}); got {value!r}",
+            argument=argument,
+            value=value,
+        )
+    return x
+
+
 def count_option(argument: str, value: Any, *, minimum: int) -> int:
     """Check an integer option such as `n_resamples` (a bool or a fractional float is refused)."""
     integral = (
