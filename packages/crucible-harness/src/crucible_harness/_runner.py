@@ -28,6 +28,8 @@ from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
     TaskContext,
+    dataset_source,
+    is_dataset,
     references_of,
     task_seed,
 )
@@ -93,7 +95,9 @@ def resolve_items(
     if isinstance(experiment.dataset, str):
         from crucible_harness._datasets import load_items
 
-        items, source = load_items(experiment.dataset, split=experiment.split)
+        items, source = load_items(experiment.dataset, **experiment.dataset_options())
+    elif is_dataset(experiment.dataset):
+        items, source = experiment.items, dataset_source(experiment.dataset)
     else:
         items, source = (
             experiment.items,
