@@ -192,11 +192,13 @@ def bench_sizes(sizes: list[int], repeat: int) -> None:
                     first_rows(page, url)  # warm the browser cache of the static files
                     times = [first_rows(page, url) for _ in range(repeat)]
                     search = rerender(
-                        page, lambda: page.fill("input[name=q]", "carry digits then")
+                        page,
+                        lambda p=page: p.fill("input[name=q]", "carry digits then"),
                     )
                     rerender(page, lambda p=page: p.fill("input[name=q]", ""))
                     sort = rerender(
-                        page, lambda: page.select_option("select[name=sort]", "latency")
+                        page,
+                        lambda p=page: p.select_option("select[name=sort]", "latency"),
                     )
                     rss_after = rss_mb(proc.pid)
                     table = static_table(root, lines)
