@@ -46,14 +46,24 @@ def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 def _stop(proc: subprocess.Popen[str]) -> int:
     proc.send_signal(signal.SIGINT)
-    return proc.wait(20)
+    code = proc.wait(20)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    return code
+
+
+def _get(target: str | urllib.request.Request) -> bytes:
+    with urllib.request.urlopen(target, timeout=10) as response:
+        body: bytes = response.read()
+    return body
 
 
 def test_view_serves_the_runs_until_interrupted(runs: Path) -> None:
     proc, url = _serve(str(runs))
     try:
         assert url.endswith("/") and "token" not in url
-        body = json.loads(urllib.request.urlopen(url + "api/runs", timeout=10).read())
+        body = json.loads(_get(url + "api/runs"))
         assert [r["name"] for r in body["runs"]] == ["tiny"]
         assert body["runs"][0]["state"] == "complete"
     finally:
@@ -68,12 +78,13 @@ def test_view_with_a_generated_token_refuses_requests_without_it(runs: Path) -> 
         assert token and len(token.group(1)) >= 24
         base = url.split("?")[0]
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(base + "api/runs", timeout=10)
+            _get(base + "api/runs")
         assert refused.value.code == 401
+        refused.value.close()
         request = urllib.request.Request(
             base + "api/runs", headers={"Authorization": f"Bearer {token.group(1)}"}
         )
-        assert json.loads(urllib.request.urlopen(request, timeout=10).read())["runs"]
+        assert json.loads(_get(request))["runs"]
     finally:
         _stop(proc)
 

@@ -1,4 +1,4 @@
-"""The `crucible` command line: run, estimate, report, demo, view, models, versions."""
+"""The `crucible` command line: run, estimate, report, demo, view, models, versions, config."""
 
 from __future__ import annotations
 
@@ -152,6 +152,25 @@ def _cmd_versions(_: argparse.Namespace) -> int:
     from crucible._versions import show_versions
 
     show_versions()
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from crucible_core.serde import dumps
+    from crucible_core.settings import load_settings
+
+    settings = load_settings(args.project)
+    if args.json:
+        payload = {
+            "file": None if settings.file is None else str(settings.file),
+            "settings": {
+                k: {"value": v.value, "source": v.source}
+                for k, v in settings.entries.items()
+            },
+        }
+        _out(dumps(payload).decode())
+    else:
+        _out(settings.render())
     return 0
 
 
@@ -318,6 +337,19 @@ def _parser() -> argparse.ArgumentParser:
         "versions", help="print versions of crucible and its dependencies"
     )
     versions.set_defaults(func=_cmd_versions)
+
+    config = sub.add_parser(
+        "config",
+        help="print the effective settings and where each came from "
+        "(code > environment > crucible.toml / [tool.crucible] > built-in)",
+    )
+    config.add_argument(
+        "--project",
+        default=None,
+        help="look for the project file from here (default: .)",
+    )
+    config.add_argument("--json", action="store_true", help="print JSON")
+    config.set_defaults(func=_cmd_config)
     return parser
 
 
