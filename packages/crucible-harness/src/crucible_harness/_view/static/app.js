@@ -519,7 +519,19 @@
     const summary = el("p", { class: "count", "data-testid": "count" });
     const holder = el("div");
     const prev = el("button", { type: "button", text: "← previous" }), next = el("button", { type: "button", text: "next →" });
-    main.append(form, summary, holder, el("div", { class: "pager" }, prev, next));
+    const traceList = el("div", { "data-testid": "traces" });
+    main.append(form, summary, holder, el("div", { class: "pager" }, prev, next), el("h2", { text: "Reasoning traces" }), traceList);
+    const traced = await api("/api/traces/" + enc(runId));
+    const traceOf = new Map(traced.rows.map((t) => [t.condition + "\u001f" + t.item, t.index]));
+    function traceLink(index, label) {
+      return el("a", { href: "/trace/" + enc(runId) + "?index=" + index, target: "_blank", rel: "noopener noreferrer", class: "trace-link", text: label });
+    }
+    if (traced.rows.length) {
+      traceList.appendChild(el("p", { class: "muted", text: traced.total + " task(s) carry a crucible-trace chain; each opens in the trace viewer." }));
+      traceList.appendChild(table(["condition", "item", "trace"], traced.rows.map((t) => [t.condition, t.item, traceLink(t.index, "open trace")]), { "data-testid": "traces-table" }));
+    } else {
+      traceList.appendChild(el("p", { class: "muted", text: "No task of this run carries a reasoning trace (metadata.trace or <event> tags in its answer)." }));
+    }
     let names = null;
     async function load() {
       const d = await api("/api/events/" + enc(runId), { name: state.name, q: state.q, offset: state.offset, limit: 200 });
@@ -530,8 +542,11 @@
       summary.textContent = d.total + " event(s)" + (d.total ? ", showing " + (d.offset + 1) + "–" + (d.offset + d.rows.length) : "");
       summary.setAttribute("data-total", String(d.total));
       prev.disabled = state.offset === 0; next.disabled = state.offset + d.rows.length >= d.total;
-      clear(holder).appendChild(table(["time", "event", "condition", "item", "repeat", "measurements", "metadata"],
-        d.rows.map((e) => [when(e.time), e.name, e.condition ?? "–", e.item ?? "–", e.repeat ?? "–", el("code", { text: JSON.stringify(e.measurements || {}) }), el("code", { text: JSON.stringify(e.metadata || {}) })]),
+      clear(holder).appendChild(table(["time", "event", "condition", "item", "repeat", "measurements", "metadata", "trace"],
+        d.rows.map((e) => {
+          const t = traceOf.get(e.condition + "\u001f" + e.item);
+          return [when(e.time), e.name, e.condition ?? "–", e.item ?? "–", e.repeat ?? "–", el("code", { text: JSON.stringify(e.measurements || {}) }), el("code", { text: JSON.stringify(e.metadata || {}) }), t === undefined ? "–" : traceLink(t, "trace")];
+        }),
         { "data-testid": "events-table" }));
     }
     function changed() { state.offset = 0; history.replaceState(null, "", location.pathname + "?" + new URLSearchParams({ name: state.name, q: state.q })); load().catch(showError); }
