@@ -513,12 +513,19 @@ def test_hostile_reasoning_tags_are_text_in_the_trace_viewer(
     try:
         w.page.add_init_script("window.alert = () => { document.title = 'PWNED'; };")
         w.open(_url(_base(viewer), "events", rid))
-        href = w.page.locator("[data-testid=traces-table] a.trace-link").first.get_attribute("href")
+        href = w.page.locator(
+            "[data-testid=traces-table] a.trace-link"
+        ).first.get_attribute("href")
         response = w.page.goto(w.origin + href, wait_until="load")
         assert "script-src 'sha256-" in response.headers["content-security-policy"]
         w.page.wait_for_selector("#events li", timeout=10_000)
         assert kit.payloads[0] in w.page.locator("#events").text_content()
-        assert w.page.evaluate("document.querySelectorAll('#events script, #events img').length") == 0
+        assert (
+            w.page.evaluate(
+                "document.querySelectorAll('#events script, #events img').length"
+            )
+            == 0
+        )
         assert w.page.title() != "PWNED" and w.errors == []
     finally:
         w.close()

@@ -37,6 +37,7 @@ PAGES = ("overview", "samples", "item", "disagreements", "latency", "events")
 _STATIC = {
     "app.js": "text/javascript",
     "charts.js": "text/javascript",
+    "dom.js": "text/javascript",
     "style.css": "text/css",
 }
 _POLL = 0.2  # seconds between looks at the run directories

@@ -9,22 +9,7 @@
   const ROW = 28, PAGE = 200;
 
   // -- DOM helpers ------------------------------------------------------------------------------
-  function el(tag, attrs, ...kids) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k.startsWith("on")) throw new Error("no inline handlers");
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = String(v);
-      else node.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const kid of kids.flat()) {
-      if (kid === null || kid === undefined || kid === false) continue;
-      node.appendChild(kid instanceof Node ? kid : document.createTextNode(String(kid)));
-    }
-    return node;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  const { el, clear, facts, table } = window.CrucibleDom;
   function enc(runId) { return runId.split("/").map(encodeURIComponent).join("/"); }
   function link(page, runId, query) {
     const url = "/" + page + "/" + enc(runId);
@@ -39,14 +24,6 @@
     return Number.isNaN(d.getTime()) ? String(v) : d.toISOString().replace("T", " ").slice(0, 19);
   }
   function badge(state) { return el("span", { class: "badge " + (String(state).replace(/[^a-z-]/g, "")), "data-testid": "state", text: state }); }
-  function facts(pairs) {
-    return el("dl", { class: "facts" }, pairs.map(([k, v, id]) => el("div", {}, el("dt", { text: k }), el("dd", { "data-fact": id || null }, v))));
-  }
-  function table(headers, rows, attrs) {
-    return el("div", { class: "scroll-x" }, el("table", attrs || {},
-      el("thead", {}, el("tr", {}, headers.map((h) => el("th", { class: /^(n|tasks|errors|accuracy|p|cost|spent|latency|power)/.test(h) ? "" : "" }, h)))),
-      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => (c instanceof Node ? el("td", {}, c) : el("td", { class: typeof c === "number" ? "num" : null }, c === null || c === undefined ? "–" : String(c)))))))));
-  }
   function json(value) { return JSON.stringify(value, null, 2); }
 
   async function api(path, params) {
