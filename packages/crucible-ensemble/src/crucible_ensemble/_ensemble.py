@@ -65,7 +65,7 @@ from crucible_ensemble.exceptions import (
 )
 from crucible_hedging import (
     AllAttemptsFailedError,
-    Attempt,
+    HedgeAttempt,
     HedgedResult,
     Hedger,
     HedgingTimeoutError,
@@ -1069,7 +1069,7 @@ class Ensemble:
         timed_out = False
         for calls, outcome in zip(tried, outcomes, strict=True):
             if isinstance(outcome, HedgedResult):
-                timeline: tuple[Attempt, ...] = outcome.timeline
+                timeline: tuple[HedgeAttempt, ...] = outcome.timeline
             elif isinstance(outcome, HedgingTimeoutError | AllAttemptsFailedError):
                 timeline = outcome.timeline
                 timed_out = timed_out or isinstance(outcome, HedgingTimeoutError)

@@ -404,7 +404,7 @@ def hedging_lab(
         model = _Mixture(base=base, slow=ch.Parametric(distribution="slow"), tail=tail)
         source = (f"attempt latencies from a heavy-tailed distribution (P50 {p50:g} s, P95 {p95:g} s, "
                   f"P99 {p99:g} s) with {tail:.0%} of attempts on a slow replica (1/4/8 s).")  # fmt: skip
-    spend = None if budget is None else ch.Budget(ratio=budget)
+    spend = None if budget is None else ch.HedgeBudget(ratio=budget)
 
     def one(kind: str, knob: float, count: int) -> Any:
         return ch.simulate(model, _policy(kind, knob), n=count, seed=seed, budget=spend)
