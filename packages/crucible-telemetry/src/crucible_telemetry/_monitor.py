@@ -791,8 +791,24 @@ class Monitor:
         experiment: str | None = None,
         tag: str | None = None,
         condition: str | None = None,
+        since: dt.datetime | None = None,
     ) -> list[Alert]:
-        """Read the events added to `store` since the last poll and feed them; returns new alerts."""
+        """Read the events added to `store` since the last poll and feed them; returns new alerts.
+
+        Args:
+            store: the telemetry store (default: the stores this process has used).
+            experiment: only events of experiments with this name.
+            tag: only events of experiments with this tag.
+            condition: only events of this condition.
+            since: on the first poll, start at this time (e.g. the baseline's end); later polls
+                continue where the previous one stopped.
+        """
+        if self._seen_ns < 0 and since is not None:
+            if since.tzinfo is None:
+                raise InvalidOptionError(
+                    f"since must be timezone-aware, got {since!r}", since=since
+                )
+            self._seen_ns = int(since.timestamp() * 1e9) - 1
         since = _ns_to_datetime(self._seen_ns) if self._seen_ns >= 0 else None
         evs = query_events(
             experiment=experiment,
