@@ -34,6 +34,7 @@ from crucible_harness._experiment import (
     task_seed,
 )
 from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
+from crucible_harness._sequential import SequentialMonitor
 from crucible_harness._store import RunStore, dropped_spend, task_key
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -54,7 +55,14 @@ __all__ = (
 )
 
 RunStatus = Literal[
-    "complete", "budget", "interrupted", "failed", "running", "dry-run", "declined"
+    "complete",
+    "stopped",
+    "budget",
+    "interrupted",
+    "failed",
+    "running",
+    "dry-run",
+    "declined",
 ]
 
 # -- items ---------------------------------------------------------------------------------------
@@ -300,6 +308,8 @@ class RunResult(RenderMixin):
     """Report files written, by format."""
     reason: str | None = None
     """Why the run stopped, when it did not finish."""
+    sequential: Any = attrs.field(default=None, repr=False)
+    """The [`SequentialStop`][crucible_harness.SequentialStop] of a sequential run (`None` otherwise)."""
 
     def _view(self) -> View:
         facts: list[tuple[str, object]] = [("run", self.run_id), ("status", self.status), ("tasks recorded", len(self.records)),
@@ -308,9 +318,13 @@ class RunResult(RenderMixin):
         view = View(title=f"Run {self.run_id}", facts=facts)
         if self.analysis is not None:
             inner = self.analysis._view()
-            return View(
-                title=view.title, facts=facts, tables=inner.tables, notes=inner.notes
-            )
+            tables, notes = list(inner.tables), list(inner.notes)
+            if (
+                self.sequential is not None
+            ):  # the anytime-valid view first, then the fixed-n one
+                seq = self.sequential._view()
+                tables, notes = [*seq.tables, *tables], [*seq.notes, *notes]
+            return View(title=view.title, facts=facts, tables=tables, notes=notes)
         return view
 
 
@@ -442,6 +456,7 @@ async def _execute(
     run_id: str,
     *,
     progress: bool,
+    monitor: SequentialMonitor | None = None,
 ) -> BudgetGuard:
     done = store.completed_keys()
     # paid for even when `crucible repair` dropped them from the log
@@ -463,6 +478,18 @@ async def _execute(
         (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
         if task_key(c.name, item.id, r) not in done
     )  # fmt: skip
+    if (
+        monitor is not None
+    ):  # seeded random item order, every condition × repeat of an item together
+        by_id = {i.id: i for i in items}
+        queue = deque(
+            (c, by_id[i], r) for i in monitor.schedule() for r in range(experiment.repeats)
+            for c in experiment.conditions if task_key(c.name, i, r) not in done
+        )  # fmt: skip
+        for r in store.records:  # a resumed run: what is recorded counts first
+            monitor.observe(r)
+        if monitor.fired:
+            queue.clear()
     cfg = experiment.run
     buckets: dict[str, Any] = {}
     if cfg.rate_limit is not None:
@@ -584,6 +611,8 @@ async def _execute(
         guard.settle(c.name, reserved, float(record["cost"]))
         record = store.add(record)
         bar.tick(guard.total_spent, error=record["status"] != "ok")
+        if monitor is not None and monitor.observe(record):
+            queue.clear()  # the comparisons are settled: send nothing more
 
     async def worker() -> None:
         while queue:
@@ -802,6 +831,15 @@ async def _run_locked(
     status: RunStatus = "complete"
     reason: str | None = None
     started = time.perf_counter()
+    settings = experiment.analysis.sequential
+    monitor = (
+        None
+        if settings is None
+        else SequentialMonitor(
+            settings, experiment.analysis, [c.name for c in experiment.conditions], items,
+            experiment.repeats, experiment.run.seed,
+        )
+    )  # fmt: skip
 
     def capture(
         name: tuple[str, ...],
@@ -829,10 +867,13 @@ async def _run_locked(
     store.start()
     try:
         guard = await _execute(
-            experiment, items, targets, store, scorer, run_id, progress=options.progress
-        )
+            experiment, items, targets, store, scorer, run_id, progress=options.progress,
+            monitor=monitor,
+        )  # fmt: skip
         if guard.halted:
             status = "budget"
+        elif monitor is not None and monitor.fired:
+            status, reason = "stopped", monitor.summary().reason
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "interrupted"
         raise
@@ -852,7 +893,7 @@ async def _run_locked(
         store.write_status(_status_record(store, status, total, **extra))
     if store.failure is not None:
         raise _write_error(store, total)
-    result = _finish(experiment, store, status, est, options.formats)
+    result = _finish(experiment, store, status, est, options.formats, monitor=monitor)
     if status == "budget" and options.on_budget == "raise":
         raise BudgetStopError(
             f"the budget stopped the run after ${result.spent:.4f}; {result.pending} task(s) not run; "
@@ -940,22 +981,30 @@ def _finish(
     status: RunStatus,
     est: Estimate | None,
     formats: Sequence[str],
+    *,
+    monitor: SequentialMonitor | None = None,
 ) -> RunResult:
     from crucible_harness._analysis import analyse
     from crucible_harness._report import write_reports
 
     records = tuple(store.records)
     total = _total(experiment, store)
+    state = run_state(store, status)
+    sequential = None if monitor is None else monitor.summary()
+    if sequential is not None:
+        state["sequential"] = sequential.to_dict()
+        state["reason"] = state.get("reason") or sequential.reason
     analysis = analyse(
         records,
         conditions=[c.name for c in experiment.conditions],
         config=experiment.analysis,
-        manifest={**store.manifest, "run_state": run_state(store, status)},
+        manifest={**store.manifest, "run_state": state},
     )
     reports = write_reports(analysis, store.path, formats=formats) if formats else {}
     return RunResult(
         run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
         spent=sum(float(r.get("cost") or 0.0) for r in records), pending=max(0, total - len(records)), analysis=analysis, reports=reports,
+        sequential=sequential, reason=None if sequential is None or not sequential.fired else sequential.reason,
     )  # fmt: skip
 
 
