@@ -448,3 +448,31 @@ async def test_429_storm_completes_without_aborting(
     assert all(r["status"] == "ok" for r in result.records)
     assert result.analysis.conditions[0].accuracy == 1.0
     assert calls["429"] >= 10
+
+
+def test_estimate_needs_no_api_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from crucible_core.exceptions import ConfigurationError
+
+    for name in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    exp = sim_experiment(
+        conditions={
+            "mini": "openai:gpt-4o-mini",
+            "haiku": "anthropic:claude-3-5-haiku",
+        },
+        repeats=1,
+    )
+    est = estimate(exp)  # sends nothing, so it needs no key
+    assert est.tasks == 2 * len(ITEMS)
+    assert est.cost["mini"] is not None and est.cost["haiku"] is not None
+    assert 0 < est.cost["mini"] < est.cost["haiku"]  # priced from the names
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        run(exp, output_dir=tmp_path)  # running does need it, and says which variable
+    assert list(tmp_path.iterdir()) == []  # refused before a run directory was made

@@ -220,7 +220,13 @@ def _latency_p50(model: Any) -> float | None:
     return None
 
 
-def _build_targets(experiment: Experiment) -> dict[str, Any]:
+def _build_targets(experiment: Experiment, *, keyless: bool = False) -> dict[str, Any]:
+    """The condition targets as models.
+
+    `keyless`: a model string whose provider has no key yet stays a string, priced from its name
+    (estimating sends nothing, so it needs no key).
+    """
+    from crucible_core.exceptions import ConfigurationError
     from crucible_core.models import build_model
 
     out: dict[str, Any] = {}
@@ -229,7 +235,12 @@ def _build_targets(experiment: Experiment) -> dict[str, Any]:
             options: dict[str, Any] = (
                 {"seed": experiment.run.seed} if c.target.startswith("sim:") else {}
             )
-            out[c.name] = build_model(c.target, **options)
+            try:
+                out[c.name] = build_model(c.target, **options)
+            except ConfigurationError as err:
+                if not (keyless and "key" in str(err).lower()):
+                    raise
+                out[c.name] = c.target
         else:
             out[c.name] = c.target
     return out
@@ -276,9 +287,13 @@ def _estimate(
 
 
 def estimate(experiment: Experiment) -> Estimate:
-    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run."""
+    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run.
+
+    Nothing is sent, so no API key is needed: a model string whose key is not set yet is priced
+    from its name.
+    """
     items, _ = resolve_items(experiment)
-    return _estimate(experiment, items, _build_targets(experiment), set())
+    return _estimate(experiment, items, _build_targets(experiment, keyless=True), set())
 
 
 # -- results -------------------------------------------------------------------------------------
