@@ -28,6 +28,9 @@ from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
     TaskContext,
+    dataset_source,
+    is_dataset,
+    references_of,
     task_seed,
 )
 from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
@@ -92,7 +95,9 @@ def resolve_items(
     if isinstance(experiment.dataset, str):
         from crucible_harness._datasets import load_items
 
-        items, source = load_items(experiment.dataset, split=experiment.split)
+        items, source = load_items(experiment.dataset, **experiment.dataset_options())
+    elif is_dataset(experiment.dataset):
+        items, source = experiment.items, dataset_source(experiment.dataset)
     else:
         items, source = (
             experiment.items,
@@ -722,6 +727,7 @@ async def _run_session(
             "fingerprint": fingerprint,
             "experiment": experiment.describe(),
             "items": [i.id for i in items],
+            "references": references_of(items),
             "dataset": source,
             "scorer": scorer.name,
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
