@@ -744,6 +744,29 @@ def test_a_disk_filled_by_another_process_mid_run_stops_it_cleanly(
     assert final.status == "complete" and len(final.records) == 80
 
 
+def test_a_disk_too_full_for_the_reports_is_a_clear_error_and_keeps_the_run(
+    tmp_path: Path, tmpfs: Any
+) -> None:
+    disk = tmpfs("1m")
+    filler = disk / "filler"
+
+    def condition(item: HarnessItem, ctx: Any) -> ConditionOutput:
+        if item.id == ITEMS[5].id:  # the last task: leave room for records, not reports
+            st = os.statvfs(disk)
+            filler.write_bytes(b"\0" * (st.f_bavail * st.f_frsize - 12 * 1024))
+        return ConditionOutput(prediction=item.expected, cost=0.001)
+
+    exp = Experiment(name="reports", dataset=ITEMS[:6], conditions={"a": condition},
+                     run=RunConfig(max_concurrency=1))  # fmt: skip
+    with pytest.raises(RunDirectoryError, match="cannot write the reports") as info:
+        run(exp, output_dir=disk, formats=("html", "markdown"))
+    assert not isinstance(info.value, OSError) and info.value.errno == 28
+    run_dir = _only_run_dir(disk)
+    assert status(run_dir).status == "complete"  # every task is recorded
+    filler.unlink()
+    assert load_run(run_dir, formats=("html",)).reports["html"].stat().st_size > 0
+
+
 def test_resuming_a_read_only_run_directory_is_a_clear_error(
     script: Path, tmpfs: Any
 ) -> None:
