@@ -30,7 +30,8 @@ __all__ = (
 Correction: TypeAlias = Literal[
     "bonferroni", "holm", "hochberg", "bh", "by", "hommel", "sidak", "none"
 ]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# \A…\Z, not ^…$: `$` also matches before a final newline, and names become paths
+_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 def _fail(field: str, message: str, **context: Any) -> ExperimentDefinitionError:

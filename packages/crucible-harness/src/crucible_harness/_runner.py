@@ -1015,7 +1015,14 @@ def _finish(
         config=experiment.analysis,
         manifest={**store.manifest, "run_state": state},
     )
-    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
+    try:
+        reports = (
+            write_reports(analysis, store.path, formats=formats) if formats else {}
+        )
+    except OSError as err:
+        from crucible_harness._store import _os_error
+
+        raise _os_error(err, store.path, doing="write the reports") from err
     return RunResult(
         run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
         spent=sum(float(r.get("cost") or 0.0) for r in records), pending=max(0, total - len(records)), analysis=analysis, reports=reports,
