@@ -28,7 +28,8 @@ from crucible_core.models import (
     Request,
     build_model,
 )
-from crucible_core.models._http import parse_retry_after
+from crucible_core.models._anthropic import ANTHROPIC_VERSION
+from crucible_core.models._http import DEFAULT_MAX_TOKENS, parse_retry_after
 from crucible_core.retry import is_transient, retry
 from crucible_core.serde import to_json
 
@@ -98,7 +99,6 @@ REQUEST = Request(
     messages=[{"role": "user", "content": "Capital of France?"}],
     system="Answer in one word.",
     max_tokens=10,
-    temperature=0.0,
     stop=["\n"],
 )
 
@@ -110,6 +110,7 @@ def provider(request: pytest.FixtureRequest) -> str:
 
 def make(provider: str, url: str, **options: Any) -> HTTPModel:
     options.setdefault("retry", FAST_RETRY)
+    options.setdefault("stream", False)
     return PROVIDERS[provider][0](url, **options)
 
 
@@ -144,22 +145,20 @@ async def test_each_provider_speaks_its_protocol(
                 {"role": "system", "content": "Answer in one word."},
                 {"role": "user", "content": "Capital of France?"},
             ],
-            "stream": False,
             "max_completion_tokens": 10,
-            "temperature": 0.0,
             "stop": ["\n"],
+            "stream": False,
         }
         assert completion.request_id == "chatcmpl-123"
     elif provider == "anthropic":
         assert sent["path"] == "/v1/messages"
         assert headers["x-api-key"] == KEY
-        assert headers["anthropic-version"] == "2023-06-01"
+        assert headers["anthropic-version"] == ANTHROPIC_VERSION
         assert body == {
             "model": "claude-3-5-haiku-latest",
             "max_tokens": 10,
             "messages": [{"role": "user", "content": "Capital of France?"}],
             "system": "Answer in one word.",
-            "temperature": 0.0,
             "stop_sequences": ["\n"],
         }
         assert completion.request_id == "msg_01"
@@ -174,7 +173,6 @@ async def test_each_provider_speaks_its_protocol(
             "systemInstruction": {"parts": [{"text": "Answer in one word."}]},
             "generationConfig": {
                 "maxOutputTokens": 10,
-                "temperature": 0.0,
                 "stopSequences": ["\n"],
             },
         }
@@ -203,7 +201,7 @@ async def test_anthropic_requires_max_tokens_and_full_ids_pass_through(
         await model.complete(Request(prompt="hi"))
     body = json.loads(scripted_server.requests[0]["body"])
     assert body["model"] == "claude-3-5-haiku-20241022"
-    assert body["max_tokens"] == 1024
+    assert body["max_tokens"] == DEFAULT_MAX_TOKENS
     assert "system" not in body
 
 
@@ -229,6 +227,10 @@ async def test_openai_compatible_server(
     assert completion.text == "4"
     assert completion.finish_reason == "length"
     assert completion.usage.output_tokens == 1  # estimated when the server reports none
+    assert (
+        completion.usage.input_tokens == 5
+    )  # the input too: "2+2?" and the turn overhead
+    assert completion.usage.estimated
     assert completion.cost is None  # unknown model: not priced, not zero
     assert completion.request_id is not None and completion.request_id.startswith(
         "req-"
@@ -285,7 +287,9 @@ async def test_429_with_http_date(scripted_server: Any, llm_events: Any) -> None
     async with make("openai", scripted_server.url) as model:
         await model.complete(REQUEST)
     wait = llm_events.named("retry")[0][0]["wait"]
-    assert 100 < wait <= 120
+    assert (
+        100 < wait <= 120 + 1.0
+    )  # the header, plus at most `wait_jitter` (1 s) on top
 
 
 async def test_429_given_up_carries_context(
@@ -473,7 +477,7 @@ async def test_keys_never_leak(
 @pytest.mark.parametrize(
     ("cls", "env"),
     [(OpenAIModel, ["OPENAI_API_KEY"]), (AnthropicModel, ["ANTHROPIC_API_KEY"]),
-     (GeminiModel, ["GEMINI_API_KEY", "GOOGLE_API_KEY"])],
+     (GeminiModel, ["GOOGLE_API_KEY", "GEMINI_API_KEY"])],
 )  # fmt: skip
 async def test_keys_from_the_environment(
     cls: type[HTTPModel],
@@ -516,16 +520,17 @@ def test_registry_builds_http_models(monkeypatch: pytest.MonkeyPatch) -> None:
         build_model("openai-compatible:http://127.0.0.1:1/v1#m", base_url="http://x")
 
 
-async def test_one_model_one_loop(scripted_server: Any) -> None:
+async def test_one_model_many_loops(scripted_server: Any) -> None:
     scripted_server.reply(json=OPENAI_OK)
     model = make("openai", scripted_server.url)
     await model.complete(REQUEST)
 
-    def other_loop() -> None:
-        asyncio.run(model.complete(REQUEST))
+    def other_loop() -> str:
+        return asyncio.run(
+            model.complete(REQUEST)
+        ).text  # a session of its own, closed at the end
 
-    with pytest.raises(ConfigurationError, match="another event loop"):
-        await asyncio.to_thread(other_loop)
+    assert await asyncio.to_thread(other_loop) == "Paris"
     await model.aclose()
     await model.aclose()  # idempotent
     await model.complete(REQUEST)  # a closed model opens a new session
@@ -616,11 +621,16 @@ async def test_gemini_conversation_roles_and_blocked_prompts(
     body = json.loads(scripted_server.requests[0]["body"])
     assert (
         scripted_server.requests[0]["path"]
-        == "/v1beta/models/gemini-2.5-pro:generateContent"
+        == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
     )
+    assert scripted_server.requests[0]["query"] == {"alt": "sse"}
+    assert (
+        completion.time_to_first_token is None
+    )  # the server answered JSON, not a stream
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
     assert body["systemInstruction"] == {"parts": [{"text": "be brief"}]}
-    assert "generationConfig" not in body
+    assert body["generationConfig"] == {"maxOutputTokens": DEFAULT_MAX_TOKENS}
+    assert completion.refusal == "SAFETY"
 
 
 async def test_price_option_and_retry_after_ms(

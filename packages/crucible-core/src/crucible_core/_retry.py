@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import contextvars
 import functools
 import inspect
 import math
@@ -33,6 +34,8 @@ __all__ = (
     "RetryPolicy",
     "is_testing",
     "is_transient",
+    "retries_disabled",
+    "retries_enabled",
     "retry",
     "retry_context",
     "set_testing",
@@ -107,6 +110,46 @@ def set_testing(testing: bool, *, attempts: int | None = None) -> _TestingMode: 
 def is_testing() -> bool:
     """Whether [`set_testing`][crucible_core.retry.set_testing] turned testing mode on."""
     return _TESTING.active
+
+
+_DISABLED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "crucible_retries_disabled", default=False
+)
+
+
+@contextlib.contextmanager
+def retries_disabled() -> Iterator[None]:
+    """Inside this block every retry loop makes exactly one attempt: the caller owns retries.
+
+    A caller with its own retry policy (the harness runner, a hedger) wraps each call in it so
+    that a model's built-in retries do not multiply its own: one failing task then sends at most
+    the caller's `attempts` requests, not the product of both caps. The setting is a context
+    variable, so it follows the call into tasks the call starts (an ensemble's members).
+
+    Examples:
+        >>> calls = []
+        >>> @retry(on=ConnectionError, attempts=5, wait_initial=0, wait_jitter=0)
+        ... def flaky() -> None:
+        ...     calls.append(1)
+        ...     raise ConnectionError("down")
+        >>> with retries_disabled():
+        ...     try:
+        ...         flaky()
+        ...     except ConnectionError:
+        ...         pass
+        >>> len(calls)
+        1
+    """
+    token = _DISABLED.set(True)
+    try:
+        yield
+    finally:
+        _DISABLED.reset(token)
+
+
+def retries_enabled() -> bool:
+    """Whether retry loops may retry here (`False` inside [`retries_disabled`][crucible_core.retry.retries_disabled])."""
+    return not _DISABLED.get()
 
 
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -230,6 +273,12 @@ class RetryPolicy:
         default=2.0, validator=_non_negative("wait_exp_base")
     )
     """The backoff grows by this factor per attempt."""
+    full_jitter: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
+    """Wait a uniform random time in `[0, backoff]` ("full jitter", which spreads many clients
+    best) instead of `backoff + uniform(0, wait_jitter)`. After a `retry_after`, the jitter is
+    added on top of it, so a retry is never earlier than the server asked."""
 
     def retries(self, error: BaseException) -> bool:
         """Whether `error` is one this policy retries."""
@@ -239,7 +288,9 @@ class RetryPolicy:
         return bool(on(error))
 
     def max_attempts(self) -> int | None:
-        """`attempts`, capped by [`set_testing`][crucible_core.retry.set_testing]'s `attempts`."""
+        """`attempts`, capped by `set_testing(attempts=...)`; 1 inside `retries_disabled()`."""
+        if _DISABLED.get():
+            return 1
         cap = _TESTING.attempts if _TESTING.active else None
         if cap is None:
             return self.attempts
@@ -258,23 +309,54 @@ class RetryPolicy:
             attempt: the attempt that failed.
             error: its exception; a numeric `retry_after` attribute on it is the minimum wait.
             jitter: a number in `[0, 1)` to use instead of a random draw (for deterministic
-                simulations); the jitter added is `jitter * wait_jitter`.
+                simulations); the jitter added is `jitter * wait_jitter` (with `full_jitter`,
+                the wait is `jitter * backoff`).
         """
         fraction = _jitter_rng.random() if jitter is None else jitter
         try:
             grown = self.wait_initial * self.wait_exp_base ** (attempt - 1)
         except OverflowError:
             grown = math.inf
+        found: object = getattr(error, "retry_after", None)
+        retry_after = (
+            float(found)
+            if isinstance(found, int | float)
+            and not isinstance(found, bool)
+            and math.isfinite(found)
+            and found >= 0
+            else None
+        )
+        if self.full_jitter:
+            spread = fraction * min(self.wait_max, grown)
+            return spread if retry_after is None else retry_after + spread
         backoff = min(self.wait_max, grown + fraction * self.wait_jitter)
-        retry_after = getattr(error, "retry_after", None)
-        if (
-            isinstance(retry_after, int | float)
-            and not isinstance(retry_after, bool)
-            and math.isfinite(retry_after)
-            and retry_after > backoff
-        ):
-            return float(retry_after)
+        if retry_after is not None:
+            return max(backoff, retry_after + fraction * self.wait_jitter)
         return backoff
+
+    def next_wait(
+        self, attempt: int, error: BaseException, *, elapsed: float
+    ) -> float | None:
+        """The wait before retrying after failed attempt `attempt`, or `None` to give up.
+
+        The loop a caller writes by hand (without tenacity's overhead per call) with the same
+        decisions as [`context()`][crucible_core.retry.RetryPolicy.context]: `None` when `error`
+        is not retried, the attempts are used up, or the next attempt would start after
+        `timeout` seconds (`elapsed` is the time since the first attempt started).
+        """
+        if not self.retries(error):
+            return None
+        cap = self.max_attempts()
+        if cap is not None and attempt >= cap:
+            return None
+        wait = self.wait(attempt, error)
+        if (
+            self.timeout is not None
+            and not _TESTING.active
+            and elapsed + wait > self.timeout
+        ):
+            return None
+        return wait
 
     def context(
         self, *, on_retry: Callable[[RetryDetails], None] | None = None
@@ -346,7 +428,14 @@ def _sync_sleep(seconds: float) -> None:
         time.sleep(seconds)
 
 
+async def sleep(seconds: float) -> None:
+    """`asyncio.sleep`, except in testing mode (`set_testing(True)`), where it returns at once."""
+    await _async_sleep(seconds)
+
+
 async def _async_sleep(seconds: float) -> None:
+    import asyncio
+
     if not _TESTING.active:
         await asyncio.sleep(seconds)
 
@@ -435,6 +524,7 @@ def retry(
     wait_max: float = 5.0,
     wait_jitter: float = 1.0,
     wait_exp_base: float = 2.0,
+    full_jitter: bool = False,
 ) -> RetryPolicy:
     """A retry policy, usable as a decorator on sync and async callables.
 
@@ -446,6 +536,8 @@ def retry(
         wait_max: the longest backoff (a larger `retry_after` on the error still wins).
         wait_jitter: up to this many random seconds added to each backoff.
         wait_exp_base: growth factor of the backoff per attempt.
+        full_jitter: wait `uniform(0, backoff)` (plus any `retry_after`) instead of
+            `backoff + uniform(0, wait_jitter)`.
 
     Raises:
         ValidationError: if an argument is out of range.
@@ -470,6 +562,7 @@ def retry(
         wait_max=wait_max,
         wait_jitter=wait_jitter,
         wait_exp_base=wait_exp_base,
+        full_jitter=full_jitter,
     )
 
 

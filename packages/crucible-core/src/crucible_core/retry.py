@@ -16,6 +16,10 @@ async for attempt in retry_context(on=ConnectionError):
 - After the last attempt the original exception is raised, not a wrapper.
 - [`set_testing(True)`][crucible_core.retry.set_testing] removes all waits (and can cap attempts)
   for fast tests.
+- One owner per call chain: inside [`retries_disabled()`][crucible_core.retry.retries_disabled]
+  every retry loop (a model's own included) makes one attempt, so a caller that retries (the
+  harness) is the only one that does. `full_jitter=True` spreads retries as uniform(0, backoff)
+  on top of any `Retry-After`.
 - tenacity is imported only when a retry loop first runs.
 """
 
@@ -29,6 +33,8 @@ from crucible_core._retry import (
     RetryPolicy,
     is_testing,
     is_transient,
+    retries_disabled,
+    retries_enabled,
     retry,
     retry_context,
     set_testing,
@@ -44,6 +50,9 @@ __all__ = (
     "RetryDetails",
     "RetryOn",
     "is_transient",
+    # ownership
+    "retries_disabled",
+    "retries_enabled",
     # testing
     "set_testing",
     "is_testing",

@@ -14,16 +14,28 @@ async with build_model("sim:gpt-4", seed=1) as model:
   deterministic in its seed; `correlation=` makes simulated models wrong on the same hard items. HTTP providers need the `crucible-core[http]` extra (aiohttp, imported
   only when an HTTP model is built).
 - Every request emits `crucible.llm.request.start` / `stop` / `exception` (and `retry`) events.
+- HTTP models measure `latency` from the first byte sent to the last byte received, `queue_time`
+  (limiter and connection-pool waits) apart, and `time_to_first_token` when streaming (the
+  default); see [`HTTPModel`][crucible_core.models.HTTPModel] for connections, limits and retries.
+
+Importing this module loads neither aiohttp nor ssl: the HTTP provider classes are imported when
+first named (`crucible_core.models.OpenAIModel`) or built (`build_model("openai:...")`).
 """
 
 from __future__ import annotations
 
-from crucible_core.models._anthropic import AnthropicModel
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from crucible_core.models._common import DEFAULT_RETRY, estimate_tokens
-from crucible_core.models._gemini import GeminiModel
-from crucible_core.models._http import HTTPModel
-from crucible_core.models._openai import OpenAIModel
-from crucible_core.models._pricing import PRICES, Price, cost, price_for
+from crucible_core.models._pricing import (
+    PRICES,
+    PRICING_AS_OF,
+    PRICING_SOURCES,
+    Price,
+    cost,
+    price_for,
+)
 from crucible_core.models._registry import (
     ProviderFactory,
     ProviderInfo,
@@ -33,6 +45,7 @@ from crucible_core.models._registry import (
     parse_model_string,
     providers,
     register_provider,
+    split_options,
 )
 from crucible_core.models._simulated import (
     LATENCY_CLASSES,
@@ -51,9 +64,40 @@ from crucible_core.models._types import (
     Message,
     Model,
     Request,
+    ResponseFormat,
     Role,
+    TokenLogprob,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from crucible_core.models._anthropic import ANTHROPIC_VERSION, AnthropicModel
+    from crucible_core.models._gemini import GeminiModel
+    from crucible_core.models._http import DEFAULT_MAX_TOKENS, HTTPModel
+    from crucible_core.models._openai import OpenAIModel
+
+_LAZY = {
+    "AnthropicModel": "_anthropic",
+    "ANTHROPIC_VERSION": "_anthropic",
+    "GeminiModel": "_gemini",
+    "HTTPModel": "_http",
+    "DEFAULT_MAX_TOKENS": "_http",
+    "OpenAIModel": "_openai",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = (
     # values and protocol
@@ -61,6 +105,8 @@ __all__ = (
     "Message",
     "Usage",
     "Completion",
+    "TokenLogprob",
+    "ResponseFormat",
     "Model",
     "AnswerKind",
     "Role",
@@ -68,6 +114,7 @@ __all__ = (
     # registry
     "build_model",
     "parse_model_string",
+    "split_options",
     "register_provider",
     "available_providers",
     "providers",
@@ -79,6 +126,8 @@ __all__ = (
     "AnthropicModel",
     "GeminiModel",
     "HTTPModel",
+    "DEFAULT_MAX_TOKENS",
+    "ANTHROPIC_VERSION",
     # simulated
     "SimulatedModel",
     "Profile",
@@ -93,6 +142,8 @@ __all__ = (
     "PRICES",
     "price_for",
     "cost",
+    "PRICING_AS_OF",
+    "PRICING_SOURCES",
     # shared
     "DEFAULT_RETRY",
     "estimate_tokens",

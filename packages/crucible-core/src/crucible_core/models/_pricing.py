@@ -1,8 +1,12 @@
 """Prices of current major models, and the cost of a request from its token usage.
 
-Prices are USD per million tokens as each provider published them in 2025 (standard tier, no batch
-or cache discounts). They change: check the provider's page before relying on a number, and pass
-your own [`Price`][crucible_core.models.Price] to a model (`price=`) for anything not listed here.
+Prices are USD per million tokens as each provider published them on its pricing page
+([`PRICING_SOURCES`][crucible_core.models.PRICING_SOURCES]), as of
+[`PRICING_AS_OF`][crucible_core.models.PRICING_AS_OF]: the standard tier, with prompt-cache
+reads and writes at their own rates where the provider bills them apart (OpenAI cached input,
+Anthropic cache reads and 5-minute cache writes). They change: check the provider's page before
+relying on a number, and pass your own [`Price`][crucible_core.models.Price] to a model
+(`price=`) for anything not listed here; it overrides the table.
 """
 
 from __future__ import annotations
@@ -18,7 +22,18 @@ import attrs
 from crucible_core.exceptions import ConfigurationError, ValidationError
 from crucible_core.models._types import Usage, short_repr
 
-__all__ = ("PRICES", "Price", "cost", "price_for")
+__all__ = ("PRICES", "PRICING_AS_OF", "PRICING_SOURCES", "Price", "cost", "price_for")
+
+PRICING_AS_OF = "2025-10"
+"""When the table's prices were last checked against the providers' pages (year-month)."""
+
+PRICING_SOURCES: Mapping[str, str] = {
+    "openai": "https://openai.com/api/pricing/",
+    "anthropic": "https://www.anthropic.com/pricing#api",
+    "gemini": "https://ai.google.dev/gemini-api/docs/pricing",
+    "sim": "crucible's simulated profiles (a flat price per request)",
+}
+"""Where each provider's prices in the table come from."""
 
 
 def _non_negative(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -62,12 +77,24 @@ class Price:
     """USD per million input tokens above `long_context_threshold`."""
     output_long: float | None = attrs.field(default=None, validator=_non_negative)
     """USD per million output tokens above `long_context_threshold`."""
+    cache_read: float | None = attrs.field(default=None, validator=_non_negative)
+    """USD per million input tokens read from the prompt cache (`None`: the `input` price)."""
+    cache_write: float | None = attrs.field(default=None, validator=_non_negative)
+    """USD per million input tokens written to the prompt cache (`None`: the `input` price)."""
+    source: str | None = attrs.field(default=None, eq=False, repr=False)
+    """Where the price comes from (a pricing page), for the table's entries."""
+    as_of: str | None = attrs.field(default=None, eq=False, repr=False)
+    """When the price was checked, for the table's entries."""
 
     def __repr__(self) -> str:
         return short_repr(self)
 
     def cost(self, usage: Usage) -> float:
-        """The cost in USD of one request that used `usage`."""
+        """The cost in USD of one request that used `usage`.
+
+        Cached input tokens (`usage.cache_read_tokens`, `usage.cache_write_tokens`, both part of
+        `usage.input_tokens`) are billed at `cache_read` / `cache_write` when those are set.
+        """
         input_price, output_price = self.input, self.output
         if (
             self.long_context_threshold is not None
@@ -79,55 +106,94 @@ class Price:
             output_price = (
                 self.output_long if self.output_long is not None else output_price
             )
+        read = min(usage.cache_read_tokens, usage.input_tokens)
+        write = min(usage.cache_write_tokens, usage.input_tokens - read)
+        plain = usage.input_tokens - read - write
+        read_price = input_price if self.cache_read is None else self.cache_read
+        write_price = input_price if self.cache_write is None else self.cache_write
         return (
-            usage.input_tokens * input_price + usage.output_tokens * output_price
+            plain * input_price
+            + read * read_price
+            + write * write_price
+            + usage.output_tokens * output_price
         ) / 1_000_000 + self.per_request
 
 
-def _p(input: float, output: float, **more: Any) -> Price:
-    return Price(input=input, output=output, **more)
+def _p(provider: str, input: float, output: float, **more: Any) -> Price:
+    return Price(
+        input=input,
+        output=output,
+        source=PRICING_SOURCES[provider],
+        as_of=PRICING_AS_OF,
+        **more,
+    )
+
+
+def _openai(input: float, output: float, cached: float | None = None) -> Price:
+    return _p("openai", input, output, cache_read=cached)
+
+
+def _anthropic(input: float, output: float) -> Price:
+    # cache reads at 0.1x the input price, 5-minute cache writes at 1.25x (Anthropic's pricing)
+    return _p(
+        "anthropic",
+        input,
+        output,
+        cache_read=round(input * 0.1, 6),
+        cache_write=round(input * 1.25, 6),
+    )
+
+
+def _gemini(input: float, output: float, **more: Any) -> Price:
+    return _p("gemini", input, output, **more)
+
+
+def _sim(per_request: float) -> Price:
+    return Price(
+        per_request=per_request, source=PRICING_SOURCES["sim"], as_of=PRICING_AS_OF
+    )
 
 
 PRICES: Mapping[str, Price] = {
-    # OpenAI
-    "gpt-4o": _p(2.50, 10.00),
-    "gpt-4o-mini": _p(0.15, 0.60),
-    "gpt-4.1": _p(2.00, 8.00),
-    "gpt-4.1-mini": _p(0.40, 1.60),
-    "gpt-4.1-nano": _p(0.10, 0.40),
-    "o1": _p(15.00, 60.00),
-    "o3": _p(2.00, 8.00),
-    "o3-mini": _p(1.10, 4.40),
-    "o4-mini": _p(1.10, 4.40),
-    "gpt-4-turbo": _p(10.00, 30.00),
-    "gpt-3.5-turbo": _p(0.50, 1.50),
-    # Anthropic
-    "claude-3-haiku": _p(0.25, 1.25),
-    "claude-3-opus": _p(15.00, 75.00),
-    "claude-3-5-haiku": _p(0.80, 4.00),
-    "claude-3-5-sonnet": _p(3.00, 15.00),
-    "claude-3-7-sonnet": _p(3.00, 15.00),
-    "claude-sonnet-4": _p(3.00, 15.00),
-    "claude-opus-4": _p(15.00, 75.00),
-    "claude-opus-4-1": _p(15.00, 75.00),
-    "claude-sonnet-4-5": _p(3.00, 15.00),
-    "claude-haiku-4-5": _p(1.00, 5.00),
-    # Google
-    "gemini-1.5-flash": _p(0.075, 0.30),
-    "gemini-1.5-pro": _p(1.25, 5.00),
-    "gemini-2.0-flash": _p(0.10, 0.40),
-    "gemini-2.0-flash-lite": _p(0.075, 0.30),
-    "gemini-2.5-flash": _p(0.30, 2.50),
-    "gemini-2.5-flash-lite": _p(0.10, 0.40),
-    "gemini-2.5-pro": _p(
+    # OpenAI (cached input at its own rate)
+    "gpt-4o": _openai(2.50, 10.00, 1.25),
+    "gpt-4o-mini": _openai(0.15, 0.60, 0.075),
+    "gpt-4.1": _openai(2.00, 8.00, 0.50),
+    "gpt-4.1-mini": _openai(0.40, 1.60, 0.10),
+    "gpt-4.1-nano": _openai(0.10, 0.40, 0.025),
+    "o1": _openai(15.00, 60.00, 7.50),
+    "o3": _openai(2.00, 8.00, 0.50),
+    "o3-mini": _openai(1.10, 4.40, 0.55),
+    "o4-mini": _openai(1.10, 4.40, 0.275),
+    "gpt-4-turbo": _openai(10.00, 30.00),
+    "gpt-3.5-turbo": _openai(0.50, 1.50),
+    # Anthropic (cache reads and writes at their own rates)
+    "claude-3-haiku": _p("anthropic", 0.25, 1.25, cache_read=0.03, cache_write=0.30),
+    "claude-3-opus": _anthropic(15.00, 75.00),
+    "claude-3-5-haiku": _anthropic(0.80, 4.00),
+    "claude-3-5-sonnet": _anthropic(3.00, 15.00),
+    "claude-3-7-sonnet": _anthropic(3.00, 15.00),
+    "claude-sonnet-4": _anthropic(3.00, 15.00),
+    "claude-opus-4": _anthropic(15.00, 75.00),
+    "claude-opus-4-1": _anthropic(15.00, 75.00),
+    "claude-sonnet-4-5": _anthropic(3.00, 15.00),
+    "claude-haiku-4-5": _anthropic(1.00, 5.00),
+    # Google (cached content is billed at the input price here: an upper bound)
+    "gemini-1.5-flash": _gemini(0.075, 0.30),
+    "gemini-1.5-pro": _gemini(1.25, 5.00),
+    "gemini-2.0-flash": _gemini(0.10, 0.40),
+    "gemini-2.0-flash-lite": _gemini(0.075, 0.30),
+    "gemini-2.5-flash": _gemini(0.30, 2.50),
+    "gemini-2.5-flash-lite": _gemini(0.10, 0.40),
+    "gemini-2.5-pro": _gemini(
         1.25, 10.00, long_context_threshold=200_000, input_long=2.50, output_long=15.00
     ),
     # Simulated profiles: a flat price per query
-    "sim:gpt-4": Price(per_request=0.005),
-    "sim:claude-3": Price(per_request=0.003),
-    "sim:gemini-pro": Price(per_request=0.001),
-    "sim:llama-3-70b": Price(per_request=0.0002),
-    "sim:mixtral-8x7b": Price(per_request=0.0008),
+    "sim:gpt-4": _sim(0.005),
+    "sim:claude-3": _sim(0.003),
+    "sim:gemini-pro": _sim(0.001),
+    "sim:llama-3-70b": _sim(0.0002),
+    "sim:mixtral-8x7b": _sim(0.0008),
 }
 """The pricing table: model name → [`Price`][crucible_core.models.Price]. Simulated profiles are
 keyed `"sim:<profile>"`."""
@@ -144,8 +210,8 @@ def _normalise(model: str) -> str:
     name = model.strip()
     if name.startswith("sim:"):
         return name
-    if name.startswith("openai-compatible:") and "#" in name:
-        name = name.rsplit("#", 1)[1]
+    if "#" in name:  # "openai-compatible:<url>#<model>", or the target alone
+        name = name.rsplit("#", 1)[1].split("?", 1)[0]
     else:
         provider, sep, rest = name.partition(":")
         if sep and provider in _PROVIDERS:

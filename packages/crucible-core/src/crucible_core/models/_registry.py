@@ -8,6 +8,7 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any, TypeAlias
+from urllib.parse import parse_qsl
 
 import attrs
 
@@ -25,6 +26,7 @@ __all__ = (
     "parse_model_string",
     "providers",
     "register_provider",
+    "split_options",
 )
 
 ProviderFactory: TypeAlias = Callable[..., Model]
@@ -269,23 +271,141 @@ def parse_model_string(spec: str) -> tuple[str, str]:
     return name, target.strip()
 
 
+_STR_OPTIONS = frozenset(
+    {"api_key_env", "base_url", "anthropic_version", "api_version", "max_tokens_field"}
+)
+_INT_OPTIONS = frozenset({"max_tokens", "max_concurrency", "max_connections", "seed"})
+_FLOAT_OPTIONS = frozenset(
+    {"timeout", "requests_per_second", "burst", "tokens_per_minute"}
+)
+_BOOL_OPTIONS = frozenset({"stream", "adaptive", "virtual_time"})
+_PRICE_OPTIONS = ("price_input", "price_output")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _option_value(spec: str, key: str, text: str) -> Any:
+    def bad(kind: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"option {key}={text!r} in model string {spec!r} must be {kind}",
+            spec=spec,
+            option=key,
+        )
+
+    if key in _STR_OPTIONS:
+        return text
+    if key in _BOOL_OPTIONS:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise bad("true or false")
+    if key in _INT_OPTIONS:
+        try:
+            return int(text)
+        except ValueError:
+            raise bad("an integer") from None
+    if key in _FLOAT_OPTIONS or key in _PRICE_OPTIONS:
+        try:
+            return float(text)
+        except ValueError:
+            raise bad("a number") from None
+    for convert in (int, float):  # an option of another provider: its natural type
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def split_options(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split the options off a model string: `"openai-compatible:<url>#<model>?max_tokens=256"`.
+
+    Options follow a `?` after the model name (after the `#` for `openai-compatible:`), as
+    `key=value` pairs joined by `&`. Values are converted to the option's type. A key cannot be
+    given in a string (it would end up in experiment files and records): name the environment
+    variable that holds it with `api_key_env=`.
+
+    Returns:
+        The model string without its options, and the options.
+
+    Raises:
+        ConfigurationError: for a malformed option, `api_key=`, or a value of the wrong type.
+
+    Examples:
+        >>> split_options("openai-compatible:http://127.0.0.1:4000/v1#gpt-4o?api_key_env=LITELLM_KEY&max_tokens=256")
+        ('openai-compatible:http://127.0.0.1:4000/v1#gpt-4o', {'api_key_env': 'LITELLM_KEY', 'max_tokens': 256})
+    """
+    head, sep, tail = spec.rpartition("#")
+    model_part = tail if sep else spec
+    model, qmark, query = model_part.partition("?")
+    if not qmark:
+        return spec, {}
+    base = f"{head}#{model}" if sep else model
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError as err:
+        raise ConfigurationError(
+            f"malformed options {query!r} in model string {spec!r}: write them as "
+            "'?key=value&key=value'",
+            spec=spec,
+        ) from err
+    options: dict[str, Any] = {}
+    for key, text in pairs:
+        if key == "api_key":
+            raise ConfigurationError(
+                f"model string {base!r} carries an API key; keys do not belong in model "
+                "strings (they are written to experiment files and records). Put it in an "
+                "environment variable and name it: '?api_key_env=MY_KEY'",
+                spec=base,
+            )
+        if key in options:
+            raise ConfigurationError(
+                f"option {key!r} is given twice in model string {base!r}", spec=base
+            )
+        options[key] = _option_value(base, key, text)
+    if any(k in options for k in _PRICE_OPTIONS):
+        from crucible_core.models._pricing import Price
+
+        options["price"] = Price(
+            input=options.pop("price_input", 0.0),
+            output=options.pop("price_output", 0.0),
+        )
+    return base, options
+
+
 def build_model(spec: str, **options: Any) -> Model:
     """Build a model from a model string.
 
     Args:
         spec: `"sim:gpt-4"`, `"openai:gpt-4o-mini"`, `"anthropic:claude-3-5-haiku"`,
             `"gemini:gemini-2.0-flash"`, `"openai-compatible:<base_url>#<model>"`, or any
-            provider added with [`register_provider`][crucible_core.models.register_provider].
+            provider added with [`register_provider`][crucible_core.models.register_provider];
+            options may follow the model name: `"...#<model>?api_key_env=LITELLM_KEY&max_tokens=256"`
+            (see [`split_options`][crucible_core.models.split_options]; `price_input=` and
+            `price_output=` give a [`Price`][crucible_core.models.Price]).
         **options: passed to the model's constructor (`seed=`, `virtual_time=` for `sim`;
             `api_key=`, `timeout=`, `retry=`, `requests_per_second=`, ... for HTTP providers).
 
     Raises:
-        ConfigurationError: for a malformed string, an unknown provider, or a missing key.
+        ConfigurationError: for a malformed string, an unknown provider, a missing key, or an
+            option given both in the string and as an argument.
         MissingDependencyError: if the provider needs an extra that is not installed.
 
     Examples:
         >>> build_model("sim:claude-3", seed=7)
         SimulatedModel('claude-3', seed=7)
+        >>> build_model("sim:claude-3?seed=7")
+        SimulatedModel('claude-3', seed=7)
     """
     name, target = parse_model_string(spec)
-    return _provider(name, spec=spec).factory(target, **options)
+    target, from_string = split_options(target)
+    both = sorted(set(from_string) & set(options))
+    if both:
+        raise ConfigurationError(
+            f"option(s) {', '.join(both)} given both in the model string {spec!r} and as "
+            "arguments; give each once",
+            spec=spec,
+        )
+    return _provider(name, spec=spec).factory(target, **from_string, **options)

@@ -7,7 +7,6 @@ also follow a latent difficulty shared by every model asked the same item (`corr
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import re
@@ -663,6 +662,8 @@ class SimulatedModel:
 
     async def _pause(self, seconds: float) -> None:
         if not self.virtual_time and seconds > 0:
+            import asyncio
+
             await asyncio.sleep(seconds)
 
     def answer(self, request: Request) -> tuple[str, bool | None]:

@@ -20,7 +20,9 @@ __all__ = (
     "Message",
     "Model",
     "Request",
+    "ResponseFormat",
     "Role",
+    "TokenLogprob",
     "Usage",
 )
 
@@ -34,6 +36,9 @@ FinishReason: TypeAlias = Literal[
     "stop", "length", "content_filter", "tool_calls", "other"
 ]
 """Why generation ended, normalised across providers (the provider's own value stays in `raw`)."""
+
+ResponseFormat: TypeAlias = Literal["text", "json"] | Mapping[str, Any]
+"""`"text"` (the default), `"json"` (any JSON object), or a JSON schema the answer must follow."""
 
 _ROLES = ("system", "user", "assistant")
 
@@ -130,6 +135,51 @@ def _check_temperature(_: Any, __: Any, value: Any) -> None:
         )
 
 
+def _check_optional_int(name: str, *, minimum: int, maximum: int | None = None) -> Any:
+    def check(_: Any, __: Any, value: Any) -> None:
+        if value is None:
+            return
+        ok = (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and value >= minimum
+            and (maximum is None or value <= maximum)
+        )
+        if not ok:
+            bound = f">= {minimum}" + (
+                f" and <= {maximum}" if maximum is not None else ""
+            )
+            raise ValidationError(
+                f"`{name}` must be an integer {bound} or None, got {value!r}",
+                **{name: value},
+            )
+
+    return check
+
+
+def _check_top_p(_: Any, __: Any, value: Any) -> None:
+    if value is not None and (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= 1
+    ):
+        raise ValidationError(
+            f"`top_p` must be a number in [0, 1] or None, got {value!r}", top_p=value
+        )
+
+
+def _to_response_format(value: Any) -> Any:
+    if value in ("text", "json"):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ValidationError(
+        "`response_format` must be 'text', 'json' or a JSON schema (a dict), got "
+        f"{value!r}",
+        response_format=value,
+    )
+
+
 def _check_kind(_: Any, __: Any, value: str) -> None:
     if value not in _KINDS:
         raise ValidationError(
@@ -175,6 +225,29 @@ class Request:
     """For `kind="choice"`: the options (labels such as `"A"`, or their texts)."""
     metadata: dict[str, Any] = attrs.field(factory=dict, hash=False)
     """Free-form data (item id, repeat number) that travels with the request."""
+    top_p: float | None = attrs.field(default=None, validator=_check_top_p)
+    """Nucleus sampling mass (`None`: the provider's default)."""
+    seed: int | None = attrs.field(
+        default=None, validator=_check_optional_int("seed", minimum=-(2**63))
+    )
+    """A sampling seed, for providers that accept one (OpenAI, Gemini)."""
+    n: int = attrs.field(default=1, validator=_check_optional_int("n", minimum=1))
+    """How many alternative completions to generate (OpenAI `n`, Gemini `candidateCount`);
+    all of them are in [`Completion.texts`][crucible_core.models.Completion.texts]."""
+    logprobs: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
+    """Ask for the log-probability of each generated token (OpenAI, Gemini)."""
+    top_logprobs: int | None = attrs.field(
+        default=None,
+        validator=_check_optional_int("top_logprobs", minimum=0, maximum=20),
+    )
+    """With `logprobs`, also return this many most likely alternatives per position."""
+    response_format: ResponseFormat = attrs.field(
+        default="text", converter=_to_response_format, hash=False
+    )
+    """`"json"` for JSON mode, or a JSON schema (dict) for structured output, where the provider
+    supports it; `"text"` (the default) asks for nothing special."""
 
     def __attrs_post_init__(self) -> None:
         if (self.prompt is None) == (not self.messages):
@@ -200,7 +273,7 @@ class Request:
 
     def fingerprint(self) -> str:
         """A stable hex digest of everything in the request, used to derive simulated outcomes."""
-        payload = {
+        payload: dict[str, Any] = {
             "prompt": self.prompt,
             "messages": [[m.role, m.content] for m in self.messages],
             "system": self.system,
@@ -212,6 +285,18 @@ class Request:
             "choices": list(self.choices),
             "metadata": self.metadata,
         }
+        # options added later enter the digest only when set, so earlier digests stay the same
+        extra = {
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "n": None if self.n == 1 else self.n,
+            "logprobs": self.logprobs or None,
+            "top_logprobs": self.top_logprobs,
+            "response_format": None
+            if self.response_format == "text"
+            else self.response_format,
+        }
+        payload.update({k: v for k, v in extra.items() if v is not None})
         try:
             data = orjson.dumps(
                 payload,
@@ -238,11 +323,36 @@ class Usage:
     """Prompt tokens (including the system prompt)."""
     output_tokens: int = 0
     """Generated tokens (including any reasoning tokens the provider bills as output)."""
+    cache_read_tokens: int = 0
+    """Of `input_tokens`, those read from the provider's prompt cache (Anthropic
+    `cache_read_input_tokens`, OpenAI `cached_tokens`, Gemini `cachedContentTokenCount`)."""
+    cache_write_tokens: int = 0
+    """Of `input_tokens`, those written to the prompt cache (Anthropic
+    `cache_creation_input_tokens`)."""
+    estimated: bool = False
+    """`True` when the provider reported no usage and the counts are estimates (about four
+    characters per token)."""
 
     @property
     def total_tokens(self) -> int:
         """`input_tokens + output_tokens`."""
         return self.input_tokens + self.output_tokens
+
+
+def _to_pairs(value: Any) -> tuple[tuple[str, float], ...]:
+    return tuple((str(token), float(logprob)) for token, logprob in value)
+
+
+@attrs.define(frozen=True, kw_only=True)
+class TokenLogprob:
+    """The log-probability of one generated token, and of the likeliest alternatives."""
+
+    token: str
+    """The token as text."""
+    logprob: float
+    """Its natural-log probability."""
+    top: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_to_pairs)
+    """`(token, logprob)` of the most likely tokens at this position, likeliest first."""
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -254,8 +364,9 @@ class Completion:
     usage: Usage = attrs.field(factory=Usage)
     """Tokens consumed."""
     latency: float = 0.0
-    """Seconds from sending the request to the full answer, over all attempts (simulated seconds for a
-    simulated model)."""
+    """Seconds from the first byte of the request sent to the last byte of the answer received, of
+    the attempt that answered (simulated seconds for a simulated model). Time queued inside crucible
+    (rate limiter, connection pool) is in `queue_time`, not here."""
     cost: float | None = None
     """Cost in USD, or `None` when the model has no known price (never a silent 0)."""
     model: str = ""
@@ -270,6 +381,21 @@ class Completion:
     """The provider's id for this response, or the client's request id."""
     attempts: int = 1
     """How many attempts it took (1 when the first attempt succeeded)."""
+    queue_time: float = 0.0
+    """Seconds spent waiting inside crucible before sending, over all attempts: for the rate
+    limiter, the concurrency limiter and a free connection."""
+    time_to_first_token: float | None = None
+    """With streaming, seconds from the first byte sent to the first generated text received;
+    `None` when the answer was not streamed."""
+    texts: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
+    """Every generated alternative when `Request.n > 1` (`texts[0] == text`); empty otherwise."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """Per-token log-probabilities of `text`, when requested and returned."""
+    refusal: str | None = None
+    """Why the provider refused or filtered the answer (its refusal message or block reason);
+    `finish_reason` is then `"content_filter"`."""
+    finish_detail: str | None = None
+    """The provider's own finish reason (`"end_turn"`, `"SAFETY"`, ...), before normalising."""
 
 
 @runtime_checkable
