@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -40,6 +41,7 @@ from crucible_core.models import (
     GeminiModel,
     HTTPModel,
     OpenAIModel,
+    Request,
     build_model,
 )
 
@@ -57,6 +59,11 @@ MOCK_TEXT = "Paris is the capital of France."
 """What every LiteLLM mock model answers."""
 MODELS = {"openai": "mock-gpt", "anthropic": "claude-mock", "gemini": "gemini-mock"}
 """The LiteLLM model name each protocol is tested with."""
+PRICED = "gpt-4o-mini"
+"""A LiteLLM mock under a real model's name: LiteLLM prices it from its own cost map (the
+`x-litellm-response-cost` header nginx logs) and crucible from its pricing table."""
+PRICED_TEXT = " ".join(["token"] * 700)
+"""What the priced mock answers: longer than the 512 output tokens a guess would reserve."""
 READY_TIMEOUT = 240.0
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 
@@ -142,6 +149,10 @@ class LiteLLM:
     url: str
     key: str
     process: Process
+    mock_text: str = MOCK_TEXT
+    """What its mock models answer."""
+    priced: str = PRICED
+    """The name of its mock priced as a real model."""
 
 
 @dataclass
@@ -157,6 +168,8 @@ class Entry:
     body: str
     headers: dict[str, str]
     """The Retry-After sent, and the key headers received (only what the log records)."""
+    cost: float | None = None
+    """What LiteLLM charged for it (its `x-litellm-response-cost`), when it answered."""
 
     @property
     def start(self) -> float:
@@ -165,6 +178,30 @@ class Entry:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    @property
+    def tag(self) -> str | None:
+        """The tag of the request (see `ask`) in the body, if nginx read one."""
+        found = _TAG.search(self.body)
+        return found.group(1) if found else None
+
+
+_TAG = re.compile(r"\[([0-9a-f]{12})\]")
+
+
+def _ask(question: str = "What is the capital of France?") -> tuple[str, Request]:
+    tag = secrets.token_hex(6)
+    return tag, Request(prompt=f"[{tag}] {question}", max_tokens=32)
+
+
+Ask = Callable[..., tuple[str, Request]]
+
+
+@pytest.fixture(scope="session")
+def ask() -> Ask:
+    """`ask(question=...)`: a tag and a request whose prompt carries it, by which the request is
+    found in nginx's log (`Entry.tag`)."""
+    return _ask
 
 
 @dataclass
@@ -209,6 +246,7 @@ class Nginx:
                     end=float(row["msec"]),
                     request_time=float(row["request_time"]),
                     body=row["body"],
+                    cost=float(row["cost"]) if row.get("cost") else None,
                     headers={
                         k: row[k]
                         for k in (
@@ -268,6 +306,13 @@ def _litellm_config(key: str) -> str:
         f"      api_key: not-used-mock-response\n"
         f"      mock_response: {json.dumps(MOCK_TEXT)}\n"
         for provider, name in MODELS.items()
+    )
+    models += (
+        f"  - model_name: {PRICED}\n"
+        f"    litellm_params:\n"
+        f"      model: openai/{PRICED}\n"
+        f"      api_key: not-used-mock-response\n"
+        f"      mock_response: {json.dumps(PRICED_TEXT)}\n"
     )
     return (
         f"model_list:\n{models}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import secrets
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -27,11 +26,6 @@ CLOCK = 0.002
 MakeModel = Callable[..., HTTPModel]
 
 
-def _ask() -> tuple[str, Request]:
-    tag = secrets.token_hex(6)
-    return tag, Request(prompt=f"[{tag}] What is the capital of France?", max_tokens=32)
-
-
 def _sent_text(protocol: str, body: dict[str, Any]) -> str:
     """The user turn of a request body, as the protocol carries it."""
     if protocol == "gemini":
@@ -41,10 +35,10 @@ def _sent_text(protocol: str, body: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])
 async def test_each_protocol_answers_through_litellm(
-    protocol: str, nginx: Any, make_model: MakeModel
+    ask: Any, protocol: str, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    tag, request = _ask()
+    tag, request = ask()
     async with make_model(protocol, f"{nginx.url}/ok") as model:
         completion = await model.complete(request)
     assert completion.text == MOCK_TEXT
@@ -87,10 +81,10 @@ async def test_each_protocol_answers_through_litellm(
     ],
 )
 async def test_429_waits_at_least_what_the_server_asks(
-    protocol: str, location: str, form: str, nginx: Any, make_model: MakeModel
+    ask: Any, protocol: str, location: str, form: str, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    tag, request = _ask()
+    tag, request = ask()
     async with make_model(protocol, f"{nginx.url}/{location}") as model:
         completion = await model.complete(request)
     assert completion.text == MOCK_TEXT
@@ -128,10 +122,10 @@ async def test_429_waits_at_least_what_the_server_asks(
     ],
 )
 async def test_5xx_is_retried(
-    protocol: str, status: int, nginx: Any, make_model: MakeModel
+    ask: Any, protocol: str, status: int, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    _, request = _ask()
+    _, request = ask()
     async with make_model(protocol, f"{nginx.url}/r{status}") as model:
         completion = await model.complete(request)
     assert completion.text == MOCK_TEXT
@@ -140,10 +134,10 @@ async def test_5xx_is_retried(
 
 
 async def test_a_closed_connection_is_retried(
-    nginx: Any, make_model: MakeModel
+    ask: Any, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    _, request = _ask()
+    _, request = ask()
     async with make_model("openai", f"{nginx.url}/close-then") as model:
         completion = await model.complete(request)
     assert completion.text == MOCK_TEXT
@@ -152,10 +146,10 @@ async def test_a_closed_connection_is_retried(
 
 
 async def test_a_connection_always_closed_is_a_clear_network_error(
-    nginx: Any, make_model: MakeModel
+    ask: Any, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    _, request = _ask()
+    _, request = ask()
     async with make_model("openai", f"{nginx.url}/close") as model:
         with pytest.raises(NetworkError) as caught:
             await model.complete(request)
@@ -175,10 +169,10 @@ async def test_a_connection_always_closed_is_a_clear_network_error(
     ],
 )
 async def test_a_200_with_a_bad_body_is_a_clear_error_and_not_retried(
-    location: str, says: str, nginx: Any, make_model: MakeModel
+    ask: Any, location: str, says: str, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    _, request = _ask()
+    _, request = ask()
     async with make_model("openai", f"{nginx.url}/{location}") as model:
         with pytest.raises(ResponseError) as caught:
             await model.complete(request)
@@ -188,10 +182,10 @@ async def test_a_200_with_a_bad_body_is_a_clear_error_and_not_retried(
 
 
 async def test_a_slow_body_is_read_whole_and_timed_at_the_server(
-    nginx: Any, make_model: MakeModel
+    ask: Any, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    _, request = _ask()
+    _, request = ask()
     async with make_model("openai", f"{nginx.url}/slow-body", timeout=10) as model:
         completion = await model.complete(request)
     assert completion.text == "slow but whole"
@@ -202,10 +196,10 @@ async def test_a_slow_body_is_read_whole_and_timed_at_the_server(
 
 
 async def test_a_body_slower_than_the_timeout_is_a_timeout(
-    nginx: Any, make_model: MakeModel
+    ask: Any, nginx: Any, make_model: MakeModel
 ) -> None:
     mark = nginx.mark()
-    _, request = _ask()
+    _, request = ask()
     async with make_model(
         "openai", f"{nginx.url}/slow-body", timeout=0.5, retry=None
     ) as model:
@@ -218,12 +212,12 @@ async def test_a_body_slower_than_the_timeout_is_a_timeout(
 
 
 async def test_a_per_second_limit_set_on_the_model_keeps_under_the_servers(
-    nginx: Any, make_model: MakeModel
+    ask: Any, nginx: Any, make_model: MakeModel
 ) -> None:
     # nginx: 5 a second with a bucket of 6; the model: 5 a second. No request may be refused.
     await asyncio.sleep(1.5)  # let nginx's bucket empty after earlier tests
     mark = nginx.mark()
-    asks = [_ask() for _ in range(16)]
+    asks = [ask() for _ in range(16)]
     async with make_model(
         "openai", f"{nginx.url}/limited", requests_per_second=5
     ) as model:
@@ -235,13 +229,13 @@ async def test_a_per_second_limit_set_on_the_model_keeps_under_the_servers(
 
 
 async def test_the_429s_of_a_real_per_second_limit_are_waited_out(
-    nginx: Any, make_model: MakeModel
+    ask: Any, nginx: Any, make_model: MakeModel
 ) -> None:
     # 9 at once against 5 a second with a bucket of 6: 3 are refused with Retry-After: 1, and each
     # comes back no sooner than a second later and is answered.
     await asyncio.sleep(1.5)
     mark = nginx.mark()
-    asks = [_ask() for _ in range(9)]
+    asks = [ask() for _ in range(9)]
     async with make_model("openai", f"{nginx.url}/limited") as model:
         completions = await asyncio.gather(*(model.complete(r) for _, r in asks))
     assert all(c.text == MOCK_TEXT for c in completions)
@@ -260,7 +254,7 @@ async def test_the_429s_of_a_real_per_second_limit_are_waited_out(
 
 
 async def test_latency_is_the_servers_time_one_request_at_a_time(
-    nginx: Any, make_model: MakeModel
+    ask: Any, nginx: Any, make_model: MakeModel
 ) -> None:
     # nginx answers /fixed/ after 0.3 s; crucible's latency of each request, paired with nginx's
     # `$request_time` for it through the request body, differs by under 5% at the median.
@@ -268,7 +262,7 @@ async def test_latency_is_the_servers_time_one_request_at_a_time(
     measured: dict[str, float] = {}
     async with make_model("openai", f"{nginx.url}/fixed") as model:
         for _ in range(12):
-            tag, request = _ask()
+            tag, request = ask()
             measured[tag] = (await model.complete(request)).latency
     entries = nginx.entries(mark, "/fixed/")
     assert len(entries) == 12
