@@ -59,11 +59,10 @@ MOCK_TEXT = "Paris is the capital of France."
 """What every LiteLLM mock model answers."""
 MODELS = {"openai": "mock-gpt", "anthropic": "claude-mock", "gemini": "gemini-mock"}
 """The LiteLLM model name each protocol is tested with."""
-PRICED = "gpt-4o-mini"
-"""A LiteLLM mock under a real model's name: LiteLLM prices it from its own cost map (the
-`x-litellm-response-cost` header nginx logs) and crucible from its pricing table."""
-PRICED_TEXT = " ".join(["token"] * 700)
-"""What the priced mock answers: longer than the 512 output tokens a guess would reserve."""
+PRICED = {"gpt-4o-mini": 1500, "gpt-4o-mini-2024-07-18": 200}
+"""LiteLLM mocks under real models' names, and the output tokens each reports: LiteLLM prices them
+from its own cost map (the `x-litellm-response-cost` header nginx logs), crucible from its pricing
+table. 1500 is more than the 512 output tokens a guess would reserve, less than `max_tokens`."""
 READY_TIMEOUT = 240.0
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 
@@ -151,8 +150,8 @@ class LiteLLM:
     process: Process
     mock_text: str = MOCK_TEXT
     """What its mock models answer."""
-    priced: str = PRICED
-    """The name of its mock priced as a real model."""
+    priced: dict[str, int] = field(default_factory=lambda: dict(PRICED))
+    """Its mocks priced as real models, and the output tokens each reports."""
 
 
 @dataclass
@@ -307,13 +306,31 @@ def _litellm_config(key: str) -> str:
         f"      mock_response: {json.dumps(MOCK_TEXT)}\n"
         for provider, name in MODELS.items()
     )
-    models += (
-        f"  - model_name: {PRICED}\n"
-        f"    litellm_params:\n"
-        f"      model: openai/{PRICED}\n"
-        f"      api_key: not-used-mock-response\n"
-        f"      mock_response: {json.dumps(PRICED_TEXT)}\n"
-    )
+    for name, output_tokens in PRICED.items():
+        answer = {
+            "id": f"chatcmpl-{name}",
+            "object": "chat.completion",
+            "model": name,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": MOCK_TEXT},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 12,
+                "completion_tokens": output_tokens,
+                "total_tokens": 12 + output_tokens,
+            },
+        }
+        models += (
+            f"  - model_name: {name}\n"
+            f"    litellm_params:\n"
+            f"      model: openai/{name}\n"
+            f"      api_key: not-used-mock-response\n"
+            f"      mock_response: {json.dumps(answer)}\n"
+        )
     return (
         f"model_list:\n{models}"
         f"general_settings:\n  master_key: {key}\n"
