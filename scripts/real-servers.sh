@@ -4,6 +4,8 @@
 #
 #   scripts/real-servers.sh [install]   make (or reuse) every venv and the tiny model
 #   scripts/real-servers.sh env         print the `export` lines the tests read
+#   scripts/real-servers.sh test [ARGS] install, then run tests-integration/real_servers as CI
+#                                       does (servers required; ARGS go to pytest)
 #
 # Everything lives under $CRUCIBLE_REAL_SERVERS_HOME (default ~/.cache/crucible-ci/real-servers,
 # outside the work tree, so a fresh clone in CI reuses what an earlier run on the machine made):
@@ -11,6 +13,7 @@
 #   sdk/           the official openai, anthropic and google-genai SDKs (CRUCIBLE_SDK_PYTHON)
 #   transformers/  CPU torch from the machine's wheel store (pip), then transformers[serving]
 #   tiny-gpt2/     a 2-layer GPT-2 and a tokenizer trained here (tiny_model.py), no download
+# CI (.ci/run) installs here and runs the suite within scripts/test's integration step.
 # Each part carries a stamp (a hash of its requirements and the Python version); a part whose stamp
 # matches is skipped, so a second run takes about a second. nginx is Debian's nginx-light (with its
 # echo module), installed by .ci/run. The servers themselves are started on free ports by the
@@ -77,33 +80,51 @@ run_part() {  # run_part NAME COMMAND...: log to $HOME_DIR/NAME.log, say how lon
   fi
 }
 
+install() {
+  local start=$SECONDS failed=0 pids=()
+  mkdir -p "$HOME_DIR"
+  # outside the workspace: its [tool.uv] settings (exclude-newer) are not for these
+  (
+    cd "$HOME_DIR"
+    # The three venvs in parallel (downloads overlap), then the model, which needs torch.
+    run_part litellm venv_with_uv litellm & pids+=($!)
+    run_part sdk venv_with_uv sdk & pids+=($!)
+    run_part transformers venv_transformers & pids+=($!)
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    if [ -x "$HOME_DIR/transformers/bin/python" ]; then
+      run_part tiny-gpt2 tiny_model || failed=1
+    fi
+    exit "$failed"
+  ) || failed=1
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "real-servers: nginx is missing (apt-get install nginx-light)" >&2
+    failed=1
+  fi
+  echo "real-servers: installed in $((SECONDS - start)) s under $HOME_DIR" >&2
+  return "$failed"
+}
+
 case "$mode" in
   env)
     print_env
     ;;
   install)
+    install
+    ;;
+  test)
+    shift
+    install || echo "real-servers: the install failed; the tests will say what is missing" >&2
+    eval "$(print_env)"
+    export CRUCIBLE_REQUIRE_REAL_SERVERS=1
     start=$SECONDS
-    mkdir -p "$HOME_DIR"
-    cd "$HOME_DIR"  # outside the workspace: its [tool.uv] settings (exclude-newer) are not for these
-    # The three venvs in parallel (downloads overlap), then the model, which needs torch.
-    pids=()
-    run_part litellm venv_with_uv litellm & pids+=($!)
-    run_part sdk venv_with_uv sdk & pids+=($!)
-    run_part transformers venv_transformers & pids+=($!)
-    failed=0
-    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-    if [ -x "$HOME_DIR/transformers/bin/python" ]; then
-      run_part tiny-gpt2 tiny_model || failed=1
-    fi
-    if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-      echo "real-servers: nginx is missing (apt-get install nginx-light)" >&2
-      failed=1
-    fi
-    echo "real-servers: installed in $((SECONDS - start)) s under $HOME_DIR" >&2
-    exit "$failed"
+    status=0
+    $UV run --locked --all-packages --all-extras \
+      pytest tests-integration/real_servers -p no:cacheprovider -q "$@" || status=$?
+    echo "real-servers: the suite ran in $((SECONDS - start)) s (servers started included)" >&2
+    exit "$status"
     ;;
   *)
-    echo "usage: scripts/real-servers.sh [install|env]" >&2
+    echo "usage: scripts/real-servers.sh [install|env|test [pytest args]]" >&2
     exit 2
     ;;
 esac
