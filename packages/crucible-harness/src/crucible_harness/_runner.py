@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import math
 import random
 import sys
 import time
@@ -157,17 +158,35 @@ class Estimate(RenderMixin):
 
 
 def _price_per_task(
-    condition: Condition, model: Any, item_chars: float
+    condition: Condition, model: Any, item_chars: float, *, worst: bool = False
 ) -> float | None:
-    """An upper bound of one task's cost, reserved against the budget before the task starts."""
+    """One task's cost: an estimate, or (`worst=True`) the bound reserved before it starts."""
     if condition.cost_per_task is not None:
         return condition.cost_per_task
     fallback = condition.target if isinstance(condition.target, str) else None
-    return _price_of(model, item_chars, fallback_id=fallback)
+    return _price_of(model, item_chars, fallback_id=fallback, worst=worst)
+
+
+def _worst_case(model: Any, item_chars: float) -> float | None:
+    """An HTTP model's own bound: its price at `max_tokens` output for a prompt this long."""
+    bound = getattr(model, "worst_case_cost", None)
+    if not callable(bound):
+        return None
+    from crucible_core.models import Request
+
+    try:
+        value = bound(Request(prompt="x" * max(1, math.ceil(item_chars))))
+    except Exception:  # a bound is best effort; the guess below still applies
+        return None
+    return None if value is None else float(value)
 
 
 def _price_of(
-    model: Any, item_chars: float, *, fallback_id: str | None = None
+    model: Any,
+    item_chars: float,
+    *,
+    fallback_id: str | None = None,
+    worst: bool = False,
 ) -> float | None:
     profile = getattr(model, "profile", None)
     if profile is not None and getattr(profile, "price_per_query", None) is not None:
@@ -176,7 +195,7 @@ def _price_of(
     if (
         inner is not None and hedger is not None
     ):  # a HedgedModel: every attempt is billed
-        one = _price_of(inner, item_chars)
+        one = _price_of(inner, item_chars, worst=worst)
         return (
             None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
         )
@@ -184,12 +203,16 @@ def _price_of(
     if (
         isinstance(members, tuple) and members
     ):  # an Ensemble: every member may be called
-        prices = [_price_of(m, item_chars) for m in members]
+        prices = [_price_of(m, item_chars, worst=worst) for m in members]
         return (
             None
             if any(p is None for p in prices)
             else float(sum(p for p in prices if p is not None))
         )
+    if worst:  # the model's own bound (every request carries a `max_tokens`)
+        bound = _worst_case(model, item_chars)
+        if bound is not None:
+            return bound
     upper = getattr(model, "max_cost_per_request", None)
     if callable(upper):
         try:
@@ -513,9 +536,10 @@ async def _execute(
         for c in experiment.conditions:
             provider = str(getattr(targets[c.name], "provider", c.name))
             buckets.setdefault(provider, TokenBucket(rate=cfg.rate_limit))
-    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
+    # reservations are upper bounds: the longest prompt, and each model's worst case
+    chars = max((len(str(i.input)) for i in items), default=0)
     prices = {
-        c.name: _price_per_task(c, targets[c.name], chars)
+        c.name: _price_per_task(c, targets[c.name], chars, worst=True)
         for c in experiment.conditions
     }
     policy = retry(
