@@ -380,6 +380,20 @@ def make_app(
             raise web.HTTPNotFound(text="no such item in this run")
         return _json(found)
 
+    async def sandbox(request: web.Request) -> web.Response:
+        # runs code: a custom header makes a cross-site form unable to send it (CORS preflight)
+        if request.headers.get("X-Crucible-View") != "1":
+            raise web.HTTPForbidden(text="send the X-Crucible-View: 1 header")
+        data = run_of(request)
+        found = await asyncio.to_thread(
+            data.sandbox, _int(request.query.get("index"), -1)
+        )
+        if found is None:
+            raise web.HTTPNotFound(
+                text="no code task with this index (only tasks scored by running code)"
+            )
+        return _json(found)
+
     async def disagreements(request: web.Request) -> web.Response:
         data = run_of(request)
         q = request.query
@@ -480,6 +494,7 @@ def make_app(
         web.get(r"/api/latency/{run:.+}", latency),
         web.get(r"/api/events/{run:.+}", events_),
         web.get(r"/api/traces/{run:.+}", traces),
+        web.post(r"/api/sandbox/{run:.+}", sandbox),
         web.get(r"/trace/{run:.+}", trace_page),
         *(web.get(rf"/{name}/{{run:.+}}", page) for name in PAGES),
     ])  # fmt: skip
