@@ -6,6 +6,8 @@ exact computation written out in the test, or a value R documents.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -304,3 +306,173 @@ def test_rm_anova_singular_error_covariance_gives_mauchly_p_zero():
     e = cb.rm_anova([[0, 0, 0], [0, 0, 0], [0, 0, 1]]).effects[0]
     assert e.mauchly_w == 0.0
     assert e.mauchly_pvalue == 0.0
+
+
+# ---------------------------------------------------------------- power: impossible n
+
+
+@pytest.mark.parametrize(
+    ("call", "argument", "minimum"),
+    [
+        (lambda: cb.power_ttest_unequal(effect_size=0.5, n1=1, n2=1), "n1", "2"),
+        (lambda: cb.power_ttest_unequal(effect_size=0.5, n1=10, n2=1.5), "n2", "2"),
+        (
+            lambda: cb.power_ttest_unequal(n1=1, n2=10, power=0.8),
+            "n1",
+            "2",
+        ),
+        (lambda: cb.power_chi2(w=0.3, n=0, df=1), "n", "1"),
+        (lambda: cb.power_chi2(n=0, df=1, power=0.8), "n", "1"),
+        (lambda: cb.power_chi2(w=0.3, n=10, df=0), "df", "1"),
+        (lambda: cb.power_chi2(w=0.3, n=10, df=1.5), "df", "1"),
+        (lambda: cb.power_chi2(w=-0.3, n=10, df=1), "w", "0"),
+        (lambda: cb.power_proportions(effect_size=0.3, n=-5), "n", "1"),
+        (lambda: cb.power_proportions(n=-5, power=0.8), "n", "1"),
+        (lambda: cb.power_proportions(effect_size=4.0, n=10), "effect_size", "π"),
+        (lambda: cb.power_ttest(effect_size=0.5, n=1), "n", "2"),
+        (lambda: cb.power_ttest(n=1, power=0.8), "n", "2"),
+        (lambda: cb.power_ttest(effect_size=0.5, n=math.inf), "n", "2"),
+        (lambda: cb.power_ttest(effect_size=math.nan, n=10), "effect_size", "finite"),
+        (lambda: cb.power_ttest(effect_size=0.5, n="20"), "n", "2"),
+        (lambda: cb.power_ttest(effect_size=0.5, n=True), "n", "2"),
+        (lambda: cb.power_anova(k=1, n=10, f=0.25), "k", "2"),
+        (lambda: cb.power_anova(k=3, n=1, f=0.25), "n", "2"),
+        (lambda: cb.power_anova(k=3, f=0.25, power=0.8, n=None), "n", None),
+        (lambda: cb.power_anova(k=None, n=1, f=0.25, power=0.8), "n", "2"),
+        (lambda: cb.power_anova(k=3, n=10, f=-0.1), "f", "0"),
+        (
+            lambda: cb.plan_sample_size([1, 2, 3, 4], [2, 3, 5, 4], repeats=[0]),
+            "repeats[0]",
+            "1",
+        ),
+        (
+            lambda: cb.plan_sample_size([1, 2, 3, 4], [2, 3, 5, 4], repeats=[2.5]),
+            "repeats[0]",
+            "1",
+        ),
+    ],
+)
+def test_power_functions_refuse_impossible_inputs_naming_the_parameter_and_minimum(
+    call, argument, minimum
+):
+    if minimum is None:  # a valid call: solving for n must give at least the minimum
+        assert call().n >= 2
+        return
+    with pytest.raises(cb.InvalidParameterError) as info:
+        call()
+    assert info.value.argument == argument
+    assert f"`{argument}`" in str(info.value)
+    assert minimum in str(info.value)
+
+
+def test_power_solving_for_n_never_goes_below_the_minimum():
+    # the solved n1 reproduces the target power when fed back (R pwr.t2n.test also searches n ≥ 2)
+    r = cb.power_ttest_unequal(effect_size=0.5, n2=50, power=0.8)
+    assert r.n >= 2
+    check = cb.power_ttest_unequal(effect_size=0.5, n1=r.n, n2=50)
+    assert check.power == pytest.approx(0.8, abs=1e-9)
+    with pytest.raises(cb.ConvergenceError, match="smallest allowed n1"):
+        cb.power_ttest_unequal(effect_size=3.0, n2=50, power=0.5)
+
+
+# ---------------------------------------------------------------- noncentral-t CIs at huge |t|
+
+
+@pytest.mark.parametrize("t", [50.5, 80.0, 300.0, 2000.0])
+@pytest.mark.parametrize("df", [2, 9, 60, 800])
+def test_nct_ci_beyond_the_direct_range_inverts_scipys_noncentral_t(t, df):
+    from scipy.special import nctdtr
+
+    from crucible_bench._effect import nct_ci
+
+    lo, hi = nct_ci(t, df, 0.95)
+    # scipy's own cdf is good to ~1e-8 here, which bounds the agreement
+    assert nctdtr(df, lo, t) == pytest.approx(0.975, abs=2e-8)
+    assert nctdtr(df, hi, t) == pytest.approx(0.025, abs=2e-8)
+    nlo, nhi = nct_ci(-t, df, 0.95)
+    assert (nlo, nhi) == (-hi, -lo)
+
+
+def test_nct_ci_is_continuous_where_the_method_switches():
+    from crucible_bench._effect import nct_ci
+
+    below = nct_ci(50.0, 7, 0.9)
+    above = nct_ci(50.0 + 1e-9, 7, 0.9)
+    assert above[0] == pytest.approx(below[0], rel=1e-9)
+    assert above[1] == pytest.approx(below[1], rel=1e-9)
+
+
+@pytest.mark.parametrize("t", [1.3e5, 1e7, -4e9, 1e14])
+@pytest.mark.parametrize("df", [1, 5, 40, 10_000])
+def test_nct_ci_at_huge_t_keeps_the_width_the_sd_uncertainty_gives(t, df):
+    # as t → ∞, P(T ≤ t) → P(S ≥ δ/t) with S = √(χ²_ν/ν): the limits tend to |t|·S's quantiles
+    from scipy.special import chdtri
+
+    from crucible_bench._effect import nct_ci
+
+    lo, hi = nct_ci(t, df, 0.95)
+    q_lo = math.sqrt(chdtri(df, 0.975) / df)
+    q_hi = math.sqrt(chdtri(df, 0.025) / df)
+    expect = (t * q_lo, t * q_hi) if t > 0 else (t * q_hi, t * q_lo)
+    assert lo == pytest.approx(expect[0], rel=1e-6)
+    assert hi == pytest.approx(expect[1], rel=1e-6)
+    assert hi - lo > 0.01 * abs(t)
+
+
+def test_cohen_dz_ci_for_a_huge_t_is_not_zero_width():
+    from scipy.special import chdtri
+
+    base = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    noise = np.array([1, -1, 2, -2, 1, -1]) * 1e-6
+    r = cb.cohen_dz(base + 1.0 + noise, base)
+    dz = r.estimate
+    assert abs(dz * math.sqrt(6)) > 1e5
+    lo, hi = r.confidence_interval
+    assert lo < dz < hi
+    assert lo == pytest.approx(dz * math.sqrt(chdtri(5, 0.975) / 5), rel=1e-4)
+    g = cb.hedges_g(base + 1e7, base + np.array([1, -1, 2, -2, 1, -1]) * 1e-3)
+    assert g.confidence_interval[0] < g.estimate < g.confidence_interval[1]
+
+
+# ---------------------------------------------------------------- correlations at |r| = 1
+
+
+@pytest.mark.parametrize(
+    ("sign", "alternative", "expected"),
+    [
+        (1, "two-sided", (1.0, 1.0)),
+        (1, "greater", (1.0, 1.0)),
+        (1, "less", (-1.0, 1.0)),
+        (-1, "two-sided", (-1.0, -1.0)),
+        (-1, "greater", (-1.0, 1.0)),
+        (-1, "less", (-1.0, -1.0)),
+    ],
+)
+@pytest.mark.parametrize("method", [cb.pearson, cb.spearman, cb.kendall])
+def test_one_sided_correlation_ci_at_perfect_correlation_runs_to_the_far_end(
+    sign, alternative, expected, method
+):
+    x = [1, 2, 3, 4, 5, 6, 7]
+    y = [sign * v for v in x]
+    r = method(x, y, alternative=alternative)
+    assert r.statistic == sign
+    assert r.confidence_interval == expected
+
+
+# ---------------------------------------------------------------- Cohen's f as η² → 1
+
+
+def test_cohen_f_keeps_full_precision_as_eta_squared_approaches_one():
+    from fractions import Fraction
+
+    groups = [[0.0, 2.0**-30], [1.0, 1.0 + 2.0**-30]]
+    r = cb.anova_oneway(*groups)
+    # exact: SSb = 4·(1/2)² = 1, SSw = 2·2·(2^-31)² = 2^-60, f = √(SSb/SSw) = 2^30
+    ssw = sum(
+        sum((Fraction(v) - sum(map(Fraction, g)) / len(g)) ** 2 for v in g)
+        for g in groups
+    )
+    assert r.eta_squared == pytest.approx(1.0)
+    assert math.isfinite(r.cohen_f)
+    assert r.cohen_f == pytest.approx(math.sqrt(1 / float(ssw)), rel=1e-12)
+    assert cb.welch_anova(*groups).cohen_f == pytest.approx(r.cohen_f, rel=1e-12)

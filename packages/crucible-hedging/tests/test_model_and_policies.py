@@ -355,3 +355,12 @@ def test_results_do_not_depend_on_scheduling_noise(jitter: list[float]) -> None:
         return out
 
     assert run_virtual(run(jitter)) == run_virtual(run([0.0] * 40))
+
+
+def test_a_hedged_model_is_simulated_when_its_model_is() -> None:
+    from crucible_core.models import is_simulated
+    from crucible_hedging import Fixed, HedgedModel
+
+    assert is_simulated(
+        HedgedModel(SimulatedModel("gpt-4", virtual_time=True), policy=Fixed(delay=0.5))
+    )

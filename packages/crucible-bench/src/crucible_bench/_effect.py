@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import attrs
+import numpy as np
 from numpy.typing import ArrayLike
 
 from crucible_bench import _format as fmt
@@ -103,8 +104,86 @@ def nct_cdf(df: float, ncp: float, t: float) -> float:
     return value
 
 
+# Beyond this |t| the CI comes from the integral below: scipy's noncentral t returns NaN from
+# |t| ≈ 1.3e5 and takes seconds per call long before that.
+_NCT_DIRECT = 50.0
+
+
+def _nct_cdf_integral(t: float, df: float, ncp: float) -> float:
+    """P(T ≤ t) for t > 0 as a one-dimensional integral that holds at any magnitude.
+
+    T = (Z + δ)/S with S = √(χ²_ν/ν), so P(T ≤ t) = P(S ≥ (Z + δ)/t) = E_Z[sf_S((Z + δ)/t)]
+    = E_S[Φ(tS − δ)]. Whichever integrand varies more slowly than its weight is integrated
+    (over z when t·sd(S) ≥ 1, else over s), with a breakpoint where it steps.
+    """
+    from scipy.integrate import quad
+    from scipy.special import chdtrc, gammaln, ndtr
+
+    sd_s = min(1.0, 1.0 / math.sqrt(2.0 * df))
+    if t * sd_s >= 1.0:
+
+        def over_z(z: float) -> float:
+            s = (z + ncp) / t
+            sf = 1.0 if s <= 0 else float(chdtrc(df, df * s * s))
+            return math.exp(-0.5 * z * z) * sf
+
+        step = t - ncp  # where (z + δ)/t reaches S's centre, 1
+        points = [p for p in (step,) if -39.0 < p < 39.0]
+        value, _ = quad(
+            over_z, -39.0, 39.0, points=points or None, epsabs=1e-16, limit=400
+        )
+        return min(1.0, max(0.0, float(value) / math.sqrt(2 * math.pi)))
+    log_norm = math.log(2.0 * df) - (df / 2) * math.log(2.0) - float(gammaln(df / 2))
+
+    def over_s(s: float) -> float:
+        if s <= 0:
+            return 0.0
+        x = df * s * s
+        log_pdf = log_norm + math.log(s) + (df / 2 - 1) * math.log(x) - x / 2
+        return math.exp(log_pdf) * float(ndtr(t * s - ncp))
+
+    half = 40.0 * sd_s
+    lo, hi = max(0.0, 1.0 - half), 1.0 + half
+    points = [p for p in (ncp / t,) if lo < p < hi]
+    value, _ = quad(over_s, lo, hi, points=points or None, epsabs=1e-16, limit=400)
+    return min(1.0, max(0.0, float(value)))
+
+
+def _nct_ci_large(t: float, df: float, confidence_level: float) -> tuple[float, float]:
+    """The noncentral-t CI for t > `_NCT_DIRECT`, solved for δ/t (which stays of order one)."""
+    from scipy.optimize import brentq
+    from scipy.special import chdtri
+
+    a = (1 - confidence_level) / 2
+    # S's upper quantile bounds δ/t from above: F(t; δ) ≤ P(S ≥ δ/t − small)
+    top = math.sqrt(float(chdtri(df, 1e-12)) / df) + 1.0
+
+    def root(target: float) -> float:
+        def g(r: float) -> float:
+            return _nct_cdf_integral(t, df, t * r) - target
+
+        lo, hi = -1.0, top
+        if g(lo) < 0 or g(hi) > 0:
+            raise ConvergenceError(
+                "could not bracket the noncentrality", quantity="noncentrality"
+            )
+        return float(brentq(g, lo, hi, xtol=1e-15, rtol=1e-15, maxiter=200)) * t
+
+    return root(1 - a), root(a)
+
+
 def nct_ci(t: float, df: float, confidence_level: float) -> tuple[float, float]:
-    """CI for the noncentrality parameter of a t statistic (inverting the noncentral t cdf)."""
+    """CI for the noncentrality parameter of a t statistic (inverting the noncentral t cdf).
+
+    For |t| ≤ 50, scipy's noncentral t cdf is inverted directly. Beyond, the cdf is a 1-D
+    integral (`_nct_cdf_integral`) inverted in δ/t: fast at any |t|, and the interval keeps the
+    width the SD's uncertainty gives it (≈ t·[√(χ²_{ν,a}/ν), √(χ²_{ν,1−a}/ν)] as t → ∞).
+    """
+    if abs(t) > _NCT_DIRECT:
+        if t > 0:
+            return _nct_ci_large(t, df, confidence_level)
+        lo, hi = _nct_ci_large(-t, df, confidence_level)
+        return -hi, -lo
     a = (1 - confidence_level) / 2
     width = 10 + abs(t) * 2
 
@@ -129,12 +208,14 @@ def _label(
 
 
 def _two(
-    x: ArrayLike, y: ArrayLike, nan_policy: NanPolicy, minimum: int = 2
-) -> tuple[FloatArray, FloatArray]:
+    x: ArrayLike, y: ArrayLike, nan_policy: NanPolicy, minimum: int = 2, mu: float = 0.0
+) -> tuple[FloatArray, FloatArray, float]:
+    """Both samples (and a null value `mu` in their units) scaled by one exact power of two."""
     policy = v.nan_policy(nan_policy)
-    a = v.sample("x", x, policy=policy, minimum=minimum)
-    b = v.sample("y", y, policy=policy, minimum=minimum)
-    return a, b
+    a = v.sample("x", x, policy=policy, minimum=minimum, scale_free=True)
+    b = v.sample("y", y, policy=policy, minimum=minimum, scale_free=True)
+    a, b, m = v.unit_scale(a, b, np.array([mu]))
+    return a, b, float(m[0])
 
 
 def _pooled_d(a: FloatArray, b: FloatArray) -> tuple[float, float]:
@@ -184,15 +265,18 @@ def cohens_d(
     confidence_level = v.probability("confidence_level", confidence_level)
     mu = v.finite_number("mu", mu)
     if y is None:
-        a = v.sample("x", x, policy=v.nan_policy(nan_policy), minimum=2)
+        a = v.sample(
+            "x", x, policy=v.nan_policy(nan_policy), minimum=2, scale_free=True
+        )
         v.not_constant("x", a)
+        a, m = v.unit_scale(a, np.array([mu]))
         n = a.size
-        d = (float(a.mean()) - mu) / math.sqrt(_var(a))
+        d = (float(a.mean()) - float(m[0])) / math.sqrt(_var(a))
         lo, hi = nct_ci(d * math.sqrt(n), n - 1, confidence_level)
         ci = (lo / math.sqrt(n), hi / math.sqrt(n))
         method = "one-sample (mean − mu)/sd; noncentral-t CI"
     else:
-        a, b = _two(x, y, nan_policy)
+        a, b, mu = _two(x, y, nan_policy, mu=mu)
         n = a.size + b.size
         d, df = _pooled_d(a, b)
         d -= mu / math.sqrt(((a.size - 1) * _var(a) + (b.size - 1) * _var(b)) / df)
@@ -290,7 +374,7 @@ def glass_delta(
     from scipy.special import ndtri
 
     confidence_level = v.probability("confidence_level", confidence_level)
-    a, b = _two(x, y, nan_policy)
+    a, b, _ = _two(x, y, nan_policy)
     v.not_constant("y", b)
     delta = float(a.mean() - b.mean()) / math.sqrt(_var(b))
     se = math.sqrt(
@@ -335,7 +419,10 @@ def cohen_dz(
         1.3056
     """
     confidence_level = v.probability("confidence_level", confidence_level)
-    a, b = v.paired("x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2)
+    a, b = v.paired(
+        "x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2, scale_free=True
+    )
+    a, b = v.unit_scale(a, b)
     d = a - b
     v.not_constant("x - y", d)
     n = d.size
@@ -380,7 +467,10 @@ def cohen_dav(
         1.0999
     """
     dz = cohen_dz(x, y, confidence_level=confidence_level, nan_policy=nan_policy)
-    a, b = v.paired("x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2)
+    a, b = v.paired(
+        "x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2, scale_free=True
+    )
+    a, b = v.unit_scale(a, b)
     sav = math.sqrt((_var(a) + _var(b)) / 2)
     diff = float((a - b).mean())
     dav = diff / sav

@@ -30,6 +30,7 @@ from crucible_core.models import (
     Request,
     Usage,
     build_model,
+    is_simulated,
     price_for,
 )
 from crucible_ensemble._checks import is_count, is_real
@@ -523,6 +524,11 @@ class Ensemble:
     def provider(self) -> str:
         """Always `"ensemble"`."""
         return "ensemble"
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any member is simulated (then so are the ensemble's numbers)."""
+        return any(is_simulated(m) for m in self.models)
 
     @property
     def strategy(self) -> VotingStrategy:

@@ -8,7 +8,7 @@ from typing import Self
 
 import attrs
 
-from crucible_core.models import Completion, Model, Request
+from crucible_core.models import Completion, Model, Request, is_simulated
 from crucible_hedging._budget import Budget, Throttle
 from crucible_hedging._hedge import FatalPredicate, Hedger
 from crucible_hedging._policy import Policy
@@ -99,6 +99,11 @@ class HedgedModel:
     def provider(self) -> str:
         """The wrapped model's provider."""
         return self.model.provider
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the wrapped model is simulated."""
+        return is_simulated(self.model)
 
     def __repr__(self) -> str:
         return f"HedgedModel({self.model!r}, policy={self.hedger.policy!r})"
