@@ -718,8 +718,9 @@ class RunData:
     def sandbox(self, index: int, *, timeout: float = 10.0) -> dict[str, Any] | None:
         """Run one code task's program again in crucible-datasets' sandbox, as its scorer did.
 
-        The program is the scorer's: the problem's prompt, the recorded completion, the problem's
-        tests and `check(entry_point)`. None when the task is not a code item of a named dataset.
+        The check is the scorer's: the problem's prompt and the recorded completion, judged by the
+        problem's tests in the sandbox's judge process. None when the task is not a code item of a
+        named dataset.
         """
         if not 0 <= index < self.n:
             return None
@@ -729,10 +730,12 @@ class RunData:
         if item is None:
             return None
         from crucible_datasets import SandboxConfig, execute
-        from crucible_harness._code import _program
+        from crucible_harness._code import _check
 
-        program = _program(item, record.get("prediction"))
-        result = execute(program, config=SandboxConfig(timeout=timeout))
+        check = _check(
+            item, record.get("prediction")
+        )  # the scorer's own check of this answer
+        result = execute(check, config=SandboxConfig(timeout=timeout))
         return {
             "index": index,
             "item": item.id,
@@ -747,7 +750,7 @@ class RunData:
             "backend": result.backend,
             "error_type": result.error_type,
             "message": result.message,
-            "program": program,
+            "program": check.program(),
         }
 
     # -- disagreements -------------------------------------------------------------------------
