@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import importlib
 import ipaddress
 import math
 import re
@@ -199,6 +200,9 @@ class _Hub:
         self._warm: asyncio.Future[None] | None = None
 
     async def start(self, _: web.Application) -> None:
+        # every live update's Wilson intervals need scipy.special: import it before serving, so
+        # the first update of a running run does not wait for it (seconds on a loaded machine)
+        await asyncio.to_thread(importlib.import_module, "scipy.special")
         self._task = asyncio.create_task(self._loop())
         # the first analysis imports scipy and crucible-bench: do it before anyone asks
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_imports))
