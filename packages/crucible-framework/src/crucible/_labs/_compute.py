@@ -10,6 +10,7 @@ computed from the simulated answers every time.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,10 +55,10 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _load(name: str, datasets: Path | None, **options: Any) -> Any:
+def _load(name: str, datasets: str | os.PathLike[str] | None, **options: Any) -> Any:
     import crucible_datasets
 
-    source = None if datasets is None else datasets / name
+    source = None if datasets is None else Path(datasets) / name
     return crucible_datasets.load(name, split="test", source=source, **options)
 
 
@@ -168,7 +169,7 @@ def ensemble_lab(
     rho: float = 0.3,
     n: int = 200,
     seed: int = 0,
-    datasets: Path | None = None,
+    datasets: str | os.PathLike[str] | None = None,
 ) -> EnsembleLab:
     """Five correlated simulated members answer `n` real MMLU medical questions; their ensemble votes.
 
@@ -549,7 +550,9 @@ class CompareLab:
                 "markdown": None if markdown is None else Path(markdown).read_text(encoding="utf-8")}  # fmt: skip
 
 
-def _gsm8k_requests(n: int, seed: int, datasets: Path | None) -> list[Any]:
+def _gsm8k_requests(
+    n: int, seed: int, datasets: str | os.PathLike[str] | None
+) -> list[Any]:
     from crucible_core.models import Request
 
     problems = list(_load("gsm8k", datasets))
@@ -587,7 +590,7 @@ def compare_lab(
     rho: float = 0.5,
     n: int = 300,
     seed: int = 0,
-    datasets: Path | None = None,
+    datasets: str | os.PathLike[str] | None = None,
 ) -> CompareLab:
     """A/B on GSM8K: two simulated models (accuracy, USD per query, P50 latency in s) on `n` real problems.
 
@@ -697,7 +700,7 @@ def _escape(text: str) -> str:
 
 
 def trace_lab(
-    *, problem: int = 0, seed: int = 0, datasets: Path | None = None
+    *, problem: int = 0, seed: int = 0, datasets: str | os.PathLike[str] | None = None
 ) -> TraceLab:
     """A seeded simulated model reasons about GSM8K test problem `problem`, emitting crucible-trace tags.
 
