@@ -326,8 +326,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--output",
-        default="runs",
-        help="directory for run directories (default ./runs)",
+        default=None,
+        help="directory for run directories (default: the results_dir setting, ./runs built in)",
     )
     run.add_argument(
         "--resume", metavar="RUN_DIR", help="run only the tasks missing from RUN_DIR"

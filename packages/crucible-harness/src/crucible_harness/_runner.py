@@ -716,7 +716,7 @@ def _git_commit(start: Path) -> str | None:
 async def run_async(
     experiment: Experiment,
     *,
-    output_dir: str | Path = "runs",
+    output_dir: str | Path | None = None,
     resume: str | Path | None = None,
     formats: Sequence[str] = ("markdown", "html", "json"),
     dry_run: bool = False,
@@ -724,7 +724,15 @@ async def run_async(
     progress: bool = False,
     on_budget: Literal["stop", "raise"] = "stop",
 ) -> RunResult:
-    """Run an experiment (the coroutine twin of [`run`][crucible_harness.run])."""
+    """Run an experiment (the coroutine twin of [`run`][crucible_harness.run]).
+
+    `output_dir` defaults to the `results_dir` setting: `CRUCIBLE_RESULTS_DIR`, else
+    `results_dir` in the project's `crucible.toml` or `[tool.crucible]`, else `./runs`.
+    """
+    if output_dir is None:
+        from crucible_core.settings import load_settings
+
+        output_dir = Path(load_settings()["results_dir"])
     if not isinstance(experiment, Experiment):
         raise ExperimentDefinitionError(
             f"run() needs an Experiment, got {type(experiment).__name__}",

@@ -48,6 +48,8 @@ from crucible_hedging._policy import (
     Percentile,
     Policy,
     WorkloadAware,
+    default_policy,
+    parse_policy,
 )
 from crucible_hedging._report import LEVELS, HedgingReport
 from crucible_hedging._simulate import (
@@ -101,6 +103,8 @@ __all__ = (
     "Percentile",
     "Adaptive",
     "WorkloadAware",
+    "default_policy",
+    "parse_policy",
     # load limits
     "HedgeBudget",
     "Throttle",

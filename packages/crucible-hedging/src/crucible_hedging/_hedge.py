@@ -15,7 +15,7 @@ from crucible_core.exceptions import ConfigurationError, ValidationError
 from crucible_core.render import RenderMixin, View
 from crucible_hedging._budget import HedgeBudget, Throttle, _to_budget
 from crucible_hedging._core import Controller, check_max_hedges
-from crucible_hedging._policy import Policy
+from crucible_hedging._policy import Policy, default_policy
 from crucible_hedging._report import LEVELS, HedgingReport
 from crucible_hedging.exceptions import (
     AllAttemptsFailedError,
@@ -164,7 +164,8 @@ class Hedger:
         policy: when to send backups ([`Fixed`][crucible_hedging.Fixed],
             [`Percentile`][crucible_hedging.Percentile], [`Adaptive`][crucible_hedging.Adaptive],
             [`WorkloadAware`][crucible_hedging.WorkloadAware] or your own
-            [`Policy`][crucible_hedging.Policy]).
+            [`Policy`][crucible_hedging.Policy]; default: the `hedging.policy` setting, see
+            [`default_policy`][crucible_hedging.default_policy]).
         max_hedges: the most backups per request.
         budget: caps backups at a share of requests (a ratio such as `0.05`, a
             [`HedgeBudget`][crucible_hedging.HedgeBudget] to share, or `None` for no cap).
@@ -188,7 +189,7 @@ class Hedger:
     def __init__(
         self,
         *,
-        policy: Policy,
+        policy: Policy | None = None,
         max_hedges: int = 1,
         budget: HedgeBudget | float | None = None,
         throttle: Throttle | None = None,
@@ -196,6 +197,8 @@ class Hedger:
         timeout: float | None = None,
         fatal: FatalPredicate | None = None,
     ) -> None:
+        if policy is None:
+            policy = default_policy()
         self._controller = Controller(
             policy, budget=_to_budget(budget), throttle=throttle, max_hedges=max_hedges
         )

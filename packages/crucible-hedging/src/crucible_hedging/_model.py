@@ -36,7 +36,7 @@ class HedgedModel:
 
     Args:
         model: the model to hedge.
-        policy: when to send backups.
+        policy: when to send backups (default: the `hedging.policy` setting).
         key: maps a request to its workload class (e.g. a prompt-length bucket) for
             [`WorkloadAware`][crucible_hedging.WorkloadAware]; `None`: no class.
         max_hedges: the most backups per request.
@@ -57,7 +57,7 @@ class HedgedModel:
         self,
         model: Model,
         *,
-        policy: Policy,
+        policy: Policy | None = None,
         key: Callable[[Request], Hashable] | None = None,
         max_hedges: int = 1,
         budget: HedgeBudget | float | None = None,

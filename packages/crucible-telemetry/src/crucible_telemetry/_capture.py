@@ -175,9 +175,17 @@ def _sync_handler() -> None:
 # Stores
 
 
-def default_store() -> MemoryStore:
-    """The process-wide memory store experiments use when given no `store=`."""
-    return _default
+def default_store() -> Store:
+    """The store experiments use when given no `store=`: the `telemetry.store` setting.
+
+    `CRUCIBLE_TELEMETRY_STORE`, else `[tool.crucible.telemetry] store` in the project file (see
+    `crucible_core.settings`): `"memory"` (built in) is one process-wide memory store; a SQLite
+    path or a `postgresql://` URL is opened once and shared.
+    """
+    from crucible_core.settings import load_settings
+
+    url = str(load_settings()["telemetry.store"])
+    return _default if url == "memory" else resolve(url)
 
 
 def open_store(url: str | os.PathLike[str], **options: Any) -> Store:
@@ -220,9 +228,9 @@ _opened: dict[str, Store] = {}
 
 
 def resolve(store: StoreLike | None) -> Store:
-    """The store named by `store` (the default memory store for `None`; URLs opened once)."""
+    """The store named by `store`: `None` is `default_store()`; URLs are opened once."""
     if store is None:
-        return _default
+        return default_store()
     if isinstance(store, str | os.PathLike):
         key = os.fspath(store)
         with _lock:
@@ -241,8 +249,8 @@ def resolve(store: StoreLike | None) -> Store:
 def _known_stores(store: StoreLike | None) -> list[Store]:
     if store is not None:
         return [resolve(store)]
-    found: list[Store] = [_default]
-    for s in [*_stores.values(), *_opened.values()]:
+    found: list[Store] = [default_store()]
+    for s in [_default, *_stores.values(), *_opened.values()]:
         if all(s is not f for f in found):
             found.append(s)
     return found
