@@ -381,7 +381,7 @@ def hedging_lab(
         p99: its 99th percentile.
         tail: share of attempts served by a slow replica (latencies of the `"slow"` class, 1/4/8 s).
         samples: your own latencies (seconds, e.g. from telemetry) instead of the distribution.
-        budget: the most backups per request on average (a `Budget` ratio), or none.
+        budget: the most backups per request on average (a `HedgeBudget` ratio), or none.
         n: requests simulated.
         seed: seeds every draw.
     """
