@@ -533,3 +533,17 @@ async def test_an_http_models_reservation_is_its_worst_case_so_the_budget_holds(
     assert result.status == "budget"
     assert all(r["cost"] == pytest.approx(0.0009018) for r in result.records)
     assert result.spent <= 0.01
+
+
+def test_run_directories_go_to_the_results_dir_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRUCIBLE_RESULTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "crucible.toml").write_text('results_dir = "experiments/out"\n')
+    result = run(sim_experiment(repeats=1), formats=())
+    assert result.run_dir.parent == Path("experiments/out")
+    assert (tmp_path / result.run_dir / "manifest.json").is_file()
+    monkeypatch.setenv("CRUCIBLE_RESULTS_DIR", str(tmp_path / "env-runs"))
+    again = run(sim_experiment(repeats=1), formats=())
+    assert again.run_dir.parent == tmp_path / "env-runs"

@@ -12,11 +12,11 @@ import pytest
 from crucible_harness import (
     AnalysisConfig,
     Condition,
+    EarlyStopping,
     Experiment,
     ExperimentDefinitionError,
     HarnessItem,
     RunConfig,
-    Sequential,
     resume,
     run,
 )
@@ -47,7 +47,7 @@ def experiment(
         dataset=items,
         conditions=[Condition(name="base", target=model(a, "a")), Condition(name="new", target=model(b, "b"))],
         run=RunConfig(max_concurrency=4, seed=seed),
-        analysis=AnalysisConfig(sequential=Sequential(**seq)),
+        analysis=AnalysisConfig(sequential=EarlyStopping(**seq)),
     )  # fmt: skip
 
 
@@ -125,7 +125,7 @@ def test_false_positive_rate_over_many_seeded_runs_is_at_most_alpha(
     fired = 0
     for seed in range(200):
         mon = SequentialMonitor(
-            Sequential(method=method, min_items=10),
+            EarlyStopping(method=method, min_items=10),
             AnalysisConfig(),
             ["base", "new"],
             items,
@@ -165,10 +165,10 @@ def test_futility_stops_when_no_difference_worth_having_is_left(tmp_path: Path) 
 
 def test_sequential_settings_are_checked() -> None:
     with pytest.raises(ExperimentDefinitionError, match="method"):
-        Sequential(method="pocock")  # type: ignore[arg-type]
+        EarlyStopping(method="pocock")  # type: ignore[arg-type]
     with pytest.raises(ExperimentDefinitionError, match="stop"):
-        Sequential(stop="early")  # type: ignore[arg-type]
+        EarlyStopping(stop="early")  # type: ignore[arg-type]
     with pytest.raises(ExperimentDefinitionError, match="min_items"):
-        Sequential(min_items=0)
+        EarlyStopping(min_items=0)
     with pytest.raises(ExperimentDefinitionError, match="futility_margin"):
-        Sequential(futility_margin=1.5)
+        EarlyStopping(futility_margin=1.5)

@@ -364,3 +364,34 @@ def test_a_hedged_model_is_simulated_when_its_model_is() -> None:
     assert is_simulated(
         HedgedModel(SimulatedModel("gpt-4", virtual_time=True), policy=Fixed(delay=0.5))
     )
+
+
+def test_policies_from_text_and_the_default_from_the_settings(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crucible_hedging import Adaptive, Fixed, HedgedModel, Hedger, parse_policy
+    from crucible_hedging.exceptions import InvalidHedgingConfigError
+
+    assert parse_policy("fixed:0.5") == Fixed(delay=0.5)
+    assert (
+        parse_policy(" Percentile:90 ").p == 90.0
+        and parse_policy("percentile").p == 95.0
+    )
+    assert isinstance(parse_policy("adaptive"), Adaptive)
+    for bad in ("fixed", "fixed:soon", "median", "adaptive:3", "percentile:150"):
+        with pytest.raises(InvalidHedgingConfigError):
+            parse_policy(bad)
+    monkeypatch.delenv("CRUCIBLE_HEDGING_POLICY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Hedger().policy.p == 95.0  # built in: percentile:95
+    (tmp_path / "crucible.toml").write_text('[hedging]\npolicy = "fixed:0.25"\n')
+    assert Hedger().policy == Fixed(delay=0.25)
+    sim = SimulatedModel("gpt-4", virtual_time=True)
+    assert HedgedModel(sim).hedger.policy == Fixed(delay=0.25)
+    monkeypatch.setenv(
+        "CRUCIBLE_HEDGING_POLICY", "adaptive"
+    )  # environment over the file
+    assert isinstance(Hedger().policy, Adaptive)
+    assert Hedger(policy=Fixed(delay=1.0)).policy == Fixed(delay=1.0)  # explicit wins
+    first, second = Hedger(), Hedger()
+    assert first.policy is not second.policy  # each gets its own learning state

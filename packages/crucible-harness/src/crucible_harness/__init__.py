@@ -33,10 +33,10 @@ from crucible_harness._experiment import (
     Budget,
     Condition,
     ConditionOutput,
+    EarlyStopping,
     Experiment,
     HarnessItem,
     RunConfig,
-    Sequential,
     TaskContext,
     condition,
 )
@@ -84,7 +84,7 @@ __all__ = (
     "RunConfig",
     "Budget",
     "AnalysisConfig",
-    "Sequential",
+    "EarlyStopping",
     "SequentialStop",
     "SequentialComparison",
     # running

@@ -16,7 +16,7 @@ from crucible_harness.exceptions import ExperimentDefinitionError
 
 __all__ = (
     "AnalysisConfig",
-    "Sequential",
+    "EarlyStopping",
     "Budget",
     "Condition",
     "ConditionOutput",
@@ -244,7 +244,7 @@ StopRule: TypeAlias = Literal["decided", "futile", "both"]
 
 
 @attrs.define(frozen=True, kw_only=True)
-class Sequential:
+class EarlyStopping:
     """Stop a run early, as soon as every comparison is settled, without inflating errors.
 
     Items run in a seeded random order, all conditions (and repeats) of an item together so the
@@ -319,8 +319,8 @@ class AnalysisConfig:
     Without one it gives the minimum detectable difference."""
     target_power: float = 0.8
     """Power for the minimum detectable difference and the sample-size plan."""
-    sequential: Sequential | None = None
-    """Stop early when the comparisons are settled (see [`Sequential`][crucible_harness.Sequential]);
+    sequential: EarlyStopping | None = None
+    """Stop early when the comparisons are settled (see [`EarlyStopping`][crucible_harness.EarlyStopping]);
     `None` runs every task."""
 
     def __attrs_post_init__(self) -> None:

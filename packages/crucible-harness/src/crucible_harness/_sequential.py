@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from crucible_core.render import RenderMixin, Table, View
-from crucible_harness._experiment import AnalysisConfig, HarnessItem, Sequential
+from crucible_harness._experiment import AnalysisConfig, EarlyStopping, HarnessItem
 
 __all__ = ("SequentialComparison", "SequentialMonitor", "SequentialStop", "family")
 
@@ -126,7 +126,7 @@ class SequentialMonitor:
 
     def __init__(
         self,
-        settings: Sequential,
+        settings: EarlyStopping,
         config: AnalysisConfig,
         conditions: Sequence[str],
         items: Sequence[HarnessItem],
