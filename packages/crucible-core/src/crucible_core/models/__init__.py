@@ -69,6 +69,7 @@ from crucible_core.models._types import (
     Role,
     TokenLogprob,
     Usage,
+    confidence_from_logprobs,
 )
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ __all__ = (
     "Usage",
     "Completion",
     "TokenLogprob",
+    "confidence_from_logprobs",
     "ResponseFormat",
     "Model",
     "AnswerKind",

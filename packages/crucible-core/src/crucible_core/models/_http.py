@@ -63,6 +63,7 @@ from crucible_core.models._types import (
     Request,
     TokenLogprob,
     Usage,
+    confidence_from_logprobs,
 )
 from crucible_core.ratelimit import AdaptiveLimiter, TokenBucket, shared_limiter
 
@@ -1106,4 +1107,7 @@ class HTTPModel:
             logprobs=result.logprobs,
             refusal=result.refusal,
             finish_detail=result.finish_detail,
+            confidence=confidence_from_logprobs(result.logprobs)
+            if request.logprobs
+            else None,
         )
