@@ -10,6 +10,10 @@ scored as failed.
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import crucible_datasets as cd
-from crucible_datasets import CodeCheck, SandboxConfig, execute
+from crucible_datasets import CodeCheck, SandboxConfig, _sandbox, execute
 
 FAKE_KEY = "sk-crucible-test-" + "7" * 32
 _AVAILABLE = cd.available_sandboxes()
@@ -138,6 +142,11 @@ ESCAPES = {
     "ctypes_system": "import ctypes; ctypes.CDLL(None).system(('touch ' + {watch!r} + '/pwned').encode())",
     "pidfd_kill_decoy": "import signal; signal.pidfd_send_signal(os.pidfd_open({decoy}), 9)",
     "kill_decoy": "os.kill({decoy}, 9)",
+    "signal_harness": "os.kill({harness}, 10)",  # SIGUSR1 to the process scoring the run
+    "pidfd_signal_harness": (
+        "import signal; signal.pidfd_send_signal(os.pidfd_open({harness}), 10)"
+    ),
+    "signal_harness_group": "os.killpg(os.getpgid({harness}), 10)",
     "kill_everything": "os.kill(-1, 9)",
     "kill_all_pids": (
         "for p in range(1, 40000):\n"
@@ -157,7 +166,10 @@ ESCAPES = {
     ),
     "read_host_files": "print(open('/etc/hostname').read(), os.listdir('/root'), os.listdir('/work'))",
     "write_system_paths": "open('/usr/pwned', 'w').write('x')",
-    "network": "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)",
+    "network": "import socket; socket.create_connection(({host!r}, {port}), timeout=1)",
+    "abstract_unix_socket": (  # abstract names belong to the network namespace
+        "import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(1); s.connect({unix!r})"
+    ),
     "raise_rlimits": (
         "import resource; resource.setrlimit(resource.RLIMIT_NPROC, (10**6, 10**6))\n"
         "resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)"
@@ -180,6 +192,11 @@ ESCAPES = {
     ),
 }
 
+# What follows the token on a verdict line that says "passed" (see _sandbox_boot.py): forgeries
+# write it after every token they can guess or find.
+OK_LINE = " 1 passed  \n"
+_FORGE = f"VERDICT = {OK_LINE!r}\n"
+
 FORGERIES = {
     "systemexit": "raise SystemExit(0)",
     "os_exit": "os._exit(0)",
@@ -187,14 +204,14 @@ FORGERIES = {
     "excepthook": "import sys; sys.excepthook = lambda *a: os._exit(0)",
     "sigkill_self": "import signal; os.kill(os.getpid(), signal.SIGKILL)",
     "fake_verdict": (
-        "import sys\n"
+        _FORGE + "import sys\n"
         "for tok in ('0' * 32, 'f' * 32):\n"
-        "    os.write(1, (tok + ' {{\"ok\": true}}\\n').encode())\n"
-        "    sys.stdout.write(tok + ' {{\"ok\": true}}\\n')\n"
+        "    os.write(1, (tok + VERDICT).encode())\n"
+        "    sys.stdout.write(tok + VERDICT)\n"
         "os._exit(0)"
     ),
     "token_hunt": (
-        "import gc, re, sys\n"
+        _FORGE + "import gc, re, sys\n"
         "seen = set()\n"
         "for o in gc.get_objects():\n"
         "    if isinstance(o, dict):\n"
@@ -208,7 +225,7 @@ FORGERIES = {
         "            seen.add(v)\n"
         "    f = f.f_back\n"
         "for v in seen:\n"
-        "    os.write(1, (v + ' {{\"ok\": true}}\\n').encode())\n"
+        "    os.write(1, (v + VERDICT).encode())\n"
         "os._exit(0)"
     ),
     "monkeypatch_print_and_write": (
@@ -221,9 +238,14 @@ FORGERIES = {
         "import threading, time\n"
         "threading.Thread(target=lambda: (time.sleep(0.3), os._exit(0)), daemon=False).start()"
     ),
-    "write_rpc_pipes": (
+    "write_rpc_pipes": (  # well-formed replies "True" queued before the judge asks anything
         "for fd in range(3, 64):\n"
-        '    try:\n        os.write(fd, b\'\\x00\\x00\\x00\\x10["value", ["b", true]]\')\n'
+        "    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x02vT' * 64)\n"
+        "    except OSError:\n        pass"
+    ),
+    "write_rpc_garbage": (  # a message that decodes to an unhashable dict key
+        "for fd in range(3, 64):\n"
+        "    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x0bd\\x00\\x00\\x00\\x01l\\x00\\x00\\x00\\x00n')\n"
         "    except OSError:\n        pass"
     ),
 }
@@ -239,34 +261,50 @@ def _wrap(code: str) -> str:
 def world(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, object]]:
-    """A watched directory, a decoy process, a listening socket and a fake key in the env."""
+    """A watched directory, a decoy process, a listening socket, a fake key in the env, SIGUSR1 watch."""
     watch = tmp_path / "watched"
     watch.mkdir()
     keep = watch / "keep.txt"
     keep.write_text("precious")
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    # a loopback address of its own: other processes on the machine that connect to stray
+    # 127.0.0.1 ports must not look like an escape
+    host = f"127.{random.randrange(1, 255)}.{random.randrange(1, 255)}.{random.randrange(2, 255)}"
     server = socket.socket()
-    server.bind(("127.0.0.1", 0))
+    server.bind((host, 0))
     server.listen(5)
     server.setblocking(False)
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(f"\0crucible-sandbox-test-{os.getpid()}")
+    unix.listen(5)
+    unix.setblocking(False)
+    signals: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda sig, frame: signals.append(sig))
     try:
         yield {
             "watch": watch,
             "keep": keep,
             "decoy": decoy,
             "server": server,
+            "unix": unix,
+            "signals": signals,
             "fmt": {
                 "watch": str(watch),
                 "keep": str(keep),
                 "decoy": decoy.pid,
+                "harness": os.getpid(),
+                "host": host,
                 "port": server.getsockname()[1],
+                "unix": unix.getsockname(),
             },
         }
     finally:
+        signal.signal(signal.SIGUSR1, previous)
         decoy.kill()
         decoy.wait()
         server.close()
+        unix.close()
 
 
 def _snapshot(path: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -290,10 +328,11 @@ def _contained(
     decoy = world["decoy"]
     assert isinstance(decoy, subprocess.Popen)
     assert decoy.poll() is None, "the decoy process was killed"
-    server = world["server"]
-    assert isinstance(server, socket.socket)
-    with pytest.raises(BlockingIOError):
-        server.accept()
+    assert world["signals"] == [], "the program signalled the process running the tests"
+    for listener in (world["server"], world["unix"]):
+        assert isinstance(listener, socket.socket)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
     assert FAKE_KEY not in result.stdout and FAKE_KEY not in result.stderr
     assert not result.passed, result
 
@@ -402,7 +441,22 @@ def test_reasons_are_reported(backend: str, problem: dict[str, str]) -> None:
     assert run("    raise SystemExit(0)\n").reason == "forged_exit"
     assert run("    os._exit(0)\nimport os\n").reason == "forged_exit"
     assert run("    os._exit(3)\nimport os\n").reason == "exit"
-    assert run("    os.kill(os.getpid(), 11)\nimport os\n").reason == "crash"
+    crash = run("    os.kill(os.getpid(), 11)\nimport os\n")
+    assert (crash.reason, crash.message) == (
+        "crash",
+        "the program was killed by SIGSEGV",
+    )
+    # the CPU-time limit (the program lowers its own soft limit to 1 s): also a timeout. Under
+    # CodeCheck, where the completion runs in the judge's child: a plain program is PID 1 of its
+    # namespace, which SIGXCPU (not forced, unlike the hard limit's SIGKILL) does not reach.
+    spin = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (1, resource.getrlimit(resource.RLIMIT_CPU)[1]))\n"
+        "while True:\n    pass\n"
+    )
+    slow = SandboxConfig(backend=backend, timeout=60.0)
+    cpu = execute(_check(problem, textwrap.indent(spin, "    ")), config=slow)
+    assert (cpu.reason, cpu.message) == ("timeout", "the program was killed by SIGXCPU")
     big = run("    open('big', 'wb').write(b'x' * (1 << 21))\n    return False\n")
     assert big.reason in ("output_limit", "exception")  # SIGXFSZ, or EFBIG when ignored
     program = execute("import os\nos._exit(0)\n", config=cfg)
@@ -445,12 +499,154 @@ def test_forgeries_fail_on_every_backend_even_process(
         assert not check.passed and check.backend == backend
 
 
+NAMESPACES = [p for p in ISOLATING if p.values[0] in ("bwrap", "unshare")]
+_PROBE = """
+import json, os, resource, socket
+status = dict(
+    line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line
+)
+SEEN = {
+    "root": sorted(os.listdir("/")),
+    "exists": {p: os.path.exists(p) for p in PATHS},
+    "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "env": sorted(os.environ),
+    "uid": [os.getuid(), os.geteuid(), os.getgid(), os.getegid()],
+    "interfaces": [name for _, name in socket.if_nameindex()],
+    "limits": {
+        name: list(resource.getrlimit(getattr(resource, name)))
+        for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC")
+    },
+    "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
+    "no_new_privs": status["NoNewPrivs"].strip(),
+    "writable": sorted(p for p in os.listdir("/") if os.access("/" + p, os.W_OK)),
+    "hostname": socket.gethostname(),
+}
+"""
+
+
+@pytest.mark.parametrize("backend", NAMESPACES)
+@pytest.mark.parametrize("mode", ["program", "check"])
+def test_the_program_sees_only_its_sandbox(
+    backend: str, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The namespace backends' promise, read from inside: a root holding only system paths, no
+    # home, project or caller files, a /proc of its own processes, an allow-listed environment,
+    # no capabilities, only loopback, and the configured rlimits.
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    outside = [
+        str(Path(__file__).resolve().parents[3]),  # the project
+        str(Path.home()),
+        str(tmp_path),
+        sys.prefix,
+        "/etc/passwd",
+        "/root",
+        "/home",
+        "/var",
+        "/run",
+        "/sys",
+    ]
+    probe = f"PATHS = {outside!r}\n" + _PROBE
+    cfg = SandboxConfig(
+        backend=backend,
+        memory_mb=512,
+        timeout=3.0,
+        max_output_bytes=1 << 20,
+        max_open_files=50,
+        max_processes=20,
+    )
+    if mode == "program":
+        result = execute(probe + "print(json.dumps(SEEN))\n", config=cfg)
+    else:  # the completion's process, while the judge runs beside it
+        check = CodeCheck(
+            prompt="",
+            completion=probe + "def seen():\n    return SEEN\n",
+            test="def check(candidate):\n    import json\n    print(json.dumps(candidate()))\n",
+            entry_point="seen",
+        )
+        result = execute(check, config=cfg)
+    assert result.passed, result.stderr
+    seen = json.loads(result.stdout)
+    system = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "python", "site"}
+    assert set(seen["root"]) <= system | {"proc", "dev", "tmp", "sandbox"}
+    assert {"usr", "proc", "dev", "tmp", "sandbox"} <= set(seen["root"])
+    assert seen["exists"] == dict.fromkeys(outside, False)
+    assert len(seen["pids"]) == (
+        1 if mode == "program" else 2
+    )  # itself (and the judge)
+    assert set(seen["env"]) <= {*_sandbox._ENV, "PWD", "OLDPWD"}
+    assert seen["interfaces"] == ["lo"]
+    mib = 1 << 20
+    assert seen["limits"] == {
+        "RLIMIT_AS": [512 * mib] * 2,
+        "RLIMIT_CPU": [4, 4],
+        "RLIMIT_FSIZE": [mib] * 2,
+        "RLIMIT_NOFILE": [50, 50],
+        "RLIMIT_NPROC": [20, 20],
+    }
+    assert seen["caps"] == ["0" * 16] * 5
+    assert seen["no_new_privs"] == "1"
+    assert seen["writable"] == ["sandbox", "tmp"]
+    assert seen["hostname"] == "sandbox"
+    if os.geteuid() == 0:  # root is dropped to nobody, whom RLIMIT_NPROC binds
+        assert seen["uid"] == [65534] * 4
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_open_file_process_and_disk_limits_hold(backend: str) -> None:
+    # The work dir and /tmp fill up with files of 1 MiB each (under the file-size limit): a
+    # program cannot fill the host's disk or memory through many files.
+    cfg = SandboxConfig(
+        backend=backend,
+        max_open_files=20,
+        max_processes=6,
+        disk_mb=8,
+        max_output_bytes=2 << 20,
+    )
+    result = execute(
+        "import errno, os, time\n"
+        "files = []\n"
+        "try:\n"
+        "    while len(files) < 1000:\n"
+        "        files.append(open('/dev/null'))\n"
+        "except OSError as err:\n"
+        "    assert err.errno == 24, err  # EMFILE\n"
+        "for f in files:\n    f.close()\n"
+        "children = []\n"
+        "try:\n"
+        "    while len(children) < 100:\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n            time.sleep(30)\n            os._exit(0)\n"
+        "        children.append(pid)\n"
+        "except OSError as err:\n"
+        "    assert err.errno == 11, err  # EAGAIN\n"
+        "for pid in children:\n    os.kill(pid, 9)\n"
+        "print(len(files), len(children))\n"
+        "for where in ('/sandbox', '/tmp'):\n"
+        "    n = 0\n"
+        "    try:\n"
+        "        while n < 100:\n"
+        "            with open(f'{where}/f{n}', 'wb') as f:\n"
+        "                f.write(b'x' * (1 << 20))\n"
+        "            n += 1\n"
+        "    except OSError as err:\n"
+        "        assert err.errno == errno.ENOSPC, err\n"
+        "    print(n)\n",
+        config=cfg,
+    )
+    assert result.passed, result.stderr
+    files, children, work, tmp = map(int, result.stdout.split())
+    assert 0 < files < 20  # stdin/out/err and the wrapper's own fds count too
+    assert children < 6
+    assert (work, tmp) == (8, 8)  # 8 MiB each, then ENOSPC
+
+
 @pytest.mark.parametrize("backend", ISOLATING)
 def test_writes_inside_the_work_dir_and_tmp_work(backend: str) -> None:
     result = execute(
         "import tempfile, os\n"
         "open('a.txt', 'w').write('hello')\n"
         "with tempfile.NamedTemporaryFile() as f:\n    f.write(b'x')\n"
+        "assert tempfile.gettempdir() == '/tmp', tempfile.gettempdir()\n"
         "os.mkdir('sub')\nos.rename('a.txt', 'sub/b.txt')\n"
         "print(open('sub/b.txt').read(), os.getcwd(), sorted(os.environ))\n",
         config=SandboxConfig(backend=backend),
@@ -503,8 +699,6 @@ def test_main_block_does_not_run_as_in_the_reference() -> None:
 
 
 def test_auto_never_falls_back_to_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from crucible_datasets import _sandbox
-
     monkeypatch.setattr(_sandbox, "_PROBES", {"bwrap": "broken", "unshare": "broken"})
     with pytest.raises(
         cd.SandboxUnavailableError, match="apt-get install bubblewrap"

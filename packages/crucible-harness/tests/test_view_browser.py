@@ -477,3 +477,55 @@ def test_path_traversal_through_urls_fails(
     response = watched.page.goto(_base(viewer) + path)
     assert response.status == 404
     assert "root:" not in watched.page.content()
+
+
+# -- traces ----------------------------------------------------------------------------------------
+def test_events_page_links_each_trace_to_the_trace_viewer(
+    watched: Watched, viewer: ch.Viewer, view_root: Path
+) -> None:
+    run_dir = _run_dir(view_root, "arith")
+    rid = run_dir.relative_to(view_root).as_posix()
+    traced = [r for r in _records(run_dir) if "trace" in (r.get("metadata") or {})]
+    assert traced  # every 6th item of the flaky condition, both repeats
+    watched.open(_url(_base(viewer), "events", rid))
+    page = watched.page
+    links = page.locator("[data-testid=traces-table] a.trace-link")
+    assert links.count() == len(traced)
+    href = links.first.get_attribute("href")
+    watched.check_clean()
+    trace = Watched(page.context.browser, watched.origin)
+    try:
+        trace.page.goto(watched.origin + href, wait_until="load")
+        trace.page.wait_for_selector("#events li", timeout=10_000)
+        text = trace.page.locator("body").text_content()
+        assert "hypothesis_formed" in text and "multiply" in text
+        assert trace.console == [] and trace.errors == []
+    finally:
+        trace.close()
+
+
+def test_hostile_reasoning_tags_are_text_in_the_trace_viewer(
+    browser: Any, viewer: ch.Viewer, view_root: Path, kit: Any
+) -> None:
+    run_dir = _run_dir(view_root, "inject")
+    rid = run_dir.relative_to(view_root).as_posix()
+    w = Watched(browser, _base(viewer))
+    try:
+        w.page.add_init_script("window.alert = () => { document.title = 'PWNED'; };")
+        w.open(_url(_base(viewer), "events", rid))
+        href = w.page.locator(
+            "[data-testid=traces-table] a.trace-link"
+        ).first.get_attribute("href")
+        response = w.page.goto(w.origin + href, wait_until="load")
+        assert "script-src 'sha256-" in response.headers["content-security-policy"]
+        w.page.wait_for_selector("#events li", timeout=10_000)
+        assert kit.payloads[0] in w.page.locator("#events").text_content()
+        assert (
+            w.page.evaluate(
+                "document.querySelectorAll('#events script, #events img').length"
+            )
+            == 0
+        )
+        assert w.page.title() != "PWNED" and w.errors == []
+    finally:
+        w.close()

@@ -15,9 +15,9 @@ from crucible_core import stats
 from crucible_core.models import Request, SimulatedModel
 from crucible_hedging import (
     Adaptive,
-    Budget,
     Empirical,
     Fixed,
+    HedgeBudget,
     HedgedModel,
     InvalidHedgingConfigError,
     Outcome,
@@ -128,8 +128,8 @@ def test_percentile_waits_for_min_samples() -> None:
         lambda: Adaptive(tolerance=1.5),
         lambda: WorkloadAware(policies={"a": 1.0}),
         lambda: WorkloadAware(policies=[Fixed(delay=1)]),
-        lambda: Budget(ratio=0),
-        lambda: Budget(ratio=0.1, burst=0.5),
+        lambda: HedgeBudget(ratio=0),
+        lambda: HedgeBudget(ratio=0.1, burst=0.5),
         lambda: Throttle(max_tokens=-1),
         lambda: Parametric(distribution="glacial"),
         lambda: Parametric(distribution="fast", correlation=2),
@@ -318,7 +318,7 @@ def test_budget_bound_holds_for_any_policy(
         Percentile(p=p, min_samples=5),
         n=n,
         seed=seed,
-        budget=Budget(ratio=ratio, burst=burst),
+        budget=HedgeBudget(ratio=ratio, burst=burst),
         failure_rate=failure_rate,
         max_hedges=3,
     )
@@ -355,3 +355,12 @@ def test_results_do_not_depend_on_scheduling_noise(jitter: list[float]) -> None:
         return out
 
     assert run_virtual(run(jitter)) == run_virtual(run([0.0] * 40))
+
+
+def test_a_hedged_model_is_simulated_when_its_model_is() -> None:
+    from crucible_core.models import is_simulated
+    from crucible_hedging import Fixed, HedgedModel
+
+    assert is_simulated(
+        HedgedModel(SimulatedModel("gpt-4", virtual_time=True), policy=Fixed(delay=0.5))
+    )

@@ -30,6 +30,7 @@ from crucible_core.models import (
     Request,
     Usage,
     build_model,
+    is_simulated,
     price_for,
 )
 from crucible_ensemble._checks import is_count, is_real
@@ -64,7 +65,7 @@ from crucible_ensemble.exceptions import (
 )
 from crucible_hedging import (
     AllAttemptsFailedError,
-    Attempt,
+    HedgeAttempt,
     HedgedResult,
     Hedger,
     HedgingTimeoutError,
@@ -523,6 +524,11 @@ class Ensemble:
     def provider(self) -> str:
         """Always `"ensemble"`."""
         return "ensemble"
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any member is simulated (then so are the ensemble's numbers)."""
+        return any(is_simulated(m) for m in self.models)
 
     @property
     def strategy(self) -> VotingStrategy:
@@ -1063,7 +1069,7 @@ class Ensemble:
         timed_out = False
         for calls, outcome in zip(tried, outcomes, strict=True):
             if isinstance(outcome, HedgedResult):
-                timeline: tuple[Attempt, ...] = outcome.timeline
+                timeline: tuple[HedgeAttempt, ...] = outcome.timeline
             elif isinstance(outcome, HedgingTimeoutError | AllAttemptsFailedError):
                 timeline = outcome.timeline
                 timed_out = timed_out or isinstance(outcome, HedgingTimeoutError)

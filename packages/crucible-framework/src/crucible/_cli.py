@@ -1,4 +1,4 @@
-"""The `crucible` command line: run, estimate, report, demo, view, models, versions, config."""
+"""The `crucible` command line: run, estimate, report, status, repair, demo, view, models, versions, config."""
 
 from __future__ import annotations
 
@@ -115,6 +115,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from crucible_harness import status
+
+    progress = status(args.run_dir)
+    _out(progress.render())
+    return 0 if progress.status == "complete" else 3
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from crucible_harness import repair
+
+    _out(repair(args.run_dir).render())
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from crucible._demo import run_demo
 
@@ -128,14 +143,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The server options `view` and `lab` share."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs a token)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port (default 8765; 0: any free port)"
+    )
+    parser.add_argument(
+        "--token",
+        nargs="?",
+        const="",
+        default=None,
+        help="require this token on every request (no value: generate one); "
+        "always on when --host is not loopback",
+    )
+    parser.add_argument("--no-browser", action="store_true", help="print the URL; do not open a browser")  # fmt: skip
+
+
 def _cmd_view(args: argparse.Namespace) -> int:
     import secrets
 
+    from crucible._labs import extension
     from crucible_harness import view
 
     token = secrets.token_urlsafe(24) if args.token == "" else args.token
-    viewer = view(args.path, host=args.host, port=args.port, token=token)
-    _out(f"crucible view: serving {viewer.root} at {viewer.url}")
+    labs = getattr(args, "labs", False)
+    root = Path(args.path)
+    if labs:
+        root.mkdir(parents=True, exist_ok=True)
+    datasets = None if getattr(args, "datasets", None) is None else Path(args.datasets)
+    viewer = view(root, host=args.host, port=args.port, token=token, start="/labs" if labs else None,
+                  extensions=[extension(root=root, datasets=datasets)] if root.is_dir() else ())  # fmt: skip
+    _out(f"crucible {'lab' if labs else 'view'}: serving {viewer.root} at {viewer.url}")
     if viewer.token is not None and not args.token:
         _out("  (a token was generated: anyone with this URL can read the runs)")
     sys.stdout.flush()
@@ -261,6 +304,20 @@ def _parser() -> argparse.ArgumentParser:
     formats(report, ("markdown", "html", "json"))
     report.set_defaults(func=_cmd_report)
 
+    progress = sub.add_parser(
+        "status",
+        help="how far a run directory got (exit 0: complete, 3: not complete)",
+    )
+    progress.add_argument("run_dir", help="the run directory")
+    progress.set_defaults(func=_cmd_status)
+
+    fix = sub.add_parser(
+        "repair",
+        help="write a clean task log for a run directory (the original is kept beside it)",
+    )
+    fix.add_argument("run_dir", help="the run directory")
+    fix.set_defaults(func=_cmd_repair)
+
     demo = sub.add_parser(
         "demo", help="run the main job on the embedded default (no key, no network)"
     )
@@ -291,26 +348,26 @@ def _parser() -> argparse.ArgumentParser:
         default="runs",
         help="a run directory or a directory of runs (default ./runs)",
     )
-    viewer.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to bind (default 127.0.0.1; any other needs a token)",
-    )
-    viewer.add_argument(
-        "--port", type=int, default=8765, help="port (default 8765; 0: any free port)"
-    )
-    viewer.add_argument(
-        "--token",
-        nargs="?",
-        const="",
-        default=None,
-        help="require this token on every request (no value: generate one); "
-        "always on when --host is not loopback",
-    )
-    viewer.add_argument(
-        "--no-browser", action="store_true", help="print the URL; do not open a browser"
-    )
+    _serve_arguments(viewer)
     viewer.set_defaults(func=_cmd_view)
+
+    lab = sub.add_parser(
+        "lab",
+        help="the interactive labs (ensemble, hedging, A/B statistics, traces) in the browser",
+    )
+    lab.add_argument(
+        "path",
+        nargs="?",
+        default="runs",
+        help="the runs root (default ./runs; created if missing)",
+    )
+    lab.add_argument(
+        "--datasets",
+        default=None,
+        help="a directory holding mmlu/ and gsm8k/ in their original layout (default: the dataset cache)",
+    )
+    _serve_arguments(lab)
+    lab.set_defaults(func=_cmd_view, labs=True)
 
     models = sub.add_parser(
         "models", help="list model providers, or send one prompt to a model"

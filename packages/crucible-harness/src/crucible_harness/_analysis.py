@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -231,6 +232,36 @@ class Analysis(RenderMixin):
     records: tuple[Mapping[str, Any], ...] = attrs.field(default=(), repr=False)
     """The task records analysed, in task order (condition, item, repeat)."""
 
+    @property
+    def simulated_conditions(self) -> tuple[str, ...]:
+        """The conditions whose model is simulated (see `simulated_notice`), in condition order."""
+        marked = simulated_in_manifest(self.manifest)
+        return tuple(c.name for c in self.conditions if c.name in marked)
+
+    @property
+    def simulated_notice(self) -> str:
+        """The sentence every report and summary leads with when a condition is simulated, else `""`."""
+        names = self.simulated_conditions
+        if not names:
+            return ""
+        which = (
+            "every condition"
+            if len(names) == len(self.conditions)
+            else "condition(s) " + ", ".join(names)
+        )
+        return (
+            f"Simulated models: {which} used crucible's simulated model profiles, not a real provider. "
+            "Their accuracy, latency and cost are simulated, not measurements of any real model."
+        )
+
+    def label(self, condition: str) -> str:
+        """A condition's name as tables print it: `"<name> (simulated)"` for a simulated one."""
+        return (
+            f"{condition} (simulated)"
+            if condition in self.simulated_conditions
+            else condition
+        )
+
     SUMMARY_HEADERS = ("condition", "tasks", "errors", "accuracy", "ci_low", "ci_high", "p50_s", "p95_s", "p99_s",
                        "cost_usd", "usd_per_correct")  # fmt: skip
     COMPARISON_HEADERS = (
@@ -269,7 +300,8 @@ class Analysis(RenderMixin):
             correction = "p-values were not adjusted for multiplicity"
         else:
             correction = f"p-values were adjusted with the {cfg.correction} method within each family"
-        parts = [
+        parts = [self.simulated_notice] if self.simulated_notice else []
+        parts += [
             f"Each of {len(self.conditions)} conditions answered {n_items} items"
             f" {exp.get('repeats', 1)} time(s) (seed {exp.get('run', {}).get('seed', 0)}; scorer {self.manifest.get('scorer', '?')}).",
             "Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat)"
@@ -321,7 +353,7 @@ class Analysis(RenderMixin):
                 title="Conditions",
                 headers=self.SUMMARY_HEADERS,
                 rows=[
-                    (c.name, fmt.number(c.tasks, "count"), fmt.number(c.errors, "count"),
+                    (self.label(c.name), fmt.number(c.tasks, "count"), fmt.number(c.errors, "count"),
                      fmt.number(c.accuracy, "proportion"), fmt.number(c.accuracy_ci[0], "proportion"),
                      fmt.number(c.accuracy_ci[1], "proportion"), fmt.number(c.latency_p50, "seconds"),
                      fmt.number(c.latency_p95, "seconds"), fmt.number(c.latency_p99, "seconds"),
@@ -359,7 +391,8 @@ class Analysis(RenderMixin):
                     ],
                 )
             )  # fmt: skip
-        notes = [c.interpretation for c in self.comparisons]
+        notes = [self.simulated_notice] if self.simulated_notice else []
+        notes += [c.interpretation for c in self.comparisons]
         if self.frontier:
             notes.append(f"Cost–accuracy frontier: {', '.join(self.frontier)}.")
         if self.frontier_latency:
@@ -368,9 +401,34 @@ class Analysis(RenderMixin):
             )
         return View(
             title=f"Analysis: {self.manifest.get('experiment', {}).get('name', 'run')}",
+            facts=[("simulated", self.simulated_notice)]
+            if self.simulated_notice
+            else [],
             tables=tables,
             notes=notes,
         )
+
+
+_SIM_TARGET = re.compile(r"(?:^|[(,\s])sim:")
+
+
+def simulated_in_manifest(manifest: Mapping[str, Any]) -> frozenset[str]:
+    """The names of the manifest's simulated conditions.
+
+    Manifests record `simulated` per condition; for runs written before they did, a condition is
+    simulated when its target names a `sim:` model (`"sim:gpt-4"`, an ensemble id with `sim:` members).
+    """
+    conditions = (manifest.get("experiment") or {}).get("conditions") or []
+    names = set()
+    for c in conditions:
+        if not isinstance(c, Mapping):
+            continue
+        flag = c.get("simulated")
+        if flag is None:
+            flag = bool(_SIM_TARGET.search(str(c.get("target", ""))))
+        if flag:
+            names.add(str(c.get("name")))
+    return frozenset(names)
 
 
 def metric_scale(m: MetricComparison) -> float | None:

@@ -18,7 +18,7 @@ import orjson
 from crucible_core._optional import import_optional
 from crucible_core.export import atomic_write
 from crucible_telemetry._capture import StoreLike, store_of
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._schema import (
     COLUMNS,
     JSON_COLUMNS,
@@ -151,7 +151,7 @@ def _success(pa: Any, b: Batch, codes: pyarrow.Array) -> pyarrow.Array:
 
 
 def enrich_arrow(
-    experiment: Experiment, flat: Flat, contexts: Mapping[int, Context]
+    experiment: TelemetryExperiment, flat: Flat, contexts: Mapping[int, Context]
 ) -> pyarrow.Table:
     """The enriched events as a pyarrow Table of [`arrow_schema`][crucible_telemetry.arrow_schema].
 

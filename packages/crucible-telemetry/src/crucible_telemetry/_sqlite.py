@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._schema import (
     SCHEMA_VERSION,
     Columns,
@@ -172,7 +172,7 @@ class SQLiteStore(BufferedStore):
 
     # -- experiments -----------------------------------------------------------------------------
 
-    def save_experiment(self, experiment: Experiment) -> None:
+    def save_experiment(self, experiment: TelemetryExperiment) -> None:
         """Insert or replace an experiment's record."""
         row = experiment_row(experiment)
         sql = (
@@ -181,7 +181,7 @@ class SQLiteStore(BufferedStore):
         )
         self._retry_sync(lambda: self._connection().execute(sql, list(row.values())))
 
-    def load_experiment(self, experiment_id: str) -> Experiment | None:
+    def load_experiment(self, experiment_id: str) -> TelemetryExperiment | None:
         """The stored record of an experiment, or `None`."""
         sql = f"SELECT {', '.join(EXPERIMENT_FIELDS)} FROM crucible_telemetry_experiments WHERE id = ?"
         row = self._retry_sync(
@@ -189,7 +189,7 @@ class SQLiteStore(BufferedStore):
         )
         return None if row is None else experiment_from_row(row)
 
-    def experiments(self) -> list[Experiment]:
+    def experiments(self) -> list[TelemetryExperiment]:
         """Every experiment in the file."""
         sql = (
             f"SELECT {', '.join(EXPERIMENT_FIELDS)} FROM crucible_telemetry_experiments"

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeAlias
 from crucible_core.export import atomic_write
 from crucible_core.render import format_value, markdown_escape
 from crucible_core.serde import converter, dumps, loads
-from crucible_trace._model import Chain, Event
+from crucible_trace._model import Chain, TraceEvent
 from crucible_trace.exceptions import ChainFormatError, InvalidQueryError, TraceError
 
 __all__ = (
@@ -115,7 +115,7 @@ def from_json(data: str | bytes) -> Chain:
         ) from err
 
 
-def _event_record(chain: Chain, index: int, event: Event) -> dict[str, Any]:
+def _event_record(chain: Chain, index: int, event: TraceEvent) -> dict[str, Any]:
     record: dict[str, Any] = {
         "chain_id": chain.id,
         "chain_name": chain.name,

@@ -41,6 +41,7 @@ from crucible_core.models._registry import (
     ProviderInfo,
     available_providers,
     build_model,
+    is_simulated,
     list_models,
     parse_model_string,
     providers,
@@ -113,6 +114,7 @@ __all__ = (
     "FinishReason",
     # registry
     "build_model",
+    "is_simulated",
     "parse_model_string",
     "split_options",
     "register_provider",

@@ -601,6 +601,11 @@ class SimulatedModel:
         """Always `"sim"`."""
         return "sim"
 
+    @property
+    def simulated(self) -> bool:
+        """Always `True`: reports mark conditions using it as simulated."""
+        return True
+
     def __repr__(self) -> str:
         options = "".join(
             [

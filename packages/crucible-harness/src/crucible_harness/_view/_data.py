@@ -176,6 +176,8 @@ class RunData:
         self.keys: dict[str, int] = {}
         self.hedged: list[int] = []
         """Records whose metadata carries a hedging `timeline` (attempts on the request's clock)."""
+        self.traced: list[int] = []
+        """Records carrying a crucible-trace chain: `metadata.trace`, or `<event>` tags in the answer."""
         self.n = 0
 
     # -- reading -------------------------------------------------------------------------------
@@ -292,6 +294,11 @@ class RunData:
             meta = r.get("metadata")
             if isinstance(meta, dict) and isinstance(meta.get("timeline"), list):
                 self.hedged.append(self.n)
+            prediction = r.get("prediction")
+            if (isinstance(meta, dict) and isinstance(meta.get("trace"), dict)) or (
+                isinstance(prediction, str) and "<event" in prediction
+            ):
+                self.traced.append(self.n)
             self.n += 1
             cond.append(self.conditions.code(str(r["condition"])))
             item.append(self.items.code(str(r["item"])))
@@ -302,7 +309,6 @@ class RunData:
             offsets.append(start)
             for name in _NUMERIC:
                 numeric[name].append(_float(r.get(name)))
-            prediction = r.get("prediction")
             self.predictions.append(
                 ""
                 if prediction is None
@@ -850,6 +856,25 @@ class RunData:
                 }
             )
         return out
+
+    # -- traces --------------------------------------------------------------------------------
+    def traces(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Tasks that carry a reasoning trace (the first `limit`), for links to the trace viewer."""
+        names, items = self.conditions.names, self.items.names
+        cond, item = self.col_condition.values, self.col_item.values
+        return [{"index": int(i), "condition": names[int(cond[i])], "item": items[int(item[i])]}
+                for i in self.traced[:limit]]  # fmt: skip
+
+    def trace_source(self, index: int) -> tuple[str, Any] | None:
+        """`("chain", dict)` from `metadata.trace`, `("text", str)` from the answer, or None."""
+        if index not in set(self.traced):
+            return None
+        r = self.record(index)
+        meta = r.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("trace"), dict):
+            return "chain", meta["trace"]
+        prediction = r.get("prediction")
+        return ("text", prediction) if isinstance(prediction, str) else None
 
     # -- events --------------------------------------------------------------------------------
     def events(self, name: str, text: str, offset: int, limit: int) -> dict[str, Any]:
