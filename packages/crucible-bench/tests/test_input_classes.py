@@ -329,6 +329,14 @@ def _data_callers() -> dict[str, Callable[[Any], Any]]:
         "compare_groups": lambda b: cb.compare_groups({"a": b, "b": Y}),
         "compare_accuracy": lambda b: cb.compare_accuracy(b, [1, 0, 1, 1]),
         "plan_sample_size": lambda b: cb.plan_sample_size(b, Y[:4]),
+        "confidence_sequence": lambda b: cb.confidence_sequence(b),
+        "paired_confidence_sequence": lambda b: cb.paired_confidence_sequence(
+            b, [0.5, 0.2, 0.4, 0.9]
+        ),
+        "proportion_difference_sequence": lambda b: cb.proportion_difference_sequence(
+            b, [1, 0, 1, 1]
+        ),
+        "e_bh": lambda b: cb.e_bh(b),
     }
 
 
