@@ -476,3 +476,41 @@ def test_cohen_f_keeps_full_precision_as_eta_squared_approaches_one():
     assert math.isfinite(r.cohen_f)
     assert r.cohen_f == pytest.approx(math.sqrt(1 / float(ssw)), rel=1e-12)
     assert cb.welch_anova(*groups).cohen_f == pytest.approx(r.cohen_f, rel=1e-12)
+
+
+# ---------------------------------------------------------------- η² CI at huge F, Levene undefined
+
+
+def test_ncf_cdf_beyond_scipys_range_matches_scipy_where_both_work():
+    from scipy.special import ncfdtr
+
+    from crucible_bench._effect import _ncf_cdf_large
+
+    for df1, df2 in ((1, 4), (3, 30), (2, 200)):
+        for lam in (1e9, 5e9):
+            for ratio in (0.9, 1.0, 1.1):
+                f = lam * ratio / df1
+                # the normal law of χ²'(df1, λ) is off by its skewness ≈ 3/√λ ≈ 1e-4, which the
+                # much wider χ²_df2 smooths to ≲ 1e-7 in P(F' ≤ f)
+                assert _ncf_cdf_large(df1, df2, lam, f) == pytest.approx(
+                    float(ncfdtr(df1, df2, lam, f)), abs=1e-7
+                )
+
+
+@pytest.mark.parametrize("gap", [1e3, 1e6, 1e9, 1e15])
+def test_eta_squared_ci_at_huge_f_is_defined_and_contains_the_estimate(gap):
+    r = cb.eta_squared([0, 1, 2], [gap, gap + 1, gap + 2])
+    lo, hi = r.confidence_interval
+    assert 0 <= lo <= r.estimate <= hi <= 1
+
+
+@pytest.mark.parametrize(
+    "groups", [([1.0, 2.0], [3.0, 5.0]), ([1.0, 2.0], [3.0, 5.0], [0.0, 9.0])]
+)
+def test_levene_without_within_group_spread_of_deviations_is_refused(groups):
+    # each group of two: |x − median| is the same for both values, so W = 0/0 (scipy: NaN)
+    with pytest.raises(cb.InsufficientDataError, match="deviations"):
+        cb.levene(*groups)
+    r = cb.compare_groups({f"g{i}": g for i, g in enumerate(groups)})
+    assert "not checkable" in r.interpretation or r.method
+    assert 0 <= r.pvalue <= 1

@@ -590,6 +590,38 @@ def epsilon_squared(
     )
 
 
+# scipy's noncentral F takes milliseconds from λ ≈ 1e9, seconds from 1e16, and is NaN from 1e11
+_NCF_DIRECT = 1e9
+
+
+def _ncf_cdf_large(df1: float, df2: float, lam: float, f: float) -> float:
+    """P(F' ≤ f) for λ > 1e9: F' = (X/df1)/(V/df2), X ~ χ²'(df1, λ) ≈ N(λ + df1, 2(df1 + 2λ)).
+
+    The normal law of X is off only by its skewness (≈ 3/√λ ≤ 1e-4), which the much wider
+    V smooths to ≲ 1e-7 in the cdf (checked against scipy at λ = 1e9), so
+    P(F' ≤ f) = E_V[Φ((c·V − μ)/σ)] with c = f·df1/df2, integrated over V ~ χ²_df2 with a
+    breakpoint at the step V = μ/c.
+    """
+    from scipy.integrate import quad
+    from scipy.special import chdtri, gammaln, ndtr
+
+    mu, sigma, c = lam + df1, math.sqrt(2 * (df1 + 2 * lam)), f * df1 / df2
+    log_norm = -(df2 / 2) * math.log(2.0) - float(gammaln(df2 / 2))
+
+    def integrand(x: float) -> float:
+        if x <= 0:
+            return 0.0
+        log_pdf = log_norm + (df2 / 2 - 1) * math.log(x) - x / 2
+        return math.exp(log_pdf) * float(ndtr((c * x - mu) / sigma))
+
+    lo, hi = float(chdtri(df2, 1 - 1e-16)), float(chdtri(df2, 1e-16))
+    if mu / c >= hi:
+        return 0.0
+    points = [p for p in (mu / c,) if lo < p < hi]
+    value, _ = quad(integrand, lo, hi, points=points or None, epsabs=1e-16, limit=400)
+    return min(1.0, max(0.0, float(value)))
+
+
 def _ncf_ci(f: float, df1: float, df2: float, level: float) -> tuple[float, float]:
     """CI for the noncentrality λ of an F statistic (0 where the bound is below zero)."""
     from scipy.special import ncfdtr
@@ -597,7 +629,8 @@ def _ncf_ci(f: float, df1: float, df2: float, level: float) -> tuple[float, floa
     a = (1 - level) / 2
 
     def cdf(lam: float) -> float:
-        return float(ncfdtr(df1, df2, lam, f))
+        value = float(ncfdtr(df1, df2, lam, f)) if lam <= _NCF_DIRECT else math.nan
+        return _ncf_cdf_large(df1, df2, lam, f) if math.isnan(value) else value
 
     def bound(target: float) -> float:
         if cdf(0.0) <= target:
@@ -605,7 +638,7 @@ def _ncf_ci(f: float, df1: float, df2: float, level: float) -> tuple[float, floa
         hi = max(10.0, f * df1 * 4)
         while cdf(hi) > target:
             hi *= 2
-            if hi > 1e9:
+            if hi > 1e300:
                 raise ConvergenceError("could not bracket λ", quantity="noncentrality")
         return _brent(lambda lam: cdf(lam) - target, 0.0, hi, "noncentrality")
 
