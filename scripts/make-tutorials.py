@@ -231,6 +231,43 @@ Path("trace.html").write_text(page, encoding="utf-8")
 HTML(page)
 """),
     ],
+    "quickstart-real-provider": [
+        md("""
+# Quickstart with a real provider
+
+The notebook form of `docs/guides/quickstart-real-provider.md`. Install with the HTTP extra,
+export `OPENAI_API_KEY` (and `OPENAI_BASE_URL` for a proxy or another compatible server) before
+starting Jupyter. Estimating sends nothing and needs no key; running calls the provider and spends
+money, within the budget.
+"""),
+        code("""
+import tempfile
+
+from crucible_harness import Budget, Experiment, HarnessItem, RunConfig, estimate, run
+
+items = [
+    HarnessItem(id=f"sum-{a}-{b}", input=f"What is {a} + {b}? Answer with the number only.",
+                expected=str(a + b))
+    for a, b in [(17, 25), (123, 456), (999, 1), (48, 52), (7, 8), (250, 750), (33, 66), (12, 30)]
+]
+experiment = Experiment(
+    name="mini-vs-4o",
+    hypothesis="gpt-4o is no more accurate than gpt-4o-mini on two-number sums.",
+    dataset=items,
+    conditions={"mini": "openai:gpt-4o-mini", "4o": "openai:gpt-4o"},
+    repeats=3,
+    run=RunConfig(max_concurrency=8, seed=1),
+    budget=Budget(max_total=0.50),
+)
+print(estimate(experiment))
+"""),
+        code("""
+result = run(experiment, output_dir=tempfile.mkdtemp(), formats=("markdown", "html"))
+print(result.status, f"spent ${result.spent:.4f}")
+print(result.analysis.comparisons[0].interpretation)
+result.analysis
+"""),
+    ],
 }
 
 

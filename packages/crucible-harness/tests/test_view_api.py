@@ -614,3 +614,39 @@ async def test_traces_are_listed_and_served_with_a_hash_pinned_policy(
     )
     assert (await client.get(f"/trace/{rid}?index={untraced}")).status == 404
     assert (await client.get(f"/trace/{rid}?index=99999")).status == 404
+
+
+async def test_sandbox_reruns_a_code_task_as_its_scorer_did(
+    client: TestClient[Any, Any], view_root: Path
+) -> None:
+    run_dir = _run_dir(view_root, "humaneval")
+    rid = _rid(view_root, run_dir)
+    records = [
+        json.loads(line)
+        for line in (run_dir / "tasks.jsonl").read_text().splitlines()
+        if line
+    ]
+    assert (
+        await client.post(f"/api/sandbox/{rid}?index=0")
+    ).status == 403  # no header: a cross-site form
+    headers = {"X-Crucible-View": "1"}
+    for index, record in enumerate(records):
+        if record.get("correct") is None:
+            continue
+        response = await client.post(
+            f"/api/sandbox/{rid}?index={index}", headers=headers
+        )
+        assert response.status == 200, await response.text()
+        found = await response.json()
+        assert found["passed"] == bool(
+            record["correct"]
+        )  # the same verdict, computed again
+        assert found["item"] == record["item"]
+        assert "def check(" in found["program"]
+    arith = _rid(view_root, _run_dir(view_root, "arith"))
+    assert (
+        await client.post(f"/api/sandbox/{arith}?index=0", headers=headers)
+    ).status == 404
+    assert (
+        await client.post(f"/api/sandbox/{rid}?index=99999", headers=headers)
+    ).status == 404

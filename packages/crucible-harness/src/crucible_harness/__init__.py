@@ -36,6 +36,7 @@ from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
     RunConfig,
+    Sequential,
     TaskContext,
     condition,
 )
@@ -51,6 +52,7 @@ from crucible_harness._runner import (
     run_async,
     status,
 )
+from crucible_harness._sequential import SequentialComparison, SequentialStop
 from crucible_harness._store import RepairResult, repair
 from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
@@ -82,6 +84,9 @@ __all__ = (
     "RunConfig",
     "Budget",
     "AnalysisConfig",
+    "Sequential",
+    "SequentialStop",
+    "SequentialComparison",
     # running
     "run",
     "run_async",

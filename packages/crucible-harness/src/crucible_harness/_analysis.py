@@ -341,6 +341,9 @@ class Analysis(RenderMixin):
             parts.append(
                 f"Note: α = {alpha} exceeds 1 − {level}, so a significant result can have an interval covering zero."
             )
+        seq = (self.manifest.get("run_state") or {}).get("sequential")
+        if seq:
+            parts.append(_sequential_text(seq))
         if self.manifest.get("git_commit"):
             parts.append(f"Code at git commit {self.manifest['git_commit']}.")
         if versions:
@@ -392,6 +395,9 @@ class Analysis(RenderMixin):
                 )
             )  # fmt: skip
         notes = [self.simulated_notice] if self.simulated_notice else []
+        seq = (self.manifest.get("run_state") or {}).get("sequential")
+        if seq:
+            notes.append(_sequential_text(seq))
         notes += [c.interpretation for c in self.comparisons]
         if self.frontier:
             notes.append(f"Cost–accuracy frontier: {', '.join(self.frontier)}.")
@@ -407,6 +413,35 @@ class Analysis(RenderMixin):
             tables=tables,
             notes=notes,
         )
+
+
+def _sequential_text(seq: Mapping[str, Any]) -> str:
+    """How a sequential run stopped, and what that means for the fixed-n numbers."""
+    stopped = (
+        f"stopped early after {seq['items_at_stop']} of {seq['items_total']} items"
+        if seq.get("fired")
+        else f"ran all {seq['items_total']} items (the rule did not fire)"
+    )
+    kind = (
+        "anytime-valid betting confidence sequences"
+        if seq.get("method") == "confidence_sequence"
+        else "repeated confidence intervals of the O'Brien–Fleming design"
+    )
+    parts = [
+        f"Sequential run: {seq['rule']}; it {stopped}. The sequential intervals are {kind}:"
+    ]
+    for c in seq.get("comparisons", []):
+        lo, hi = c["confidence_interval"]
+        parts.append(
+            f" {c['b']} − {c['a']} = {c['difference']:.3f} [{lo:.3f}, {hi:.3f}]"
+            f"{' (decided)' if c['decided'] else ''}{' (futile)' if c['futile'] else ''};"
+        )
+    if seq.get("fired"):
+        parts.append(
+            " this non-sequential analysis of a sequentially stopped run does not account for the"
+            " stopping rule: its p-values and intervals are for reference only."
+        )
+    return "".join(parts)
 
 
 _SIM_TARGET = re.compile(r"(?:^|[(,\s])sim:")

@@ -16,6 +16,7 @@ from crucible_harness.exceptions import ExperimentDefinitionError
 
 __all__ = (
     "AnalysisConfig",
+    "Sequential",
     "Budget",
     "Condition",
     "ConditionOutput",
@@ -29,7 +30,8 @@ __all__ = (
 Correction: TypeAlias = Literal[
     "bonferroni", "holm", "hochberg", "bh", "by", "hommel", "sidak", "none"
 ]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# \A…\Z, not ^…$: `$` also matches before a final newline, and names become paths
+_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 def _fail(field: str, message: str, **context: Any) -> ExperimentDefinitionError:
@@ -237,6 +239,63 @@ class Budget:
                 )
 
 
+SequentialMethod: TypeAlias = Literal["confidence_sequence", "obrien_fleming"]
+StopRule: TypeAlias = Literal["decided", "futile", "both"]
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Sequential:
+    """Stop a run early, as soon as every comparison is settled, without inflating errors.
+
+    Items run in a seeded random order, all conditions (and repeats) of an item together so the
+    comparisons stay paired; after each item the sequential statistics of every comparison are
+    updated, and the runner stops sending tasks when the stopping rule holds.
+
+    - `"confidence_sequence"`: an anytime-valid betting confidence sequence of the per-item
+      accuracy difference (Waudby-Smith & Ramdas 2023, via `crucible_bench.ConfidenceSequence`),
+      checked after every item; decisions use Holm on the anytime p-values of the family.
+    - `"obrien_fleming"`: a group-sequential design with `looks` equally spaced analyses and
+      Lan–DeMets O'Brien–Fleming spending at α/m per comparison (Bonferroni over m comparisons),
+      with repeated confidence intervals for futility.
+    """
+
+    method: SequentialMethod = "confidence_sequence"
+    """`"confidence_sequence"` (look after every item) or `"obrien_fleming"` (planned looks)."""
+    looks: int = 5
+    """Planned analyses for `"obrien_fleming"` (equally spaced in items)."""
+    stop: StopRule = "decided"
+    """Stop when every comparison is `"decided"` (significant), `"futile"` (its interval lies
+    within ±`futility_margin`), or `"both"` (each one is one or the other)."""
+    min_items: int = 20
+    """Never stop before this many items are complete."""
+    futility_margin: float = 0.02
+    """An accuracy difference smaller than this is not worth detecting (for `"futile"`)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.method not in ("confidence_sequence", "obrien_fleming"):
+            raise _fail(
+                "analysis.sequential.method",
+                f"method must be 'confidence_sequence' or 'obrien_fleming', got {self.method!r}",
+            )
+        if self.stop not in ("decided", "futile", "both"):
+            raise _fail(
+                "analysis.sequential.stop",
+                f"stop must be 'decided', 'futile' or 'both', got {self.stop!r}",
+            )
+        for name in ("looks", "min_items"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _fail(
+                    f"analysis.sequential.{name}",
+                    f"{name} must be a positive integer, got {value!r}",
+                )
+        if not 0 < self.futility_margin < 1:
+            raise _fail(
+                "analysis.sequential.futility_margin",
+                f"futility_margin must be in (0, 1), got {self.futility_margin!r}",
+            )
+
+
 @attrs.define(frozen=True, kw_only=True)
 class AnalysisConfig:
     """How conditions are compared."""
@@ -260,6 +319,9 @@ class AnalysisConfig:
     Without one it gives the minimum detectable difference."""
     target_power: float = 0.8
     """Power for the minimum detectable difference and the sample-size plan."""
+    sequential: Sequential | None = None
+    """Stop early when the comparisons are settled (see [`Sequential`][crucible_harness.Sequential]);
+    `None` runs every task."""
 
     def __attrs_post_init__(self) -> None:
         if self.target_effect is not None and not 0 < abs(self.target_effect) <= 1:

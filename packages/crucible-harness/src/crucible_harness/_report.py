@@ -50,7 +50,8 @@ _PREDICTION_CHARS = 160
 _EXAMPLE_CHARS = 4000
 _ERROR_CHARS = 160
 _DATA_FILES = ("results.parquet", "tasks.jsonl", "results.jsonl")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 control characters but tab, newline and carriage return (ESC, BEL, CSI, …)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 # -- the report model --------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def _num(
 
 
 def _text(value: object, *, limit: int | None = None) -> Cell:
-    s = _CONTROL.sub(" ", str(value)).replace("\r", " ").replace("\n", " ")
+    s = _clean(value).replace("\r", " ").replace("\n", " ")
     if limit is not None and len(s) > limit:
         s = s[: limit - 1] + "…"
     return Cell(s)
@@ -533,25 +534,87 @@ def _analysis_settings(analysis: Analysis) -> str:
     return ", ".join(parts)
 
 
+_STATUS_LABELS = {
+    "complete": "complete",
+    "budget": "budget-stopped",
+    "failed": "failed",
+    "interrupted": "interrupted",
+    "running": "running (not finished)",
+}
+
+
+def run_status_text(manifest: Mapping[str, Any]) -> str | None:
+    """`"budget-stopped: 25 of 100 tasks pending"`, or `None` when the run's state is unknown."""
+    state = manifest.get("run_state")
+    if not isinstance(state, Mapping) or state.get("status") not in _STATUS_LABELS:
+        return None
+    text = _STATUS_LABELS[str(state["status"])]
+    pending = sum((state.get("pending") or {}).values())
+    if pending:
+        text += f": {pending} of {state.get('tasks')} tasks pending"
+    if state.get("reason"):
+        text += f" ({state['reason']})"
+    return text
+
+
+def _counts(analysis: Analysis) -> tuple[str, str]:
+    """(items, tasks recorded): what the analysis used, against what the run planned."""
+    manifest = analysis.manifest
+    state = manifest.get("run_state")
+    state = state if isinstance(state, Mapping) else {}
+    used = len({r.get("item") for r in analysis.records})
+    planned = manifest.get("items")
+    items = str(used)
+    if isinstance(planned, list | tuple) and len(planned) != used:
+        items = f"{used} of {len(planned)} (the analysis covers the items with recorded tasks)"
+    tasks = str(len(analysis.records))
+    if isinstance(state.get("tasks"), int) and state["tasks"] != len(analysis.records):
+        tasks = f"{len(analysis.records)} of {state['tasks']}"
+    return items, tasks
+
+
+def _progress_table(analysis: Analysis) -> ReportTable | None:
+    """Recorded and pending tasks and items covered per condition, for a run that is not whole."""
+    state = analysis.manifest.get("run_state")
+    if not isinstance(state, Mapping) or not any((state.get("pending") or {}).values()):
+        return None
+    rows = []
+    for name, pending in state["pending"].items():
+        mine = [r for r in analysis.records if r.get("condition") == name]
+        rows.append(
+            (
+                _text(name),
+                _num(len(mine), "count"),
+                _num(int(pending), "count"),
+                _num(len({r.get("item") for r in mine}), "count"),
+            )
+        )
+    return ReportTable(
+        key="progress",
+        caption="Run progress: the run is not complete, and every number below covers only the "
+        "tasks recorded",
+        headers=("condition", "tasks recorded", "tasks pending", "items covered"),
+        rows=tuple(rows),
+        aligns="lrrr",
+    )
+
+
 def build_model(analysis: Analysis) -> ReportModel:
     """The report model of an analysis (shared by every text format)."""
     manifest = analysis.manifest
     exp: Mapping[str, Any] = manifest.get("experiment") or {}
     run: Mapping[str, Any] = exp.get("run") or {}
-    items = manifest.get("items")
-    n_items = (
-        len(items)
-        if isinstance(items, list | tuple)
-        else len({r.get("item") for r in analysis.records})
-    )
+    status = run_status_text(manifest)
+    items, tasks = _counts(analysis)
     facts = [
         ("run", _describe(manifest.get("run_id"))),
+        *([("status", status)] if status is not None else []),
         ("created", _describe(manifest.get("created_at"))),
         ("author", _describe(exp.get("author"))),
         ("version", _describe(exp.get("version"))),
         ("tags", _describe(exp.get("tags"))),
         ("dataset", _describe(exp.get("dataset"))),
-        ("items", str(n_items)),
+        ("items", items),
         ("repeats", _describe(exp.get("repeats", 1))),
         ("conditions", str(len(analysis.conditions))),
         *(
@@ -559,7 +622,7 @@ def build_model(analysis: Analysis) -> ReportModel:
             if analysis.simulated_conditions
             else []
         ),
-        ("tasks recorded", str(len(analysis.records))),
+        ("tasks recorded", tasks),
         ("scorer", _describe(manifest.get("scorer"))),
     ]
     reproducibility = [
@@ -573,7 +636,12 @@ def build_model(analysis: Analysis) -> ReportModel:
     versions = tuple(
         (str(k), str(v)) for k, v in (manifest.get("versions") or {}).items()
     )
-    tables = [_accuracy_table(analysis), _latency_cost_table(analysis)]
+    progress = _progress_table(analysis)
+    tables = [
+        *([progress] if progress is not None else []),
+        _accuracy_table(analysis),
+        _latency_cost_table(analysis),
+    ]
     if analysis.comparisons:
         tables.append(_comparison_table(analysis))
         tables.append(_effects_table(analysis))
@@ -589,20 +657,25 @@ def build_model(analysis: Analysis) -> ReportModel:
     if examples:
         tables.append(_examples_table(examples))
     return ReportModel(
-        title=str(exp.get("name") or "run"),
-        author=str(exp.get("author") or ""),
-        description=str(exp.get("description") or ""),
-        hypothesis=str(exp.get("hypothesis") or ""),
+        title=_clean(exp.get("name") or "run"),
+        author=_clean(exp.get("author") or ""),
+        description=_clean(exp.get("description") or ""),
+        hypothesis=_clean(exp.get("hypothesis") or ""),
         notice=analysis.simulated_notice,
-        facts=tuple(facts),
+        facts=tuple((k, _clean(v)) for k, v in facts),
         tables=tuple(tables),
-        interpretations=tuple(c.interpretation for c in analysis.comparisons),
-        frontier=tuple(analysis.frontier),
+        interpretations=tuple(_clean(c.interpretation) for c in analysis.comparisons),
+        frontier=tuple(_clean(f) for f in analysis.frontier),
         examples=examples,
-        methods=analysis.methods_text(),
-        reproducibility=tuple(reproducibility),
-        versions=versions,
+        methods=_clean(analysis.methods_text()),
+        reproducibility=tuple((k, _clean(v)) for k, v in reproducibility),
+        versions=tuple((_clean(k), _clean(v)) for k, v in versions),
     )
+
+
+def _clean(value: object) -> str:
+    """User text with control characters (ESC, BEL, …) as spaces; tab and newlines kept."""
+    return _CONTROL.sub(" ", str(value))
 
 
 # -- text formats ------------------------------------------------------------------------------
@@ -780,6 +853,8 @@ def analysis_data(analysis: Analysis) -> dict[str, Any]:
         "run_id": analysis.manifest.get("run_id"),
         "experiment": (analysis.manifest.get("experiment") or {}).get("name"),
         "n_records": len(analysis.records),
+        "run_state": analysis.manifest.get("run_state"),
+        "status": run_status_text(analysis.manifest),
         "summary": {
             "headers": list(analysis.SUMMARY_HEADERS),
             "rows": [list(r) for r in analysis.summary_rows()],
@@ -1021,6 +1096,13 @@ def render_notebook(analysis: Analysis) -> str:
     intro = [f"# {markdown_escape(model.title)}: reproducing the report", ""]
     if model.notice:
         intro += [f"**{markdown_escape(model.notice)}**", ""]
+    status = run_status_text(analysis.manifest)
+    if status is not None and not status.startswith("complete"):
+        intro += [
+            f"**Run status: {markdown_escape(status)}.** Every number covers only the tasks "
+            "recorded; resume the run to finish it.",
+            "",
+        ]
     if model.description:
         intro += [markdown_escape(model.description), ""]
     intro += [

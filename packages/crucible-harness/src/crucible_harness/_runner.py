@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import math
 import random
 import sys
 import time
@@ -34,6 +35,7 @@ from crucible_harness._experiment import (
     task_seed,
 )
 from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
+from crucible_harness._sequential import SequentialMonitor
 from crucible_harness._store import RunStore, dropped_spend, task_key
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -54,7 +56,14 @@ __all__ = (
 )
 
 RunStatus = Literal[
-    "complete", "budget", "interrupted", "failed", "running", "dry-run", "declined"
+    "complete",
+    "stopped",
+    "budget",
+    "interrupted",
+    "failed",
+    "running",
+    "dry-run",
+    "declined",
 ]
 
 # -- items ---------------------------------------------------------------------------------------
@@ -149,17 +158,35 @@ class Estimate(RenderMixin):
 
 
 def _price_per_task(
-    condition: Condition, model: Any, item_chars: float
+    condition: Condition, model: Any, item_chars: float, *, worst: bool = False
 ) -> float | None:
-    """An upper bound of one task's cost, reserved against the budget before the task starts."""
+    """One task's cost: an estimate, or (`worst=True`) the bound reserved before it starts."""
     if condition.cost_per_task is not None:
         return condition.cost_per_task
     fallback = condition.target if isinstance(condition.target, str) else None
-    return _price_of(model, item_chars, fallback_id=fallback)
+    return _price_of(model, item_chars, fallback_id=fallback, worst=worst)
+
+
+def _worst_case(model: Any, item_chars: float) -> float | None:
+    """An HTTP model's own bound: its price at `max_tokens` output for a prompt this long."""
+    bound = getattr(model, "worst_case_cost", None)
+    if not callable(bound):
+        return None
+    from crucible_core.models import Request
+
+    try:
+        value = bound(Request(prompt="x" * max(1, math.ceil(item_chars))))
+    except Exception:  # a bound is best effort; the guess below still applies
+        return None
+    return None if value is None else float(value)
 
 
 def _price_of(
-    model: Any, item_chars: float, *, fallback_id: str | None = None
+    model: Any,
+    item_chars: float,
+    *,
+    fallback_id: str | None = None,
+    worst: bool = False,
 ) -> float | None:
     profile = getattr(model, "profile", None)
     if profile is not None and getattr(profile, "price_per_query", None) is not None:
@@ -168,7 +195,7 @@ def _price_of(
     if (
         inner is not None and hedger is not None
     ):  # a HedgedModel: every attempt is billed
-        one = _price_of(inner, item_chars)
+        one = _price_of(inner, item_chars, worst=worst)
         return (
             None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
         )
@@ -176,12 +203,16 @@ def _price_of(
     if (
         isinstance(members, tuple) and members
     ):  # an Ensemble: every member may be called
-        prices = [_price_of(m, item_chars) for m in members]
+        prices = [_price_of(m, item_chars, worst=worst) for m in members]
         return (
             None
             if any(p is None for p in prices)
             else float(sum(p for p in prices if p is not None))
         )
+    if worst:  # the model's own bound (every request carries a `max_tokens`)
+        bound = _worst_case(model, item_chars)
+        if bound is not None:
+            return bound
     upper = getattr(model, "max_cost_per_request", None)
     if callable(upper):
         try:
@@ -212,7 +243,13 @@ def _latency_p50(model: Any) -> float | None:
     return None
 
 
-def _build_targets(experiment: Experiment) -> dict[str, Any]:
+def _build_targets(experiment: Experiment, *, keyless: bool = False) -> dict[str, Any]:
+    """The condition targets as models.
+
+    `keyless`: a model string whose provider has no key yet stays a string, priced from its name
+    (estimating sends nothing, so it needs no key).
+    """
+    from crucible_core.exceptions import ConfigurationError
     from crucible_core.models import build_model
 
     out: dict[str, Any] = {}
@@ -221,7 +258,12 @@ def _build_targets(experiment: Experiment) -> dict[str, Any]:
             options: dict[str, Any] = (
                 {"seed": experiment.run.seed} if c.target.startswith("sim:") else {}
             )
-            out[c.name] = build_model(c.target, **options)
+            try:
+                out[c.name] = build_model(c.target, **options)
+            except ConfigurationError as err:
+                if not (keyless and "key" in str(err).lower()):
+                    raise
+                out[c.name] = c.target
         else:
             out[c.name] = c.target
     return out
@@ -268,9 +310,13 @@ def _estimate(
 
 
 def estimate(experiment: Experiment) -> Estimate:
-    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run."""
+    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run.
+
+    Nothing is sent, so no API key is needed: a model string whose key is not set yet is priced
+    from its name.
+    """
     items, _ = resolve_items(experiment)
-    return _estimate(experiment, items, _build_targets(experiment), set())
+    return _estimate(experiment, items, _build_targets(experiment, keyless=True), set())
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -300,6 +346,8 @@ class RunResult(RenderMixin):
     """Report files written, by format."""
     reason: str | None = None
     """Why the run stopped, when it did not finish."""
+    sequential: Any = attrs.field(default=None, repr=False)
+    """The [`SequentialStop`][crucible_harness.SequentialStop] of a sequential run (`None` otherwise)."""
 
     def _view(self) -> View:
         facts: list[tuple[str, object]] = [("run", self.run_id), ("status", self.status), ("tasks recorded", len(self.records)),
@@ -308,9 +356,13 @@ class RunResult(RenderMixin):
         view = View(title=f"Run {self.run_id}", facts=facts)
         if self.analysis is not None:
             inner = self.analysis._view()
-            return View(
-                title=view.title, facts=facts, tables=inner.tables, notes=inner.notes
-            )
+            tables, notes = list(inner.tables), list(inner.notes)
+            if (
+                self.sequential is not None
+            ):  # the anytime-valid view first, then the fixed-n one
+                seq = self.sequential._view()
+                tables, notes = [*seq.tables, *tables], [*seq.notes, *notes]
+            return View(title=view.title, facts=facts, tables=tables, notes=notes)
         return view
 
 
@@ -442,6 +494,7 @@ async def _execute(
     run_id: str,
     *,
     progress: bool,
+    monitor: SequentialMonitor | None = None,
 ) -> BudgetGuard:
     done = store.completed_keys()
     # paid for even when `crucible repair` dropped them from the log
@@ -463,6 +516,18 @@ async def _execute(
         (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
         if task_key(c.name, item.id, r) not in done
     )  # fmt: skip
+    if (
+        monitor is not None
+    ):  # seeded random item order, every condition × repeat of an item together
+        by_id = {i.id: i for i in items}
+        queue = deque(
+            (c, by_id[i], r) for i in monitor.schedule() for r in range(experiment.repeats)
+            for c in experiment.conditions if task_key(c.name, i, r) not in done
+        )  # fmt: skip
+        for r in store.records:  # a resumed run: what is recorded counts first
+            monitor.observe(r)
+        if monitor.fired:
+            queue.clear()
     cfg = experiment.run
     buckets: dict[str, Any] = {}
     if cfg.rate_limit is not None:
@@ -471,9 +536,10 @@ async def _execute(
         for c in experiment.conditions:
             provider = str(getattr(targets[c.name], "provider", c.name))
             buckets.setdefault(provider, TokenBucket(rate=cfg.rate_limit))
-    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
+    # reservations are upper bounds: the longest prompt, and each model's worst case
+    chars = max((len(str(i.input)) for i in items), default=0)
     prices = {
-        c.name: _price_per_task(c, targets[c.name], chars)
+        c.name: _price_per_task(c, targets[c.name], chars, worst=True)
         for c in experiment.conditions
     }
     policy = retry(
@@ -584,6 +650,8 @@ async def _execute(
         guard.settle(c.name, reserved, float(record["cost"]))
         record = store.add(record)
         bar.tick(guard.total_spent, error=record["status"] != "ok")
+        if monitor is not None and monitor.observe(record):
+            queue.clear()  # the comparisons are settled: send nothing more
 
     async def worker() -> None:
         while queue:
@@ -802,6 +870,15 @@ async def _run_locked(
     status: RunStatus = "complete"
     reason: str | None = None
     started = time.perf_counter()
+    settings = experiment.analysis.sequential
+    monitor = (
+        None
+        if settings is None
+        else SequentialMonitor(
+            settings, experiment.analysis, [c.name for c in experiment.conditions], items,
+            experiment.repeats, experiment.run.seed,
+        )
+    )  # fmt: skip
 
     def capture(
         name: tuple[str, ...],
@@ -829,10 +906,13 @@ async def _run_locked(
     store.start()
     try:
         guard = await _execute(
-            experiment, items, targets, store, scorer, run_id, progress=options.progress
-        )
+            experiment, items, targets, store, scorer, run_id, progress=options.progress,
+            monitor=monitor,
+        )  # fmt: skip
         if guard.halted:
             status = "budget"
+        elif monitor is not None and monitor.fired:
+            status, reason = "stopped", monitor.summary().reason
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "interrupted"
         raise
@@ -852,7 +932,7 @@ async def _run_locked(
         store.write_status(_status_record(store, status, total, **extra))
     if store.failure is not None:
         raise _write_error(store, total)
-    result = _finish(experiment, store, status, est, options.formats)
+    result = _finish(experiment, store, status, est, options.formats, monitor=monitor)
     if status == "budget" and options.on_budget == "raise":
         raise BudgetStopError(
             f"the budget stopped the run after ${result.spent:.4f}; {result.pending} task(s) not run; "
@@ -940,22 +1020,37 @@ def _finish(
     status: RunStatus,
     est: Estimate | None,
     formats: Sequence[str],
+    *,
+    monitor: SequentialMonitor | None = None,
 ) -> RunResult:
     from crucible_harness._analysis import analyse
     from crucible_harness._report import write_reports
 
     records = tuple(store.records)
     total = _total(experiment, store)
+    state = run_state(store, status)
+    sequential = None if monitor is None else monitor.summary()
+    if sequential is not None:
+        state["sequential"] = sequential.to_dict()
+        state["reason"] = state.get("reason") or sequential.reason
     analysis = analyse(
         records,
         conditions=[c.name for c in experiment.conditions],
         config=experiment.analysis,
-        manifest={**store.manifest, "run_state": run_state(store, status)},
+        manifest={**store.manifest, "run_state": state},
     )
-    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
+    try:
+        reports = (
+            write_reports(analysis, store.path, formats=formats) if formats else {}
+        )
+    except OSError as err:
+        from crucible_harness._store import _os_error
+
+        raise _os_error(err, store.path, doing="write the reports") from err
     return RunResult(
         run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
         spent=sum(float(r.get("cost") or 0.0) for r in records), pending=max(0, total - len(records)), analysis=analysis, reports=reports,
+        sequential=sequential, reason=None if sequential is None or not sequential.fired else sequential.reason,
     )  # fmt: skip
 
 

@@ -61,6 +61,18 @@ from crucible_telemetry._metrics import (
     compare_conditions,
     quantile_ci,
 )
+from crucible_telemetry._monitor import (
+    Alert,
+    AlertSink,
+    Baseline,
+    DetectorMethod,
+    EventSink,
+    LogSink,
+    MetricBaseline,
+    Monitor,
+    MonitorMetric,
+    WebhookSink,
+)
 from crucible_telemetry._postgres import PostgresStore
 from crucible_telemetry._schema import COLUMNS, SCHEMA_VERSION
 from crucible_telemetry._sqlite import SQLiteStore
@@ -134,6 +146,17 @@ __all__ = (
     "TokenMetrics",
     "GroupMetrics",
     "ConditionComparison",
+    # production monitoring
+    "Monitor",
+    "Baseline",
+    "MetricBaseline",
+    "Alert",
+    "AlertSink",
+    "LogSink",
+    "WebhookSink",
+    "EventSink",
+    "MonitorMetric",
+    "DetectorMethod",
     # errors
     "TelemetryError",
     "ExperimentNotFoundError",

@@ -60,6 +60,7 @@ CATALOGUE_PREFIXES: Final[tuple[EventName, ...]] = (
     ("crucible", "harness"),
     ("crucible", "lora"),
     ("crucible", "dataset"),
+    ("crucible", "telemetry"),
 )
 """The prefixes an experiment captures by default: every event family of the core catalogue."""
 

@@ -33,7 +33,7 @@ __all__ = (
 ProviderFactory: TypeAlias = Callable[..., Model]
 """Builds a model: called as `factory(target, **options)`, `target` being the text after `provider:`."""
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_NAME = re.compile(r"\A[a-z][a-z0-9_-]*\Z")
 
 
 @attrs.define(frozen=True, kw_only=True)

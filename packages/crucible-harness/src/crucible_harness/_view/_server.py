@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import importlib
 import ipaddress
 import math
 import re
@@ -199,6 +200,9 @@ class _Hub:
         self._warm: asyncio.Future[None] | None = None
 
     async def start(self, _: web.Application) -> None:
+        # every live update's Wilson intervals need scipy.special: import it before serving, so
+        # the first update of a running run does not wait for it (seconds on a loaded machine)
+        await asyncio.to_thread(importlib.import_module, "scipy.special")
         self._task = asyncio.create_task(self._loop())
         # the first analysis imports scipy and crucible-bench: do it before anyone asks
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_imports))
@@ -380,6 +384,20 @@ def make_app(
             raise web.HTTPNotFound(text="no such item in this run")
         return _json(found)
 
+    async def sandbox(request: web.Request) -> web.Response:
+        # runs code: a custom header makes a cross-site form unable to send it (CORS preflight)
+        if request.headers.get("X-Crucible-View") != "1":
+            raise web.HTTPForbidden(text="send the X-Crucible-View: 1 header")
+        data = run_of(request)
+        found = await asyncio.to_thread(
+            data.sandbox, _int(request.query.get("index"), -1)
+        )
+        if found is None:
+            raise web.HTTPNotFound(
+                text="no code task with this index (only tasks scored by running code)"
+            )
+        return _json(found)
+
     async def disagreements(request: web.Request) -> web.Response:
         data = run_of(request)
         q = request.query
@@ -480,6 +498,7 @@ def make_app(
         web.get(r"/api/latency/{run:.+}", latency),
         web.get(r"/api/events/{run:.+}", events_),
         web.get(r"/api/traces/{run:.+}", traces),
+        web.post(r"/api/sandbox/{run:.+}", sandbox),
         web.get(r"/trace/{run:.+}", trace_page),
         *(web.get(rf"/{name}/{{run:.+}}", page) for name in PAGES),
     ])  # fmt: skip

@@ -374,7 +374,7 @@
   }
 
   // -- one item ----------------------------------------------------------------------------------
-  const SHOWN = new Set(["key", "condition", "item", "repeat", "status", "prediction", "correct", "score", "latency", "cost", "input_tokens", "output_tokens", "metadata", "error_type", "error", "attempts", "wall_time", "started_at", "finished_at", "seed"]);
+  const SHOWN = new Set(["_index", "key", "condition", "item", "repeat", "status", "prediction", "correct", "score", "latency", "cost", "input_tokens", "output_tokens", "metadata", "error_type", "error", "attempts", "wall_time", "started_at", "finished_at", "seed"]);
   async function itemPage(runId) {
     const item = new URLSearchParams(location.search).get("item") || "";
     const data = await api("/api/item/" + enc(runId), { item: item });
@@ -398,12 +398,38 @@
           r.error ? el("pre", { class: "bad", text: (r.error_type || "error") + ": " + r.error }) : null,
           facts([["latency", secs(r.latency)], ["cost", money(r.cost)], ["tokens", (r.input_tokens ?? "–") + " in / " + (r.output_tokens ?? "–") + " out"],
             ["attempts", String(r.attempts ?? "–")], ["finished", when(r.finished_at)]]),
-          r.metadata && Object.keys(r.metadata).length ? el("details", {}, el("summary", { text: "metadata (verdict details, sandbox result, model)" }), el("pre", { text: json(r.metadata) })) : null,
+          el("div", { class: "muted", "data-testid": "why" }, "verdict by the run's scorer, ", el("code", { text: String(data.scorer ?? "unknown") }), ": ",
+            r.correct === null || r.correct === undefined ? (r.status === "error" ? "not graded (the task failed)" : "not graded") : data.code ? (r.correct ? "the problem's tests passed against this completion" : "the problem's tests failed against this completion") : (r.correct ? "the answer matches the reference" : "the answer does not match the reference")),
+          data.code ? sandboxBox(runId, r) : null,
+          (r.metadata && r.metadata.trace) || (typeof r.prediction === "string" && r.prediction.includes("<event")) ? el("p", {}, el("a", { href: "/trace/" + enc(runId) + "?index=" + r._index, target: "_blank", rel: "noopener noreferrer", class: "trace-link", text: "open this task's reasoning trace" })) : null,
+          r.metadata && Object.keys(r.metadata).length ? el("details", {}, el("summary", { text: "metadata (verdict details, model, votes)" }), el("pre", { text: json(r.metadata) })) : null,
           Object.keys(extra).length ? el("details", {}, el("summary", { text: "other fields" }), el("pre", { text: json(extra) })) : null));
       }
       grid.appendChild(card);
     }
     main.appendChild(grid);
+  }
+
+  /* A code task's program run again in the sandbox, on request (POST with a custom header). */
+  function sandboxBox(runId, r) {
+    const out = el("div", { class: "sandbox", "data-testid": "sandbox" });
+    const button = el("button", { type: "button", "data-testid": "sandbox-run", text: "run the program in the sandbox" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      clear(out).appendChild(el("p", { class: "muted", text: "running…" }));
+      try {
+        const res = await fetch("/api/sandbox/" + enc(runId) + "?index=" + r._index, { method: "POST", credentials: "same-origin", headers: { Accept: "application/json", "X-Crucible-View": "1" } });
+        if (!res.ok) throw new Error(res.status + ": " + (await res.text()));
+        const d = await res.json();
+        clear(out).append(facts([["sandbox", d.status, "sandbox-status"], ["reason", d.reason], ["exit code", String(d.returncode ?? "–")], ["time", secs(d.duration)], ["backend", d.backend],
+          ["recorded verdict", d.recorded_verdict === null ? "–" : d.recorded_verdict ? "passed" : "failed"]]),
+          d.message ? el("pre", { class: "bad", text: (d.error_type ? d.error_type + ": " : "") + d.message }) : null,
+          d.stdout ? el("pre", { text: d.stdout }) : null, d.stderr ? el("pre", { "data-testid": "sandbox-stderr", text: d.stderr }) : null,
+          el("details", {}, el("summary", { text: "the program the scorer ran" }), el("pre", { text: d.program })));
+      } catch (err) { clear(out).appendChild(el("p", { class: "error", text: String(err.message || err) })); }
+      button.disabled = false;
+    });
+    return el("div", {}, button, out);
   }
 
   // -- disagreements -----------------------------------------------------------------------------
