@@ -17,7 +17,14 @@ import pytest
 import scipy.stats
 
 import crucible_hedging as hedging
-from crucible.labs import compare_lab, ensemble_lab, hedging_lab, lab, trace_lab
+from crucible.labs import (
+    compare_lab,
+    ensemble_lab,
+    hedging_lab,
+    lab,
+    monitor_lab,
+    trace_lab,
+)
 
 pytestmark = pytest.mark.network
 
@@ -196,6 +203,62 @@ def test_trace_lab_emits_real_chains_and_the_parser_reads_them(data: Path) -> No
                                    for e in found["events"])  # fmt: skip
 
 
+@pytest.mark.parametrize("method", ["confidence_sequence", "cusum", "page_hinkley"])
+def test_monitor_lab_alert_is_the_monitors_own_on_the_same_events(method: str) -> None:
+    import datetime as dt
+
+    import crucible_telemetry as ct
+
+    result = monitor_lab(requests_per_day=2000, accuracy=0.89, method=method, seed=0)
+    start = result.baseline_end
+    assert start == dt.datetime(2026, 1, 31, tzinfo=dt.UTC)
+    # the store holds one scored event per request, 30 baseline days and the monitored day
+    evs = ct.query_events(store=result.store)
+    assert len(evs) == 31 * 2000
+    correct = np.array([m["correct"] for m in evs.column("metadata")], bool)
+    stamps = np.array(evs.column("timestamp_ns"))
+    before = stamps < int(start.timestamp() * 1e9)
+    # the monitor, run directly on the store: a baseline of the 30 days, then one poll of the day
+    baseline = ct.Baseline.from_store(
+        result.store, since=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), until=start
+    )
+    assert baseline.metrics["accuracy"].value == pytest.approx(correct[before].mean())
+    monitor = ct.Monitor(baseline, metrics=("accuracy",), method=method)  # type: ignore[arg-type]
+    direct = monitor.poll(result.store, since=start)
+    assert direct and [a.summary for a in direct] == [a.summary for a in result.alerts]
+    s = result.summary()
+    first = s["alerts"][0]
+    assert first["summary"] == direct[0].summary
+    assert first["started_at"] == direct[0].started_at.isoformat()
+    assert first["ci"] == pytest.approx(list(direct[0].change_ci))
+    assert first["ci"][1] < 0 < first["detected_hour"] - 6  # a drop, found after the slip
+    assert s["delay_hours"] == pytest.approx(first["detected_hour"] - 6)
+    # a normal day's accuracy: the binomial 95% range at the baseline level
+    n, p = 2000, baseline.metrics["accuracy"].value
+    assert s["baseline"]["band"] == pytest.approx(
+        list(scipy.stats.binom.ppf([0.025, 0.975], n, p) / n)
+    )
+    days = stamps // (86_400 * 10**9) - stamps.min() // (86_400 * 10**9)
+    assert [d["correct"] for d in s["daily"]] == [int(correct[days == k].sum()) for k in range(31)]
+    # the trace ends where the monitor's statistic ends, against its threshold
+    assert s["detector"]["trace"][-1] == pytest.approx([24.0, monitor.statistics()["accuracy"][0]])
+    assert s["detector"]["threshold"] == monitor.statistics()["accuracy"][1]
+    # watching the day: by hour h only the alarms raised by then, and the day's requests so far
+    early = result.summary(int(first["detected_hour"]))
+    assert early["alerts"] == [] and early["next"] == []
+    assert early["daily"][-1]["n"] < 2000 and len(s["next"]) == 4
+
+
+@pytest.mark.parametrize("method", ["confidence_sequence", "cusum", "page_hinkley"])
+def test_monitor_lab_raises_no_alert_when_nothing_changes(method: str) -> None:
+    quiet = monitor_lab(requests_per_day=2000, accuracy=0.92, method=method, seed=0)
+    s = quiet.summary()
+    assert quiet.alerts == () and s["alerts"] == [] and s["next"] == []
+    assert max(v for _, v in s["detector"]["trace"]) < s["detector"]["threshold"]
+    with pytest.raises(ValueError, match="unknown method"):
+        monitor_lab(method="shewhart")
+
+
 # -- the server --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Iterator[Any]:
@@ -253,6 +316,22 @@ def test_api_serves_prefixes_and_refuses_bad_settings(server: Any, data: Path) -
         and t["upto"] == 400
         and t["text"] == trace_lab(problem=3, datasets=data).text[:400]
     )
+
+
+def test_monitor_api_serves_the_day_by_the_hour_and_refuses_bad_settings(
+    server: Any,
+) -> None:
+    base = _base(server)
+    status, d = _get(base + "/api/lab/monitor?requests_per_day=2000&upto=12")
+    expected = monitor_lab(requests_per_day=2000).summary(12)
+    assert status == 200 and d["hours"] == 12 and d["simulated"].startswith("Simulated")
+    assert d["alerts"] == json.loads(json.dumps(expected["alerts"]))
+    assert d["daily"][-1]["n"] == expected["daily"][-1]["n"]
+    hostile = urllib.request.quote("<img src=x onerror=alert(1)>")
+    for bad in ("method=shewhart", "accuracy=1.5", "requests_per_day=10", "upto=25",
+                "slip_hour=2.5", "method=" + hostile):  # fmt: skip
+        status, body = _get(base + "/api/lab/monitor?" + bad)
+        assert status == 400 and "must" in body, bad
 
 
 def test_lab_pages_have_no_inline_script_and_build_no_html_from_data(
@@ -395,6 +474,7 @@ def test_labs_index_links_every_lab(page: Page) -> None:
         "Hedging simulator",
         "Statistical comparison",
         "Causal trace explorer",
+        "Production monitoring",
     ]
     page.check_clean()
 
@@ -498,6 +578,43 @@ def test_trace_page_streams_parses_and_searches(page: Page, data: Path) -> None:
         assert viewer.locator("#events > li").count() == len(parsed["events"])
     finally:
         viewer.close()
+    page.check_clean()
+
+
+def test_monitor_page_shows_the_baseline_the_detector_and_the_alert(page: Page) -> None:
+    p = page.open("/labs/monitor?requests_per_day=2000&seed=0")
+    assert "Simulated" in p.locator("[data-testid=simulated]").text_content()
+    p.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=progress]').dataset.upto) >= 2",
+        timeout=30_000,
+    )
+    p.wait_for_selector("[data-testid=progress][data-done='1']", timeout=60_000)
+    expected = monitor_lab(requests_per_day=2000, seed=0).summary()
+    a = expected["alerts"][0]
+    alert = p.locator("[data-testid=alert]")
+    assert alert.count() == 1 and "accuracy degraded" in alert.text_content()
+    assert _fact(p, "change") == f"{100 * a['change']:.1f} points"
+    assert _fact(p, "started") == a["started_at"][:16].replace("T", " ") + " UTC"
+    assert p.locator("[data-testid=evidence]").text_content() == "Evidence: " + a["evidence"]
+    assert _fact(p, "baseline") == f"{100 * expected['baseline']['accuracy']:.1f}%"
+    assert p.locator("[data-testid=charts] svg").count() == 2
+    assert p.locator("[data-testid=next-steps] li").count() == 4
+    assert "roll back" in p.locator("[data-testid=next]").text_content()
+    # no change: no alert, and the page says so
+    p.fill("input[name=accuracy]", "0.92")
+    page.finish()
+    assert p.locator("[data-testid=no-alert]").count() == 1
+    assert p.locator("[data-testid=alert]").count() == 0
+    page.check_clean()
+
+
+def test_monitor_page_keeps_hostile_address_text_inert(page: Page) -> None:
+    hostile = urllib.request.quote("<img src=x onerror=window.__pwned=1>")
+    p = page.open(f"/labs/monitor?method={hostile}&seed={hostile}&requests_per_day=500")
+    p.wait_for_selector("[data-testid=progress][data-done='1']", timeout=60_000)
+    assert p.evaluate("() => window.__pwned") is None
+    assert p.locator("main img").count() == 0
+    assert _fact(p, "baseline").endswith("%")  # the defaults ran instead
     page.check_clean()
 
 

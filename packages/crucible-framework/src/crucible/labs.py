@@ -1,9 +1,9 @@
-"""The interactive labs: ensemble reliability, hedging, A/B statistics and causal traces.
+"""The interactive labs: ensemble reliability, hedging, A/B statistics, causal traces, monitoring.
 
 [`lab`][crucible.labs.lab] serves them in the browser (next to the run viewer, `crucible lab` on the
 command line); the functions below are the same computations for a notebook. Each runs real
-crucible code (crucible-ensemble, crucible-hedging, crucible-bench, crucible-trace, the harness) on
-simulated models and real datasets, and says so in its output.
+crucible code (crucible-ensemble, crucible-hedging, crucible-bench, crucible-trace, the harness,
+crucible-telemetry's monitor) on simulated models and services and real datasets, and says so in its output.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from crucible._labs._compute import (
     CompareLab,
     EnsembleLab,
     HedgingLab,
+    MonitorLab,
     TraceLab,
     compare_lab,
     ensemble_lab,
     hedging_lab,
+    monitor_lab,
     trace_lab,
 )
 
@@ -33,11 +35,13 @@ __all__ = (
     "CompareLab",
     "EnsembleLab",
     "HedgingLab",
+    "MonitorLab",
     "TraceLab",
     "compare_lab",
     "ensemble_lab",
     "hedging_lab",
     "lab",
+    "monitor_lab",
     "trace_lab",
 )
 

@@ -1,4 +1,4 @@
-"""`crucible lab`: four interactive labs on the viewer's server (ensemble, hedging, A/B, traces).
+"""`crucible lab`: five interactive labs on the viewer's server (ensemble, hedging, A/B, traces, monitoring).
 
 The pages are served next to the run viewer's, behind the same guards (token off loopback, host
 check, strict Content-Security-Policy); the computations are in `_compute` and run off the event
@@ -21,7 +21,7 @@ from crucible._labs import _compute as labs
 
 __all__ = ("LABS", "extension")
 
-LABS = ("ensemble", "hedging", "compare", "trace")
+LABS = ("ensemble", "hedging", "compare", "trace", "monitor")
 _STATIC = {"labs.js": "text/javascript", "labs.css": "text/css"}
 
 
@@ -87,6 +87,7 @@ def extension(*, root: Path, datasets: Path | None = None) -> Callable[[Any], No
         )
         trace = functools.lru_cache(maxsize=32)(
             lambda problem, seed: labs.trace_lab(problem=problem, seed=seed, datasets=datasets))  # fmt: skip
+        monitor = functools.lru_cache(maxsize=8)(lambda **kw: labs.monitor_lab(**kw))
         hedging = functools.lru_cache(maxsize=16)(
             lambda samples, **kw: labs.hedging_lab(samples=None if samples is None else list(samples), **kw))  # fmt: skip
 
@@ -229,6 +230,16 @@ def extension(*, root: Path, datasets: Path | None = None) -> Callable[[Any], No
             html = await asyncio.to_thread(lambda: ct.to_html(lab.chain_result()))
             return trace_response(html)
 
+        async def monitor_api(request: web.Request) -> web.Response:
+            q = request.query
+            settings = {"requests_per_day": _whole(q, "requests_per_day", 2000, 100, 20_000),
+                        "accuracy": _number(q, "accuracy", 0.89, 0.5, 0.99),
+                        "method": _choice(q, "method", labs.MONITOR_METHODS), "seed": _whole(q, "seed", 0, 0, 2**31),
+                        "slip_hour": _whole(q, "slip_hour", 6, 0, 23)}  # fmt: skip
+            lab = await asyncio.to_thread(lambda: monitor(**settings))
+            summary = await asyncio.to_thread(lab.summary, _whole(q, "upto", 24, 0, 24))
+            return reply(summary)
+
         app.add_routes([
             web.get("/labs", page),
             *(web.get(f"/labs/{name}", page) for name in LABS),
@@ -238,6 +249,7 @@ def extension(*, root: Path, datasets: Path | None = None) -> Callable[[Any], No
             web.get("/api/lab/compare", guarded(compare_api)),
             web.post("/api/lab/compare/report", guarded(compare_report)),
             web.get("/api/lab/trace", guarded(trace_api)),
+            web.get("/api/lab/monitor", guarded(monitor_api)),
             web.get("/lab-trace", guarded(trace_view)),
         ])  # fmt: skip
 

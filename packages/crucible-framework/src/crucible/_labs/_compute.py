@@ -1,4 +1,4 @@
-"""The four labs' computations: real crucible code on simulated models and real datasets.
+"""The five labs' computations: real crucible code on simulated models and real datasets.
 
 Each lab has a `*_lab` function that runs the whole experiment once (deterministic for its
 settings and seed) and a `summary(upto)` that analyses the first `upto` items or requests, which
@@ -9,6 +9,7 @@ computed from the simulated answers every time.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import re
@@ -24,12 +25,15 @@ __all__ = (
     "EnsembleLab",
     "HedgingLab",
     "MEDICAL_SUBJECTS",
+    "MONITOR_METHODS",
     "MEMBERS",
+    "MonitorLab",
     "SIMULATED",
     "TraceLab",
     "compare_lab",
     "ensemble_lab",
     "hedging_lab",
+    "monitor_lab",
     "trace_lab",
 )
 
@@ -799,3 +803,204 @@ def _reasoning(kind: str, values: Mapping[str, str], rng: np.random.Generator) -
 def _prose(kind: str, rng: np.random.Generator) -> str:
     openers = ("Thinking about it,", "Next,", "Now", "Looking again,", "So")
     return f"{openers[int(rng.integers(len(openers)))]} {kind.replace('_', ' ')}."
+
+
+# -- 5. production monitoring -----------------------------------------------------------------
+MONITOR_METHODS = ("confidence_sequence", "cusum", "page_hinkley")
+_DAY_NS = 86_400 * 10**9
+_EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+"""Day 1 of the simulated service (a fixed date, so a setting and seed give the same page)."""
+_STATISTIC = {
+    "confidence_sequence": "log e-value (mixture Shiryaev–Roberts)",
+    "cusum": "CUSUM log-likelihood ratio",
+    "page_hinkley": "Page–Hinkley statistic",
+}
+
+
+def _hours(ns: int, start_ns: int) -> float:
+    return (ns - start_ns) / 3.6e12
+
+
+@attrs.define(frozen=True, kw_only=True)
+class MonitorLab:
+    """A simulated service's 30-day baseline and one degrading day, watched by crucible's `Monitor`."""
+
+    settings: dict[str, Any]
+    store: Any = attrs.field(repr=False)
+    """The `crucible_telemetry.MemoryStore` holding every request's event."""
+    experiment: str
+    """The telemetry experiment the service's events are in."""
+    baseline: Any = attrs.field(repr=False)
+    """The `crucible_telemetry.Baseline` of the 30 days."""
+    alerts: tuple[Any, ...] = attrs.field(repr=False)
+    """The `crucible_telemetry.Alert`s the monitor raised on the monitored day."""
+    daily: tuple[dict[str, Any], ...] = attrs.field(repr=False)
+    trace: tuple[tuple[float, float], ...] = attrs.field(repr=False)
+    """(hour of the monitored day, detector statistic), at every 15-minute poll and at each alarm."""
+    threshold: float
+
+    @property
+    def baseline_end(self) -> dt.datetime:
+        """The end of the baseline period: the start of the monitored day."""
+        return _EPOCH + dt.timedelta(days=int(self.settings["days"]))
+
+    def summary(self, upto: float | None = None) -> dict[str, Any]:
+        """The page's data when the monitored day has run `upto` hours (default: all 24).
+
+        The alerts are those the monitor had raised by then (it is online: what it raised by hour h
+        does not depend on the events after h).
+        """
+        from scipy.stats import binom
+
+        hours = 24.0 if upto is None else max(0.0, min(24.0, float(upto)))
+        s = self.settings
+        mb = self.baseline.metrics["accuracy"]
+        n = int(s["requests_per_day"])
+        lo, hi = binom.ppf([0.025, 0.975], n, mb.value) / n
+        start = int(self.baseline_end.timestamp() * 1e9)
+        alerts = []
+        for a in self.alerts:
+            at = _hours(int(a.detected_at.timestamp() * 1e9), start)
+            if at > hours:
+                continue
+            alerts.append({
+                "metric": a.metric, "method": a.method, "baseline": a.baseline_value, "current": a.current_value,
+                "change": a.change, "ci": list(a.change_ci), "confidence_level": a.confidence_level,
+                "started_at": a.started_at.isoformat(), "detected_at": a.detected_at.isoformat(),
+                "started_hour": _hours(int(a.started_at.timestamp() * 1e9), start), "detected_hour": at,
+                "n_since_change": a.n_since_change, "statistic": a.statistic, "threshold": a.threshold,
+                "arl0": a.arl0, "evidence": a.evidence, "summary": a.summary, "recommendation": a.recommendation,
+            })  # fmt: skip
+        days = int(s["days"])
+        daily = [d for d in self.daily if d["day"] <= days]
+        today = next(d for d in self.daily if d["day"] == days + 1)
+        cut = start + int(hours * 3.6e12)
+        day_ok = [ok for t, ok in today["requests"] if t < cut]
+        daily.append({"day": days + 1, "date": today["date"], **_accuracy(day_ok), "monitored": True})
+        first = alerts[0] if alerts else None
+        slip = float(s["slip_hour"])
+        return {
+            "lab": "monitor",
+            "simulated": (
+                f"Simulated: a seeded service answers {n} requests a day, each right with probability "
+                f"{s['baseline_accuracy']:.0%} for {days} days, then from {slip:g}:00 on day {days + 1} with "
+                f"probability {s['accuracy']:.0%}. Every request is a real telemetry event in a MemoryStore; "
+                "the baseline, the detector and the alert are crucible-telemetry's own."
+            ),
+            "settings": s, "hours": hours, "total_hours": 24.0,
+            "baseline": {"accuracy": mb.value, "n": mb.n, "bad_rate_upper": mb.bad_rate_upper, "band": [float(lo), float(hi)],
+                         "start": self.baseline.start.isoformat() if self.baseline.start else None,
+                         "end": self.baseline.end.isoformat() if self.baseline.end else None,
+                         "interpretation": self.baseline.interpretation},
+            "daily": [{k: v for k, v in d.items() if k != "requests"} for d in daily],
+            "detector": {"method": s["method"], "statistic": _STATISTIC[s["method"]], "threshold": self.threshold,
+                         "arl0": float(s["arl0"]), "trace": [[h, v] for h, v in self.trace if h <= hours]},
+            "alerts": alerts,
+            "slip_hour": slip,
+            "delay_hours": None if first is None or first["detected_hour"] < slip else first["detected_hour"] - slip,
+            "next": _next_steps(first, s) if first else [],
+        }  # fmt: skip
+
+
+def _next_steps(alert: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+    lo, hi = alert["ci"]
+    return [
+        f"Confirm it offline: run the model of day {int(settings['days'])} and today's against each "
+        "other on a fixed evaluation set with the harness (a paired A/B, as in the Statistical "
+        f"comparison lab); the monitor's estimate is {alert['change'] * 100:+.1f} points "
+        f"({alert['confidence_level'] * 100:g}% CI {lo * 100:+.1f} to {hi * 100:+.1f}).",
+        f"Look at what changed around {alert['started_at'][11:16]} UTC (the estimated start): a "
+        "deployment, a prompt or model version, the provider, the input mix.",
+        "If the inputs did not change, roll back to the last good version; if they did, retrain "
+        "or re-tune on the new traffic.",
+        "Once fixed, take a new baseline (e.g. `crucible monitor --baseline 30d`), so the monitor "
+        "compares with what is normal now.",
+    ]
+
+
+def monitor_lab(
+    *,
+    requests_per_day: int = 2000,
+    accuracy: float = 0.89,
+    method: str = "confidence_sequence",
+    seed: int = 0,
+    baseline_accuracy: float = 0.92,
+    slip_hour: float = 6.0,
+    days: int = 30,
+    arl0: float = 10_000,
+) -> MonitorLab:
+    """A seeded service writes `days` days of telemetry, then slips; crucible's `Monitor` watches.
+
+    Each request is a `crucible.harness.task.stop` event carrying `correct` (the metric
+    `accuracy`), at a uniformly random time of its day, written into a `MemoryStore` with the
+    simulated day's timestamp. The baseline is `Baseline.from_store` over the first `days` days; a
+    `Monitor` with `method` and `arl0` then reads day `days + 1` as a production monitor polls
+    (every 15 minutes of the day), from which the detector's trace is taken.
+
+    Args:
+        requests_per_day: requests a day.
+        accuracy: the share right from `slip_hour` of the monitored day on (set it to
+            `baseline_accuracy` for a day with no change).
+        method: `"confidence_sequence"`, `"cusum"` or `"page_hinkley"` (see `crucible_telemetry.Monitor`).
+        seed: seeds every request's time and outcome.
+        baseline_accuracy: the share right during the baseline and before the slip.
+        slip_hour: the hour (0-24) of the monitored day at which accuracy changes.
+        days: days in the baseline.
+        arl0: the monitor's average run length to a false alarm, in requests.
+    """
+    import crucible_telemetry as ct
+    from crucible_core import context
+    from crucible_core import events as core_events
+
+    if method not in MONITOR_METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {list(MONITOR_METHODS)}")
+    settings = {"requests_per_day": requests_per_day, "accuracy": accuracy, "method": method, "seed": seed,
+                "baseline_accuracy": baseline_accuracy, "slip_hour": slip_hour, "days": days, "arl0": arl0}  # fmt: skip
+    rng = np.random.default_rng(seed)
+    store = ct.MemoryStore()
+    epoch = int(_EPOCH.timestamp() * 1e9)
+    slip_ns = epoch + days * _DAY_NS + int(slip_hour * 3.6e12)
+    daily: list[dict[str, Any]] = []
+    with ct.experiment("simulated service", tags=("lab", "monitoring"), store=store) as exp:
+        # the service's requests go into the experiment's sink as capture writes them, but stamped
+        # with the simulated day instead of the wall clock (30 days cannot pass in a request)
+        ctx = context.current()
+        sink = store.writer(exp)
+        sink.contexts[id(ctx)] = ctx
+        rows: list[Any] = []
+        seq = 0
+        for d in range(days + 1):
+            ts = np.sort(rng.integers(0, _DAY_NS, requests_per_day)) + epoch + d * _DAY_NS
+            p = np.where(ts >= slip_ns, accuracy, baseline_accuracy)
+            ok = rng.random(requests_per_day) < p
+            duration = rng.lognormal(math.log(0.6), 0.4, requests_per_day)
+            for t, c, du in zip(ts.tolist(), ok.tolist(), duration.tolist(), strict=True):
+                rows.extend((seq, t, t, core_events.HARNESS_TASK_STOP, {"duration": du}, {"correct": c}, id(ctx)))  # fmt: skip
+                seq += 1
+            daily.append({"day": d + 1, "date": (_EPOCH + dt.timedelta(days=d)).date().isoformat(),
+                          **_accuracy(ok.tolist()), "requests": list(zip(ts.tolist(), ok.tolist(), strict=True))})  # fmt: skip
+        sink.rows.extend(rows)
+    end = _EPOCH + dt.timedelta(days=days)
+    baseline = ct.Baseline.from_store(store, since=_EPOCH, until=end, experiment="simulated service")
+    monitor = ct.Monitor(baseline, metrics=("accuracy",), method=method, arl0=arl0)  # type: ignore[arg-type]
+    today = ct.query_events(experiment="simulated service", since=end, store=store)
+    stamps = today.columns["timestamp_ns"]
+    start = int(end.timestamp() * 1e9)
+    trace: list[tuple[float, float]] = [(0.0, 0.0)]
+    lo = 0
+    for k in range(1, 97):  # a poll every 15 minutes
+        cut = start + k * _DAY_NS // 96
+        hi = lo
+        while hi < len(stamps) and stamps[hi] < cut:
+            hi += 1
+        raised = monitor.update(ct.Events(columns={c: v[lo:hi] for c, v in today.columns.items()}))
+        for a in raised:
+            trace.append((_hours(int(a.detected_at.timestamp() * 1e9), start), a.statistic))
+        trace.append((k / 4, monitor.statistics()["accuracy"][0]))
+        lo = hi
+    for d in daily:
+        if d["day"] <= days:
+            del d["requests"]
+    return MonitorLab(settings=settings, store=store, experiment=exp.id, baseline=baseline,
+                      alerts=tuple(monitor.alerts), daily=tuple(daily), trace=tuple(trace),
+                      threshold=monitor.statistics()["accuracy"][1])  # fmt: skip

@@ -1,4 +1,4 @@
-/* crucible labs: four interactive pages on the viewer's server. Every number comes from the
+/* crucible labs: five interactive pages on the viewer's server. Every number comes from the
    server's crucible computation; data (questions, answers, traces) is only ever set as text. */
 "use strict";
 (function () {
@@ -12,6 +12,7 @@
     ["hedging", "Hedging simulator", "A heavy-tailed latency profile (or your own telemetry) through crucible-hedging's simulator: fixed, percentile, adaptive or no hedging; P99 cut against extra load, with a budget."],
     ["compare", "Statistical comparison", "An A/B of two simulated models on real GSM8K problems: the paired analysis as items complete (McNemar, CI, effect size, Holm-corrected p, MDE), then a full harness report."],
     ["trace", "Causal trace explorer", "A seeded simulated model reasons about a GSM8K problem in crucible-trace tags; the parser reads them as they stream: timeline, alternatives, confidence over time, search."],
+    ["monitor", "Production monitoring", "A simulated service's 30-day baseline at 92% accuracy, then a day that slips: crucible-telemetry's monitor watches it hour by hour, its detector against the threshold, the alert and what to do next."],
   ];
 
   const { el, clear, facts, table } = window.CrucibleDom;
@@ -319,7 +320,79 @@
     ctl.form.requestSubmit();
   }
 
-  const PAGES = { ensemble: ensemblePage, hedging: hedgingPage, compare: comparePage, trace: tracePage };
+  // -- 5. production monitoring -------------------------------------------------------------------
+  async function monitorPage() {
+    document.title = "Production monitoring · crucible labs";
+    clear(main);
+    main.appendChild(el("h1", { text: "Production monitoring" }));
+    const ctl = controls([
+      { name: "requests_per_day", label: "requests/day", value: "2000", min: 100, max: 20000, step: "100" },
+      { name: "accuracy", label: "accuracy after the slip", value: "0.89", min: 0.5, max: 0.99, step: "0.01" },
+      { name: "slip_hour", label: "slip starts at (hour)", value: "6", min: 0, max: 23, step: "1" },
+      { name: "method", label: "detector", value: "confidence_sequence", options: [["confidence_sequence", "confidence sequence (e-detector)"], ["cusum", "CUSUM"], ["page_hinkley", "Page–Hinkley"]] },
+      { name: "seed", label: "seed", value: "0", min: 0, step: "1" },
+    ], (v, pace) => start(v, pace).catch((e) => showError(out, e)));
+    const status = el("span", { "data-testid": "progress" });
+    const out = el("div");
+    main.append(ctl.form, el("p", {}, "hours of the monitored day: ", status), out);
+    const runs_ = stepper(status);
+    async function start(v, pace) {
+      const t = runs_.begin();
+      clear(out);
+      const first = await api("/api/lab/monitor", Object.assign({}, v, { upto: 0 }));
+      if (!runs_.current(t)) return;
+      const charts = el("div", { class: "charts", "data-testid": "charts" }), baseline = el("div", { "data-testid": "baseline" });
+      const alert = el("div", { "data-testid": "alerts" }), next = el("div", { "data-testid": "next" });
+      out.append(banner(first.simulated), baseline, charts, el("h2", { text: "Alert" }), alert, el("h2", { text: "What to do next" }), next);
+      await runs_.play(t, first.total_hours, 24, pace, (upto) => api("/api/lab/monitor", Object.assign({}, v, { upto: upto })), (d) => render(d, charts, baseline, alert, next));
+    }
+    function hour(h) { const m = Math.round(60 * h); return String(Math.floor(m / 60)).padStart(2, "0") + ":" + String(m % 60).padStart(2, "0"); }
+    function render(d, charts, baseline, alert, next) {
+      const b = d.baseline, det = d.detector, days = d.daily;
+      clear(baseline).append(facts([["baseline accuracy (30 days)", pct(b.accuracy), "baseline"], ["requests in the baseline", String(b.n)],
+        ["a normal day (95% band)", pct(b.band[0]) + " – " + pct(b.band[1]), "band"], ["detector", det.method], ["ARL₀ (requests)", String(det.arl0)],
+        ["monitored day so far", pct(days[days.length - 1].accuracy) + " of " + days[days.length - 1].n, "today"]]));
+      clear(charts);
+      const first = days[0].day, last = days[days.length - 1].day;
+      const lows = days.filter((x) => x.n).map((x) => x.accuracy).concat([b.band[0]]);
+      C.lines(charts, { title: "Daily accuracy against the baseline band", xlabel: "day", ylabel: "accuracy", yformat: pct, xformat: (x) => fmt(x, 0), ymin: Math.max(0, Math.min(...lows) - 0.01), ymax: Math.min(1, Math.max(...days.map((x) => x.accuracy || 0), b.band[1]) + 0.01),
+        series: [{ label: "daily accuracy", color: "#2f5bd3", points: days.filter((x) => x.n).map((x) => [x.day, x.accuracy, x.date + (x.monitored ? " (monitored, so far)" : "") + ": " + x.correct + "/" + x.n + " [" + pct(x.ci[0]) + ", " + pct(x.ci[1]) + "]"]) },
+          { label: "baseline", color: "#1d2330", points: [[first, b.accuracy], [last, b.accuracy]] },
+          { label: "band low", color: "#98a2b3", points: [[first, b.band[0]], [last, b.band[0]]] },
+          { label: "band high", color: "#98a2b3", points: [[first, b.band[1]], [last, b.band[1]]] }] });
+      const stats = det.trace.map((p) => p[1]);
+      const top = Math.max(det.threshold, ...stats) * 1.05;
+      const series = [{ label: det.statistic, color: "#2f5bd3", points: det.trace.map((p) => [p[0], p[1], hour(p[0])]) },
+        { label: "threshold", color: "#b42318", points: [[0, det.threshold], [24, det.threshold]] },
+        { label: "slip begins", color: "#e67700", points: [[d.slip_hour, 0], [d.slip_hour, top], [d.slip_hour, top, hour(d.slip_hour)]] }];
+      d.alerts.forEach((a, i) => series.push({ label: "alert " + (i + 1), color: "#b42318", points: [[a.detected_hour, 0], [a.detected_hour, a.statistic, "alarm at " + hour(a.detected_hour)]] }));
+      C.lines(charts, { title: "Detector statistic against its threshold (the monitored day)", xlabel: "hour", ylabel: det.statistic, xformat: (x) => fmt(x, 0), yformat: (y) => fmt(y, 2), ymin: Math.min(0, ...stats), ymax: top, series: series });
+      clear(alert);
+      clear(next);
+      if (!d.alerts.length) {
+        alert.appendChild(el("p", { class: "muted", "data-testid": "no-alert", text: d.hours < 24 ? "No alert so far." : "No alert: the detector stayed below its threshold all day." }));
+        next.appendChild(el("p", { class: "muted", text: "Nothing to do: keep monitoring." }));
+        return;
+      }
+      const a = d.alerts[0];
+      alert.append(el("div", { class: "lab-card alert-card", role: "alert", "data-testid": "alert" },
+        el("h2", { text: a.metric + " degraded" }),
+        facts([["metric", a.metric, "metric"], ["baseline → since the change", pct(a.baseline) + " → " + pct(a.current)], ["change", fmt(100 * a.change, 1) + " points", "change"],
+          [(100 * a.confidence_level).toFixed(0) + "% CI", ci(a.ci.map((x) => 100 * x), (x) => fmt(x, 1)) + " points", "change_ci"], ["started (estimated)", a.started_at.slice(0, 16).replace("T", " ") + " UTC", "started"],
+          ["slip began (simulated)", hour(d.slip_hour)], ["detected", a.detected_at.slice(0, 16).replace("T", " ") + " UTC", "detected"], ["requests since the change", String(a.n_since_change)],
+          ["detection delay", d.delay_hours === null ? "–" : fmt(d.delay_hours, 1) + " h", "delay"]]),
+        el("p", { "data-testid": "evidence", text: "Evidence: " + a.evidence }), el("p", { class: "muted", "data-testid": "alert-summary", text: a.summary })));
+      if (d.alerts.length > 1) {
+        alert.appendChild(table(["#", "started", "detected", "since the change", "change", "CI"], d.alerts.map((x, i) => [String(i + 1), hour(x.started_hour), hour(x.detected_hour), pct(x.current), fmt(100 * x.change, 1), ci(x.ci.map((y) => 100 * y), (y) => fmt(y, 1))]), { "data-testid": "alerts-table" }));
+        alert.appendChild(el("p", { class: "muted", text: "After an alert the detector restarts, so a degradation that persists alerts again." }));
+      }
+      next.append(el("ol", { "data-testid": "next-steps" }, d.next.map((x) => el("li", { text: x }))),
+        el("p", {}, "The paired A/B of two versions: ", el("a", { href: "/labs/compare", text: "Statistical comparison lab" }), ". The monitor's own advice: ", a.recommendation));
+    }
+    ctl.form.requestSubmit();
+  }
+
+  const PAGES = { ensemble: ensemblePage, hedging: hedgingPage, compare: comparePage, trace: tracePage, monitor: monitorPage };
   function route() {
     const parts = location.pathname.split("/").filter(Boolean);
     const name = parts[1];
