@@ -39,6 +39,7 @@ from crucible_harness._experiment import (
     TaskContext,
     condition,
 )
+from crucible_harness._ray_executor import RayExecutor
 from crucible_harness._runner import (
     Estimate,
     RunProgress,
@@ -75,6 +76,7 @@ __all__ = (
     "TaskContext",
     "ConditionOutput",
     "RunConfig",
+    "RayExecutor",
     "Budget",
     "AnalysisConfig",
     # running

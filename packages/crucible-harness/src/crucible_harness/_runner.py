@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import inspect
 import random
 import sys
 import time
@@ -17,20 +16,16 @@ import attrs
 
 from crucible_core import context, events
 from crucible_core._async import run_sync
-from crucible_core.exceptions import ProviderTimeoutError
 from crucible_core.ids import new_id
 from crucible_core.render import RenderMixin, Table, View
-from crucible_core.retry import is_transient, retry
 from crucible_harness._budget import BudgetGuard
+from crucible_harness._execute import TaskRunner, build_target, rate_buckets
 from crucible_harness._experiment import (
     Condition,
-    ConditionOutput,
     Experiment,
     HarnessItem,
-    TaskContext,
-    task_seed,
 )
-from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
+from crucible_harness._scoring import Scorer, resolve_scorer
 from crucible_harness._store import RunStore, task_key
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -207,18 +202,7 @@ def _latency_p50(model: Any) -> float | None:
 
 
 def _build_targets(experiment: Experiment) -> dict[str, Any]:
-    from crucible_core.models import build_model
-
-    out: dict[str, Any] = {}
-    for c in experiment.conditions:
-        if isinstance(c.target, str):
-            options: dict[str, Any] = (
-                {"seed": experiment.run.seed} if c.target.startswith("sim:") else {}
-            )
-            out[c.name] = build_model(c.target, **options)
-        else:
-            out[c.name] = c.target
-    return out
+    return {c.name: build_target(c, experiment.run.seed) for c in experiment.conditions}
 
 
 def _estimate(
@@ -308,68 +292,6 @@ class RunResult(RenderMixin):
 # -- execution -----------------------------------------------------------------------------------
 
 
-def _output(value: Any) -> ConditionOutput:
-    if isinstance(value, ConditionOutput):
-        return value
-    text = getattr(value, "text", None)
-    if text is not None and hasattr(value, "usage"):  # a Completion
-        usage = value.usage
-        return ConditionOutput(
-            prediction=text,
-            cost=float(value.cost or 0.0),
-            latency=getattr(value, "latency", None),
-            input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
-            output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
-            metadata={
-                "model": getattr(value, "model", ""),
-                "attempts": getattr(value, "attempts", 1),
-            },
-        )
-    answer = getattr(value, "answer", None)
-    if answer is not None and hasattr(value, "consensus"):  # an ensemble result
-        return ConditionOutput(prediction=answer, cost=float(getattr(value, "cost", 0.0) or 0.0),
-                               latency=getattr(value, "latency", None), metadata={"consensus": value.consensus})  # fmt: skip
-    return ConditionOutput(prediction=value)
-
-
-def _kind_for(item: HarnessItem, scorer: Scorer) -> str:
-    kind = item.metadata.get("kind")
-    return (
-        str(kind)
-        if kind in ("choice", "number", "code", "text")
-        else answer_kind(scorer)
-    )
-
-
-def _reference(item: HarnessItem) -> str | None:
-    ref = item.metadata.get("reference", item.expected)
-    return None if ref is None else str(ref)
-
-
-async def _call(
-    condition: Condition,
-    target: Any,
-    item: HarnessItem,
-    ctx: TaskContext,
-    scorer: Scorer,
-) -> ConditionOutput:
-    if condition.kind == "callable":
-        value = target(item, ctx)
-        if inspect.isawaitable(value):
-            value = await value
-        return _output(value)
-    from crucible_core.models import Request
-
-    prompt = item.input if isinstance(item.input, str) else str(item.input)
-    request = Request(prompt=prompt, reference=_reference(item), kind=_kind_for(item, scorer),  # type: ignore[arg-type]
-                      metadata={"item": item.id, "repeat": ctx.repeat})  # fmt: skip
-    return _output(await target.complete(request))
-
-
-def _transient(error: BaseException) -> bool:
-    return isinstance(error, TimeoutError) or is_transient(error)
-
-
 class _Progress:
     """A live progress display (rich) on stderr: tasks, throughput, errors, spend and ETA.
 
@@ -448,33 +370,11 @@ async def _execute(
         if task_key(c.name, item.id, r) not in done
     )  # fmt: skip
     cfg = experiment.run
-    buckets: dict[str, Any] = {}
-    if cfg.rate_limit is not None:
-        from crucible_core.ratelimit import TokenBucket
-
-        for c in experiment.conditions:
-            provider = str(getattr(targets[c.name], "provider", c.name))
-            buckets.setdefault(provider, TokenBucket(rate=cfg.rate_limit))
     chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
     prices = {
         c.name: _price_per_task(c, targets[c.name], chars)
         for c in experiment.conditions
     }
-    policy = retry(
-        on=_transient,
-        attempts=cfg.retries + 1,
-        timeout=None,
-        wait_initial=0.2,
-        wait_max=10.0,
-    )
-    # attempts after the first (which runs outside any retry loop, see `one`)
-    retry_rest = retry(
-        on=_transient,
-        attempts=max(cfg.retries, 1),
-        timeout=None,
-        wait_initial=0.4,
-        wait_max=10.0,
-    )
     bar = _Progress(len(queue), enabled=progress)
     # Tasks carry the run id; inside a crucible-telemetry experiment they keep that experiment's id
     # (so telemetry captures them), otherwise the run is the experiment.
@@ -482,92 +382,31 @@ async def _execute(
     if context.current().experiment_id is None:
         attribution.update(experiment_id=run_id, experiment_name=experiment.name)
 
-    async def one(
-        c: Condition, item: HarnessItem, repeat: int, reserved: float
-    ) -> None:
-        seed = task_seed(cfg.seed, c.name, item.id, repeat)
-        ctx = TaskContext(
-            experiment=experiment.name,
-            run_id=run_id,
-            condition=c.name,
-            repeat=repeat,
-            seed=seed,
-            timeout=cfg.timeout,
-        )
-        target = targets[c.name]
-        started = dt.datetime.now(dt.UTC)
-        wall = time.perf_counter()
-        attempts = 0
-        record: dict[str, Any] = {
-            "key": task_key(c.name, item.id, repeat),
-            "condition": c.name,
-            "item": item.id,
-            "repeat": repeat,
-            "seed": seed,
-        }
-        with context.use(**attribution, condition=c.name, repeat=repeat, item=item.id):
-            events.emit(
-                events.HARNESS_TASK_START,
-                {"system_time": time.time()},
-                {"condition": c.name, "item": item.id, "repeat": repeat},
-            )
-            try:
-                bucket = buckets.get(str(getattr(target, "provider", c.name)))
-
-                async def attempt_once() -> ConditionOutput:
-                    nonlocal attempts
-                    attempts += 1
-                    if bucket is not None:
-                        await bucket.acquire()
-                    try:
-                        async with asyncio.timeout(cfg.timeout):
-                            return await _call(c, target, item, ctx, scorer)
-                    except TimeoutError as err:
-                        raise ProviderTimeoutError(
-                            f"task took longer than {cfg.timeout} s",
-                            timeout=cfg.timeout,
-                        ) from err
-
-                try:  # the first attempt runs without the retry machinery: most tasks need no retry
-                    out = await attempt_once()
-                except Exception as first:
-                    if cfg.retries == 0 or not _transient(first):
-                        raise
-                    await asyncio.sleep(policy.wait(1, first))
-                    async for attempt in retry_rest.context():
-                        with attempt:
-                            out = await attempt_once()
-                if scorer.blocking:
-                    correct, score = await asyncio.to_thread(
-                        scorer, item, out.prediction
-                    )
-                else:
-                    correct, score = scorer(item, out.prediction)
-                record.update(
-                    status="ok", prediction=out.prediction, correct=correct, score=score,
-                    latency=out.latency if out.latency is not None else time.perf_counter() - wall,
-                    cost=out.cost, input_tokens=out.input_tokens, output_tokens=out.output_tokens,
-                    metadata=dict(out.metadata), error_type=None, error=None,
-                )  # fmt: skip
-            except (
-                Exception
-            ) as err:  # recorded with its error; never dropped from the denominator
-                record.update(status="error", prediction=None, correct=False if item.expected is not None else None, score=None,
-                              latency=time.perf_counter() - wall, cost=float(getattr(err, "cost", 0.0) or 0.0),
-                              input_tokens=0, output_tokens=0, metadata={},
-                              error_type=type(err).__name__, error=str(err)[:2000])  # fmt: skip
-            record.update(attempts=attempts, wall_time=time.perf_counter() - wall, started_at=started.isoformat(),
-                          finished_at=dt.datetime.now(dt.UTC).isoformat())  # fmt: skip
-            name = (
-                events.HARNESS_TASK_STOP
-                if record["status"] == "ok"
-                else events.HARNESS_TASK_EXCEPTION
-            )
-            events.emit(name, {"duration": record["wall_time"], "cost": float(record["cost"])},
-                        {"correct": record["correct"], "error_type": record["error_type"]})  # fmt: skip
+    def record_one(c: Condition, reserved: float, record: dict[str, Any]) -> None:
         guard.settle(c.name, reserved, float(record["cost"]))
         store.add(record)
         bar.tick(guard.total_spent, error=record["status"] != "ok")
+
+    if cfg.executor != "local":
+        try:
+            await cfg.executor.execute(
+                experiment=experiment, items=items, targets=targets, scorer=scorer, run_id=run_id,
+                attribution=attribution, queue=queue, guard=guard, prices=prices, on_record=record_one,
+            )  # fmt: skip
+        finally:
+            bar.close()
+        _budget_event(experiment, guard)
+        return guard
+
+    runner = TaskRunner(
+        experiment_name=experiment.name, run_id=run_id, cfg=cfg, targets=targets, scorer=scorer,
+        buckets=rate_buckets(experiment.conditions, targets, cfg), attribution=attribution,
+    )  # fmt: skip
+
+    async def one(
+        c: Condition, item: HarnessItem, repeat: int, reserved: float
+    ) -> None:
+        record_one(c, reserved, await runner.run(c, item, repeat))
 
     async def worker() -> None:
         while queue:
@@ -588,10 +427,14 @@ async def _execute(
         )
     finally:
         bar.close()
+    _budget_event(experiment, guard)
+    return guard
+
+
+def _budget_event(experiment: Experiment, guard: BudgetGuard) -> None:
     if guard.halted:
         events.emit(events.HARNESS_BUDGET_EXCEEDED, {"spent": guard.total_spent, "limit": experiment.budget.max_total or 0.0},
                     {"stopped_conditions": sorted(guard.stopped)})  # fmt: skip
-    return guard
 
 
 def _versions() -> dict[str, str]:
