@@ -22,14 +22,24 @@ import tempfile
 import time
 from typing import Any
 
-from crucible_harness import Condition, ConditionOutput, Experiment, HarnessItem, RayExecutor, RunConfig, run_async
+from crucible_harness import (
+    Condition,
+    ConditionOutput,
+    Experiment,
+    HarnessItem,
+    RayExecutor,
+    RunConfig,
+    run_async,
+)
 from crucible_harness._ray_local import LocalRayCluster
 
 LATENCY = 0.2
 
 
 def items(n: int) -> list[HarnessItem]:
-    return [HarnessItem(id=f"q{i:06d}", input=str(i), expected=str(2 * i)) for i in range(n)]
+    return [
+        HarnessItem(id=f"q{i:06d}", input=str(i), expected=str(2 * i)) for i in range(n)
+    ]
 
 
 async def provider(item: HarnessItem, ctx: Any) -> ConditionOutput:
@@ -53,14 +63,17 @@ async def timed(exp: Experiment) -> float:
         start = time.perf_counter()
         result = await run_async(exp, output_dir=out, formats=())
         took = time.perf_counter() - start
-    assert result.status == "complete" and len(result.records) == len(exp.items), result.status
+    assert result.status == "complete", result.status
+    assert len(result.records) == len(exp.items)
     return took
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("--in-flight", type=int, default=1000, help="tasks in flight in total")
+    parser.add_argument(
+        "--in-flight", type=int, default=1000, help="tasks in flight in total"
+    )
     parser.add_argument("--batch", type=int, default=64, help="tasks per Ray call")
     args = parser.parse_args()
     n = args.tasks
@@ -81,12 +94,19 @@ def main() -> None:
         local = asyncio.run(timed(experiment(n, provider, args.in_flight, "local")))
         print(f"   local                 {local:7.2f} s  {n / local:7.0f} tasks/s")
         rates = {}
-        for name, ex in (("ray, 1 node, 2 workers", one_node), ("ray, 2 nodes, 2 workers", two_nodes)):
+        for name, ex in (
+            ("ray, 1 node, 2 workers", one_node),
+            ("ray, 2 nodes, 2 workers", two_nodes),
+        ):
             took = asyncio.run(timed(experiment(n, provider, args.in_flight, ex)))
             rates[name] = n / took
-            print(f"   {name:22s}{took:7.2f} s  {n / took:7.0f} tasks/s  ratio to local {local / took:.2f}")
+            print(
+                f"   {name:22s}{took:7.2f} s  {n / took:7.0f} tasks/s  ratio to local {local / took:.2f}"
+            )
 
-        print(f"2. per-task overhead, {n} zero-latency tasks, {args.in_flight} in flight")
+        print(
+            f"2. per-task overhead, {n} zero-latency tasks, {args.in_flight} in flight"
+        )
         local0 = asyncio.run(timed(experiment(n, instant, args.in_flight, "local")))
         ray0 = asyncio.run(timed(experiment(n, instant, args.in_flight, two_nodes)))
         added = (ray0 - local0) / n * 1000

@@ -373,7 +373,9 @@ def ray_cluster() -> Any:
     This process is connected to it as a driver. Skipped only when ray (the `crucible-harness[ray]`
     extra) is not installed; `scripts/test` installs every extra, so CI runs these tests.
     """
-    pytest.importorskip("ray", reason="ray is not installed (the crucible-harness[ray] extra)")
+    pytest.importorskip(
+        "ray", reason="ray is not installed (the crucible-harness[ray] extra)"
+    )
     from crucible_harness._ray_local import LocalRayCluster
 
     cluster = LocalRayCluster().start()

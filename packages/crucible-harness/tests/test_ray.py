@@ -48,7 +48,9 @@ def arithmetic(item: HarnessItem, ctx: Any) -> ConditionOutput:
     """Right 70% of the time, deterministically per task seed."""
     right = random.Random(ctx.seed).random() < 0.7
     guess = item.expected if right else str(int(item.expected) + 1)
-    return ConditionOutput(prediction=guess, cost=0.001, metadata={"seed_mod": ctx.seed % 97})
+    return ConditionOutput(
+        prediction=guess, cost=0.001, metadata={"seed_mod": ctx.seed % 97}
+    )
 
 
 def _node() -> str:
@@ -68,18 +70,25 @@ async def slow_answer(item: HarnessItem, ctx: Any) -> ConditionOutput:
     )
 
 
-def comparable(records: Any, drop: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def comparable(
+    records: Any, drop: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     out = [{k: v for k, v in r.items() if k not in TIMING | drop} for r in records]
     return sorted(out, key=lambda r: r["key"])
 
 
 def outcomes(records: Any) -> list[tuple[Any, ...]]:
-    return sorted((r["key"], r["status"], r["prediction"], r["correct"], r["cost"]) for r in records)
+    return sorted(
+        (r["key"], r["status"], r["prediction"], r["correct"], r["cost"])
+        for r in records
+    )
 
 
 def ray_executor(cluster: Any, **options: Any) -> RayExecutor:
     options.setdefault("num_workers", 2)
-    options.setdefault("resources", {"CPU": 0.5})  # two fit on either node: a lost node's restart
+    options.setdefault(
+        "resources", {"CPU": 0.5}
+    )  # two fit on either node: a lost node's restart
     return RayExecutor(address=cluster.address, **options)
 
 
@@ -99,10 +108,14 @@ def attrs_evolve_run(exp: Experiment, **changes: Any) -> Experiment:
     return attrs.evolve(exp, run=attrs.evolve(exp.run, **changes))
 
 
-def test_local_and_ray_runs_give_identical_records(two_nodes: Any, tmp_path: Path) -> None:
+def test_local_and_ray_runs_give_identical_records(
+    two_nodes: Any, tmp_path: Path
+) -> None:
     offset = 3
 
-    def closure(item: HarnessItem, ctx: Any) -> str:  # a closure over a local: cloudpickled by value
+    def closure(
+        item: HarnessItem, ctx: Any
+    ) -> str:  # a closure over a local: cloudpickled by value
         return str(int(item.expected) + (ctx.seed + offset) % 2)
 
     def experiment(executor: Any) -> Experiment:
@@ -118,19 +131,27 @@ def test_local_and_ray_runs_give_identical_records(two_nodes: Any, tmp_path: Pat
         )  # fmt: skip
 
     local = run(experiment("local"), output_dir=tmp_path / "local", formats=())
-    remote = run(experiment(ray_executor(two_nodes, batch_size=4)), output_dir=tmp_path / "ray", formats=())
+    remote = run(
+        experiment(ray_executor(two_nodes, batch_size=4)),
+        output_dir=tmp_path / "ray",
+        formats=(),
+    )
     assert local.status == remote.status == "complete"
     assert len(remote.records) == 4 * len(ITEMS) * 2
     assert comparable(remote.records) == comparable(local.records)
     accuracy = [(c.name, c.tasks, c.completed) for c in local.analysis.conditions]
-    assert [(c.name, c.tasks, c.completed) for c in remote.analysis.conditions] == accuracy
+    assert [
+        (c.name, c.tasks, c.completed) for c in remote.analysis.conditions
+    ] == accuracy
     manifest = json.loads((remote.run_dir / "manifest.json").read_text())
     assert manifest["experiment"]["run"]["executor"]["kind"] == "ray"
 
 
 def test_the_budget_holds_across_workers(two_nodes: Any, tmp_path: Path) -> None:
     def paid(item: HarnessItem, ctx: Any) -> ConditionOutput:
-        return ConditionOutput(prediction=item.expected, cost=0.01, metadata={"node": _node()})
+        return ConditionOutput(
+            prediction=item.expected, cost=0.01, metadata={"node": _node()}
+        )
 
     def experiment(limit: float) -> Experiment:
         return Experiment(
@@ -145,13 +166,19 @@ def test_the_budget_holds_across_workers(two_nodes: Any, tmp_path: Path) -> None
     assert stopped.spent == pytest.approx(0.10) and stopped.spent <= 0.105
     finished = resume(stopped.run_dir, experiment(1.0), formats=())
     assert finished.status == "complete"
-    assert len({r["key"] for r in finished.records}) == len(finished.records) == len(ITEMS)
-    assert {r["metadata"]["node"] for r in finished.records} == set(node_ids(two_nodes).values())
+    assert (
+        len({r["key"] for r in finished.records}) == len(finished.records) == len(ITEMS)
+    )
+    assert {r["metadata"]["node"] for r in finished.records} == set(
+        node_ids(two_nodes).values()
+    )
 
 
 def test_the_rate_limit_is_global(two_nodes: Any, tmp_path: Path) -> None:
     def stamped(item: HarnessItem, ctx: Any) -> ConditionOutput:
-        return ConditionOutput(prediction=item.expected, metadata={"t": time.time(), "node": _node()})
+        return ConditionOutput(
+            prediction=item.expected, metadata={"t": time.time(), "node": _node()}
+        )
 
     exp = Experiment(
         name="rate", dataset=ITEMS[:14], conditions=[Condition(name="stamped", target=stamped)],
@@ -159,7 +186,9 @@ def test_the_rate_limit_is_global(two_nodes: Any, tmp_path: Path) -> None:
     )  # fmt: skip
     result = run(exp, output_dir=tmp_path, formats=())
     assert result.status == "complete"
-    assert {r["metadata"]["node"] for r in result.records} == set(node_ids(two_nodes).values())
+    assert {r["metadata"]["node"] for r in result.records} == set(
+        node_ids(two_nodes).values()
+    )
     times = sorted(r["metadata"]["t"] for r in result.records)
     # 4 requests/s for the whole cluster: any 5 consecutive calls span a second (per-worker limits
     # would let the two workers make 8 a second); 0.15 s for the grant to reach the worker
@@ -195,7 +224,10 @@ def counting_server() -> Any:
 
 
 def test_http_model_aimd_limit_is_global_and_its_key_comes_from_the_driver(
-    two_nodes: Any, tmp_path: Path, counting_server: Any, monkeypatch: pytest.MonkeyPatch
+    two_nodes: Any,
+    tmp_path: Path,
+    counting_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from aiohttp import web
 
@@ -220,7 +252,9 @@ def test_http_model_aimd_limit_is_global_and_its_key_comes_from_the_driver(
             await runner.cleanup()
 
     result = asyncio.run(main())
-    assert result.status == "complete", [r["error"] for r in result.records if r["error"]][:3]
+    assert result.status == "complete", [
+        r["error"] for r in result.records if r["error"]
+    ][:3]
     assert all(r["status"] == "ok" for r in result.records)
     assert state["requests"] == 24
     assert state["peak"] <= 2  # one limit of 2 for the cluster, not 2 per worker
@@ -255,42 +289,72 @@ def test_a_condition_with_resources_gets_its_own_pool_and_builds_its_model_once_
     pinned = [r for r in result.records if r["condition"] == "pinned"]
     assert {r["metadata"]["node"] for r in pinned} == {node_ids(two_nodes)["node2"]}
     hosts = {(r["metadata"]["pid"], r["metadata"]["instance"]) for r in pinned}
-    assert len(hosts) == 1  # node2 has one "node2" resource: one worker, one model, every task
+    assert (
+        len(hosts) == 1
+    )  # node2 has one "node2" resource: one worker, one model, every task
     assert max(r["metadata"]["served"] for r in pinned) == len(pinned)
 
 
 def test_a_second_result_for_a_recorded_key_is_dropped_and_logged(
-    two_nodes: Any, caplog: pytest.LogCaptureFixture
+    two_nodes: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from collections import deque
 
     from crucible_harness._budget import BudgetGuard
     from crucible_harness._ray_driver import Driver, _Batch
+    from crucible_harness._record import Recorder
     from crucible_harness._scoring import resolve_scorer
+    from crucible_harness._store import RunStore
 
-    exp = Experiment(name="dupes", dataset=ITEMS[:2], conditions=[Condition(name="f", target=arithmetic)],
-                     run=RunConfig(executor=ray_executor(two_nodes, num_workers=1)))  # fmt: skip
-    driver = Driver(exp.run.executor, experiment=exp, items=ITEMS[:2], targets={"f": arithmetic},
-                    scorer=resolve_scorer(exp.scorer, dataset=None, items=ITEMS[:2]), run_id="run-x", attribution={})  # fmt: skip
+    items = ITEMS[:3]
+    exp = Experiment(
+        name="dupes", dataset=items, conditions=[Condition(name="f", target=arithmetic)],
+        run=RunConfig(executor=ray_executor(two_nodes, num_workers=1)),
+    )  # fmt: skip
+    scorer = resolve_scorer(exp.scorer, dataset=None, items=items)
+    driver = Driver(exp.run.executor, experiment=exp, items=items, targets={"f": arithmetic},
+                    scorer=scorer, run_id="run-x", attribution={})  # fmt: skip
+    store = RunStore.create(tmp_path / "run", {"run_id": "run-x", "fingerprint": exp.fingerprint(),
+                                               "experiment": exp.describe(), "items": [i.id for i in items]})  # fmt: skip
+    guard = BudgetGuard(exp.budget, ["f"])
+    recorded: list[Mapping[str, Any]] = []
+    recorder = Recorder(store, guard, on_recorded=recorded.append)
+
+    async def main() -> None:
+        store.start()
+        try:
+            queue = deque((exp.conditions[0], item, 0) for item in items)
+            await driver.run(queue, guard, {"f": 0.0}, recorder, lambda: False)
+            assert len(recorded) == 3
+            again = dict(recorded[0])  # the same task's result, delivered a second time
+            guard.try_reserve("f", 0.5)
+            task = (exp.conditions[0], items[0], 0)
+            with caplog.at_level("WARNING", logger="crucible_harness"):
+                driver.deliver(
+                    _Batch(pool=driver.pools[0], worker=0, tasks=[(task, 0.5)]),
+                    [again],
+                    recorder,
+                )
+        finally:
+            await store.close()
+            store.release()
+
     try:
-        guard = BudgetGuard(exp.budget, ["f"])
-        recorded: list[Mapping[str, Any]] = []
-        queue = deque((exp.conditions[0], item, 0) for item in ITEMS[:2])
-        asyncio.run(driver.run(queue, guard, {"f": 0.0}, lambda c, r, rec: recorded.append(rec), lambda: False))
-        assert len(recorded) == 2
-        task = (exp.conditions[0], ITEMS[0], 0)
-        guard.try_reserve("f", 0.5)
-        with caplog.at_level("WARNING", logger="crucible_harness.ray"):
-            driver.deliver(_Batch(pool=driver.pools[0], worker=0, tasks=[(task, 0.5)]), [dict(recorded[0])],
-                           lambda c, r, rec: recorded.append(rec), guard)  # fmt: skip
-        assert len(recorded) == 2 and driver.duplicates == 1
-        assert guard.reserved["f"] == 0.0  # the duplicate's reservation is released, nothing spent
-        assert "dropped a second result" in caplog.text
+        asyncio.run(main())
     finally:
         driver.close(keep=True)
+    assert len(recorded) == 3 and recorder.dropped == 1
+    assert (tmp_path / "run" / "tasks.jsonl").read_text().count("\n") == 3
+    assert (
+        guard.reserved["f"] == 0.0
+    )  # the second result settled its reservation (its cost was paid)
+    assert guard.spent["f"] == pytest.approx(4 * 0.001)
+    assert "dropped a second result" in caplog.text
 
 
-def test_a_target_that_cannot_be_pickled_is_refused_by_name(two_nodes: Any, tmp_path: Path) -> None:
+def test_a_target_that_cannot_be_pickled_is_refused_by_name(
+    two_nodes: Any, tmp_path: Path
+) -> None:
     import threading
 
     lock = threading.Lock()
@@ -301,7 +365,9 @@ def test_a_target_that_cannot_be_pickled_is_refused_by_name(two_nodes: Any, tmp_
 
     exp = Experiment(name="unpicklable", dataset=ITEMS[:2], conditions=[Condition(name="locked", target=locked)],
                      run=RunConfig(executor=ray_executor(two_nodes)))  # fmt: skip
-    with pytest.raises(ExperimentDefinitionError, match="'locked' cannot be sent to Ray workers"):
+    with pytest.raises(
+        ExperimentDefinitionError, match="'locked' cannot be sent to Ray workers"
+    ):
         run(exp, output_dir=tmp_path, formats=())
 
 
@@ -310,10 +376,14 @@ def test_resume_a_local_run_on_ray(two_nodes: Any, tmp_path: Path) -> None:
                      budget=Budget(max_total=0.0155), run=RunConfig(max_concurrency=4))  # fmt: skip
     first = run(exp, output_dir=tmp_path, formats=())
     assert first.status == "budget" and len(first.records) == 15
-    on_ray = attrs_evolve_run(attrs_evolve_budget(exp, None), executor=ray_executor(two_nodes))
+    on_ray = attrs_evolve_run(
+        attrs_evolve_budget(exp, None), executor=ray_executor(two_nodes)
+    )
     rest = asyncio.run(resume_async(first.run_dir, on_ray, formats=()))
     assert rest.status == "complete" and len(rest.records) == len(ITEMS)
-    whole = run(attrs_evolve_budget(exp, None), output_dir=tmp_path / "whole", formats=())
+    whole = run(
+        attrs_evolve_budget(exp, None), output_dir=tmp_path / "whole", formats=()
+    )
     assert comparable(rest.records) == comparable(whole.records)
 
 
@@ -336,7 +406,9 @@ def test_ray_executor_settings_are_checked() -> None:
 # -- losing workers and the driver (last: they kill the second node, started again on demand) -----
 
 
-def test_tasks_cross_raylets_and_a_killed_worker_node_loses_nothing(two_nodes: Any, tmp_path: Path) -> None:
+def test_tasks_cross_raylets_and_a_killed_worker_node_loses_nothing(
+    two_nodes: Any, tmp_path: Path
+) -> None:
     exp = Experiment(
         name="lose-a-node", dataset=ITEMS, repeats=4,
         conditions=[Condition(name="slow", target=slow_answer)],
@@ -351,7 +423,7 @@ def test_tasks_cross_raylets_and_a_killed_worker_node_loses_nothing(two_nodes: A
         while not job.done():
             await asyncio.sleep(0.1)
             if not tasks_file:
-                tasks_file.extend(tmp_path.glob("*/tasks.jsonl"))
+                tasks_file.extend(tmp_path.glob("*/tasks.jsonl"))  # noqa: ASYNC240 - a test poll
                 continue
             text = tasks_file[0].read_text()
             lines = text.count("\n")
@@ -364,9 +436,18 @@ def test_tasks_cross_raylets_and_a_killed_worker_node_loses_nothing(two_nodes: A
 
     result = asyncio.run(main())
     assert result.status == "complete"
-    assert len({r["key"] for r in result.records}) == len(result.records) == len(ITEMS) * 4
-    assert {r["metadata"]["node"] for r in result.records} == {ids["head"], ids["node2"]}
-    local = run(attrs_evolve_run(exp, executor="local"), output_dir=tmp_path / "local", formats=())
+    assert (
+        len({r["key"] for r in result.records}) == len(result.records) == len(ITEMS) * 4
+    )
+    assert {r["metadata"]["node"] for r in result.records} == {
+        ids["head"],
+        ids["node2"],
+    }
+    local = run(
+        attrs_evolve_run(exp, executor="local"),
+        output_dir=tmp_path / "local",
+        formats=(),
+    )
     assert outcomes(result.records) == outcomes(local.records)
 
 
@@ -381,7 +462,7 @@ make = runpy.run_path(sys.argv[2])["make"]
 run(make(sys.argv[1]), output_dir=sys.argv[3], formats=())
 """
 
-EXPERIMENT = '''
+EXPERIMENT = """
 import asyncio, random
 from crucible_harness import Condition, ConditionOutput, Experiment, HarnessItem, RayExecutor, RunConfig
 
@@ -398,7 +479,7 @@ def make(address):
     return Experiment(name="killed", dataset=ITEMS, repeats=4,
                       conditions=[Condition(name="a", target=answer), Condition(name="b", target="sim:gpt-4")],
                       run=RunConfig(max_concurrency=8, seed=3, executor=executor))
-'''
+"""
 
 
 @pytest.mark.parametrize("kill", ["driver", "driver and worker node"])
@@ -422,7 +503,9 @@ def test_killed_driver_resumes_to_the_uninterrupted_result_set(
             assert proc.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)  # mid-run: tasks in flight, a group write maybe half done
+        os.kill(
+            proc.pid, signal.SIGKILL
+        )  # mid-run: tasks in flight, a group write maybe half done
         if kill != "driver":
             two_nodes.kill_node()
         proc.wait(30)

@@ -39,19 +39,11 @@ from crucible_harness._experiment import (
     TaskContext,
     condition,
 )
+from crucible_harness._plan import Estimate, estimate
 from crucible_harness._ray_executor import RayExecutor
-from crucible_harness._runner import (
-    Estimate,
-    RunProgress,
-    RunResult,
-    estimate,
-    load_run,
-    resume,
-    resume_async,
-    run,
-    run_async,
-    status,
-)
+from crucible_harness._record import RunProgress, RunResult, load_run, status
+from crucible_harness._runner import resume, resume_async, run, run_async
+from crucible_harness._store import RepairResult, repair
 from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -59,6 +51,10 @@ from crucible_harness.exceptions import (
     HarnessError,
     ResumeMismatchError,
     RunDirectoryError,
+    RunDirectoryWarning,
+    RunLockedError,
+    RunRecordsError,
+    RunWriteError,
 )
 
 if TYPE_CHECKING:
@@ -87,6 +83,8 @@ __all__ = (
     "estimate",
     "load_run",
     "status",
+    "repair",
+    "RepairResult",
     "Estimate",
     "RunProgress",
     "RunResult",
@@ -106,7 +104,11 @@ __all__ = (
     "ExperimentDefinitionError",
     "RunDirectoryError",
     "ResumeMismatchError",
+    "RunLockedError",
+    "RunRecordsError",
+    "RunWriteError",
     "BudgetStopError",
+    "RunDirectoryWarning",
     # metadata
     "__version__",
 )

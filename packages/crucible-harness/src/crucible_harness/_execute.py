@@ -13,42 +13,35 @@ import asyncio
 import datetime as dt
 import inspect
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from crucible_core import context, events
 from crucible_core.exceptions import ProviderTimeoutError
 from crucible_core.retry import is_transient, retry
+from crucible_harness._budget import BudgetGuard
 from crucible_harness._experiment import (
     Condition,
     ConditionOutput,
+    Experiment,
     HarnessItem,
     RunConfig,
     TaskContext,
     task_seed,
 )
+from crucible_harness._plan import _price_per_task
+from crucible_harness._record import Recorder
 from crucible_harness._scoring import Scorer, answer_kind
-from crucible_harness._store import task_key
+from crucible_harness._store import RunStore, dropped_spend, task_key
 
-__all__ = ("TaskRunner", "build_target", "provider_of", "rate_buckets")
+__all__ = ("TaskRunner", "execute_tasks", "provider_of", "rate_buckets")
 
 
 class Bucket(Protocol):
     """A rate limit a task waits on before each attempt (a `TokenBucket`, or a Ray actor's proxy)."""
 
     async def acquire(self, tokens: float = 1) -> float: ...
-
-
-def build_target(condition: Condition, seed: int) -> Any:
-    """What a condition calls: its model string built (a `sim:` model seeded by the run), else its target."""
-    if not isinstance(condition.target, str):
-        return condition.target
-    from crucible_core.models import build_model
-
-    options: dict[str, Any] = (
-        {"seed": seed} if condition.target.startswith("sim:") else {}
-    )
-    return build_model(condition.target, **options)
 
 
 def provider_of(condition: Condition, target: Any) -> str:
@@ -263,3 +256,162 @@ class TaskRunner:
             events.emit(name, {"duration": record["wall_time"], "cost": float(record["cost"])},
                         {"correct": record["correct"], "error_type": record["error_type"]})  # fmt: skip
         return record
+
+
+class _Progress:
+    """A live progress display (rich) on stderr: tasks, throughput, errors, spend and ETA.
+
+    Refreshed at most four times a second from its own timer, so ticking costs next to nothing.
+    Off in quiet mode; on a stream that is not a terminal rich prints the final state only.
+    """
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total, self.done, self.errors, self.spent = total, 0, 0, 0.0
+        self._bar: Any = None
+        self._task: Any = None
+        if not enabled or total == 0:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f}/s  errors {task.fields[errors]}  ${task.fields[spent]:.4f}"),
+            TextColumn("ETA"), TimeRemainingColumn(),
+            console=Console(stderr=True), refresh_per_second=4, transient=False,
+        )  # fmt: skip
+        self._task = self._bar.add_task(
+            "run", total=total, rate=0.0, errors=0, spent=0.0
+        )
+        self._start = time.monotonic()
+        self._bar.start()
+
+    def tick(self, spent: float, *, error: bool) -> None:
+        self.done += 1
+        self.errors += error
+        self.spent = spent
+        if self._bar is not None:
+            rate = self.done / max(time.monotonic() - self._start, 1e-9)
+            self._bar.update(
+                self._task,
+                completed=self.done,
+                rate=rate,
+                errors=self.errors,
+                spent=spent,
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+async def execute_tasks(
+    experiment: Experiment,
+    items: Sequence[HarnessItem],
+    targets: Mapping[str, Any],
+    store: RunStore,
+    scorer: Scorer,
+    run_id: str,
+    *,
+    progress: bool,
+) -> BudgetGuard:
+    done = store.completed_keys()
+    # paid for even when `crucible repair` dropped them from the log
+    spent: dict[str, float] = {
+        k: v for k, v in dropped_spend(store.manifest).items() if k in {c.name for c in experiment.conditions}
+    }  # fmt: skip
+    for r in store.records:
+        spent[r["condition"]] = spent.get(r["condition"], 0.0) + float(
+            r.get("cost") or 0.0
+        )
+    guard = BudgetGuard(
+        experiment.budget, [c.name for c in experiment.conditions], spent=spent
+    )
+    for r in store.records:  # a resumed run reserves what its tasks were seen to cost
+        guard.largest[r["condition"]] = max(
+            guard.largest[r["condition"]], float(r.get("cost") or 0.0)
+        )
+    queue: deque[tuple[Condition, HarnessItem, int]] = deque(
+        (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
+        if task_key(c.name, item.id, r) not in done
+    )  # fmt: skip
+    cfg = experiment.run
+    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
+    prices = {
+        c.name: _price_per_task(c, targets[c.name], chars)
+        for c in experiment.conditions
+    }
+    bar = _Progress(len(queue), enabled=progress)
+    # Tasks carry the run id; inside a crucible-telemetry experiment they keep that experiment's id
+    # (so telemetry captures them), otherwise the run is the experiment.
+    attribution: dict[str, Any] = {"run_id": run_id}
+    if context.current().experiment_id is None:
+        attribution.update(experiment_id=run_id, experiment_name=experiment.name)
+
+    record_one = Recorder(
+        store,
+        guard,
+        on_recorded=lambda r: bar.tick(guard.total_spent, error=r["status"] != "ok"),
+    )
+
+    if cfg.executor != "local":
+        try:
+            await cfg.executor.execute(
+                experiment=experiment, items=items, targets=targets, scorer=scorer, run_id=run_id,
+                attribution=attribution, queue=queue, guard=guard, prices=prices, on_record=record_one,
+                should_stop=lambda: store.failure is not None,
+            )  # fmt: skip
+        finally:
+            bar.close()
+        _budget_event(experiment, guard)
+        return guard
+
+    runner = TaskRunner(
+        experiment_name=experiment.name, run_id=run_id, cfg=cfg, targets=targets, scorer=scorer,
+        buckets=rate_buckets(experiment.conditions, targets, cfg), attribution=attribution,
+    )  # fmt: skip
+
+    async def one(
+        c: Condition, item: HarnessItem, repeat: int, reserved: float
+    ) -> None:
+        record_one(c, reserved, await runner.run(c, item, repeat))
+
+    async def worker() -> None:
+        while queue:
+            if (
+                store.failure is not None
+            ):  # the logs cannot be written: send nothing more
+                queue.clear()
+                return
+            c, item, repeat = queue.popleft()
+            price = prices[c.name]
+            reserve = max(price if price is not None else 0.0, guard.largest[c.name])
+            if not guard.try_reserve(
+                c.name, reserve
+            ):  # the task stays pending (resumable)
+                if guard.stopped_total:
+                    queue.clear()
+                continue
+            await one(c, item, repeat, reserve)
+
+    try:
+        await asyncio.gather(
+            *(worker() for _ in range(min(cfg.max_concurrency, max(1, len(queue)))))
+        )
+    finally:
+        bar.close()
+    _budget_event(experiment, guard)
+    return guard
+
+
+def _budget_event(experiment: Experiment, guard: BudgetGuard) -> None:
+    if guard.halted:
+        events.emit(events.HARNESS_BUDGET_EXCEEDED, {"spent": guard.total_spent, "limit": experiment.budget.max_total or 0.0},
+                    {"stopped_conditions": sorted(guard.stopped)})  # fmt: skip

@@ -119,8 +119,16 @@ class Condition:
     workers, each building the target once; the local executor ignores it."""
 
     def __attrs_post_init__(self) -> None:
-        for key, value in self.resources.items():
-            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        amounts: Iterable[tuple[object, object]] = (
+            self.resources.items()
+        )  # as given, untyped
+        for key, value in amounts:
+            if (
+                not isinstance(key, str)
+                or isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not value > 0
+            ):
                 raise _fail(
                     "condition.resources",
                     f"resources must map resource names to positive amounts, got {key!r}: {value!r}",

@@ -24,8 +24,9 @@ from ray.exceptions import RayError
 
 from crucible_core import context, events
 from crucible_core.ratelimit import AdaptiveLimiter, TokenBucket
-from crucible_harness._execute import TaskRunner, build_target, provider_of
+from crucible_harness._execute import TaskRunner, provider_of
 from crucible_harness._experiment import Condition, HarnessItem, RunConfig
+from crucible_harness._plan import build_target
 from crucible_harness._ray_executor import OnRecord, RayExecutor, Task, log, reemit
 from crucible_harness.exceptions import ExperimentDefinitionError
 
@@ -44,7 +45,7 @@ class ProviderLimits:
     """A provider's token bucket and AIMD concurrency limit, shared by every worker of a run."""
 
     def __init__(
-        self, rate: float | None, max_limit: int | None, adaptive: bool = True
+        self, rate: float | None, max_limit: int | None, *, adaptive: bool = True
     ) -> None:
         self.bucket = TokenBucket(rate=rate) if rate else None
         self.limiter = (
@@ -64,7 +65,9 @@ class ProviderLimits:
         assert self.limiter is not None
         slot = self.limiter.slot()
         await slot.__aenter__()
-        if token in self.abandoned:  # the caller gave up while waiting: pass the place on
+        if (
+            token in self.abandoned
+        ):  # the caller gave up while waiting: pass the place on
             self.abandoned.discard(token)
             slot.neutral()
             await slot.__aexit__(None, None, None)
@@ -106,7 +109,7 @@ class RemoteBucket:
 class RemoteLimiter:
     """Stands in for an HTTP model's `AdaptiveLimiter` on a worker: slots come from the provider's actor."""
 
-    def __init__(self, actor: Any, max_limit: int, adaptive: bool) -> None:
+    def __init__(self, actor: Any, max_limit: int, *, adaptive: bool) -> None:
         self.actor, self.max_limit, self.adaptive = actor, max_limit, adaptive
 
     def slot(self) -> RemoteSlot:
@@ -198,7 +201,9 @@ class _Loaded:
         for key, model in _limited(self.targets):
             actor = spec.limiters.get(key)
             if actor is not None:
-                model.limiter = RemoteLimiter(actor, model.limiter.max_limit, adaptive=True)
+                model.limiter = RemoteLimiter(
+                    actor, model.limiter.max_limit, adaptive=True
+                )
         self.runner = TaskRunner(
             experiment_name=spec.experiment_name, run_id=spec.run_id, cfg=spec.cfg,
             targets=self.targets, scorer=spec.scorer, attribution=spec.attribution,
@@ -225,7 +230,9 @@ class Worker:
         self.loaded: _Loaded | None = None
         self._lock = asyncio.Lock()
         self.captured: list[tuple[Any, ...]] = []
-        events.attach(f"crucible-harness-ray-worker-{os.getpid()}", [("crucible",)], self._capture)
+        events.attach(
+            f"crucible-harness-ray-worker-{os.getpid()}", [("crucible",)], self._capture
+        )
 
     def _capture(
         self,
@@ -244,7 +251,10 @@ class Worker:
             try:
                 if importlib.util.find_spec(name) is None:
                     out.append(name)
-            except (ImportError, ValueError):  # a module without a spec here: not importable by name
+            except (
+                ImportError,
+                ValueError,
+            ):  # a module without a spec here: not importable by name
                 out.append(name)
         return out
 
@@ -290,7 +300,7 @@ def _pickle_by_value(worker: Any) -> None:
     for name in ray.get(worker.missing.remote(candidates)):
         module = sys.modules.get(name)
         if module is not None:
-            cloudpickle.register_pickle_by_value(module)
+            cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
 
 
 def _payload(spec: WorkerSpec) -> bytes:
@@ -298,7 +308,7 @@ def _payload(spec: WorkerSpec) -> bytes:
         if isinstance(c.target, str):
             continue
         try:
-            cloudpickle.dumps(c.target)
+            cloudpickle.dumps(c.target)  # type: ignore[no-untyped-call]
         except Exception as err:
             raise ExperimentDefinitionError(
                 f"condition {c.name!r} cannot be sent to Ray workers ({type(err).__name__}: {err}); "
@@ -307,7 +317,7 @@ def _payload(spec: WorkerSpec) -> bytes:
                 field="conditions",
                 condition=c.name,
             ) from err
-    return bytes(cloudpickle.dumps(spec))
+    return bytes(cloudpickle.dumps(spec))  # type: ignore[no-untyped-call]
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -332,7 +342,9 @@ class _Batch:
     attempt: int = 0
 
 
-def _actor_options(resources: Mapping[str, float], runtime_env: Mapping[str, Any]) -> dict[str, Any]:
+def _actor_options(
+    resources: Mapping[str, float], runtime_env: Mapping[str, Any]
+) -> dict[str, Any]:
     res = dict(resources)
     options: dict[str, Any] = {
         "num_cpus": float(res.pop("CPU", 0.0)),
@@ -352,7 +364,9 @@ def _actor_options(resources: Mapping[str, float], runtime_env: Mapping[str, Any
 
 def _fits(resources: Mapping[str, float], total: Mapping[str, float]) -> int:
     """How many workers needing `resources` the cluster holds (at least 1: an autoscaler may add nodes)."""
-    counts = [math.floor(total.get(k, 0.0) / v + 1e-9) for k, v in resources.items() if v > 0]
+    counts = [
+        math.floor(total.get(k, 0.0) / v + 1e-9) for k, v in resources.items() if v > 0
+    ]
     return max(1, min(counts)) if counts else 1
 
 
@@ -365,7 +379,9 @@ def _workers_key(options: Mapping[str, Any]) -> str:
     import hashlib
     import json
 
-    text = json.dumps(options, sort_keys=True, default=str)  # the runtime env's secrets: hashed
+    text = json.dumps(
+        options, sort_keys=True, default=str
+    )  # the runtime env's secrets: hashed
     return f"{ray.get_runtime_context().get_job_id()} {hashlib.sha256(text.encode()).hexdigest()}"
 
 
@@ -374,7 +390,9 @@ def _take_workers(options: Mapping[str, Any], size: int) -> tuple[str, list[Any]
     idle = _IDLE.setdefault(key, [])
     actors = [idle.pop() for _ in range(min(size, len(idle)))]
     remote_worker = ray.remote(Worker)
-    actors += [remote_worker.options(**options).remote() for _ in range(size - len(actors))]  # type: ignore[attr-defined]
+    actors += [
+        remote_worker.options(**options).remote() for _ in range(size - len(actors))
+    ]
     return key, actors
 
 
@@ -393,8 +411,6 @@ class Driver:
         attribution: Mapping[str, Any],
     ) -> None:
         self.executor, self.attribution = executor, dict(attribution)
-        self.duplicates = 0
-        self._seen: set[str] = set()
         self._limit_actors: list[Any] = []
         self.pools: list[_Pool] = []
         if not ray.is_initialized():
@@ -402,7 +418,9 @@ class Driver:
 
             connect(executor.address, namespace=executor.namespace)
         cfg = experiment.run
-        remote_limits = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(ProviderLimits)
+        remote_limits = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(
+            ProviderLimits
+        )
         buckets: dict[str, Any] = {}
         if cfg.rate_limit is not None:
             for c in experiment.conditions:
@@ -419,9 +437,12 @@ class Driver:
         by_resources: dict[tuple[tuple[str, float], ...], list[Condition]] = {}
         for c in experiment.conditions:
             by_resources.setdefault(tuple(sorted(c.resources.items())), []).append(c)
-        total = ray.cluster_resources()
+        total = ray.cluster_resources()  # type: ignore[no-untyped-call]
         runtime_env = dict(executor.runtime_env)
-        runtime_env["env_vars"] = {**dict(runtime_env.get("env_vars") or {}), **executor.secrets()}
+        runtime_env["env_vars"] = {
+            **dict(runtime_env.get("env_vars") or {}),
+            **executor.secrets(),
+        }
         self.pools = [
             _Pool(conditions=tuple(conds), resources=dict(key) if key else dict(executor.resources))
             for key, conds in by_resources.items()
@@ -431,11 +452,15 @@ class Driver:
             else min(executor.num_workers or 1_000_000, _fits(pool.resources, total))
             for key, pool in zip(by_resources, self.pools, strict=True)
         ]  # fmt: skip
-        self.concurrency = executor.concurrency or max(1, math.ceil(cfg.max_concurrency / sum(sizes)))
+        self.concurrency = executor.concurrency or max(
+            1, math.ceil(cfg.max_concurrency / sum(sizes))
+        )
         self.batch_size = min(executor.batch_size, self.concurrency)
         self.item_index = {item.id: i for i, item in enumerate(items)}
         for pool, size in zip(self.pools, sizes, strict=True):
-            pool.key, pool.actors = _take_workers(_actor_options(pool.resources, runtime_env), size)
+            pool.key, pool.actors = _take_workers(
+                _actor_options(pool.resources, runtime_env), size
+            )
             pool.load = [0] * size
         _pickle_by_value(self.pools[0].actors[0])
         local_cfg = attrs.evolve(cfg, executor="local")
@@ -456,24 +481,18 @@ class Driver:
 
     def limits_state(self) -> dict[str, dict[str, Any]]:
         """Each provider actor's counters (tokens taken, limit, in flight, overloads)."""
-        names = [*(f"rate {k}" for k in self.buckets), *(f"aimd {k}" for k in self.limiters)]
+        names = [
+            *(f"rate {k}" for k in self.buckets),
+            *(f"aimd {k}" for k in self.limiters),
+        ]
         states = ray.get([a.state.remote() for a in self._limit_actors])
         return dict(zip(names, states, strict=True))
 
     def deliver(
-        self, batch: _Batch, records: Sequence[dict[str, Any]], on_record: OnRecord, guard: BudgetGuard
+        self, batch: _Batch, records: Sequence[dict[str, Any]], on_record: OnRecord
     ) -> None:
-        """Hand each record to the run once: a second result for a key already delivered is dropped and logged."""
+        """Hand a batch's records to the run's recorder (which records each key once)."""
         for (task, reserved), record in zip(batch.tasks, records, strict=True):
-            key = str(record["key"])
-            if key in self._seen:
-                self.duplicates += 1
-                log.warning("dropped a second result for task %r (already recorded)", key)
-                events.emit(events.HARNESS_TASK_EXCEPTION, {"duration": 0.0, "cost": 0.0},
-                            {"correct": None, "error_type": "DuplicateResult", "dropped": key})  # fmt: skip
-                guard.settle(task[0].name, reserved, 0.0)
-                continue
-            self._seen.add(key)
             on_record(task[0], reserved, record)
 
     async def run(
@@ -493,7 +512,9 @@ class Driver:
         def submit(batch: _Batch) -> None:
             pool = batch.pool
             pool.load[batch.worker] += len(batch.tasks)
-            calls = [(t[0].name, self.item_index[t[1].id], t[2]) for t, _ in batch.tasks]
+            calls = [
+                (t[0].name, self.item_index[t[1].id], t[2]) for t, _ in batch.tasks
+            ]
             ref = pool.actors[batch.worker].run_batch.remote(pool.spec, calls)
             inflight[asyncio.wrap_future(ref.future())] = batch
 
@@ -509,7 +530,9 @@ class Driver:
                     while pool.queue and len(tasks) < room:
                         c, item, repeat = pool.queue.popleft()
                         price = prices[c.name]
-                        reserve = max(price if price is not None else 0.0, guard.largest[c.name])
+                        reserve = max(
+                            price if price is not None else 0.0, guard.largest[c.name]
+                        )
                         if guard.try_reserve(c.name, reserve):
                             tasks.append(((c, item, repeat), reserve))
                         elif guard.stopped_total:  # the task stays pending (resumable)
@@ -530,7 +553,9 @@ class Driver:
         fill()
         try:
             while inflight:
-                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    inflight, return_when=asyncio.FIRST_COMPLETED
+                )
                 for fut in done:
                     batch = inflight.pop(fut)
                     batch.pool.load[batch.worker] -= len(batch.tasks)
@@ -544,11 +569,14 @@ class Driver:
                         log.warning("a batch of %d task(s) was lost (%s: %s); sending it again",
                                     len(batch.tasks), type(err).__name__, err)  # fmt: skip
                         batch.attempt += 1
-                        batch.worker = min(range(len(batch.pool.actors)), key=batch.pool.load.__getitem__)
+                        batch.worker = min(
+                            range(len(batch.pool.actors)),
+                            key=batch.pool.load.__getitem__,
+                        )
                         submit(batch)
                         continue
                     reemit(captured, self.attribution)
-                    self.deliver(batch, records, on_record, guard)
+                    self.deliver(batch, records, on_record)
                 if not stopped and should_stop():
                     stopped = True
                     for pool in self.pools:

@@ -26,7 +26,7 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -98,17 +98,25 @@ class RayExecutor:
         _positive_int_or_none("num_workers", self.num_workers)
         _positive_int_or_none("concurrency", self.concurrency)
         _positive_int_or_none("batch_size", self.batch_size)
+        resubmits: object = self.max_resubmits  # as given, untyped
         if (
-            isinstance(self.max_resubmits, bool)
-            or not isinstance(self.max_resubmits, int)
-            or self.max_resubmits < 0
+            isinstance(resubmits, bool)
+            or not isinstance(resubmits, int)
+            or resubmits < 0
         ):
             raise ExperimentDefinitionError(
                 f"RayExecutor max_resubmits must be an integer >= 0, got {self.max_resubmits!r}",
                 field="run.executor.max_resubmits",
             )
-        for key, value in self.resources.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        amounts: Iterable[tuple[object, object]] = (
+            self.resources.items()
+        )  # as given, untyped
+        for key, value in amounts:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < 0
+            ):
                 raise ExperimentDefinitionError(
                     f"RayExecutor resources must map names to amounts >= 0, got {key!r}: {value!r}",
                     field="run.executor.resources",

@@ -7,6 +7,7 @@ node can be killed (`kill_node`, SIGKILL of its raylet) and started again (`star
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -73,9 +74,13 @@ class LocalRayCluster:
         object_store_bytes: each node's object store (Ray's minimum is about 75 MB).
     """
 
-    def __init__(self, *, cpus: float = 1, object_store_bytes: int = 80_000_000) -> None:
+    def __init__(
+        self, *, cpus: float = 1, object_store_bytes: int = 80_000_000
+    ) -> None:
         self.cpus, self.object_store_bytes = cpus, object_store_bytes
-        self.temp_dir = tempfile.mkdtemp(prefix="crh-ray-", dir="/tmp")  # sockets: keep it short
+        self.temp_dir = tempfile.mkdtemp(
+            prefix="crh-ray-", dir="/tmp"
+        )  # sockets: keep it short
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.ray = str(Path(sys.executable).with_name("ray"))
@@ -87,7 +92,7 @@ class LocalRayCluster:
         self.node: subprocess.Popen[bytes] | None = None
 
     def _start(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
-        with open(Path(self.temp_dir) / log, "ab") as out:
+        with (Path(self.temp_dir) / log).open("ab") as out:
             return subprocess.Popen(
                 [self.ray, "start", "--block", "--node-ip-address=127.0.0.1",
                  f"--num-cpus={self.cpus}", f"--object-store-memory={self.object_store_bytes}",
@@ -107,9 +112,15 @@ class LocalRayCluster:
 
     def _start_all(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while not self._start_head(deadline):  # Ray gives a raylet 30 s to register: on a loaded
-            if time.monotonic() > deadline:  # machine that can pass, so the head is started again
-                raise RuntimeError(f"the Ray head did not start: {self.log('head.log')}")
+        while not self._start_head(
+            deadline
+        ):  # Ray gives a raylet 30 s to register: on a loaded
+            if (
+                time.monotonic() > deadline
+            ):  # machine that can pass, so the head is started again
+                raise RuntimeError(
+                    f"the Ray head did not start: {self.log('head.log')}"
+                )
         self.start_node(timeout=max(1.0, deadline - time.monotonic()))
 
     def _start_head(self, deadline: float) -> bool:
@@ -131,8 +142,12 @@ class LocalRayCluster:
                 if self.head.poll() is not None or time.monotonic() > deadline:
                     return False
                 time.sleep(0.2)
-        while self.head.poll() is None:  # ... and the head's raylet must have registered
-            if "Ray runtime started" in (Path(self.temp_dir) / "head.log").read_text(errors="replace"):
+        while (
+            self.head.poll() is None
+        ):  # ... and the head's raylet must have registered
+            if "Ray runtime started" in (Path(self.temp_dir) / "head.log").read_text(
+                errors="replace"
+            ):
                 connect(self.address)
                 return True
             if time.monotonic() > deadline:
@@ -148,16 +163,24 @@ class LocalRayCluster:
         deadline = time.monotonic() + timeout
         while True:
             self.node = self._start(
-                [f"--address={self.address}", f"--resources={json.dumps({'node2': 1})}"], "node2.log"
+                [
+                    f"--address={self.address}",
+                    f"--resources={json.dumps({'node2': 1})}",
+                ],
+                "node2.log",
             )
             while self.node.poll() is None and len(self.alive_nodes()) != 2:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the second Ray node did not join: {self.log('node2.log')}")
+                    raise RuntimeError(
+                        f"the second Ray node did not join: {self.log('node2.log')}"
+                    )
                 time.sleep(0.5)
             if self.node.poll() is None:
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the second Ray node did not start: {self.log('node2.log')}")
+                raise RuntimeError(
+                    f"the second Ray node did not start: {self.log('node2.log')}"
+                )
 
     def alive_nodes(self) -> list[dict[str, Any]]:
         """The cluster's live nodes (`ray.nodes()`; connects this process to the cluster if it is not)."""
@@ -165,14 +188,16 @@ class LocalRayCluster:
 
         if not ray.is_initialized():
             connect(self.address)
-        return [n for n in ray.nodes() if n.get("Alive")]
+        return [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
 
     def wait_nodes(self, count: int, timeout: float = 120.0) -> None:
         """Wait until `count` nodes are alive."""
         deadline = time.monotonic() + timeout
         while len(self.alive_nodes()) != count:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the Ray cluster did not reach {count} live nodes: {self.log('node2.log')}")
+                raise RuntimeError(
+                    f"the Ray cluster did not reach {count} live nodes: {self.log('node2.log')}"
+                )
             time.sleep(0.5)
 
     def raylet_pid(self) -> int:
@@ -203,14 +228,10 @@ class LocalRayCluster:
     @staticmethod
     def _end(proc: subprocess.Popen[bytes], grace: float) -> None:
         """Wait up to `grace` s for the node's `ray start` to exit, then SIGKILL what is left of its group."""
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(10)
 
     def stop(self) -> None:
@@ -222,10 +243,8 @@ class LocalRayCluster:
         for proc in (self.node, self.head):
             if proc is not None:
                 below = _children(proc.pid)  # Ray's workers start sessions of their own
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
                 self._end(proc, grace=15.0)
                 for pid in below:
                     try:
@@ -235,6 +254,6 @@ class LocalRayCluster:
         self.node = self.head = None
         for _ in range(10):  # a dying node may still write its last log lines
             shutil.rmtree(self.temp_dir, ignore_errors=True)
-            if not os.path.exists(self.temp_dir):
+            if not Path(self.temp_dir).exists():
                 break
             time.sleep(0.5)

@@ -1,13 +1,11 @@
-"""Running an experiment: estimate, execute durably within the budget, resume, analyse, report."""
+"""Running an experiment: plan it, execute it durably within the budget, record it, report it."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import random
-import sys
+import inspect
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -17,16 +15,25 @@ import attrs
 from crucible_core import context, events
 from crucible_core._async import run_sync
 from crucible_core.ids import new_id
-from crucible_core.render import RenderMixin, Table, View
-from crucible_harness._budget import BudgetGuard
-from crucible_harness._execute import TaskRunner, build_target, rate_buckets
+from crucible_harness._execute import execute_tasks as _execute
 from crucible_harness._experiment import (
-    Condition,
     Experiment,
     HarnessItem,
 )
+from crucible_harness._plan import Estimate, _build_targets, _estimate, resolve_items
+from crucible_harness._record import (
+    RunResult,
+    RunStatus,
+    _finish,
+    _git_commit,
+    _status_record,
+    _total,
+    _versions,
+    _write_error,
+    _write_failure_reason,
+)
 from crucible_harness._scoring import Scorer, resolve_scorer
-from crucible_harness._store import RunStore, task_key
+from crucible_harness._store import RunStore
 from crucible_harness.exceptions import (
     BudgetStopError,
     ExperimentDefinitionError,
@@ -34,437 +41,11 @@ from crucible_harness.exceptions import (
 )
 
 __all__ = (
-    "Estimate",
-    "RunResult",
-    "estimate",
-    "load_run",
     "resume",
     "resume_async",
     "run",
     "run_async",
 )
-
-RunStatus = Literal[
-    "complete", "budget", "interrupted", "failed", "dry-run", "declined"
-]
-
-# -- items ---------------------------------------------------------------------------------------
-
-
-def _sample(
-    items: tuple[HarnessItem, ...],
-    size: int | None,
-    *,
-    seed: int,
-    stratify_by: str | None,
-) -> tuple[HarnessItem, ...]:
-    if size is None or size >= len(items):
-        return items
-    rng = random.Random(seed)
-    if stratify_by is None:
-        chosen = rng.sample(range(len(items)), size)
-        return tuple(items[i] for i in sorted(chosen))
-    groups: dict[Any, list[int]] = {}
-    for i, item in enumerate(items):
-        groups.setdefault(item.metadata.get(stratify_by), []).append(i)
-    quotas = {k: size * len(v) / len(items) for k, v in groups.items()}
-    take = {k: int(q) for k, q in quotas.items()}
-    for k in sorted(quotas, key=lambda k: (quotas[k] - take[k], str(k)), reverse=True)[
-        : size - sum(take.values())
-    ]:
-        take[k] += 1  # largest remainders
-    chosen = [
-        i for k in sorted(groups, key=str) for i in rng.sample(groups[k], take[k])
-    ]
-    return tuple(items[i] for i in sorted(chosen))
-
-
-def resolve_items(
-    experiment: Experiment,
-) -> tuple[tuple[HarnessItem, ...], dict[str, Any]]:
-    """The items the experiment runs on (sampled with its seed), and where they came from."""
-    if isinstance(experiment.dataset, str):
-        from crucible_harness._datasets import load_items
-
-        items, source = load_items(experiment.dataset, split=experiment.split)
-    else:
-        items, source = (
-            experiment.items,
-            {"name": "inline", "items": len(experiment.items)},
-        )
-    chosen = _sample(
-        items,
-        experiment.sample_size,
-        seed=experiment.run.seed,
-        stratify_by=experiment.stratify_by,
-    )
-    return chosen, source
-
-
-# -- estimate ------------------------------------------------------------------------------------
-
-
-@attrs.define(frozen=True, kw_only=True)
-class Estimate(RenderMixin):
-    """What a run will cost and take, before anything is sent."""
-
-    tasks: int
-    """Conditions × items × repeats still to run."""
-    cost: Mapping[str, float | None]
-    """Estimated dollars per condition (`None`: unknown, e.g. a custom callable)."""
-    seconds: float | None
-    """Estimated wall-clock seconds at the configured concurrency (`None`: unknown)."""
-    within_budget: bool | None
-    """Whether the known costs fit the budget (`None`: no budget, or costs unknown)."""
-
-    @property
-    def total_cost(self) -> float | None:
-        """Sum of known costs (`None` when every condition's cost is unknown)."""
-        known = [c for c in self.cost.values() if c is not None]
-        return sum(known) if known else None
-
-    def _view(self) -> View:
-        return View(
-            title=f"Estimate: {self.tasks} tasks",
-            facts=[
-                ("estimated cost (USD)", self.total_cost),
-                ("estimated time (s)", self.seconds),
-                ("within budget", self.within_budget),
-            ],
-            tables=[
-                Table(headers=("condition", "cost_usd"), rows=list(self.cost.items()))
-            ],
-        )
-
-
-def _price_per_task(
-    condition: Condition, model: Any, item_chars: float
-) -> float | None:
-    """An upper bound of one task's cost, reserved against the budget before the task starts."""
-    if condition.cost_per_task is not None:
-        return condition.cost_per_task
-    fallback = condition.target if isinstance(condition.target, str) else None
-    return _price_of(model, item_chars, fallback_id=fallback)
-
-
-def _price_of(
-    model: Any, item_chars: float, *, fallback_id: str | None = None
-) -> float | None:
-    profile = getattr(model, "profile", None)
-    if profile is not None and getattr(profile, "price_per_query", None) is not None:
-        return float(profile.price_per_query)
-    inner, hedger = getattr(model, "model", None), getattr(model, "hedger", None)
-    if (
-        inner is not None and hedger is not None
-    ):  # a HedgedModel: every attempt is billed
-        one = _price_of(inner, item_chars)
-        return (
-            None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
-        )
-    members = getattr(model, "models", None)
-    if (
-        isinstance(members, tuple) and members
-    ):  # an Ensemble: every member may be called
-        prices = [_price_of(m, item_chars) for m in members]
-        return (
-            None
-            if any(p is None for p in prices)
-            else float(sum(p for p in prices if p is not None))
-        )
-    upper = getattr(model, "max_cost_per_request", None)
-    if callable(upper):
-        try:
-            return float(upper())
-        except Exception:  # an estimate is best effort
-            return None
-    model_id = getattr(model, "id", None) or fallback_id
-    if model_id:
-        try:
-            from crucible_core.models import Usage, cost
-
-            value = cost(
-                str(model_id).split(":", 1)[-1],
-                Usage(input_tokens=int(item_chars / 4) + 16, output_tokens=512),
-            )
-        except Exception:  # unknown model: no estimate
-            return None
-        return None if value is None else float(value)
-    return None
-
-
-def _latency_p50(model: Any) -> float | None:
-    profile = getattr(model, "profile", None)
-    latency = getattr(profile, "latency", None)
-    quantile = getattr(latency, "quantile", None)
-    if callable(quantile):
-        return float(quantile(0.5))
-    return None
-
-
-def _build_targets(experiment: Experiment) -> dict[str, Any]:
-    return {c.name: build_target(c, experiment.run.seed) for c in experiment.conditions}
-
-
-def _estimate(
-    experiment: Experiment,
-    items: Sequence[HarnessItem],
-    targets: Mapping[str, Any],
-    done: set[str],
-) -> Estimate:
-    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
-    cost: dict[str, float | None] = {}
-    latencies = []
-    remaining = 0
-    for c in experiment.conditions:
-        todo = sum(
-            1
-            for i in items
-            for r in range(experiment.repeats)
-            if task_key(c.name, i.id, r) not in done
-        )
-        remaining += todo
-        per = _price_per_task(c, targets[c.name], chars)
-        cost[c.name] = None if per is None else per * todo
-        p50 = _latency_p50(targets[c.name])
-        if p50 is not None:
-            latencies.append(p50 * todo)
-    seconds = (
-        sum(latencies) / experiment.run.max_concurrency
-        if len(latencies) == len(experiment.conditions)
-        else None
-    )
-    within: bool | None = None
-    b = experiment.budget
-    known = [v for v in cost.values() if v is not None]
-    if (b.max_total is not None or b.max_per_condition is not None) and len(
-        known
-    ) == len(cost):
-        within = (b.max_total is None or sum(known) <= b.max_total) and (
-            b.max_per_condition is None or all(v <= b.max_per_condition for v in known)
-        )
-    return Estimate(tasks=remaining, cost=cost, seconds=seconds, within_budget=within)
-
-
-def estimate(experiment: Experiment) -> Estimate:
-    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run."""
-    items, _ = resolve_items(experiment)
-    return _estimate(experiment, items, _build_targets(experiment), set())
-
-
-# -- results -------------------------------------------------------------------------------------
-
-
-@attrs.define(frozen=True, kw_only=True)
-class RunResult(RenderMixin):
-    """A finished (or stopped) run: where it is, how it ended, every task record, the analysis."""
-
-    run_id: str
-    """The run's id."""
-    run_dir: Path
-    """The run directory (resume from it)."""
-    status: RunStatus
-    """`complete`, `budget` (stopped before crossing it), `interrupted`, `failed`, `dry-run`, `declined`."""
-    records: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
-    """Every recorded task."""
-    estimate: Estimate | None = None
-    """The estimate made before running."""
-    spent: float = 0.0
-    """Dollars spent, all runs of this directory."""
-    pending: int = 0
-    """Tasks not run (budget stop, interruption)."""
-    analysis: Any = attrs.field(default=None, repr=False)
-    """The [`Analysis`][crucible_harness.Analysis] of the records (`None` for a dry run)."""
-    reports: Mapping[str, Path] = attrs.field(factory=dict)
-    """Report files written, by format."""
-
-    def _view(self) -> View:
-        facts: list[tuple[str, object]] = [("run", self.run_id), ("status", self.status), ("tasks recorded", len(self.records)),
-                                           ("pending", self.pending), ("spent (USD)", self.spent), ("directory", str(self.run_dir))]  # fmt: skip
-        view = View(title=f"Run {self.run_id}", facts=facts)
-        if self.analysis is not None:
-            inner = self.analysis._view()
-            return View(
-                title=view.title, facts=facts, tables=inner.tables, notes=inner.notes
-            )
-        return view
-
-
-# -- execution -----------------------------------------------------------------------------------
-
-
-class _Progress:
-    """A live progress display (rich) on stderr: tasks, throughput, errors, spend and ETA.
-
-    Refreshed at most four times a second from its own timer, so ticking costs next to nothing.
-    Off in quiet mode; on a stream that is not a terminal rich prints the final state only.
-    """
-
-    def __init__(self, total: int, *, enabled: bool) -> None:
-        self.total, self.done, self.errors, self.spent = total, 0, 0, 0.0
-        self._bar: Any = None
-        self._task: Any = None
-        if not enabled or total == 0:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:.1f}/s  errors {task.fields[errors]}  ${task.fields[spent]:.4f}"),
-            TextColumn("ETA"), TimeRemainingColumn(),
-            console=Console(stderr=True), refresh_per_second=4, transient=False,
-        )  # fmt: skip
-        self._task = self._bar.add_task(
-            "run", total=total, rate=0.0, errors=0, spent=0.0
-        )
-        self._start = time.monotonic()
-        self._bar.start()
-
-    def tick(self, spent: float, *, error: bool) -> None:
-        self.done += 1
-        self.errors += error
-        self.spent = spent
-        if self._bar is not None:
-            rate = self.done / max(time.monotonic() - self._start, 1e-9)
-            self._bar.update(
-                self._task,
-                completed=self.done,
-                rate=rate,
-                errors=self.errors,
-                spent=spent,
-            )
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-
-async def _execute(
-    experiment: Experiment,
-    items: Sequence[HarnessItem],
-    targets: Mapping[str, Any],
-    store: RunStore,
-    scorer: Scorer,
-    run_id: str,
-    *,
-    progress: bool,
-) -> BudgetGuard:
-    done = store.completed_keys()
-    spent: dict[str, float] = {}
-    for r in store.records:
-        spent[r["condition"]] = spent.get(r["condition"], 0.0) + float(
-            r.get("cost") or 0.0
-        )
-    guard = BudgetGuard(
-        experiment.budget, [c.name for c in experiment.conditions], spent=spent
-    )
-    queue: deque[tuple[Condition, HarnessItem, int]] = deque(
-        (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
-        if task_key(c.name, item.id, r) not in done
-    )  # fmt: skip
-    cfg = experiment.run
-    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
-    prices = {
-        c.name: _price_per_task(c, targets[c.name], chars)
-        for c in experiment.conditions
-    }
-    bar = _Progress(len(queue), enabled=progress)
-    # Tasks carry the run id; inside a crucible-telemetry experiment they keep that experiment's id
-    # (so telemetry captures them), otherwise the run is the experiment.
-    attribution: dict[str, Any] = {"run_id": run_id}
-    if context.current().experiment_id is None:
-        attribution.update(experiment_id=run_id, experiment_name=experiment.name)
-
-    def record_one(c: Condition, reserved: float, record: dict[str, Any]) -> None:
-        guard.settle(c.name, reserved, float(record["cost"]))
-        store.add(record)
-        bar.tick(guard.total_spent, error=record["status"] != "ok")
-
-    if cfg.executor != "local":
-        try:
-            await cfg.executor.execute(
-                experiment=experiment, items=items, targets=targets, scorer=scorer, run_id=run_id,
-                attribution=attribution, queue=queue, guard=guard, prices=prices, on_record=record_one,
-            )  # fmt: skip
-        finally:
-            bar.close()
-        _budget_event(experiment, guard)
-        return guard
-
-    runner = TaskRunner(
-        experiment_name=experiment.name, run_id=run_id, cfg=cfg, targets=targets, scorer=scorer,
-        buckets=rate_buckets(experiment.conditions, targets, cfg), attribution=attribution,
-    )  # fmt: skip
-
-    async def one(
-        c: Condition, item: HarnessItem, repeat: int, reserved: float
-    ) -> None:
-        record_one(c, reserved, await runner.run(c, item, repeat))
-
-    async def worker() -> None:
-        while queue:
-            c, item, repeat = queue.popleft()
-            price = prices[c.name]
-            reserve = max(price if price is not None else 0.0, guard.largest[c.name])
-            if not guard.try_reserve(
-                c.name, reserve
-            ):  # the task stays pending (resumable)
-                if guard.stopped_total:
-                    queue.clear()
-                continue
-            await one(c, item, repeat, reserve)
-
-    try:
-        await asyncio.gather(
-            *(worker() for _ in range(min(cfg.max_concurrency, max(1, len(queue)))))
-        )
-    finally:
-        bar.close()
-    _budget_event(experiment, guard)
-    return guard
-
-
-def _budget_event(experiment: Experiment, guard: BudgetGuard) -> None:
-    if guard.halted:
-        events.emit(events.HARNESS_BUDGET_EXCEEDED, {"spent": guard.total_spent, "limit": experiment.budget.max_total or 0.0},
-                    {"stopped_conditions": sorted(guard.stopped)})  # fmt: skip
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for dist in ("crucible-core", "crucible-harness", "crucible-bench", "crucible-datasets", "crucible-ensemble",
-                 "crucible-hedging", "numpy", "scipy"):  # fmt: skip
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
-def _git_commit(start: Path) -> str | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=start,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 async def run_async(
@@ -496,11 +77,48 @@ async def run_async(
         items=items,
     )
     targets = _build_targets(experiment)
+    options = _Options(formats=formats, dry_run=dry_run, confirm=confirm, progress=progress, on_budget=on_budget)  # fmt: skip
+    try:
+        return await _run_session(
+            experiment, items, source, scorer, targets, options, output_dir=output_dir, resume=resume
+        )  # fmt: skip
+    finally:
+        await _close(targets, experiment)
+
+
+@attrs.frozen(kw_only=True)
+class _Options:
+    """How one session runs (the options of `run_async` past the run directory)."""
+
+    formats: Sequence[str]
+    dry_run: bool
+    confirm: Callable[[Estimate], bool] | None
+    progress: bool
+    on_budget: Literal["stop", "raise"]
+
+
+async def _run_session(
+    experiment: Experiment,
+    items: tuple[HarnessItem, ...],
+    source: Mapping[str, Any],
+    scorer: Scorer,
+    targets: Mapping[str, Any],
+    options: _Options,
+    *,
+    output_dir: str | Path,
+    resume: str | Path | None,
+) -> RunResult:
     fingerprint = experiment.fingerprint()
     if resume is not None:
-        store = RunStore.open(Path(resume), fingerprint=fingerprint, repair=True)
+        store = RunStore.open(
+            Path(resume),
+            fingerprint=fingerprint,
+            repair=not options.dry_run,
+            lock=not options.dry_run,
+        )
         run_id = str(store.manifest["run_id"])
         if store.manifest.get("items") != [i.id for i in items]:
+            store.release()
             raise RunDirectoryError(
                 f"{resume}: the resolved items differ from the run's (dataset revision changed?)",
                 path=str(resume),
@@ -520,14 +138,30 @@ async def run_async(
         }
         store = (
             RunStore(Path(output_dir) / f"{experiment.name}-{run_id}", manifest, [])
-            if dry_run
+            if options.dry_run
             else RunStore.create(
                 Path(output_dir) / f"{experiment.name}-{run_id}", manifest
             )
         )
+    try:
+        return await _run_locked(
+            experiment, items, scorer, targets, store, run_id, options
+        )
+    finally:
+        store.release()
+
+
+async def _run_locked(
+    experiment: Experiment,
+    items: tuple[HarnessItem, ...],
+    scorer: Scorer,
+    targets: Mapping[str, Any],
+    store: RunStore,
+    run_id: str,
+    options: _Options,
+) -> RunResult:
     est = _estimate(experiment, items, targets, store.completed_keys())
-    if dry_run:
-        await _close(targets, experiment)
+    if options.dry_run:
         return RunResult(
             run_id=run_id,
             run_dir=store.path,
@@ -535,8 +169,7 @@ async def run_async(
             records=(),
             estimate=est,
         )
-    if confirm is not None and not confirm(est):
-        await _close(targets, experiment)
+    if options.confirm is not None and not options.confirm(est):
         return RunResult(
             run_id=run_id,
             run_dir=store.path,
@@ -544,9 +177,12 @@ async def run_async(
             records=tuple(store.records),
             estimate=est,
         )
+    total = _total(experiment, store)
+    # written first: it reserves the space a failure status needs on a disk that fills up
+    store.write_status(_status_record(store, "running", total), in_place=False)
     status: RunStatus = "complete"
+    reason: str | None = None
     started = time.perf_counter()
-    captured: list[tuple[Any, ...]] = []
 
     def capture(
         name: tuple[str, ...],
@@ -559,20 +195,12 @@ async def run_async(
             "harness",
             "run",
         ):
-            # a tuple now, a record when written: emitters pass fresh mappings, so no copies here
-            captured.append(
-                (
-                    name,
-                    time.time(),
-                    ctx.condition,
-                    ctx.item,
-                    ctx.repeat,
-                    measurements,
-                    metadata,
-                )
-            )
+            # a tuple now, a JSON line in the next group write: emitters pass fresh mappings
+            store.add_event(
+                (name, time.time(), ctx.condition, ctx.item, ctx.repeat, measurements, metadata)
+            )  # fmt: skip
 
-    handler_id = f"crucible-harness-{run_id}-{id(captured)}"
+    handler_id = f"crucible-harness-{run_id}-{id(store)}"
     events.attach(handler_id, [("crucible",)], capture)
     events.emit(
         events.HARNESS_RUN_START,
@@ -582,26 +210,31 @@ async def run_async(
     store.start()
     try:
         guard = await _execute(
-            experiment, items, targets, store, scorer, run_id, progress=progress
+            experiment, items, targets, store, scorer, run_id, progress=options.progress
         )
         if guard.halted:
             status = "budget"
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "interrupted"
         raise
+    except Exception as err:
+        status, reason = "failed", f"{type(err).__name__}: {err}"
+        raise
     finally:
-        await store.close()
-        await _close(targets, experiment)
-        total = len(experiment.conditions) * len(items) * experiment.repeats
         spent_total = sum(float(r.get("cost") or 0.0) for r in store.records)
-        store.write_status({"status": status, "recorded": len(store.records), "pending": total - len(store.records),
-                            "spent": spent_total, "updated_at": dt.datetime.now(dt.UTC).isoformat()})  # fmt: skip
         events.emit(events.HARNESS_RUN_STOP, {"duration": time.perf_counter() - started, "tasks": len(store.records), "cost": spent_total},
                     {"experiment": experiment.name, "status": status})  # fmt: skip
         events.detach(handler_id)
-        _append_events(store.path / "events.jsonl", captured)
-    result = _finish(experiment, store, status, est, formats)
-    if status == "budget" and on_budget == "raise":
+        await store.close()
+        if store.failure is not None:
+            status = "failed"
+            reason = _write_failure_reason(store)
+        extra = {} if reason is None else {"reason": reason}
+        store.write_status(_status_record(store, status, total, **extra))
+    if store.failure is not None:
+        raise _write_error(store, total)
+    result = _finish(experiment, store, status, est, options.formats)
+    if status == "budget" and options.on_budget == "raise":
         raise BudgetStopError(
             f"the budget stopped the run after ${result.spent:.4f}; {result.pending} task(s) not run; "
             f"raise the budget and resume {str(store.path)!r}",
@@ -628,55 +261,31 @@ def _check_formats(formats: Sequence[str]) -> None:
         )
 
 
-def _append_events(path: Path, captured: list[tuple[Any, ...]]) -> None:
-    """Append this session's telemetry events (every session of a resumed run adds its own)."""
-    from crucible_core.serde import dumps
-
-    if not captured:
-        return
-    keys = ("name", "time", "condition", "item", "repeat", "measurements", "metadata")
-    with path.open("ab") as fh:
-        fh.write(
-            b"".join(
-                dumps(dict(zip(keys, (".".join(e[0]), *e[1:]), strict=True))) + b"\n"
-                for e in captured
-            )
-        )
-
-
 async def _close(targets: Mapping[str, Any], experiment: Experiment) -> None:
+    """Close the connections every model target opened in this run's event loop.
+
+    Model objects passed as targets are closed too: their `aclose` closes this loop's sessions
+    only, and the model opens new ones when used again, so a model shared across runs keeps
+    working while no session outlives the loop it belongs to. A failing close is logged, not
+    raised, so it cannot hide the run's result.
+    """
+    import logging
+
+    seen: set[int] = set()
     for c in experiment.conditions:
-        if isinstance(c.target, str):
-            close = getattr(targets[c.name], "aclose", None)
-            if close is not None:
-                await close()
-
-
-def _finish(
-    experiment: Experiment,
-    store: RunStore,
-    status: RunStatus,
-    est: Estimate | None,
-    formats: Sequence[str],
-) -> RunResult:
-    from crucible_harness._analysis import analyse
-    from crucible_harness._report import write_reports
-
-    records = tuple(store.records)
-    total = (
-        len(experiment.conditions) * len(store.manifest["items"]) * experiment.repeats
-    )
-    analysis = analyse(
-        records,
-        conditions=[c.name for c in experiment.conditions],
-        config=experiment.analysis,
-        manifest=store.manifest,
-    )
-    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
-    return RunResult(
-        run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
-        spent=sum(float(r.get("cost") or 0.0) for r in records), pending=total - len(records), analysis=analysis, reports=reports,
-    )  # fmt: skip
+        target = targets[c.name]
+        close = None if c.kind == "callable" else getattr(target, "aclose", None)
+        if close is None or id(target) in seen:
+            continue
+        seen.add(id(target))
+        try:
+            value = close()
+            if inspect.isawaitable(value):
+                await value
+        except Exception:
+            logging.getLogger("crucible_harness").warning(
+                "closing the model of condition %r failed", c.name, exc_info=True
+            )
 
 
 def run(experiment: Experiment, **options: Any) -> RunResult:
@@ -705,96 +314,3 @@ def resume(run_dir: str | Path, experiment: Experiment, **options: Any) -> RunRe
         ResumeMismatchError: if `experiment` is not the definition the run was started with.
     """
     return run_sync(resume_async(run_dir, experiment, **options))
-
-
-def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
-    """Read a run directory back (no experiment definition needed) and analyse it."""
-    from crucible_harness._analysis import analyse
-    from crucible_harness._report import write_reports
-
-    store = RunStore.open(Path(run_dir))
-    manifest = store.manifest
-    exp = manifest["experiment"]
-    from crucible_harness._experiment import AnalysisConfig
-
-    settings: dict[str, Any] = dict(exp["analysis"])
-    if settings.get("primary"):
-        settings["primary"] = tuple(settings["primary"])
-    config = AnalysisConfig(**settings)
-    conditions = [c["name"] for c in exp["conditions"]]
-    analysis = analyse(
-        tuple(store.records), conditions=conditions, config=config, manifest=manifest
-    )
-    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
-    state = store.read_status() or {}
-    total = len(conditions) * len(manifest["items"]) * int(exp["repeats"])
-    status = state.get("status", "interrupted")
-    if (
-        len(store.records) < total and status == "complete"
-    ):  # pragma: no cover - defensive
-        status = "interrupted"
-    return RunResult(run_id=str(manifest["run_id"]), run_dir=store.path, status=status, records=tuple(store.records),
-                     spent=sum(float(r.get("cost") or 0.0) for r in store.records), pending=total - len(store.records),
-                     analysis=analysis, reports=reports)  # fmt: skip
-
-
-@attrs.define(frozen=True, kw_only=True)
-class RunProgress(RenderMixin):
-    """Where a run directory stands, read without the experiment definition or any analysis."""
-
-    run_id: str
-    """The run's id."""
-    status: str
-    """The last status written (`complete`, `budget`, `interrupted`, …; `running` while in progress)."""
-    recorded: int
-    """Tasks recorded."""
-    pending: int
-    """Tasks not recorded yet."""
-    errors: int
-    """Recorded tasks that failed."""
-    spent: float
-    """Dollars spent."""
-    by_condition: Mapping[str, int]
-    """Recorded tasks per condition."""
-
-    def _view(self) -> View:
-        return View(
-            title=f"Run {self.run_id}: {self.status}",
-            facts=[
-                ("recorded", self.recorded),
-                ("pending", self.pending),
-                ("errors", self.errors),
-                ("spent (USD)", self.spent),
-            ],
-            tables=[
-                Table(
-                    headers=("condition", "recorded"),
-                    rows=sorted(self.by_condition.items()),
-                )
-            ],
-        )
-
-
-def status(run_dir: str | Path) -> RunProgress:
-    """How far a run directory got: recorded, pending and failed tasks and spend (cheap; no analysis).
-
-    A run that is still writing, or was killed, shows `running` (no final status yet) or the
-    status its last session wrote.
-    """
-    store = RunStore.open(Path(run_dir))
-    exp = store.manifest["experiment"]
-    total = len(exp["conditions"]) * len(store.manifest["items"]) * int(exp["repeats"])
-    written = store.read_status()
-    by_condition: dict[str, int] = {}
-    for r in store.records:
-        by_condition[r["condition"]] = by_condition.get(r["condition"], 0) + 1
-    state = "running" if written is None else str(written["status"])
-    if (
-        state == "complete" and len(store.records) < total
-    ):  # pragma: no cover - defensive
-        state = "interrupted"
-    return RunProgress(
-        run_id=str(store.manifest["run_id"]), status=state, recorded=len(store.records),
-        pending=total - len(store.records), errors=sum(r["status"] != "ok" for r in store.records),
-        spent=sum(float(r.get("cost") or 0.0) for r in store.records), by_condition=by_condition,
-    )  # fmt: skip
