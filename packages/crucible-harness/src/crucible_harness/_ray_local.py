@@ -87,7 +87,9 @@ class LocalRayCluster:
         # a dead node is noticed within about 3 s (Ray's default is tens of seconds)
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_initial_delay_ms": "1000",
                     "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
-                    "RAY_health_check_failure_threshold": "3"}  # fmt: skip
+                    "RAY_health_check_failure_threshold": "3",
+                    # no idle Python workers started ahead of need: on a small machine they only compete
+                    "RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}  # fmt: skip
         self.head: subprocess.Popen[bytes] | None = None
         self.node: subprocess.Popen[bytes] | None = None
 
