@@ -387,7 +387,9 @@ def _workers_key(options: Mapping[str, Any]) -> str:
 
 def _take_workers(options: Mapping[str, Any], size: int) -> tuple[str, list[Any]]:
     key = _workers_key(options)
-    for other in [k for k in _IDLE if k != key]:  # idle workers hold their resources: free them
+    for other in [
+        k for k in _IDLE if k != key
+    ]:  # idle workers hold their resources: free them
         for actor in _IDLE.pop(other):
             ray.kill(actor, no_restart=True)
     idle = _IDLE.setdefault(key, [])
