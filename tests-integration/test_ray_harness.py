@@ -38,12 +38,17 @@ TIMING = {"latency", "wall_time", "started_at", "finished_at"}
 @pytest.fixture(scope="module")
 def ray_here() -> Iterator[None]:
     """A one-node Ray instance of this process (the two-node cluster is in crucible-harness's tests)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv(
+        "RAY_AUTH_MODE", "disabled"
+    )  # no token auth, no token written into ~/.ray
     ray.init(num_cpus=2, object_store_memory=80_000_000, include_dashboard=False, log_to_driver=False,
              configure_logging=False, _node_ip_address="127.0.0.1")  # fmt: skip
     try:
         yield
     finally:
         ray.shutdown()
+        mp.undo()
 
 
 def comparable(records: Any) -> list[dict[str, Any]]:

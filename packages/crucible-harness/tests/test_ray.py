@@ -493,6 +493,7 @@ def test_killed_driver_resumes_to_the_uninterrupted_result_set(
         proc = subprocess.Popen(
             [sys.executable, str(tmp_path / "driver.py"), two_nodes.address, str(tmp_path / "exp.py"), str(out)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 240

@@ -88,6 +88,9 @@ class LocalRayCluster:
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_initial_delay_ms": "1000",
                     "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
                     "RAY_health_check_failure_threshold": "3",
+                    # a test cluster on 127.0.0.1 without token auth (Ray >= 2.5x would otherwise turn it
+                    # on for clusters it starts and write a token into ~/.ray)
+                    "RAY_AUTH_MODE": "disabled",
                     # no idle Python workers started ahead of need: on a small machine they only compete
                     "RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}  # fmt: skip
         self.head: subprocess.Popen[bytes] | None = None
@@ -104,7 +107,12 @@ class LocalRayCluster:
             )  # fmt: skip
 
     def start(self, timeout: float = 300.0) -> LocalRayCluster:
-        """Start the head and the second node; returns when both are alive (stops what it started if not)."""
+        """Start the head and the second node; returns when both are alive (stops what it started if not).
+
+        This process (and the processes it starts) then runs with `RAY_AUTH_MODE=disabled`, as the
+        cluster does, so that it can connect.
+        """
+        os.environ["RAY_AUTH_MODE"] = "disabled"
         try:
             self._start_all(timeout)
         except BaseException:
