@@ -33,6 +33,7 @@ from crucible_harness._experiment import (
     Budget,
     Condition,
     ConditionOutput,
+    EarlyStopping,
     Experiment,
     HarnessItem,
     RunConfig,
@@ -43,6 +44,7 @@ from crucible_harness._plan import Estimate, estimate
 from crucible_harness._ray_executor import RayExecutor
 from crucible_harness._record import RunProgress, RunResult, load_run, status
 from crucible_harness._runner import resume, resume_async, run, run_async
+from crucible_harness._sequential import SequentialComparison, SequentialStop
 from crucible_harness._store import RepairResult, repair
 from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
@@ -75,6 +77,9 @@ __all__ = (
     "RayExecutor",
     "Budget",
     "AnalysisConfig",
+    "EarlyStopping",
+    "SequentialStop",
+    "SequentialComparison",
     # running
     "run",
     "run_async",

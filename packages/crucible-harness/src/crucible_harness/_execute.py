@@ -33,6 +33,7 @@ from crucible_harness._experiment import (
 from crucible_harness._plan import _price_per_task
 from crucible_harness._record import Recorder
 from crucible_harness._scoring import Scorer, answer_kind
+from crucible_harness._sequential import SequentialMonitor
 from crucible_harness._store import RunStore, dropped_spend, task_key
 
 __all__ = ("TaskRunner", "execute_tasks", "provider_of", "rate_buckets")
@@ -321,6 +322,7 @@ async def execute_tasks(
     run_id: str,
     *,
     progress: bool,
+    monitor: SequentialMonitor | None = None,
 ) -> BudgetGuard:
     done = store.completed_keys()
     # paid for even when `crucible repair` dropped them from the log
@@ -342,10 +344,23 @@ async def execute_tasks(
         (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
         if task_key(c.name, item.id, r) not in done
     )  # fmt: skip
+    if (
+        monitor is not None
+    ):  # seeded random item order, every condition × repeat of an item together
+        by_id = {i.id: i for i in items}
+        queue = deque(
+            (c, by_id[i], r) for i in monitor.schedule() for r in range(experiment.repeats)
+            for c in experiment.conditions if task_key(c.name, i, r) not in done
+        )  # fmt: skip
+        for r in store.records:  # a resumed run: what is recorded counts first
+            monitor.observe(r)
+        if monitor.fired:
+            queue.clear()
     cfg = experiment.run
-    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
+    # reservations are upper bounds: the longest prompt, and each model's worst case
+    chars = max((len(str(i.input)) for i in items), default=0)
     prices = {
-        c.name: _price_per_task(c, targets[c.name], chars)
+        c.name: _price_per_task(c, targets[c.name], chars, worst=True)
         for c in experiment.conditions
     }
     bar = _Progress(len(queue), enabled=progress)
@@ -355,18 +370,18 @@ async def execute_tasks(
     if context.current().experiment_id is None:
         attribution.update(experiment_id=run_id, experiment_name=experiment.name)
 
-    record_one = Recorder(
-        store,
-        guard,
-        on_recorded=lambda r: bar.tick(guard.total_spent, error=r["status"] != "ok"),
-    )
+    def recorded(record: dict[str, Any]) -> None:
+        bar.tick(guard.total_spent, error=record["status"] != "ok")
+        if monitor is not None and monitor.observe(record):
+            queue.clear()  # the comparisons are settled: send nothing more
 
+    record_one = Recorder(store, guard, on_recorded=recorded)
     if cfg.executor != "local":
         try:
             await cfg.executor.execute(
                 experiment=experiment, items=items, targets=targets, scorer=scorer, run_id=run_id,
                 attribution=attribution, queue=queue, guard=guard, prices=prices, on_record=record_one,
-                should_stop=lambda: store.failure is not None,
+                should_stop=lambda: store.failure is not None or (monitor is not None and monitor.fired),
             )  # fmt: skip
         finally:
             bar.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,15 +14,10 @@ from crucible_harness._experiment import (
     Condition,
     Experiment,
     HarnessItem,
+    dataset_source,
+    is_dataset,
 )
 from crucible_harness._store import task_key
-
-__all__ = (
-    "Estimate",
-    "build_target",
-    "estimate",
-    "resolve_items",
-)
 
 
 def _sample(
@@ -59,7 +55,9 @@ def resolve_items(
     if isinstance(experiment.dataset, str):
         from crucible_harness._datasets import load_items
 
-        items, source = load_items(experiment.dataset, split=experiment.split)
+        items, source = load_items(experiment.dataset, **experiment.dataset_options())
+    elif is_dataset(experiment.dataset):
+        items, source = experiment.items, dataset_source(experiment.dataset)
     else:
         items, source = (
             experiment.items,
@@ -111,17 +109,35 @@ class Estimate(RenderMixin):
 
 
 def _price_per_task(
-    condition: Condition, model: Any, item_chars: float
+    condition: Condition, model: Any, item_chars: float, *, worst: bool = False
 ) -> float | None:
-    """An upper bound of one task's cost, reserved against the budget before the task starts."""
+    """One task's cost: an estimate, or (`worst=True`) the bound reserved before it starts."""
     if condition.cost_per_task is not None:
         return condition.cost_per_task
     fallback = condition.target if isinstance(condition.target, str) else None
-    return _price_of(model, item_chars, fallback_id=fallback)
+    return _price_of(model, item_chars, fallback_id=fallback, worst=worst)
+
+
+def _worst_case(model: Any, item_chars: float) -> float | None:
+    """An HTTP model's own bound: its price at `max_tokens` output for a prompt this long."""
+    bound = getattr(model, "worst_case_cost", None)
+    if not callable(bound):
+        return None
+    from crucible_core.models import Request
+
+    try:
+        value = bound(Request(prompt="x" * max(1, math.ceil(item_chars))))
+    except Exception:  # a bound is best effort; the guess below still applies
+        return None
+    return None if value is None else float(value)
 
 
 def _price_of(
-    model: Any, item_chars: float, *, fallback_id: str | None = None
+    model: Any,
+    item_chars: float,
+    *,
+    fallback_id: str | None = None,
+    worst: bool = False,
 ) -> float | None:
     profile = getattr(model, "profile", None)
     if profile is not None and getattr(profile, "price_per_query", None) is not None:
@@ -130,7 +146,7 @@ def _price_of(
     if (
         inner is not None and hedger is not None
     ):  # a HedgedModel: every attempt is billed
-        one = _price_of(inner, item_chars)
+        one = _price_of(inner, item_chars, worst=worst)
         return (
             None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
         )
@@ -138,12 +154,16 @@ def _price_of(
     if (
         isinstance(members, tuple) and members
     ):  # an Ensemble: every member may be called
-        prices = [_price_of(m, item_chars) for m in members]
+        prices = [_price_of(m, item_chars, worst=worst) for m in members]
         return (
             None
             if any(p is None for p in prices)
             else float(sum(p for p in prices if p is not None))
         )
+    if worst:  # the model's own bound (every request carries a `max_tokens`)
+        bound = _worst_case(model, item_chars)
+        if bound is not None:
+            return bound
     upper = getattr(model, "max_cost_per_request", None)
     if callable(upper):
         try:
@@ -186,8 +206,30 @@ def build_target(condition: Condition, seed: int) -> Any:
     return build_model(condition.target, **options)
 
 
-def _build_targets(experiment: Experiment) -> dict[str, Any]:
-    return {c.name: build_target(c, experiment.run.seed) for c in experiment.conditions}
+def _build_targets(experiment: Experiment, *, keyless: bool = False) -> dict[str, Any]:
+    """The condition targets as models.
+
+    `keyless`: a model string whose provider has no key yet stays a string, priced from its name
+    (estimating sends nothing, so it needs no key).
+    """
+    from crucible_core.exceptions import ConfigurationError
+    from crucible_core.models import build_model
+
+    out: dict[str, Any] = {}
+    for c in experiment.conditions:
+        if isinstance(c.target, str):
+            options: dict[str, Any] = (
+                {"seed": experiment.run.seed} if c.target.startswith("sim:") else {}
+            )
+            try:
+                out[c.name] = build_model(c.target, **options)
+            except ConfigurationError as err:
+                if not (keyless and "key" in str(err).lower()):
+                    raise
+                out[c.name] = c.target
+        else:
+            out[c.name] = c.target
+    return out
 
 
 def _estimate(
@@ -231,9 +273,13 @@ def _estimate(
 
 
 def estimate(experiment: Experiment) -> Estimate:
-    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run."""
+    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run.
+
+    Nothing is sent, so no API key is needed: a model string whose key is not set yet is priced
+    from its name.
+    """
     items, _ = resolve_items(experiment)
-    return _estimate(experiment, items, _build_targets(experiment), set())
+    return _estimate(experiment, items, _build_targets(experiment, keyless=True), set())
 
 
 # -- results -------------------------------------------------------------------------------------

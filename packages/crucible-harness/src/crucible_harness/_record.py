@@ -18,25 +18,22 @@ from crucible_harness._experiment import (
     Experiment,
 )
 from crucible_harness._plan import Estimate
+from crucible_harness._sequential import SequentialMonitor
 from crucible_harness._store import RunStore
 from crucible_harness.exceptions import (
     RunDirectoryError,
     RunWriteError,
 )
 
-__all__ = (
-    "Recorder",
-    "RunProgress",
-    "RunResult",
-    "RunStatus",
-    "load_run",
-    "run_state",
-    "status",
-)
-
-
 RunStatus = Literal[
-    "complete", "budget", "interrupted", "failed", "running", "dry-run", "declined"
+    "complete",
+    "stopped",
+    "budget",
+    "interrupted",
+    "failed",
+    "running",
+    "dry-run",
+    "declined",
 ]
 
 # -- items ---------------------------------------------------------------------------------------
@@ -66,6 +63,8 @@ class RunResult(RenderMixin):
     """Report files written, by format."""
     reason: str | None = None
     """Why the run stopped, when it did not finish."""
+    sequential: Any = attrs.field(default=None, repr=False)
+    """The [`SequentialStop`][crucible_harness.SequentialStop] of a sequential run (`None` otherwise)."""
 
     def _view(self) -> View:
         facts: list[tuple[str, object]] = [("run", self.run_id), ("status", self.status), ("tasks recorded", len(self.records)),
@@ -74,9 +73,13 @@ class RunResult(RenderMixin):
         view = View(title=f"Run {self.run_id}", facts=facts)
         if self.analysis is not None:
             inner = self.analysis._view()
-            return View(
-                title=view.title, facts=facts, tables=inner.tables, notes=inner.notes
-            )
+            tables, notes = list(inner.tables), list(inner.notes)
+            if (
+                self.sequential is not None
+            ):  # the anytime-valid view first, then the fixed-n one
+                seq = self.sequential._view()
+                tables, notes = [*seq.tables, *tables], [*seq.notes, *notes]
+            return View(title=view.title, facts=facts, tables=tables, notes=notes)
         return view
 
 
@@ -167,22 +170,37 @@ def _finish(
     status: RunStatus,
     est: Estimate | None,
     formats: Sequence[str],
+    *,
+    monitor: SequentialMonitor | None = None,
 ) -> RunResult:
     from crucible_harness._analysis import analyse
     from crucible_harness._report import write_reports
 
     records = tuple(store.records)
     total = _total(experiment, store)
+    state = run_state(store, status)
+    sequential = None if monitor is None else monitor.summary()
+    if sequential is not None:
+        state["sequential"] = sequential.to_dict()
+        state["reason"] = state.get("reason") or sequential.reason
     analysis = analyse(
         records,
         conditions=[c.name for c in experiment.conditions],
         config=experiment.analysis,
-        manifest={**store.manifest, "run_state": run_state(store, status)},
+        manifest={**store.manifest, "run_state": state},
     )
-    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
+    try:
+        reports = (
+            write_reports(analysis, store.path, formats=formats) if formats else {}
+        )
+    except OSError as err:
+        from crucible_harness._store import _os_error
+
+        raise _os_error(err, store.path, doing="write the reports") from err
     return RunResult(
         run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
         spent=sum(float(r.get("cost") or 0.0) for r in records), pending=max(0, total - len(records)), analysis=analysis, reports=reports,
+        sequential=sequential, reason=None if sequential is None or not sequential.fired else sequential.reason,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from crucible_harness._execute import execute_tasks as _execute
 from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
+    references_of,
 )
 from crucible_harness._plan import Estimate, _build_targets, _estimate, resolve_items
 from crucible_harness._record import (
@@ -33,6 +34,7 @@ from crucible_harness._record import (
     _write_failure_reason,
 )
 from crucible_harness._scoring import Scorer, resolve_scorer
+from crucible_harness._sequential import SequentialMonitor
 from crucible_harness._store import RunStore
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -40,18 +42,11 @@ from crucible_harness.exceptions import (
     RunDirectoryError,
 )
 
-__all__ = (
-    "resume",
-    "resume_async",
-    "run",
-    "run_async",
-)
-
 
 async def run_async(
     experiment: Experiment,
     *,
-    output_dir: str | Path = "runs",
+    output_dir: str | Path | None = None,
     resume: str | Path | None = None,
     formats: Sequence[str] = ("markdown", "html", "json"),
     dry_run: bool = False,
@@ -59,7 +54,15 @@ async def run_async(
     progress: bool = False,
     on_budget: Literal["stop", "raise"] = "stop",
 ) -> RunResult:
-    """Run an experiment (the coroutine twin of [`run`][crucible_harness.run])."""
+    """Run an experiment (the coroutine twin of [`run`][crucible_harness.run]).
+
+    `output_dir` defaults to the `results_dir` setting: `CRUCIBLE_RESULTS_DIR`, else
+    `results_dir` in the project's `crucible.toml` or `[tool.crucible]`, else `./runs`.
+    """
+    if output_dir is None:
+        from crucible_core.settings import load_settings
+
+        output_dir = Path(load_settings()["results_dir"])
     if not isinstance(experiment, Experiment):
         raise ExperimentDefinitionError(
             f"run() needs an Experiment, got {type(experiment).__name__}",
@@ -130,6 +133,7 @@ async def _run_session(
             "fingerprint": fingerprint,
             "experiment": experiment.describe(),
             "items": [i.id for i in items],
+            "references": references_of(items),
             "dataset": source,
             "scorer": scorer.name,
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -183,6 +187,15 @@ async def _run_locked(
     status: RunStatus = "complete"
     reason: str | None = None
     started = time.perf_counter()
+    settings = experiment.analysis.sequential
+    monitor = (
+        None
+        if settings is None
+        else SequentialMonitor(
+            settings, experiment.analysis, [c.name for c in experiment.conditions], items,
+            experiment.repeats, experiment.run.seed,
+        )
+    )  # fmt: skip
 
     def capture(
         name: tuple[str, ...],
@@ -210,10 +223,13 @@ async def _run_locked(
     store.start()
     try:
         guard = await _execute(
-            experiment, items, targets, store, scorer, run_id, progress=options.progress
-        )
+            experiment, items, targets, store, scorer, run_id, progress=options.progress,
+            monitor=monitor,
+        )  # fmt: skip
         if guard.halted:
             status = "budget"
+        elif monitor is not None and monitor.fired:
+            status, reason = "stopped", monitor.summary().reason
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "interrupted"
         raise
@@ -233,7 +249,7 @@ async def _run_locked(
         store.write_status(_status_record(store, status, total, **extra))
     if store.failure is not None:
         raise _write_error(store, total)
-    result = _finish(experiment, store, status, est, options.formats)
+    result = _finish(experiment, store, status, est, options.formats, monitor=monitor)
     if status == "budget" and options.on_budget == "raise":
         raise BudgetStopError(
             f"the budget stopped the run after ${result.spent:.4f}; {result.pending} task(s) not run; "
