@@ -379,3 +379,30 @@ def view_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                "error_message": f"boom {payload}"})  # fmt: skip
     write_run_dir(synthetic, root / "synthetic-hostile")
     return root
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Any:
+    """A real two-node Ray cluster on 127.0.0.1 (head + a second raylet), started once per session.
+
+    This process is connected to it as a driver. Skipped only when ray (the `crucible-harness[ray]`
+    extra) is not installed; `scripts/test` installs every extra, so CI runs these tests.
+    """
+    pytest.importorskip(
+        "ray", reason="ray is not installed (the crucible-harness[ray] extra)"
+    )
+    from crucible_harness._ray_local import LocalRayCluster
+
+    cluster = LocalRayCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def two_nodes(ray_cluster: Any) -> Any:
+    """The session's cluster with its second node alive (started again if a test killed it)."""
+    if ray_cluster.node is None:
+        ray_cluster.start_node()
+    return ray_cluster

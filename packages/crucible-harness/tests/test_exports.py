@@ -8,5 +8,5 @@ from crucible_core.testing import check_exports
 def test_exports() -> None:
     check_exports(
         "crucible_harness",
-        forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy"),
+        forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy", "ray"),
     )

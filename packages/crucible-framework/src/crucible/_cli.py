@@ -73,6 +73,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from crucible_harness import estimate, run
 
     experiment = load_experiment(args.experiment)
+    if args.ray is not None:
+        from crucible_harness import RayExecutor
+
+        experiment = experiment.with_run(executor=RayExecutor(address=args.ray))
     est = estimate(experiment)
     sys.stderr.write(est.render() + "\n")
     if not args.dry_run and not args.yes:
@@ -334,6 +338,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--dry-run", action="store_true", help="validate and estimate; send nothing"
+    )
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="run the tasks on a Ray cluster (default address: auto, the local `ray start` "
+        "cluster or RAY_ADDRESS; or ray://host:10001); needs crucible-harness[ray]",
     )
     run.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     run.add_argument("--quiet", action="store_true", help="no progress line")

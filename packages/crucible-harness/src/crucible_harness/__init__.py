@@ -40,18 +40,10 @@ from crucible_harness._experiment import (
     TaskContext,
     condition,
 )
-from crucible_harness._runner import (
-    Estimate,
-    RunProgress,
-    RunResult,
-    estimate,
-    load_run,
-    resume,
-    resume_async,
-    run,
-    run_async,
-    status,
-)
+from crucible_harness._plan import Estimate, estimate
+from crucible_harness._ray_executor import RayExecutor
+from crucible_harness._record import RunProgress, RunResult, load_run, status
+from crucible_harness._runner import resume, resume_async, run, run_async
 from crucible_harness._sequential import SequentialComparison, SequentialStop
 from crucible_harness._store import RepairResult, repair
 from crucible_harness._view import Viewer, view
@@ -82,6 +74,7 @@ __all__ = (
     "TaskContext",
     "ConditionOutput",
     "RunConfig",
+    "RayExecutor",
     "Budget",
     "AnalysisConfig",
     "EarlyStopping",

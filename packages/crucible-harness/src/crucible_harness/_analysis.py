@@ -12,10 +12,10 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+import crucible_harness._numbers as fmt
 from crucible_core import stats
 from crucible_core.exceptions import ValidationError
 from crucible_core.render import RenderMixin, Table, View
-from crucible_harness import _numbers as fmt
 from crucible_harness._experiment import AnalysisConfig
 from crucible_harness._numbers import Kind
 

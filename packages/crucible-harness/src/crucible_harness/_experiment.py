@@ -116,6 +116,27 @@ class Condition:
     cost_per_task: float | None = None
     """An upper bound on one task's cost, reserved against the budget before the task starts.
     Defaults to the model's price when known, else the largest cost seen so far in the condition."""
+    resources: Mapping[str, float] = attrs.field(factory=dict)
+    """Ray resources each worker hosting this condition needs (e.g. `{"GPU": 1}` for a local model).
+    Under a [`RayExecutor`][crucible_harness.RayExecutor] such conditions run on their own pool of
+    workers, each building the target once; the local executor ignores it."""
+
+    def __attrs_post_init__(self) -> None:
+        amounts: Iterable[tuple[object, object]] = (
+            self.resources.items()
+        )  # as given, untyped
+        for key, value in amounts:
+            if (
+                not isinstance(key, str)
+                or isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not value > 0
+            ):
+                raise _fail(
+                    "condition.resources",
+                    f"resources must map resource names to positive amounts, got {key!r}: {value!r}",
+                    condition=self.name,
+                )  # fmt: skip
 
     @property
     def kind(self) -> Literal["callable", "model", "model-string"]:
@@ -195,8 +216,20 @@ class RunConfig:
     """Requests per second per provider (`None`: unlimited)."""
     seed: int = 0
     """The experiment seed: item sampling and every task seed derive from it."""
+    executor: Any = "local"
+    """Where tasks run: `"local"` (asyncio in this process, the fastest on one machine) or a
+    [`RayExecutor`][crucible_harness.RayExecutor] (workers on a Ray cluster; this process stays the
+    driver that owns the run directory and the budget). Not part of the experiment's fingerprint:
+    a run started locally can be resumed on a cluster and the other way round."""
 
     def __attrs_post_init__(self) -> None:
+        from crucible_harness._ray_executor import RayExecutor
+
+        if self.executor != "local" and not isinstance(self.executor, RayExecutor):
+            raise _fail(
+                "run.executor",
+                f'executor must be "local" or a RayExecutor, got {self.executor!r}',
+            )
         if not _whole(self.max_concurrency, 1):
             raise _fail(
                 "run.max_concurrency",
@@ -628,6 +661,14 @@ class Experiment:
         kwargs.setdefault("description", inspect.getdoc(spec) or "")
         return cls(conditions=tuple(conds), **kwargs)
 
+    def with_run(self, **changes: Any) -> Experiment:
+        """A copy with some run settings changed, e.g. `experiment.with_run(executor=RayExecutor())`.
+
+        Changing `executor`, `max_concurrency`, `timeout`, `retries` or `rate_limit` keeps the
+        fingerprint, so the copy can resume the original's run directory; `seed` does not.
+        """
+        return attrs.evolve(self, run=attrs.evolve(self.run, **changes))
+
     @property
     def items(self) -> tuple[HarnessItem, ...]:
         """The items given inline (empty when `dataset` is a name, resolved at run time)."""
@@ -706,7 +747,12 @@ class Experiment:
                 }
                 for c in self.conditions
             ],
-            "run": attrs.asdict(self.run),
+            "run": {
+                **attrs.asdict(self.run, filter=lambda a, _: a.name != "executor"),
+                "executor": "local"
+                if self.run.executor == "local"
+                else self.run.executor.describe(),
+            },
             "budget": attrs.asdict(self.budget),
             "analysis": attrs.asdict(self.analysis),
         }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import crucible_harness._numbers as fmt
 from crucible_core.render import html_escape
-from crucible_harness import _numbers as fmt
 
 __all__ = ("accuracy_figure", "cost_figure", "latency_figure")
 

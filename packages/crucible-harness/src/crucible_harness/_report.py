@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+import crucible_harness._figures as _figures
+import crucible_harness._numbers as fmt
 from crucible_core.exceptions import ValidationError
 from crucible_core.export import atomic_write, save_records
 from crucible_core.render import jinja_environment, latex_escape
-from crucible_harness import _figures
-from crucible_harness import _numbers as fmt
 from crucible_harness._analysis import effect_kind, metric_scale
 
 if TYPE_CHECKING:
@@ -1033,7 +1033,8 @@ print(f"All {len(EXPECTED)} condition summaries match the report.")
 
 _NB_REANALYSE = """\
 try:
-    from crucible_harness import AnalysisConfig, analyse
+    from crucible_harness._analysis import analyse
+    from crucible_harness._experiment import AnalysisConfig
 except ImportError:  # the notebook's polars part needs only polars
     print("Install crucible-harness to recompute the intervals and tests: pip install crucible-harness")
 else:

@@ -140,7 +140,7 @@ def _analyse(data: RunData, records: list[dict[str, Any]]) -> dict[str, Any]:
     import attrs
 
     import crucible_bench as bench
-    from crucible_harness import analyse
+    from crucible_harness._analysis import analyse
 
     config = _config(data)
     started = time.perf_counter()
