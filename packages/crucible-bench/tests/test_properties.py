@@ -185,3 +185,126 @@ def test_fisher_p_range_and_ci_contains_mle(a, b, c, d):
     assert 0.0 <= r.pvalue <= 1.0
     lo, hi = r.confidence_interval
     assert lo <= r.odds_ratio <= hi
+
+
+# Differences on a coarse grid with many zeros and ties: the class that found the Pratt tie-term bug.
+_small_diffs = st.lists(st.integers(-4, 4), min_size=3, max_size=30).filter(
+    lambda d: any(d)
+)
+
+
+@given(
+    d=_small_diffs,
+    alt=ALTS,
+    continuity=st.booleans(),
+    zero_method=st.sampled_from(["wilcox", "pratt"]),
+)
+def test_wilcoxon_normal_approximation_matches_scipy_with_zeros_and_ties(
+    d, alt, continuity, zero_method
+):
+    from scipy.stats import wilcoxon
+
+    ours = cb.wilcoxon(
+        d,
+        zero_method=zero_method,
+        method="asymptotic",
+        continuity=continuity,
+        alternative=alt,
+    )
+    ref = wilcoxon(
+        d,
+        zero_method=zero_method,
+        method="approx",
+        correction=continuity,
+        alternative=alt,
+    )
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+
+
+@given(
+    a=st.integers(0, 40),
+    b=st.integers(0, 40),
+    c=st.one_of(
+        st.just(None), st.integers(0, 40)
+    ),  # None: c = b, the class that found the bug
+    d=st.integers(0, 40),
+    continuity=st.booleans(),
+)
+def test_mcnemar_matches_statsmodels_including_b_equals_c(a, b, c, d, continuity):
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    c = b if c is None else c
+    if b + c == 0:
+        return
+    table = [[a, b], [c, d]]
+    ours = cb.mcnemar(table, exact=False, continuity=continuity)
+    ref = mcnemar(np.asarray(table), exact=False, correction=continuity)
+    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-12, abs=1e-15)
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-10, abs=1e-15)
+
+
+@given(
+    k=st.integers(2, 5),
+    n=st.sampled_from(
+        [2, 2, 3, 4]
+    ),  # two subjects: the class that found the HF = −1 / 0-division bugs
+    data=st.data(),
+)
+def test_rm_anova_epsilons_bounded_and_pvalues_valid_for_few_subjects(k, n, data):
+    wide = data.draw(
+        st.lists(
+            st.lists(st.integers(-20, 20), min_size=k, max_size=k),
+            min_size=n,
+            max_size=n,
+        )
+    )
+    arr = np.asarray(wide, dtype=float)
+    resid = arr - arr.mean(axis=0) - arr.mean(axis=1, keepdims=True) + arr.mean()
+    if (
+        not np.abs(resid).max() > 1e-9
+    ):  # additive (or constant) data: refused, tested elsewhere
+        with pytest.raises(cb.InsufficientDataError):
+            cb.rm_anova(wide)
+        return
+    e = cb.rm_anova(wide).effects[0]
+    lower = 1 / (k - 1)
+    assert lower - 1e-12 <= e.eps_gg <= 1
+    assert lower <= e.eps_hf <= 1
+    for p in (e.pvalue, e.pvalue_gg, e.pvalue_hf):
+        assert 0 <= p <= 1
+
+
+@given(
+    t=st.lists(
+        st.lists(st.integers(0, 5), min_size=2, max_size=4), min_size=2, max_size=3
+    ).filter(lambda t: len({len(r) for r in t}) == 1 and (len(t), len(t[0])) != (2, 2))
+)
+@settings(max_examples=40)
+def test_fisher_rxc_network_matches_full_enumeration(t):
+    from itertools import product
+
+    from scipy.stats import random_table
+
+    arr = np.asarray(t)
+    if not arr.any():
+        with pytest.raises(cb.InsufficientDataError):
+            cb.fisher_exact(t)
+        return
+    arr = arr[arr.sum(1) > 0][:, arr.sum(0) > 0]
+    if min(arr.shape) < 2:
+        assert cb.fisher_exact(t).pvalue == 1.0
+        return
+    rows, cols = arr.sum(1), arr.sum(0)
+    dist = random_table(rows, cols)
+    p_obs = dist.pmf(arr)
+    choices = [
+        [c for c in product(*(range(x + 1) for x in cols)) if sum(c) == rows[i]]
+        for i in range(len(rows) - 1)
+    ]
+    total = 0.0
+    for head in product(*choices):
+        last = cols - np.sum(head, axis=0)
+        if (last >= 0).all():
+            p = dist.pmf(np.vstack([*head, last]))
+            total += p if p <= p_obs * (1 + 1e-7) else 0.0
+    assert cb.fisher_exact(t).pvalue == pytest.approx(min(total, 1.0), rel=1e-9)

@@ -72,11 +72,14 @@ def test_html_escapes_labels():
     assert "&lt;b&gt;base&lt;/b&gt;" in html
 
 
-def test_to_polars_gives_the_first_table():
+def test_to_polars_gives_every_table():
     pytest.importorskip("polars")
-    df = cb.compare_groups({"x": X, "y": Y, "z": Z}).to_polars()
-    assert df.height == 3
-    assert "p (holm)" in df.columns
+    result = cb.compare_groups({"x": X, "y": Y, "z": Z})
+    frames = result.to_polars()
+    assert isinstance(frames, dict) and len(frames) == len(result._view().tables) > 1
+    pairwise = [f for f in frames.values() if "p (holm)" in f.columns]
+    assert len(pairwise) == 1 and pairwise[0].height == 3
+    assert result.to_polars_tables().keys() == frames.keys()
 
 
 def test_interpretation_states_the_apa_line():

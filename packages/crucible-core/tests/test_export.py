@@ -98,3 +98,25 @@ def test_jsonl_and_parquet_round_trip_property(
     d = tmp_path_factory.mktemp("rt")
     assert load_records(save_records(rows, d / "x.jsonl")) == rows
     assert load_records(save_records(rows, d / "x.parquet")) == rows
+
+
+def test_atomic_write_gives_new_files_the_umask_mode_and_keeps_an_existing_mode(
+    tmp_path: Path,
+) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        with atomic_write(tmp_path / "new.txt") as fh:
+            fh.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640
+    existing = tmp_path / "existing.txt"
+    existing.write_text("old")
+    existing.chmod(0o604)
+    with atomic_write(existing) as fh:
+        fh.write("new")
+    assert existing.read_text() == "new"
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o604

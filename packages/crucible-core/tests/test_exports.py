@@ -27,3 +27,49 @@ def test_errors_alias_is_the_same_objects() -> None:
 
 def test_models_import_does_not_load_aiohttp() -> None:
     assert "aiohttp" not in imported_modules("import crucible_core.models")
+
+
+def _loaded(statement: str, names: tuple[str, ...]) -> list[str]:
+    """Which of the modules `names` (full dotted names) `statement` loads in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys\n{statement}\nprint(*[n for n in {names!r} if n in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+_HEAVY = ("importlib.metadata", "ssl", "asyncio", "crucible_core.models")
+
+
+def test_import_defers_metadata_models_retries_and_rate_limits() -> None:
+    assert _loaded("import crucible_core", _HEAVY) == []
+    # each lazy name is the submodule's own object, and is then cached on the package
+    import crucible_core
+    import crucible_core.models as models
+    import crucible_core.ratelimit as ratelimit
+    import crucible_core.retry as retry
+
+    assert crucible_core.Model is models.Model
+    assert crucible_core.build_model is models.build_model
+    assert crucible_core.TokenBucket is ratelimit.TokenBucket
+    assert crucible_core.retry_context is retry.retry_context
+    assert "Model" in vars(crucible_core)
+    assert _loaded("import crucible_core as c; c.models.Model", _HEAVY) != []
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        crucible_core.nope  # noqa: B018
+
+
+def test_version_comes_from_the_metadata_on_first_use() -> None:
+    from importlib.metadata import version
+
+    import crucible_core
+
+    assert crucible_core.__version__ == version("crucible-core")
+    assert _loaded("import crucible_core; crucible_core.__version__", _HEAVY) == [
+        "importlib.metadata"
+    ]

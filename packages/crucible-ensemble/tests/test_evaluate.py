@@ -72,3 +72,13 @@ def test_ensemble_failure_is_a_wrong_answer(failing_model) -> None:
 def test_bad_items(scripted, items, options, match) -> None:
     with pytest.raises(EnsembleConfigurationError, match=match):
         evaluate_ensemble(Ensemble([scripted("a")]), items, **options)
+
+
+def test_the_old_name_evaluation_result_warns_and_resolves() -> None:
+    import crucible_ensemble
+    from crucible_core.exceptions import CrucibleDeprecationWarning
+
+    with pytest.warns(CrucibleDeprecationWarning, match="renamed EnsembleEvaluation"):
+        old = crucible_ensemble.EvaluationResult
+    assert old is crucible_ensemble.EnsembleEvaluation
+    assert "EvaluationResult" not in crucible_ensemble.__all__

@@ -167,3 +167,29 @@ def test_version_guard_names_the_mismatch() -> None:
     ) as info:
         check_member_versions("9.9.9", editable=False)
     assert "crucible-bench==" + crucible.__version__ in info.value.found
+
+
+def test_config_prints_values_and_sources(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    (tmp_path / "crucible.toml").write_text(
+        'results_dir = "runs"\n[providers]\ntimeout = 9\n'
+    )
+    monkeypatch.setenv("CRUCIBLE_PROVIDER_MAX_TOKENS", "77")
+    assert main(["config", "--project", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"project file: {tmp_path / 'crucible.toml'}" in out
+    assert "environment (CRUCIBLE_PROVIDER_MAX_TOKENS)" in out
+    assert main(["config", "--project", str(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"]["results_dir"] == {
+        "value": "runs",
+        "source": f"file ({tmp_path / 'crucible.toml'})",
+    }
+    assert data["settings"]["providers.max_tokens"]["value"] == 77
+    assert data["settings"]["hedging.policy"]["source"] == "built-in"
+    (tmp_path / "crucible.toml").write_text("[providers]\ntimeuot = 9\n")
+    assert main(["config", "--project", str(tmp_path)]) == 1
+    assert "'providers.timeuot' is not a crucible setting" in capsys.readouterr().err

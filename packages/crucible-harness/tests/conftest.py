@@ -293,3 +293,74 @@ class ReportKit:
 def kit() -> type[ReportKit]:
     """Helpers for building analyses and run directories."""
     return ReportKit
+
+
+# -- run directories for the viewer's tests (test_view*.py) ------------------------------------
+def _flaky(item: Any, ctx: Any) -> Any:
+    """A callable condition: fails on every 7th item, records a hedging timeline on every 5th."""
+    from crucible_harness import ConditionOutput
+
+    n = int(str(item.id)[1:])
+    if n % 7 == 0:
+        raise ValueError(f"flaky failure on item {item.id}")
+    metadata: dict[str, Any] = {"source": "flaky"}
+    if n % 5 == 0:
+        metadata["timeline"] = [
+            {"index": 0, "start_ms": 0.0, "end_ms": 900.0 + n, "outcome": "cancelled"},
+            {"index": 1, "start_ms": 400.0, "end_ms": 650.0 + n, "outcome": "won"},
+        ]
+    answer = str(2 * n) if (n + ctx.repeat) % 3 else f"{2 * n + 1} (off by one)"
+    return ConditionOutput(prediction=answer, cost=0.0001, latency=0.05 + 0.01 * n,
+                           input_tokens=10, output_tokens=3, metadata=metadata)  # fmt: skip
+
+
+def _hostile(item: Any, ctx: Any) -> Any:
+    from crucible_harness import ConditionOutput
+
+    n = int(str(item.id).rsplit("#", 1)[1])
+    if n % 4 == 3:
+        raise RuntimeError(f"boom {' '.join(PAYLOADS)}")
+    return ConditionOutput(prediction=PAYLOADS[(n + ctx.repeat) % len(PAYLOADS)], latency=0.1 + n / 100,
+                           metadata={"note": PAYLOADS[1]})  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def view_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runs root the viewer serves: three real harness runs and one hand-written hostile one.
+
+    - `arith-*`: 30 inline items × 2 repeats, two simulated models and a callable that fails on
+      every 7th item and records hedged attempts on every 5th;
+    - `code/humaneval-*` (nested): 3 HumanEval problems, scored by running the code;
+    - `hostile/inject-*`: markup, TeX and table syntax in every free-text field, item ids and answers;
+    - `synthetic-hostile`: a run directory laid out by hand with hostile condition names.
+    """
+    from crucible_core.models import SimulatedModel
+    from crucible_core.retry import set_testing
+    from crucible_harness import Condition, Experiment, HarnessItem, RunConfig, run
+
+    root = tmp_path_factory.mktemp("view-runs")
+    sim = lambda name: SimulatedModel(name, seed=3, virtual_time=True)  # noqa: E731
+    items = [HarnessItem(id=f"q{i:03d}", input=f"What is {i} + {i}?", expected=str(2 * i)) for i in range(30)]  # fmt: skip
+    with set_testing(True):
+        run(Experiment(name="arith", dataset=items, repeats=2, run=RunConfig(max_concurrency=8, seed=5, retries=0),
+                       description="Two simulated models and a flaky callable.",
+                       conditions=[Condition(name="gpt4", target=sim("gpt-4")), Condition(name="llama", target=sim("llama-3-70b")),
+                                   Condition(name="flaky", target=_flaky)]),
+            output_dir=root, formats=())  # fmt: skip
+        run(Experiment(name="humaneval", dataset="humaneval", sample_size=3, repeats=1, run=RunConfig(seed=1),
+                       conditions=[Condition(name="gpt4", target=sim("gpt-4")), Condition(name="llama", target=sim("llama-3-70b"))]),
+            output_dir=root / "code", formats=())  # fmt: skip
+        hostile_items = [HarnessItem(id=f"<b>item</b>_#{i}", input=f"{PAYLOADS[i % len(PAYLOADS)]} question {i}",
+                                     expected=PAYLOADS[0]) for i in range(8)]  # fmt: skip
+        payload = " ".join(PAYLOADS)
+        run(Experiment(name="inject", dataset=hostile_items, repeats=2, run=RunConfig(seed=2, retries=0),
+                       description=f"desc {payload}", hypothesis=f"hyp {payload}",
+                       conditions=[Condition(name="a", target=_hostile), Condition(name="b", target=sim("gpt-4"))]),
+            output_dir=root / "hostile", formats=())  # fmt: skip
+    profiles = dict(zip(HOSTILE_CONDITIONS, PROFILES.values(), strict=True))
+    synthetic = build_analysis(profiles, n_items=6, repeats=2,
+                               manifest_options={"name": f"exp {PAYLOADS[0]}", "description": f"desc {payload}"},
+                               record_options={"predictions": PAYLOADS, "item_prefix": "<b>item</b>_#", "error_rate": 0.2,
+                                               "error_message": f"boom {payload}"})  # fmt: skip
+    write_run_dir(synthetic, root / "synthetic-hostile")
+    return root

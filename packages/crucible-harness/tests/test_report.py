@@ -18,11 +18,10 @@ import pytest
 from inline_snapshot import snapshot
 
 from crucible_core.exceptions import ValidationError
-from crucible_core.render import format_value
 from crucible_core.serde import converter
 from crucible_harness import _figures
 from crucible_harness._analysis import Analysis
-from crucible_harness._report import FORMATS, PRECISION, build_model, write_reports
+from crucible_harness._report import FORMATS, build_model, write_reports
 
 ALL_FORMATS = tuple(FORMATS)
 
@@ -72,23 +71,26 @@ def table_by_prefix(tables: dict[str, Any], prefix: str) -> Any:
 def number(text: str) -> float | None:
     if text == "—":
         return None
-    return float(text)  # also "NaN", "inf"
+    if text == "< .001":
+        return 0.0
+    return float(text)  # also "NaN", "inf", ".014", "+0.120"
 
 
 def same_number(text: str, value: object) -> bool:
-    """The cell shows `value` at the report's precision, and parses back to it."""
+    """The cell shows `value` rounded to the digits it prints (and nothing else)."""
     if value is None:
         return text == "—"
     assert isinstance(value, int | float)
+    if text == "< .001":
+        return value < 0.001
     parsed = number(text)
     assert parsed is not None
     if math.isnan(value):
         return math.isnan(parsed)
     if math.isinf(value):
         return parsed == value
-    return text == format_value(value, precision=PRECISION) and math.isclose(
-        parsed, value, rel_tol=1e-3, abs_tol=1e-12
-    )
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return abs(parsed - value) <= 0.5 * 10**-decimals * (1 + 1e-9) + 1e-15
 
 
 class _HTMLCollector(HTMLParser):
@@ -277,12 +279,13 @@ def test_markdown_tables_parse_back_to_the_analysis(
         )
         assert all(same_number(t, v) for t, v in zip(row[1:], values, strict=True)), row
 
-    _, rows = table_by_prefix(tables, "Paired comparisons")
+    _, rows = table_by_prefix(tables, "Paired comparisons of accuracy")
     assert len(rows) == len(analysis.comparisons) == 3
     for row, cmp in zip(rows, analysis.comparisons, strict=True):
         assert row[:2] == [cmp.b, cmp.a]
         assert int(row[2]) == cmp.n_items
         compared = (
+            cmp.n_repeats,
             cmp.accuracy_b,
             cmp.accuracy_a,
             cmp.difference,
@@ -291,12 +294,40 @@ def test_markdown_tables_parse_back_to_the_analysis(
             cmp.pvalue_adjusted,
         )
         assert all(
-            same_number(t, v) for t, v in zip(row[3:10], compared, strict=True)
+            same_number(t, v) for t, v in zip(row[3:11], compared, strict=True)
         ), row
-        assert row[10] == ("yes" if cmp.significant else "no")
-        assert same_number(row[11], cmp.power) and same_number(
-            row[12], cmp.items_needed
-        )
+        ends = row[11].strip("[]").split(", ")
+        assert all(
+            same_number(t, v)
+            for t, v in zip(ends, cmp.confidence_interval_adjusted, strict=True)
+        ), row
+        assert row[12] == ("yes" if cmp.significant else "no")
+        assert row[13] == cmp.method
+
+    _, rows = table_by_prefix(tables, "Effect sizes of accuracy")
+    effects = [(c, e) for c in analysis.comparisons for e in c.effects]
+    assert len(rows) == len(effects) == 3 * 4  # RD, OR, h and d_z (repeats)
+    for row, (c, e) in zip(rows, effects, strict=True):
+        assert row[:2] == [f"{c.b} − {c.a}", e.name]
+        assert all(
+            same_number(t, v)
+            for t, v in zip(row[2:5], (e.estimate, *e.confidence_interval), strict=True)
+        ), row
+
+    _, rows = table_by_prefix(tables, "Paired comparisons of latency and cost")
+    assert len(rows) == len(analysis.metric_comparisons) == 3 * 4
+    for row, m in zip(rows, analysis.metric_comparisons, strict=True):
+        assert row[:3] == [f"{m.b} − {m.a}", m.label, str(m.n_items)]
+        values = (m.baseline, m.treatment, m.difference, *m.confidence_interval)
+        assert all(same_number(t, v) for t, v in zip(row[3:8], values, strict=True))
+        assert same_number(row[8], m.pvalue) and same_number(row[9], m.pvalue_adjusted)
+
+    _, rows = table_by_prefix(tables, "Sensitivity from the run as a pilot")
+    plans = [(c, p) for c in analysis.comparisons for p in c.plan]
+    assert len(rows) == len(plans) > 0
+    for row, (c, p) in zip(rows, plans, strict=True):
+        assert [int(row[1]), int(row[2])] == [p.repeats, c.n_items]
+        assert same_number(row[3], p.mde)
 
     _, rows = table_by_prefix(tables, "Failed tasks")
     failed = [r for r in analysis.records if r["status"] != "ok"]
@@ -852,7 +883,9 @@ def test_html_renders_in_chromium(
             "#table-accuracy tbody tr td:first-child"
         ).all_text_contents()
         assert cells == [c.name for c in analysis.conditions]
-        assert page.locator("table.results").count() == 5
+        assert page.locator("table.results").count() == len(
+            build_model(analysis).tables
+        )
         assert page.title() == "humaneval-reliability: experiment report"
     finally:
         page.close()
@@ -911,21 +944,44 @@ A 50% & 100% check.
 
 | condition | tasks | completed | errors | items | accuracy (all attempted) | 95% CI low | 95% CI high | accuracy (completed only) |
 |:---|---:|---:|---:|---:|---:|---:|---:|---:|
-| baseline | 6 | 5 | 1 | 6 | 0.5 | 0.1876 | 0.8124 | 0.6 |
-| treatment | 6 | 5 | 1 | 6 | 0.8333 | 0.4365 | 0.9699 | 1.000 |
+| baseline | 6 | 5 | 1 | 6 | 0.500 | 0.188 | 0.812 | 0.600 |
+| treatment | 6 | 5 | 1 | 6 | 0.833 | 0.436 | 0.970 | 1.000 |
 
 ### Latency of completed tasks (seconds), cost (USD) and mean tokens per completed task
 
 | condition | p50 (s) | p95 (s) | p99 (s) | mean (s) | cost (USD) | USD per query | USD per correct | input tokens | output tokens |
 |:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| baseline | 0.7 | 0.96 | 0.992 | 0.72 | 0.021 | 0.0035 | 0.007 | 100.0 | 12.20 |
-| treatment | 0.7 | 0.96 | 0.992 | 0.72 | 0.021 | 0.0035 | 0.0042 | 100.0 | 12.20 |
+| baseline | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00700 | 100 | 12.2 |
+| treatment | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00420 | 100 | 12.2 |
 
-### Paired comparisons of accuracy (treatment minus baseline), 95% intervals, p-values adjusted with holm at alpha = 0.05
+### Paired comparisons of accuracy, treatment minus baseline (primary family): 95% intervals from the same procedure as p, p-values adjusted with holm at alpha = 0.05
 
-| treatment | baseline | items | accuracy (treatment) | accuracy (baseline) | difference | 95% CI low | 95% CI high | p | p adjusted | significant | power | items for 80% power |
-|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| treatment | baseline | 6 | 0.8333 | 0.5 | 0.3333 | -0.04638 | 0.6128 | 0.5 | 0.5 | no | 0.2518 | 21 |
+| treatment | baseline | items | repeats | accuracy (treatment) | accuracy (baseline) | difference | 95% CI low | 95% CI high | p | p adjusted | interval at adjusted level | significant | test and interval |
+|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| treatment | baseline | 6 | 1 | 0.833 | 0.500 | +0.333 | -0.187 | 0.700 | .157 | .157 | \\[-0.187, 0.700\\] | no | McNemar's test (asymptotic, no continuity correction) with Tango's score interval |
+
+### Effect sizes of accuracy, treatment against baseline, with 95% intervals
+
+| comparison | effect | estimate | 95% CI low | 95% CI high | interval |
+|:---|:---|---:|---:|---:|---|
+| treatment − baseline | risk difference | +0.333 | -0.187 | 0.700 | the test's interval (Tango's score interval) |
+| treatment − baseline | odds ratio | 5.00 | 1.00 | inf | percentile cluster bootstrap over items (log scale) |
+| treatment − baseline | Cohen's h | +0.73 | 0.00 | 1.91 | percentile cluster bootstrap over items |
+
+### Paired comparisons of latency and cost, treatment minus baseline (second family): 95% intervals from the same procedure as p, p-values adjusted with holm within this family
+
+| comparison | metric | items | baseline | treatment | difference | 95% CI low | 95% CI high | p | p adjusted | interval at adjusted level | significant | test and interval |
+|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| treatment − baseline | per-item mean latency (s) | 5 | 0.720 | 0.720 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired t-test on per-item means (df = 4) with its t interval |
+| treatment − baseline | P95 latency (s) | 5 | 0.960 | 0.960 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P95, so its interval is rough |
+| treatment − baseline | P99 latency (s) | 5 | 0.992 | 0.992 | 0.000 | 0.000 | 0.000 | 1.000 | 1.000 | \\[0.000, 0.000\\] | no | paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P99, so its interval is rough |
+| treatment − baseline | per-item mean cost per task (USD) | 6 | 0.00350 | 0.00350 | 0.00000 | 0.00000 | 0.00000 | 1.000 | 1.000 | \\[0.00000, 0.00000\\] | no | paired t-test on per-item means (df = 5) with its t interval |
+
+### Sensitivity from the run as a pilot: the smallest accuracy difference the items run detect with 80% power at alpha = 0.05, by repeats per item
+
+| comparison | repeats per item | items run | minimum detectable difference (80% power) |
+|:---|---:|---:|---:|
+| treatment − baseline | 1 | 6 | 0.741 |
 
 ### Failed tasks (after retries) by condition and error type
 
@@ -943,13 +999,13 @@ A 50% & 100% check.
 
 ## Interpretation
 
-- treatment vs baseline: accuracy 0.833 vs 0.500, difference +0.333 (95% CI \\[-0.046, +0.613\\]) over 6 items; McNemar's exact test, p = .500, holm-adjusted p = .500: not significant at α = 0.05; power 0.25, 21 items needed for 80% power.
+- treatment − baseline: accuracy 0.833 vs 0.500, difference +0.333 (95% CI \\[-0.187, 0.700\\]) over 6 items × 1 repeat(s); McNemar's test (asymptotic, no continuity correction) with Tango's score interval, p = .157, holm-adjusted p = .157: not significant at α = 0.05. Effects (95% CI): odds ratio 5.00 \\[1.00, inf\\]; Cohen's h +0.73 \\[0.00, 1.91\\]. Minimum detectable difference at 80% power: 0.741 (d\\_z = 1.43).
 
 **Cost–accuracy frontier** (no other condition is both cheaper and more accurate): treatment.
 
 ## Methods
 
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Accuracy intervals are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Conditions were compared on the same items: McNemar's exact test with one repeat, otherwise a paired t-test on per-item mean accuracy with a two-stage cluster-bootstrap interval of the difference. p-values were adjusted across the 1 comparison(s) with the holm method; alpha = 0.05. Power is that of a paired t-test on per-item means at the observed standardized effect. Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment − baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\< 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ\\* ≤ 0 + 1, \\#θ\\* ≥ 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at α = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 − α·p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80% power at α = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig & Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 ## Reproducibility
 
@@ -962,7 +1018,7 @@ Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec)
 | dataset revision | 7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544 |
 | dataset checksum | sha256:9f3b1a2c |
 | git commit | 0123456789abcdef0123456789abcdef01234567 |
-| analysis | alpha 0.05, correction holm, confidence level 0.95, 2000 bootstrap resamples |
+| analysis | alpha 0.05, correction holm, confidence level 95%, 2000 bootstrap resamples, target power 80% |
 
 | software | version |
 |:---|:---|
@@ -1026,8 +1082,8 @@ A 50\\% \\& 100\\% check.
 \\toprule
 {}condition & tasks & completed & errors & items & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(all\\\\attempted)\\end{tabular} & 95\\% CI low & 95\\% CI high & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(completed\\\\only)\\end{tabular} \\\\
 \\midrule
-{}baseline & 6 & 5 & 1 & 6 & 0.5 & 0.1876 & 0.8124 & 0.6 \\\\
-{}treatment & 6 & 5 & 1 & 6 & 0.8333 & 0.4365 & 0.9699 & 1.000 \\\\
+{}baseline & 6 & 5 & 1 & 6 & 0.500 & 0.188 & 0.812 & 0.600 \\\\
+{}treatment & 6 & 5 & 1 & 6 & 0.833 & 0.436 & 0.970 & 1.000 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1043,8 +1099,8 @@ A 50\\% \\& 100\\% check.
 \\toprule
 {}condition & p50 (s) & p95 (s) & p99 (s) & mean (s) & cost (USD) & \\begin{tabular}[b]{@{}c@{}}USD per\\\\query\\end{tabular} & \\begin{tabular}[b]{@{}c@{}}USD per\\\\correct\\end{tabular} & input tokens & \\begin{tabular}[b]{@{}c@{}}output\\\\tokens\\end{tabular} \\\\
 \\midrule
-{}baseline & 0.7 & 0.96 & 0.992 & 0.72 & 0.021 & 0.0035 & 0.007 & 100.0 & 12.20 \\\\
-{}treatment & 0.7 & 0.96 & 0.992 & 0.72 & 0.021 & 0.0035 & 0.0042 & 100.0 & 12.20 \\\\
+{}baseline & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00700 & 100 & 12.2 \\\\
+{}treatment & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00420 & 100 & 12.2 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1054,13 +1110,66 @@ A 50\\% \\& 100\\% check.
 \\begin{table}[htbp]
 \\centering
 \\footnotesize
-\\caption{Paired comparisons of accuracy (treatment minus baseline), 95\\% intervals, p-values adjusted with holm at alpha = 0.05}
+\\caption{Paired comparisons of accuracy, treatment minus baseline (primary family): 95\\% intervals from the same procedure as p, p-values adjusted with holm at alpha = 0.05}
 \\begin{lrbox}{\\cruciblebox}
-\\begin{tabular}{llrrrrrrrrrrr}
+\\begin{tabular}{llrrrrrrrrrrrp{7cm}}
 \\toprule
-{}treatment & baseline & items & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(treatment)\\end{tabular} & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(baseline)\\end{tabular} & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & significant & power & \\begin{tabular}[b]{@{}c@{}}items for\\\\80\\% power\\end{tabular} \\\\
+{}treatment & baseline & items & repeats & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(treatment)\\end{tabular} & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(baseline)\\end{tabular} & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & \\begin{tabular}[b]{@{}c@{}}interval at\\\\adjusted\\\\level\\end{tabular} & significant & \\begin{tabular}[b]{@{}c@{}}test and\\\\interval\\end{tabular} \\\\
 \\midrule
-{}treatment & baseline & 6 & 0.8333 & 0.5 & 0.3333 & -0.04638 & 0.6128 & 0.5 & 0.5 & no & 0.2518 & 21 \\\\
+{}treatment & baseline & 6 & 1 & 0.833 & 0.500 & +0.333 & -0.187 & 0.700 & .157 & .157 & [-0.187, 0.700] & no & McNemar's test (asymptotic, no continuity correction) with Tango's score interval \\\\
+\\bottomrule
+\\end{tabular}
+\\end{lrbox}
+\\ifdim\\wd\\cruciblebox>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox{\\cruciblebox}}\\else\\usebox{\\cruciblebox}\\fi
+\\end{table}
+
+\\begin{table}[htbp]
+\\centering
+\\footnotesize
+\\caption{Effect sizes of accuracy, treatment against baseline, with 95\\% intervals}
+\\begin{lrbox}{\\cruciblebox}
+\\begin{tabular}{llrrrp{7cm}}
+\\toprule
+{}comparison & effect & estimate & 95\\% CI low & 95\\% CI high & interval \\\\
+\\midrule
+{}treatment \\ensuremath{-} baseline & risk difference & +0.333 & -0.187 & 0.700 & the test's interval (Tango's score interval) \\\\
+{}treatment \\ensuremath{-} baseline & odds ratio & 5.00 & 1.00 & inf & percentile cluster bootstrap over items (log scale) \\\\
+{}treatment \\ensuremath{-} baseline & Cohen's h & +0.73 & 0.00 & 1.91 & percentile cluster bootstrap over items \\\\
+\\bottomrule
+\\end{tabular}
+\\end{lrbox}
+\\ifdim\\wd\\cruciblebox>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox{\\cruciblebox}}\\else\\usebox{\\cruciblebox}\\fi
+\\end{table}
+
+\\begin{table}[htbp]
+\\centering
+\\footnotesize
+\\caption{Paired comparisons of latency and cost, treatment minus baseline (second family): 95\\% intervals from the same procedure as p, p-values adjusted with holm within this family}
+\\begin{lrbox}{\\cruciblebox}
+\\begin{tabular}{llrrrrrrrrrrp{7cm}}
+\\toprule
+{}comparison & metric & items & baseline & treatment & difference & 95\\% CI low & 95\\% CI high & p & p adjusted & \\begin{tabular}[b]{@{}c@{}}interval at\\\\adjusted\\\\level\\end{tabular} & significant & \\begin{tabular}[b]{@{}c@{}}test and\\\\interval\\end{tabular} \\\\
+\\midrule
+{}treatment \\ensuremath{-} baseline & per-item mean latency (s) & 5 & 0.720 & 0.720 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired t-test on per-item means (df = 4) with its t interval \\\\
+{}treatment \\ensuremath{-} baseline & P95 latency (s) & 5 & 0.960 & 0.960 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P95, so its interval is rough \\\\
+{}treatment \\ensuremath{-} baseline & P99 latency (s) & 5 & 0.992 & 0.992 & 0.000 & 0.000 & 0.000 & 1.000 & 1.000 & [0.000, 0.000] & no & paired cluster bootstrap over items (B = 2000) with its percentile interval; fewer than 10 latencies per condition lie above P99, so its interval is rough \\\\
+{}treatment \\ensuremath{-} baseline & per-item mean cost per task (USD) & 6 & 0.00350 & 0.00350 & 0.00000 & 0.00000 & 0.00000 & 1.000 & 1.000 & [0.00000, 0.00000] & no & paired t-test on per-item means (df = 5) with its t interval \\\\
+\\bottomrule
+\\end{tabular}
+\\end{lrbox}
+\\ifdim\\wd\\cruciblebox>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox{\\cruciblebox}}\\else\\usebox{\\cruciblebox}\\fi
+\\end{table}
+
+\\begin{table}[htbp]
+\\centering
+\\footnotesize
+\\caption{Sensitivity from the run as a pilot: the smallest accuracy difference the items run detect with 80\\% power at alpha = 0.05, by repeats per item}
+\\begin{lrbox}{\\cruciblebox}
+\\begin{tabular}{lrrr}
+\\toprule
+{}comparison & \\begin{tabular}[b]{@{}c@{}}repeats per\\\\item\\end{tabular} & items run & \\begin{tabular}[b]{@{}c@{}}minimum\\\\detectable\\\\difference\\\\(80\\% power)\\end{tabular} \\\\
+\\midrule
+{}treatment \\ensuremath{-} baseline & 1 & 6 & 0.741 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1103,13 +1212,13 @@ A 50\\% \\& 100\\% check.
 
 \\subsection*{Interpretation}
 \\begin{itemize}
-\\item treatment vs baseline: accuracy 0.833 vs 0.500, difference +0.333 (95\\% CI [-0.046, +0.613]) over 6 items; McNemar's exact test, p = .500, holm-adjusted p = .500: not significant at \\ensuremath{\\alpha} = 0.05; power 0.25, 21 items needed for 80\\% power.
+\\item treatment \\ensuremath{-} baseline: accuracy 0.833 vs 0.500, difference +0.333 (95\\% CI [-0.187, 0.700]) over 6 items \\ensuremath{\\times} 1 repeat(s); McNemar's test (asymptotic, no continuity correction) with Tango's score interval, p = .157, holm-adjusted p = .157: not significant at \\ensuremath{\\alpha} = 0.05. Effects (95\\% CI): odds ratio 5.00 [1.00, inf]; Cohen's h +0.73 [0.00, 1.91]. Minimum detectable difference at 80\\% power: 0.741 (d\\_z = 1.43).
 \\end{itemize}
 
 \\paragraph{Cost--accuracy frontier.} No other condition is both cheaper and more accurate than treatment.
 
 \\section{Methods}
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Accuracy intervals are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Conditions were compared on the same items: McNemar's exact test with one repeat, otherwise a paired t-test on per-item mean accuracy with a two-stage cluster-bootstrap interval of the difference. p-values were adjusted across the 1 comparison(s) with the holm method; alpha = 0.05. Power is that of a paired t-test on per-item means at the observed standardized effect. Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment \\ensuremath{-} baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\textless{} 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2\\ensuremath{\\cdot}min(\\#\\ensuremath{\\theta}* \\ensuremath{\\leq} 0 + 1, \\#\\ensuremath{\\theta}* \\ensuremath{\\geq} 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at \\ensuremath{\\alpha} = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 \\ensuremath{-} \\ensuremath{\\alpha}\\ensuremath{\\cdot}p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80\\% power at \\ensuremath{\\alpha} = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig \\& Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 \\section{Reproducibility}
 \\begin{center}
@@ -1123,7 +1232,7 @@ Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec)
 {}dataset revision & 7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544 \\\\
 {}dataset checksum & sha256:9f3b1a2c \\\\
 {}git commit & 0123456789abcdef0123456789abcdef01234567 \\\\
-{}analysis & alpha 0.05, correction holm, confidence level 0.95, 2000 bootstrap resamples \\\\
+{}analysis & alpha 0.05, correction holm, confidence level 95\\%, 2000 bootstrap resamples, target power 80\\% \\\\
 \\midrule
 {}python & 3.12.0 \\\\
 {}crucible-core & 0.1.0 \\\\

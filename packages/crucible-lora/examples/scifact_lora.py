@@ -57,8 +57,8 @@ def copying_base(directory: Path, *, seed: int) -> Path:
 class ScifactRun:
     """What `run` measured."""
 
-    base: cl.EvaluationResult  # the base model on the held-out claims
-    tuned: cl.EvaluationResult  # the LoRA-tuned model on the same claims
+    base: cl.AdapterEvaluation  # the base model on the held-out claims
+    tuned: cl.AdapterEvaluation  # the LoRA-tuned model on the same claims
     training: cl.TrainingResult
     versus_base: cb.AccuracyComparisonResult  # paired: tuned − base, per claim
     versus_majority: cb.AccuracyComparisonResult  # tuned − always the commonest label

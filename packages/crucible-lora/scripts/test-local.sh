@@ -7,7 +7,8 @@
 #    CRUCIBLE_LORA_TORCH_VENV) that has pip in it;
 # 2. `uv sync --locked --inexact` installs crucible-lora, its declared dependencies, all its extras and
 #    the dev group from uv.lock (inexact, so pip's torch and pip itself survive later syncs), then
-#    crucible-bench, which only the SciFact example (examples/scifact_lora.py) uses;
+#    crucible-bench, which only the SciFact example (examples/scifact_lora.py) uses, and
+#    crucible-ensemble, which only the adapters-as-members test uses;
 # 3. pip installs scripts/local-requirements.txt: the CPU torch wheel from the machine's wheel store
 #    (pip is configured to search it; uv is not) and peft from the registry;
 # 4. pytest runs the package's tests with CRUCIBLE_REQUIRE_TORCH=1, so a LocalAdapter test that
@@ -30,6 +31,10 @@ UV_PROJECT_ENVIRONMENT="$VENV" $UV sync --quiet --locked --inexact \
 # not a dependency of crucible-lora, not even an extra: lora sits beside bench, not above it.
 UV_PROJECT_ENVIRONMENT="$VENV" $UV sync --quiet --locked --inexact \
   --package crucible-bench --no-default-groups
+# crucible-ensemble for the test that votes with LoRA adapters as members
+# (tests/test_adapter_model.py): again beside lora, not below it.
+UV_PROJECT_ENVIRONMENT="$VENV" $UV sync --quiet --locked --inexact \
+  --package crucible-ensemble --no-default-groups
 if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
   $UV pip install --quiet --python "$VENV/bin/python" pip
 fi

@@ -20,3 +20,15 @@ def test_exports() -> None:
             "scipy",
         ),
     )
+
+
+def test_the_old_name_evaluation_result_warns_and_resolves() -> None:
+    import pytest
+
+    import crucible_lora
+    from crucible_core.exceptions import CrucibleDeprecationWarning
+
+    with pytest.warns(CrucibleDeprecationWarning, match="renamed AdapterEvaluation"):
+        old = crucible_lora.EvaluationResult
+    assert old is crucible_lora.AdapterEvaluation
+    assert "EvaluationResult" not in crucible_lora.__all__

@@ -205,8 +205,13 @@ def test_readme_example_runs() -> None:
     code = readme.read_text().split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, Any] = {}
     exec(compile(code, str(readme), "exec"), namespace)  # our own README
-    assert namespace["result"].steps == 10
-    assert namespace["tuned"].step == 10
+    assert namespace["result"].steps == 60
+    losses = [r.loss for r in namespace["result"].history]
+    assert losses[-1] < 0.2 * losses[0]  # it learns
+    assert namespace["before"].metrics["exact_match"] <= 0.125  # the base copies
+    assert (
+        namespace["after"].metrics["exact_match"] >= 0.75
+    )  # and now swaps unseen pairs
 
 
 class Uncached:

@@ -115,3 +115,43 @@ def test_parquet_statistics_only_where_they_serve_queries(
     }
     assert stats["timestamp_ns"] and stats["latency_ms"] and stats["name"]
     assert not any(stats[c] for c in ("event_id", *JSON_COLUMNS))
+
+
+def test_parquet_is_written_to_a_native_file_and_renamed_only_when_complete(
+    captured: tuple[str, ct.Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crucible_telemetry import _export
+
+    exp_id, store = captured
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "events.parquet"
+    target.write_bytes(b"the previous export")
+    seen: list[Any] = []
+    real = pq.ParquetWriter
+
+    def spy(where: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(where)
+        return real(where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetWriter", spy)
+
+    batches = _export._arrow_batches
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        yield from batches(*args, **kwargs)
+        raise RuntimeError("the store failed mid-export")
+
+    monkeypatch.setattr(_export, "_arrow_batches", broken)
+    with pytest.raises(RuntimeError, match="mid-export"):
+        ct.export(exp_id, target, store=store, batch_size=50)
+    assert target.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in out.iterdir()) == ["events.parquet"]
+    # a path (str), not a Python file object: the encoder writes without the GIL
+    assert len(seen) == 1 and isinstance(seen[0], str)
+    assert Path(seen[0]).parent == out
+
+    monkeypatch.undo()
+    ct.export(exp_id, target, store=store, batch_size=50)
+    assert pq.read_table(target).num_rows == 121
+    assert sorted(p.name for p in out.iterdir()) == ["events.parquet"]

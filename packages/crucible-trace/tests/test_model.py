@@ -284,3 +284,23 @@ def test_html_view_escapes(hostile_chain: ct.Chain) -> None:
     html = hostile_chain._repr_html_()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_event_types_is_an_ordered_snapshot_that_slices() -> None:
+    types = ct.event_types()
+    names = list(ct.BUILTIN_EVENT_TYPES)
+    assert list(types) == names and len(types) == len(names)
+    assert types[0] == names[0] and types[-1] == names[-1]
+    first = types[:3]
+    assert isinstance(first, ct.EventTypes)
+    assert list(first) == names[:3]
+    assert first[names[1]] == ct.BUILTIN_EVENT_TYPES[names[1]]
+    assert names[0] in types.render()
+    with pytest.raises(KeyError):
+        types["no_such_type"]
+    ct.register_event_type("snapshot_probe", description="probe")
+    try:
+        assert "snapshot_probe" not in types  # a snapshot
+        assert ct.event_types()[-1] == "snapshot_probe"
+    finally:
+        ct.unregister_event_type("snapshot_probe")

@@ -130,3 +130,58 @@ def test_filters_work_in_chromium(
         assert console == []
     finally:
         page.close()
+
+
+_BROKEN_OUTPUT = (
+    '<event type="decision_made" confidence="0.9"><decision>Use a cache</decision></event>\n'
+    '<event type="no_such_type"><decision>x</decision></event>\n'
+    '<event type="decision_made" confidence="banana"><decision>Evict <b>LRU</b></decision></event>\n'
+)
+
+
+def test_parse_warnings_are_listed_and_escaped() -> None:
+    result = ct.parse_llm_output(_BROKEN_OUTPUT, "broken")
+    assert result.warnings, "the fixture must produce parse warnings"
+    html = ct.to_html(result)
+    assert 'id="warnings"' in html
+    assert f'<b id="warning-count">{len(result.warnings)}</b>' in html
+    for warning in result.warnings:
+        assert f"line {warning.line}, column {warning.column}" in html
+    assert "<b>LRU</b>" not in html.split('id="warnings"')[1].split("</section>")[0]
+    assert 'id="warnings"' not in ct.to_html(
+        result.chain
+    )  # a clean chain shows no list
+
+
+@pytest.mark.browser
+def test_confidence_chart_has_axes_and_labels(
+    chromium: Any, tmp_path: Path, sample_chain: ct.Chain
+) -> None:
+    path = ct.export(sample_chain, tmp_path / "axes.html")
+    page, console, _ = _open(chromium, path)
+    try:
+        labels = page.locator("#chart text.axis-label").all_text_contents()
+        assert labels == ["event (in order)", "confidence"]
+        ticks = page.locator("#chart text.tick").all_text_contents()
+        assert ticks == ["0.0", "0.5", "1.0", "1", str(len(sample_chain.events))]
+        assert page.locator("#chart line.axis").count() == 2
+        titles = page.locator("#chart circle title").all_text_contents()
+        assert all(t.startswith("#") and "confidence" in t for t in titles)
+        assert console == []
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_parse_warnings_show_in_chromium(chromium: Any, tmp_path: Path) -> None:
+    result = ct.parse_llm_output(_BROKEN_OUTPUT, "broken")
+    path = tmp_path / "warnings.html"
+    path.write_text(ct.to_html(result), encoding="utf-8")
+    page, console, _ = _open(chromium, path)
+    try:
+        items = page.locator("#warnings li").all_text_contents()
+        assert len(items) == len(result.warnings)
+        assert page.locator("#warnings b").count() == 0  # model text stays text
+        assert console == []
+    finally:
+        page.close()

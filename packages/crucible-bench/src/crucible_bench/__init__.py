@@ -13,7 +13,7 @@ Examples:
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
 from crucible_bench._adjust import AdjustMethod, adjust_pvalues
 from crucible_bench._anova import (
@@ -90,8 +90,13 @@ from crucible_bench.exceptions import (
     InvalidInputError,
     InvalidParameterError,
 )
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 
-__version__: str = _version("crucible-bench")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-bench")
 
 __all__ = (
     # comparisons researchers run

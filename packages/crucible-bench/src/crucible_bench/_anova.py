@@ -569,9 +569,9 @@ class AnovaEffect:
     eps_gg: float | None = None
     """Greenhouse–Geisser ε (repeated measures only)."""
     eps_hf: float | None = None
-    """Huynh–Feldt ε, capped at 1 (repeated measures only)."""
+    """Huynh–Feldt ε, kept within [1/df, 1] (repeated measures only)."""
     eps_hf_raw: float | None = None
-    """Huynh–Feldt ε before capping."""
+    """Huynh–Feldt ε before bounding; None with two subjects, where the formula is 0/0."""
     eps_lb: float | None = None
     """Lower-bound ε = 1 / df."""
     pvalue_gg: float | None = None
@@ -937,10 +937,36 @@ def _mauchly_p(w: float, p: int, df: int, ncell: int) -> float:
         * (2 * p**3 + 6 * p**2 + 3 * ncell + 2)
         / (288 * (df * p * rho) ** 2)
     )
+    if w <= 0:  # a singular error covariance (as R: log(0) = −Inf, so p = 0)
+        return 0.0
     z = -df * rho * math.log(w)
     f = p * (p + 1) / 2 - 1
     pr1, pr2 = _chi2sf(z, f), _chi2sf(z, f + 4)
     return min(1.0, max(0.0, pr1 + w2 * (pr2 - pr1)))
+
+
+def _sphericity_epsilons(m: FloatArray, n: int) -> tuple[float, float, float | None]:
+    """Greenhouse–Geisser ε, Huynh–Feldt ε and the unbounded HF value, for a p × p covariance.
+
+    Both are kept in ε's range [1/p, 1]. GG lies there mathematically and rounding may not take
+    it out. The HF formula (n·p·ε̂ − 2)/(p·(n − 1 − p·ε̂)) increases with ε̂ from 1/p at ε̂ = 1/p
+    (n ≥ 3), and often exceeds 1 (capped, as R's car and pingouin do). With two subjects the
+    covariance has rank 1, ε̂_GG = 1/p exactly and the HF formula is 0/0 (rounding made it −1
+    before): ε_HF is then the lower bound and the raw value `None`.
+    """
+    p = m.shape[0]
+    lower = 1.0 / p
+    if p == 1:
+        return 1.0, 1.0, 1.0
+    tr = float(np.trace(m))
+    gg = min(max(tr**2 / (p * float(np.sum(m * m))), lower), 1.0)
+    if n == 2:
+        return lower, lower, None
+    den = p * (n - 1 - p * gg)
+    # ε̂_GG ≤ (n − 1)/p (the covariance has rank ≤ n − 1), so den ≥ 0 save for rounding; at 0
+    # the formula is +∞ (its numerator n(n − 1) − 2 > 0), capped at 1 below.
+    raw = (n * p * gg - 2) / den if den > 0 else math.inf
+    return gg, min(max(raw, lower), 1.0), raw
 
 
 def rm_anova(
@@ -953,8 +979,8 @@ def rm_anova(
 ) -> AnovaTableResult:
     """Repeated-measures ANOVA for one or two within-subject factors, with sphericity checks.
 
-    Each effect gets Greenhouse–Geisser and Huynh–Feldt (original formula, capped at 1) corrected
-    p-values, the lower-bound ε, Mauchly's test (when the effect has 2+ df), partial and
+    Each effect gets Greenhouse–Geisser and Huynh–Feldt (original formula, kept within [1/df, 1])
+    corrected p-values, the lower-bound ε, Mauchly's test (when the effect has 2+ df), partial and
     generalized η². Subjects with any missing cell are dropped (listwise deletion).
 
     Args:
@@ -972,7 +998,8 @@ def rm_anova(
 
     Raises:
         InvalidInputError: missing cells with `nan_policy="raise"`, unknown columns.
-        InsufficientDataError: fewer than two complete subjects or fewer than two levels.
+        InsufficientDataError: fewer than two complete subjects or fewer than two levels, or an
+            effect without error variance (perfectly additive data).
 
     Examples:
         >>> r = rm_anova([[1, 2, 4], [2, 3, 3], [1, 3, 5], [2, 2, 4]])
@@ -1050,19 +1077,28 @@ def rm_anova(
     effects = []
     parts = []
     for name, p_, ss, sse, resid in rows:
+        if not sse > 1e-28 * sst:
+            raise InsufficientDataError(
+                f"the effect `{name}` has no error variance: every subject differs from the "
+                "others by the same amount in every condition, so F is undefined (infinite); "
+                "check the data, or report the condition means directly",
+                argument="data",
+                reason="no_error_variance",
+                n=n,
+                minimum=2,
+            )
         df1, df2 = float(p_), float(p_ * (n - 1))
         ms = ss / df1
         f = ms / (sse / df2)
         pv = _fsf(f, df1, df2)
         m = resid.T @ resid / (n - 1)
-        tr = float(np.trace(m))
-        eps_gg = tr**2 / (p_ * float(np.trace(m @ m)))
-        eps_hf_raw = (n * p_ * eps_gg - 2) / (p_ * (n - 1 - p_ * eps_gg))
-        eps_hf = min(eps_hf_raw, 1.0)
+        eps_gg, eps_hf, eps_hf_raw = _sphericity_epsilons(m, n)
         mw: float | None = None
         mp: float | None = None
         if p_ >= 2 and n > p_:
-            mw = float(np.linalg.det(m) / (tr / p_) ** p_)
+            mw = min(
+                max(float(np.linalg.det(m) / (float(np.trace(m)) / p_) ** p_), 0.0), 1.0
+            )
             mp = _mauchly_p(mw, p_, n - 1, ncell)
         np2 = ss / (ss + sse)
         ges = ss / (ss + ss_subjects + ss_err_total)

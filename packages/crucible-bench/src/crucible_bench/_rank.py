@@ -325,10 +325,8 @@ def wilcoxon(
     if zero_method == "pratt":
         ranks_all = rankdata(np.abs(d))
         ranks = ranks_all[~zeros]
-        n0 = int(zeros.sum())
     else:
         ranks = rankdata(np.abs(d[~zeros]))
-        n0 = 0
     dn = d[~zeros]
     n = dn.size
     w_plus = float(ranks[dn > 0].sum())
@@ -358,11 +356,12 @@ def wilcoxon(
         else:
             p = min(1.0, 2.0 * (p_ge if w_plus > n * (n + 1) / 4 else p_le))
     else:
-        ntot = n + n0
-        mean = ntot * (ntot + 1) / 4 - n0 * (n0 + 1) / 4
-        var = (
-            ntot * (ntot + 1) * (2 * ntot + 1) - n0 * (n0 + 1) * (2 * n0 + 1)
-        ) / 24 - ties / 48
+        # Under H0 each non-zero rank is signed ± with probability ½, so the exact null mean
+        # and variance of W+ are Σr/2 and Σr²/4 over the ranks that count. This holds for
+        # tied (mid-)ranks and for Pratt's ranks (zeros ranked, then dropped) alike; the
+        # textbook n(n+1)(2n+1)/24 − Σ(t³−t)/48 is the special case without zeros.
+        mean = float(ranks.sum()) / 2
+        var = float((ranks * ranks).sum()) / 4
         z = (
             w_plus - mean - _cc(w_plus - mean, alternative, continuity=continuity)
         ) / math.sqrt(var)

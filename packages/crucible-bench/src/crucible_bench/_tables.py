@@ -259,7 +259,9 @@ class FisherResult(RenderMixin):
     statistic: float
     """The conditional MLE odds ratio (R's estimate); NaN for tables larger than 2 × 2."""
     pvalue: float
-    """Exact p-value; two-sided sums tables with probability ≤ the observed one (× (1 + 1e-7))."""
+    """Exact p-value; two-sided sums tables with probability ≤ the observed one (× (1 + 1e-7)).
+
+    With `simulate=True`, R's Monte Carlo estimate (1 + #{as extreme}) / (1 + B)."""
     alternative: Alternative
     """Direction of the odds-ratio alternative (2 × 2 only)."""
     n: int
@@ -274,12 +276,21 @@ class FisherResult(RenderMixin):
     """Level of `confidence_interval`."""
     interpretation: str
     """An APA-style sentence reporting the test."""
+    n_resamples: int | None = None
+    """Simulated tables behind a Monte Carlo p-value (`simulate=True`); None when exact."""
+    seed: int | None = None
+    """The integer seed that reproduces a simulated p-value (None when exact or a Generator)."""
 
     def _view(self) -> View:
         return View(
             title=self.method,
             facts=[
                 ("p-value", self.pvalue),
+                *(
+                    [("resamples", self.n_resamples), ("seed", self.seed)]
+                    if self.n_resamples is not None
+                    else []
+                ),
                 ("alternative", self.alternative),
                 ("odds ratio (conditional MLE)", self.odds_ratio),
                 (f"{self.confidence_level * 100:g}% CI", self.confidence_interval),
@@ -464,99 +475,56 @@ def _fisher_2x2(
     return min(p, 1.0), mle, ci
 
 
-_MAX_TABLES = 2_000_000
-
-
-def _fisher_rxc(t: NDArray[np.int64]) -> float:
-    """Exact two-sided p for an r × c table by enumerating tables with the observed margins."""
-    from scipy.special import gammaln
-
-    rows = t.sum(axis=1)
-    cols = t.sum(axis=0)
-    r, c = t.shape
-    const = float(
-        gammaln(rows + 1).sum() + gammaln(cols + 1).sum() - gammaln(t.sum() + 1)
-    )
-    lf = gammaln(np.arange(int(t.sum()) + 1) + 1)
-
-    def logp(cells: NDArray[np.int64]) -> float:
-        return const - float(lf[cells].sum())
-
-    p_obs = logp(t.ravel())
-    threshold = p_obs + math.log1p(1e-7)
-    total = 0.0
-    seen = 0
-    table = np.zeros((r, c), dtype=np.int64)
-
-    def fill(
-        i: int, j: int, row_left: NDArray[np.int64], col_left: NDArray[np.int64]
-    ) -> None:
-        nonlocal total, seen
-        if i == r - 1:
-            table[i, :] = col_left
-            seen += 1
-            if seen > _MAX_TABLES:
-                raise InvalidInputError(
-                    "this table is too large for exact enumeration; use `chi2_independence`",
-                    argument="table",
-                    reason="too_large",
-                )
-            lp = logp(table.ravel())
-            if lp <= threshold:
-                total += math.exp(lp)
-            return
-        if j == c - 1:
-            val = row_left[i]
-            if val > col_left[j]:
-                return
-            table[i, j] = val
-            col_left[j] -= val
-            fill(i + 1, 0, row_left, col_left)
-            col_left[j] += val
-            return
-        rest_cols = int(col_left[j + 1 :].sum())
-        lo = max(0, int(row_left[i]) - rest_cols)
-        for val in range(lo, int(min(row_left[i], col_left[j])) + 1):
-            table[i, j] = val
-            row_left[i] -= val
-            col_left[j] -= val
-            fill(i, j + 1, row_left, col_left)
-            row_left[i] += val
-            col_left[j] += val
-
-    fill(0, 0, rows.copy(), cols.copy())
-    return min(1.0, total)
-
-
 def fisher_exact(
     table: ArrayLike,
     *,
     alternative: Alternative = "two-sided",
     confidence_level: float = 0.95,
+    simulate: bool = False,
+    n_resamples: int = 2000,
+    rng: int | np.random.Generator | None = None,
 ) -> FisherResult:
     """Fisher's exact test, with R's conditional MLE odds ratio and its exact CI.
 
     For 2 × 2 tables this reproduces R's `fisher.test`: the conditional MLE of the odds ratio and
-    its conditional CI, and the sample odds ratio ad/bc (what scipy reports). Larger r × c tables get
-    the exact two-sided p-value by full enumeration (fine for small tables).
+    its conditional CI, and the sample odds ratio ad/bc (what scipy reports). Larger r × c tables
+    get the exact two-sided p-value from a network algorithm (in the manner of Mehta & Patel and
+    R's FEXACT; it solves every table R solves with its default workspace, and larger ones given
+    time), or with `simulate=True` a Monte Carlo p-value computed as R's `simulate.p.value`:
+    (1 + #{simulated tables at most as probable as the observed}) / (1 + `n_resamples`), from
+    random tables with the observed margins. All-zero rows and columns are dropped first (they do
+    not change the test); if fewer than two rows or columns remain, only one table has these
+    margins and p = 1.
 
     Args:
         table: a table of non-negative integer counts.
         alternative: for 2 × 2 tables, `"greater"` means odds ratio > 1.
         confidence_level: level of the odds-ratio CI.
+        simulate: r × c only: a Monte Carlo p-value instead of the exact one (for tables too
+            large to enumerate in the time you have).
+        n_resamples: number of simulated tables (R's `B`, default 2000).
+        rng: the seed of the simulation: an int (recorded in the result), a numpy Generator,
+            or None for a fresh seed.
 
     Returns:
         A [`FisherResult`][crucible_bench.FisherResult].
 
     Raises:
-        InvalidInputError: non-integer or negative counts; too large for enumeration.
-        InvalidParameterError: a one-sided alternative for an r × c table.
+        InvalidInputError: non-integer or negative counts.
+        InvalidParameterError: a one-sided alternative for an r × c table, `simulate=True` for
+            a 2 × 2 table, or `n_resamples` < 1.
 
     Examples:
         >>> r = fisher_exact([[3, 1], [1, 3]])
         >>> round(r.pvalue, 4), r.sample_odds_ratio
         (0.4857, 9.0)
+        >>> job = [[1, 2, 1, 0], [3, 3, 6, 1], [10, 10, 14, 9], [6, 7, 12, 11]]
+        >>> round(fisher_exact(job).pvalue, 4)  # R: fisher.test(Job), p-value = 0.7827
+        0.7827
     """
+    from crucible_bench._bootstrap import resolve_seed
+    from crucible_bench._fisher import fisher_network_pvalue, fisher_simulated_pvalue
+
     alternative = v.alternative(alternative)
     confidence_level = v.probability("confidence_level", confidence_level)
     t = v.counts("table", table)
@@ -568,7 +536,22 @@ def fisher_exact(
         )
     ti = t.astype(np.int64)
     n = int(ti.sum())
+    if min(ti.shape) < 2:
+        raise InsufficientDataError(
+            f"Fisher's exact test needs at least a 2 × 2 table; got shape {ti.shape}",
+            argument="table",
+            reason="shape",
+            n=min(ti.shape),
+            minimum=2,
+        )
     if ti.shape == (2, 2):
+        if simulate:
+            raise InvalidParameterError(
+                "`simulate=True` is for tables larger than 2 × 2 (as R's `simulate.p.value`); "
+                "the 2 × 2 test is exact and fast, drop `simulate`",
+                argument="simulate",
+                value=simulate,
+            )
         p, mle, ci = _fisher_2x2(ti, alternative, confidence_level)
         a, b, c, d = (float(z) for z in ti.ravel())
         sample = a * d / (b * c) if b * c > 0 else (math.inf if a * d > 0 else math.nan)
@@ -595,18 +578,28 @@ def fisher_exact(
             argument="alternative",
             value=alternative,
         )
-    if min(ti.shape) < 2:
-        raise InsufficientDataError(
-            "Fisher's exact test needs at least a 2 × 2 table",
-            argument="table",
-            reason="shape",
-            n=min(ti.shape),
-            minimum=2,
-        )
-    p = _fisher_rxc(ti)
     r, c = ti.shape
+    reduced = ti[ti.sum(axis=1) > 0][:, ti.sum(axis=0) > 0]
+    seed: int | None = None
+    resamples: int | None = None
+    if simulate:
+        resamples = v.count_option("n_resamples", n_resamples, minimum=1)
+        source, seed = resolve_seed(rng)
+    if min(reduced.shape) < 2:
+        p = 1.0
+    elif simulate:
+        assert resamples is not None
+        p = fisher_simulated_pvalue(reduced, resamples, source)
+    else:
+        p = fisher_network_pvalue(reduced)
+    how = (
+        f"simulated p-value, B = {resamples:,}, seed = {seed}"
+        if simulate
+        else "exact p-value"
+    )
     return FisherResult(
-        method=f"Fisher's exact test ({r} × {c})",
+        method=f"Fisher's exact test ({r} × {c}"
+        + (", simulated p-value)" if simulate else ")"),
         statistic=math.nan,
         pvalue=p,
         alternative=alternative,
@@ -615,7 +608,9 @@ def fisher_exact(
         sample_odds_ratio=math.nan,
         confidence_interval=(math.nan, math.nan),
         confidence_level=confidence_level,
-        interpretation=f"Fisher's exact test ({r} × {c} table, N = {n}): {fmt.pval(p)}.",
+        interpretation=f"Fisher's exact test ({r} × {c} table, N = {n}, {how}): {fmt.pval(p)}.",
+        n_resamples=resamples,
+        seed=seed,
     )
 
 
@@ -720,7 +715,9 @@ def mcnemar(
             minimum=1,
         )
     diff = abs(b - c)
-    chi = (max(diff - 1, 0) if continuity else diff) ** 2 / (b + c)
+    # R `mcnemar.test` and statsmodels square |b − c| − 1 as is: with b == c the corrected
+    # statistic is 1/(b + c), not 0 (the correction overshoots; it is not clipped).
+    chi = ((diff - 1) if continuity else diff) ** 2 / (b + c)
     p_chi = _chi2sf(chi, 1.0)
     p_exact = _binom_two_sided(b, b + c)
     use_exact = (b + c < 25) if exact is None else bool(exact)

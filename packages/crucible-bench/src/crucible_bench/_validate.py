@@ -84,6 +84,20 @@ def finite_number(argument: str, value: Any) -> float:
     return x
 
 
+def count_option(argument: str, value: Any, *, minimum: int) -> int:
+    """Check an integer option such as `n_resamples` (a bool or a fractional float is refused)."""
+    integral = (
+        isinstance(value, int | np.integer) and not isinstance(value, bool)
+    ) or (isinstance(value, float | np.floating) and float(value).is_integer())
+    if not integral or int(value) < minimum:
+        raise InvalidParameterError(
+            f"`{argument}` must be an integer ≥ {minimum}; got {value!r}",
+            argument=argument,
+            value=value,
+        )
+    return int(value)
+
+
 def as_float_array(argument: str, data: ArrayLike, *, ndim: int = 1) -> FloatArray:
     """Convert to a float64 array of the given rank, naming `argument` on failure."""
     if isinstance(data, str | bytes):

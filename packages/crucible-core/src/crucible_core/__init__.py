@@ -8,9 +8,10 @@ the registry, HTTP providers and the simulated default). Submodules are public: 
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
 from crucible_core._config import DisplayOptions, config, display_options
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_core.events import attach, detach, emit, span
 from crucible_core.exceptions import (
     BudgetExceededError,
@@ -28,18 +29,46 @@ from crucible_core.exceptions import (
     ValidationError,
 )
 from crucible_core.ids import new_id
-from crucible_core.models import (
-    Completion,
-    Model,
-    Request,
-    SimulatedModel,
-    Usage,
-    build_model,
-)
-from crucible_core.ratelimit import TokenBucket
-from crucible_core.retry import RetryPolicy, retry, retry_context, set_testing
 
-__version__: str = _version("crucible-core")
+if TYPE_CHECKING:
+    from crucible_core.models import (
+        Completion,
+        Model,
+        Request,
+        SimulatedModel,
+        Usage,
+        build_model,
+    )
+    from crucible_core.ratelimit import TokenBucket
+    from crucible_core.retry import RetryPolicy, retry, retry_context, set_testing
+
+    __version__: str
+
+# The models (and through them the HTTP providers and `ssl`), retries and rate limits (asyncio)
+# load when first named, and `__version__` is read from the installed metadata on first use: a
+# package that only needs errors or events (crucible-bench) pays for none of them.
+__getattr__ = _lazy_getattr(
+    __name__,
+    "crucible-core",
+    {
+        **dict.fromkeys(
+            (
+                "Completion",
+                "Model",
+                "Request",
+                "SimulatedModel",
+                "Usage",
+                "build_model",
+            ),
+            "crucible_core.models",
+        ),
+        "TokenBucket": "crucible_core.ratelimit",
+        **dict.fromkeys(
+            ("RetryPolicy", "retry", "retry_context", "set_testing"),
+            "crucible_core.retry",
+        ),
+    },
+)
 
 __all__ = (
     # errors

@@ -29,6 +29,8 @@ __all__ = (
     "format_value",
     "jinja_environment",
     "render_html",
+    "render_latex",
+    "render_markdown",
     "render_text",
     "repr_without_defaults",
 )
@@ -208,6 +210,118 @@ def render_html(view: View) -> str:
     return "".join(parts)
 
 
+def _all_cells(table: Table) -> tuple[list[str], list[list[str]]]:
+    """Every header and row, formatted: a paper table is never elided."""
+    return list(table.headers), [[format_value(c) for c in row] for row in table.rows]
+
+
+def _is_number(cell: object) -> bool:
+    return isinstance(cell, int | float | np.integer | np.floating) and not isinstance(
+        cell, bool | np.bool_
+    )
+
+
+def _md_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]
+) -> list[str]:
+    from crucible_core._escape import markdown_escape
+
+    out = ["| " + " | ".join(markdown_escape(h) for h in headers) + " |"]
+    out.append("| " + " | ".join("---:" if n else ":---" for n in numeric) + " |")
+    out += ["| " + " | ".join(markdown_escape(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def _numeric_columns(table: Table) -> list[bool]:
+    width = len(table.headers)
+    return [
+        bool(table.rows) and all(_is_number(r[i]) or r[i] is None for r in table.rows)
+        for i in range(width)
+    ]
+
+
+def render_markdown(view: View) -> str:
+    """The view as Markdown to paste into a paper or a README: pipe tables, every row, escaped.
+
+    Numeric columns are right-aligned; text from results (labels, model output) is escaped so it
+    can add no link, emphasis, HTML or table row.
+    """
+    from crucible_core._escape import markdown_escape
+
+    out = [f"**{markdown_escape(view.title)}**"]
+    if view.facts:
+        out += [
+            "",
+            *_md_table(
+                ("", ""), [(k, format_value(v)) for k, v in view.facts], (False, True)
+            ),
+        ]
+    for table in view.tables:
+        headers, rows = _all_cells(table)
+        out.append("")
+        if table.title:
+            out += [f"*{markdown_escape(table.title)}*", ""]
+        out += _md_table(headers, rows, _numeric_columns(table))
+    for note in view.notes:
+        out += ["", markdown_escape(note)]
+    return "\n".join(out) + "\n"
+
+
+def _latex_tabular(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    numeric: Sequence[bool],
+    *,
+    header: bool = True,
+) -> list[str]:
+    from crucible_core._escape import latex_escape
+
+    spec = "".join("r" if n else "l" for n in numeric)
+    out = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    if header:
+        out += [" & ".join(latex_escape(h) for h in headers) + " \\\\", "\\midrule"]
+    out += [" & ".join(latex_escape(c) for c in r) + " \\\\" for r in rows]
+    out += ["\\bottomrule", "\\end{tabular}"]
+    return out
+
+
+def render_latex(view: View) -> str:
+    """The view as LaTeX (booktabs): one `table` float per table, facts as a two-column table.
+
+    Needs the booktabs package in the preamble. Every text cell is escaped, so a label or a model
+    answer cannot inject a command, math or a comment.
+    """
+    from crucible_core._escape import latex_escape
+
+    out = [f"% {latex_escape(view.title)} (crucible)"]
+    if view.facts:
+        out += [
+            "\\begin{table}[ht]",
+            "\\centering",
+            f"\\caption{{{latex_escape(view.title)}}}",
+        ]
+        out += _latex_tabular(
+            ("", ""),
+            [(k, format_value(v)) for k, v in view.facts],
+            (False, True),
+            header=False,
+        )
+        out += ["\\end{table}"]
+    for table in view.tables:
+        headers, rows = _all_cells(table)
+        caption = table.title or view.title
+        out += [
+            "\\begin{table}[ht]",
+            "\\centering",
+            f"\\caption{{{latex_escape(caption)}}}",
+        ]
+        out += _latex_tabular(headers, rows, _numeric_columns(table))
+        out += ["\\end{table}"]
+    if view.notes:
+        out += ["", *(latex_escape(n) + "\n" for n in view.notes)]
+    return "\n".join(out) + "\n"
+
+
 def repr_without_defaults(obj: object, *, limit: int = 6) -> str:
     """A short repr of an attrs instance: only fields that differ from their defaults, at most `limit`.
 
@@ -255,8 +369,8 @@ class RenderMixin:
     """Gives an attrs result its views from one `_view()` method.
 
     Subclasses implement `_view()`; they get `render()`, `__str__`, `_repr_html_`, a short `__repr__`,
-    `to_dict()` (through the crucible-core converter) and `to_polars()` (records of the first table,
-    or the facts when there is no table).
+    `to_markdown()`, `to_latex()` (booktabs) and `to_html()` to paste into a paper, `to_dict()`
+    (through the crucible-core converter) and `to_polars()` (every table the result holds).
     """
 
     __slots__ = ()
@@ -287,6 +401,18 @@ class RenderMixin:
     def _repr_html_(self) -> str:
         return render_html(self._view())
 
+    def to_markdown(self) -> str:
+        """Markdown to paste into a paper or README: every table in full (never elided), escaped."""
+        return render_markdown(self._view())
+
+    def to_latex(self) -> str:
+        """LaTeX tables (needs the booktabs package), every text cell escaped."""
+        return render_latex(self._view())
+
+    def to_html(self) -> str:
+        """A self-contained, escaped HTML fragment (inline CSS, no script): what a notebook shows."""
+        return render_html(self._view())
+
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON-ready values (the crucible-core converter's unstructured form)."""
         from crucible_core.serde import converter
@@ -294,13 +420,39 @@ class RenderMixin:
         out: dict[str, Any] = converter.unstructure(self)
         return out
 
-    def to_polars(self) -> polars.DataFrame:
-        """The result's table as a polars DataFrame (needs the `polars` extra)."""
+    def to_polars(self) -> polars.DataFrame | dict[str, polars.DataFrame]:
+        """Every table the result holds, as polars (needs the `polars` extra).
+
+        One DataFrame when the result has one table (or only facts: one row of them); a dict of
+        DataFrames keyed by table title (`"table 2"` for an untitled second table) when it has
+        several. [`to_polars_tables`][crucible_core.render.RenderMixin.to_polars_tables] always
+        gives the dict.
+        """
+        frames = self.to_polars_tables()
+        if len(frames) == 1:
+            return next(iter(frames.values()))
+        return frames
+
+    def to_polars_tables(self) -> dict[str, polars.DataFrame]:
+        """Every table of the result by title, as polars DataFrames; facts alone as `"facts"`."""
         pl = import_optional("polars", extra="polars")
         view = self._view()
-        if view.tables:
-            return pl.DataFrame(view.tables[0].records())  # type: ignore[no-any-return]
-        return pl.DataFrame({k: [v] for k, v in view.facts})  # type: ignore[no-any-return]
+        if not view.tables:
+            return {"facts": pl.DataFrame({k: [v] for k, v in view.facts})}
+        return {
+            name: pl.DataFrame(t.records())
+            for name, t in _named_tables(view.tables).items()
+        }
+
+
+def _named_tables(tables: Sequence[Table]) -> dict[str, Table]:
+    named: dict[str, Table] = {}
+    for i, t in enumerate(tables, start=1):
+        name = t.title or f"table {i}"
+        while name in named:
+            name = f"{name} ({i})"
+        named[name] = t
+    return named
 
 
 def jinja_environment(package: str, directory: str = "templates") -> jinja2.Environment:

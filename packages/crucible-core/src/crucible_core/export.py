@@ -20,6 +20,7 @@ import contextlib
 import csv
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -51,7 +52,9 @@ def atomic_write(
 ) -> Iterator[IO[Any]]:
     """Open a temporary file beside `path`; on success fsync it and rename it over `path`.
 
-    If the block raises, the temporary file is removed and `path` is left as it was.
+    If the block raises, the temporary file is removed and `path` is left as it was. The file
+    gets the permissions a plain `open(path, "w")` would give it: those of the file it replaces,
+    or `0o666` less the process umask for a new one (not `mkstemp`'s private `0o600`).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +62,7 @@ def atomic_write(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
     )
     try:
+        os.fchmod(fd, _mode_for(target))
         handle: IO[Any] = (
             os.fdopen(fd, "wb")
             if binary
@@ -73,6 +77,24 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the platform allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # no read-only API elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
 
 
 def _format_of(path: Path, format: Format | None) -> Format:

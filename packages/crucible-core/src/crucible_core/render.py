@@ -2,7 +2,7 @@
 
 Every user-facing result in crucible describes itself once as a [`View`][crucible_core.render.View]
 and inherits [`RenderMixin`][crucible_core.render.RenderMixin] for `render()`, `_repr_html_`, a short
-`repr`, `to_dict()` and `to_polars()`.
+`repr`, `to_markdown()`, `to_latex()`, `to_html()`, `to_dict()` and `to_polars()`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from crucible_core._render import (
     format_value,
     jinja_environment,
     render_html,
+    render_latex,
+    render_markdown,
     render_text,
     repr_without_defaults,
 )
@@ -26,6 +28,8 @@ __all__ = (
     "Table",
     "View",
     "render_html",
+    "render_latex",
+    "render_markdown",
     "render_text",
     "format_value",
     "repr_without_defaults",

@@ -11,8 +11,9 @@ print(result)
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_datasets._cache import (
     CachedFile,
     CacheEntry,
@@ -32,8 +33,11 @@ from crucible_datasets._evaluate import (
 from crucible_datasets._load import load, load_async
 from crucible_datasets._metrics import (
     Label,
+    Normalize,
     bleu,
     chrf,
+    corpus_bleu,
+    corpus_chrf,
     exact_match,
     extract_choice,
     extract_number,
@@ -52,10 +56,18 @@ from crucible_datasets._sampling import (
     train_test_split,
 )
 from crucible_datasets._sandbox import (
+    BubblewrapSandbox,
+    CodeCheck,
+    DockerSandbox,
     ExecutionResult,
+    ProcessSandbox,
+    Sandbox,
     SandboxConfig,
+    UnshareSandbox,
+    available_sandboxes,
     execute,
     execute_many,
+    get_sandbox,
 )
 from crucible_datasets._types import Dataset, DatasetMetadata, DatasetVersion, Item
 from crucible_datasets.exceptions import (
@@ -66,9 +78,14 @@ from crucible_datasets.exceptions import (
     MalformedDataError,
     OfflineError,
     PredictionError,
+    SandboxUnavailableError,
 )
 
-__version__: str = _version("crucible-datasets")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-datasets")
 
 __all__ = (
     # loading
@@ -99,18 +116,29 @@ __all__ = (
     "token_f1",
     "bleu",
     "chrf",
+    "corpus_bleu",
+    "corpus_chrf",
     "rouge_l",
     "normalize_answer",
     "extract_choice",
     "extract_number",
     "normalize_label",
     "Label",
+    "Normalize",
     "pass_at_k",
     # code execution
     "execute",
     "execute_many",
     "ExecutionResult",
     "SandboxConfig",
+    "CodeCheck",
+    "Sandbox",
+    "BubblewrapSandbox",
+    "UnshareSandbox",
+    "DockerSandbox",
+    "ProcessSandbox",
+    "available_sandboxes",
+    "get_sandbox",
     # sampling
     "random_sample",
     "stratified_sample",
@@ -125,6 +153,7 @@ __all__ = (
     "OfflineError",
     "DownloadError",
     "PredictionError",
+    "SandboxUnavailableError",
     # metadata
     "__version__",
 )

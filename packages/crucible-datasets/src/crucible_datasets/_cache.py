@@ -25,7 +25,7 @@ import orjson
 
 from crucible_core.export import atomic_write
 from crucible_core.render import RenderMixin, Table, View
-from crucible_datasets.exceptions import ChecksumError
+from crucible_datasets.exceptions import ChecksumError, DownloadError
 
 __all__ = (
     "CacheEntry",
@@ -69,21 +69,57 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _repo_dir(repo: str) -> str:
-    return repo.replace("/", "--")
+    return _safe(repo.replace("/", "--"))
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    out = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return "_" * len(out) if set(out) <= {"."} else out  # never "", "." or ".."
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _inside(root: Path, path: Path, what: str) -> Path:
+    """`path`, after checking that it stays inside the cache root (symlinks resolved)."""
+    base = root.resolve()
+    real = path.resolve()
+    if real != base and not real.is_relative_to(base):
+        raise DownloadError(
+            f"refusing to use {what} {str(path)!r}: it lies outside the cache at {str(base)!r} "
+            "(a hostile or broken hub, or a tampered cache); nothing was written",
+            url=None,
+            status=None,
+        )
+    return path
 
 
 def file_path(root: Path, repo: str, commit: str, path: str) -> Path:
-    """Where the file `path` of `repo` at `commit` is cached."""
-    return root / "files" / _repo_dir(repo) / commit / path
+    """Where the file `path` of `repo` at `commit` is cached (checked to stay in the cache)."""
+    if len(commit) != 40 or not set(commit) <= _HEX:
+        raise DownloadError(
+            f"refusing commit {commit!r:.80} for {repo}: a commit is 40 hex characters "
+            "(a hostile or broken hub, or a tampered cache); nothing was written",
+            url=None,
+            status=None,
+        )
+    parts = Path(path).parts
+    if not parts or Path(path).is_absolute() or any(p in ("..", ".") for p in parts):
+        raise DownloadError(
+            f"refusing file path {path!r:.200} in {repo}: it must be relative, without '..'",
+            url=None,
+            status=None,
+        )
+    return _inside(
+        root, root / "files" / _repo_dir(repo) / commit / path, "the file path"
+    )
 
 
 def ref_path(root: Path, repo: str, revision: str) -> Path:
     """Where the commit that `revision` of `repo` last resolved to is recorded."""
-    return root / "refs" / _repo_dir(repo) / _safe(revision)
+    return _inside(
+        root, root / "refs" / _repo_dir(repo) / _safe(revision), "the ref path"
+    )
 
 
 def read_ref(root: Path, repo: str, revision: str) -> str | None:
@@ -147,7 +183,7 @@ class CacheEntry:
 
 def entry_path(root: Path, dataset: str, key: str) -> Path:
     """Where the entry `key` of `dataset` is recorded."""
-    return root / "entries" / _safe(dataset) / f"{key}.json"
+    return _inside(root, root / "entries" / _safe(dataset) / f"{key}.json", "the entry")
 
 
 def _entry_to_json(entry: CacheEntry) -> bytes:

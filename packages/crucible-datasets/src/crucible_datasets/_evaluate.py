@@ -17,6 +17,8 @@ from crucible_core.stats import ConfidenceInterval, mean_ci, proportion_ci
 from crucible_datasets._metrics import (
     bleu,
     chrf,
+    corpus_bleu,
+    corpus_chrf,
     exact_match,
     extract_choice,
     extract_number,
@@ -25,7 +27,7 @@ from crucible_datasets._metrics import (
     rouge_l,
     token_f1,
 )
-from crucible_datasets._sandbox import SandboxConfig, execute_many
+from crucible_datasets._sandbox import CodeCheck, SandboxConfig, execute_many
 from crucible_datasets._types import Dataset, Item
 from crucible_datasets.exceptions import PredictionError
 
@@ -94,8 +96,18 @@ _TEXT_METRICS: dict[str, Callable[[Any, Any], float]] = {
     "f1": token_f1,
     "bleu": bleu,
     "chrf": chrf,
+    "sentence_bleu": bleu,
+    "sentence_chrf": chrf,
     "rouge_l": rouge_l,
 }
+
+# Dataset-level BLEU and chrF pool n-gram statistics over the corpus (sacrebleu's corpus_*);
+# each item still shows its sentence-level score.
+_CORPUS: dict[str, Callable[[Sequence[Any], Sequence[Any]], float]] = {
+    "bleu": corpus_bleu,
+    "chrf": corpus_chrf,
+}
+_BOOTSTRAP = 1000
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -120,6 +132,8 @@ class EvaluationResult(RenderMixin):
     """Items without a prediction (scored 0)."""
     duration: float
     """Seconds the evaluation took."""
+    sandbox: str | None = None
+    """The sandbox backend that ran the code (HumanEval), e.g. `"bwrap"`; `None` for text."""
 
     def _view(self) -> View:
         return View(
@@ -277,9 +291,14 @@ def _metric_names(
     return names
 
 
-def _program(item: Item, completion: str) -> str:
+def _program(item: Item, completion: str) -> CodeCheck:
     entry = item.metadata.get("entry_point") or item.input.get("entry_point")
-    return f"{item.input['prompt']}{completion}\n\n{item.metadata['test']}\n\ncheck({entry})\n"
+    return CodeCheck(
+        prompt=str(item.input["prompt"]),
+        completion=completion,
+        test=str(item.metadata["test"]),
+        entry_point=str(entry),
+    )
 
 
 def _completions(value: Any, item_id: str) -> list[str]:
@@ -301,7 +320,7 @@ def _score_code(
     predicted: dict[str, Any],
     names: tuple[str, ...],
     sandbox: SandboxConfig | None,
-) -> list[ItemResult]:
+) -> tuple[list[ItemResult], str | None]:
     ks = {name: int(m.group(1)) for name in names if (m := _PASS.match(name))}
     text_metrics = [n for n in names if n not in ks]
     if text_metrics:
@@ -309,13 +328,14 @@ def _score_code(
             f"HumanEval is scored by running code (pass@k); drop {text_metrics}",
             metric=text_metrics[0],
         )
-    jobs: list[tuple[int, str]] = []
+    jobs: list[tuple[int, CodeCheck]] = []
     per_item: list[list[str]] = []
     for i, item in enumerate(dataset.items):
         completions = _completions(predicted.get(item.id), item.id)
         per_item.append(completions)
         jobs += [(i, _program(item, c)) for c in completions]
     outcomes = execute_many([p for _, p in jobs], config=sandbox)
+    backend = outcomes[0].backend if outcomes else None
     passed = [0] * len(dataset.items)
     for (i, _), outcome in zip(jobs, outcomes, strict=True):
         passed[i] += outcome.passed
@@ -343,7 +363,7 @@ def _score_code(
                 scores=scores,
             )
         )
-    return results
+    return results, backend
 
 
 def _score_text(
@@ -390,13 +410,45 @@ def _interval(name: str, values: list[float]) -> ConfidenceInterval:
     return attrs.evolve(ci, low=max(0.0, ci.low), high=min(1.0, ci.high))
 
 
+def _corpus_interval(name: str, results: list[ItemResult]) -> ConfidenceInterval:
+    """The corpus score and a 95% percentile bootstrap interval over items (seeded)."""
+    import numpy as np
+
+    score = _CORPUS[name]
+    preds = [r.extracted for r in results]
+    refs = [r.expected for r in results]
+    estimate = score(preds, refs)
+    if len(results) < 2:
+        return ConfidenceInterval(
+            estimate=estimate,
+            low=estimate,
+            high=estimate,
+            confidence_level=0.95,
+            method="none",
+        )
+    rng = np.random.default_rng(0)
+    n = len(results)
+    draws = [
+        score([preds[i] for i in idx], [refs[i] for i in idx])
+        for idx in rng.integers(0, n, size=(_BOOTSTRAP, n))
+    ]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return ConfidenceInterval(
+        estimate=estimate,
+        low=float(low),
+        high=float(high),
+        confidence_level=0.95,
+        method="bootstrap-percentile",
+    )
+
+
 def evaluate(
     predictions: Mapping[str, Any] | Iterable[Any],
     *,
     dataset: Dataset,
     metrics: Sequence[str] | str | None = None,
     model_name: str = "model",
-    numeric_tolerance: float = 1e-6,
+    numeric_tolerance: float = 0.0,
     sandbox: SandboxConfig | None = None,
 ) -> EvaluationResult:
     """Score predictions against a dataset's expected answers.
@@ -413,11 +465,15 @@ def evaluate(
             `(id, answer)` pairs. For HumanEval an answer is a completion (appended to the
             prompt) or a list of completions (for pass@k with k > 1).
         dataset: the dataset the ids belong to.
-        metrics: names from `exact_match`, `f1`, `bleu`, `chrf`, `rouge_l`, `pass@k` (default:
+        metrics: names from `exact_match`, `f1`, `bleu`, `chrf` (corpus-level, as sacrebleu's
+            `corpus_bleu`/`corpus_chrf`, with a bootstrap interval; items show sentence
+            scores), `sentence_bleu`, `sentence_chrf` (the mean of sentence scores),
+            `rouge_l`, `pass@k` (default:
             `pass@1` for HumanEval, `exact_match` for MMLU, GSM8K, SciFact and FEVER, and
             `exact_match` and `f1` otherwise).
         model_name: the name to report.
-        numeric_tolerance: relative tolerance when numbers are compared.
+        numeric_tolerance: relative tolerance allowed on top of exact comparison of numbers
+            (integers exactly, decimals at the reference's stated precision).
         sandbox: limits for running code (HumanEval).
 
     Returns:
@@ -437,14 +493,20 @@ def evaluate(
     names = _metric_names(metrics, dataset)
     predicted = _predictions(predictions, dataset)
     if dataset.name == "humaneval":
-        results = _score_code(dataset, predicted, names, sandbox)
+        results, backend = _score_code(dataset, predicted, names, sandbox)
     else:
-        results = _score_text(dataset, predicted, names, numeric_tolerance)
+        results, backend = (
+            _score_text(dataset, predicted, names, numeric_tolerance),
+            None,
+        )
     means: dict[str, float] = {}
     intervals: dict[str, ConfidenceInterval] = {}
     for name in names:
         values = [r.scores[name] for r in results]
-        intervals[name] = _interval(name, values)
+        if name in _CORPUS and dataset.name != "humaneval":
+            intervals[name] = _corpus_interval(name, results)
+        else:
+            intervals[name] = _interval(name, values)
         means[name] = intervals[name].estimate
     missing = sum(1 for item in dataset.items if item.id not in predicted)
     duration = time.perf_counter() - started
@@ -458,6 +520,7 @@ def evaluate(
         item_results=tuple(results),
         n_missing=missing,
         duration=duration,
+        sandbox=backend,
     )
     emit(
         DATASET_EVALUATE_STOP,
@@ -476,7 +539,7 @@ def evaluate_batch(
     *,
     dataset: Dataset,
     metrics: Sequence[str] | str | None = None,
-    numeric_tolerance: float = 1e-6,
+    numeric_tolerance: float = 0.0,
     sandbox: SandboxConfig | None = None,
 ) -> BatchEvaluationResult:
     """Score several models' predictions on the same dataset.

@@ -246,6 +246,14 @@ async def _resolve(
             url=url,
             status=200,
         )
+    if not _is_commit(commit):
+        raise DownloadError(
+            f"the hub at {endpoint()} answered {plan.revision!r} of {plan.repo} with commit "
+            f"{commit!r:.80}, which is not 40 hex characters; refusing it, nothing was written "
+            "(is `HF_ENDPOINT` a hub you trust?)",
+            url=url,
+            status=200,
+        )
     siblings = {
         s["rfilename"]: s
         for s in info.get("siblings") or []

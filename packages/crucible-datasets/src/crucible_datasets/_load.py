@@ -18,10 +18,24 @@ from crucible_core.events import span
 from crucible_core.exceptions import ValidationError
 from crucible_datasets._cache import cache_root, sha256_bytes, sha256_file
 from crucible_datasets._hub import FetchPlan, endpoint, fetch, is_offline
-from crucible_datasets._parse import LINE, Row, field, parse_csv, read_rows
+from crucible_datasets._parse import (
+    LINE,
+    Row,
+    field,
+    parse_csv,
+    read_rows,
+    read_table,
+    rows_of,
+)
 from crucible_datasets._registry import DatasetSpec, mmlu_subjects, spec_for
 from crucible_datasets._sampling import random_sample
-from crucible_datasets._types import Dataset, DatasetMetadata, DatasetVersion, Item
+from crucible_datasets._types import (
+    Columns,
+    Dataset,
+    DatasetMetadata,
+    DatasetVersion,
+    Item,
+)
 from crucible_datasets.exceptions import DatasetNotFoundError, MalformedDataError
 
 __all__ = ("load", "load_async")
@@ -239,12 +253,15 @@ def _from_hub(
     )
     fetched = fetch_files(plan, is_offline(offline=offline))
     ((_, local, sha),) = fetched.files
-    rows = read_rows(local)
     shown = f"{spec.repo}@{fetched.commit[:12]}:{path}"
-    if spec.name == "mmlu" and subset not in (None, "all"):
-        keep = set(mmlu_subjects(subset))
-        rows = [r for r in rows if r.get("subject") in keep]
-    items = spec.builder(rows, split, subset, shown)
+    if local.name.lower().endswith(".parquet"):
+        items = _from_table(spec, read_table(local), split, subset, shown)
+    else:
+        rows = read_rows(local)
+        if spec.name == "mmlu" and subset not in (None, "all"):
+            keep = set(mmlu_subjects(subset))
+            rows = [r for r in rows if r.get("subject") in keep]
+        items = spec.builder(rows, split, subset, shown)
     checksum = _combined([(path, sha)])
     return (
         _dataset(
@@ -262,9 +279,35 @@ def _from_hub(
     )
 
 
+def _from_table(
+    spec: DatasetSpec, table: Any, split: str, subset: str | None, shown: str
+) -> Columns:
+    """Item columns from a Parquet table: column expressions, or rows where those decline."""
+    lines = None
+    if spec.name == "mmlu" and subset not in (None, "all"):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        subject = table["subject"] if "subject" in table.column_names else pa.array([])
+        if pa.types.is_string(subject.type) or pa.types.is_large_string(subject.type):
+            keep = pc.is_in(
+                subject, value_set=pa.array(mmlu_subjects(subset), type=subject.type)
+            )
+            lines = (np.flatnonzero(keep) + 1).tolist()
+            table = table.filter(keep)
+        else:  # no subject of the subset's (a row without one is in no subset)
+            lines, table = [], table.slice(0, 0)
+    if spec.arrow_builder is not None:
+        columns = spec.arrow_builder(table, split, subset, shown)
+        if columns is not None:
+            return columns
+    return spec.builder(rows_of(table, lines), split, subset, shown)
+
+
 def _dataset(
     spec: DatasetSpec,
-    items: list[Item],
+    items: Columns,
     *,
     split: str,
     subset: str | None,
@@ -272,15 +315,15 @@ def _dataset(
     source: str,
     files: tuple[str, ...],
 ) -> Dataset:
-    return Dataset(
+    return Dataset._from_columns(
         name=spec.name,
         version=version,
-        items=tuple(items),
+        columns=items,
         metadata=DatasetMetadata(
             source=source,
             license=spec.license,
             domain=spec.domain,
-            total_items=len(items),
+            total_items=items.n,
             loaded_at=dt.datetime.now(dt.UTC),
             checksum=version.checksum,
             split=split,

@@ -23,6 +23,8 @@ __all__ = (
     "read_jsonl",
     "read_parquet",
     "read_rows",
+    "read_table",
+    "rows_of",
 )
 
 Row = dict[str, Any]
@@ -177,13 +179,29 @@ def parse_csv(
     return rows
 
 
-def read_parquet(path: Path) -> list[Row]:
-    """The rows of a Parquet file (needs the `pyarrow` extra); row numbers count from 1."""
+def read_table(path: Path) -> Any:
+    """A Parquet file as a pyarrow Table (needs the `pyarrow` extra).
+
+    Decoded by polars when it is installed (four times faster than pyarrow's reader on MMLU's
+    file here) and handed over as Arrow without a copy; else, or if polars declines the file,
+    by pyarrow.
+    """
+    try:
+        import polars as pl
+    except ImportError:
+        pass
+    else:
+        try:
+            frame = pl.read_parquet(path)
+        except Exception:
+            pass
+        else:
+            return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
     pq = import_optional(
         "pyarrow.parquet", extra="pyarrow", distribution="crucible-datasets"
     )
     try:
-        table = pq.read_table(path)
+        return pq.read_table(path)
     except Exception as err:  # pyarrow raises ArrowInvalid/OSError for bad files
         raise MalformedDataError(
             f"{str(path)!r} is not a readable Parquet file ({err}); download it again",
@@ -191,12 +209,21 @@ def read_parquet(path: Path) -> list[Row]:
             line=None,
             field=None,
         ) from err
+
+
+def rows_of(table: Any, lines: Any = None) -> list[Row]:
+    """A table's rows; `lines` gives their row numbers (default: 1, 2, … in order)."""
     names = [*table.column_names, LINE]
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    columns.append(range(1, table.num_rows + 1))
+    columns.append(range(1, table.num_rows + 1) if lines is None else lines)
     return [
         dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)
     ]
+
+
+def read_parquet(path: Path) -> list[Row]:
+    """The rows of a Parquet file (needs the `pyarrow` extra); row numbers count from 1."""
+    return rows_of(read_table(path))
 
 
 def read_rows(path: Path) -> list[Row]:

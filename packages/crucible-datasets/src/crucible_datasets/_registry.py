@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from crucible_datasets._parse import LINE, Row, field
-from crucible_datasets._types import Item
+from crucible_datasets._types import Columns
 from crucible_datasets.exceptions import DatasetNotFoundError, MalformedDataError
 
 __all__ = (
@@ -103,9 +103,13 @@ MMLU_SUBJECTS: tuple[str, ...] = tuple(sorted(_STEM + _HUMANITIES + _SOCIAL + _O
 _LETTERS = "ABCD"
 
 # --------------------------------------------------------------------------------------------
-# Builders: canonical rows → items. Each accepts both the original files' shape and the hub's.
+# Builders: canonical rows → item columns. Each accepts both the original files' shape and the
+# hub's. The Arrow builders do the same on a Parquet table with column expressions, and return
+# None for anything off the expected schema (a null, an odd type, a malformed value) so that the
+# row builder handles it, with the same items or the same error naming the line.
 
-Builder = Callable[[Sequence[Row], str, "str | None", str], list[Item]]
+Builder = Callable[[Sequence[Row], str, "str | None", str], Columns]
+ArrowBuilder = Callable[[Any, str, "str | None", str], "Columns | None"]
 
 
 def _final_number(solution: str) -> str | None:
@@ -115,11 +119,9 @@ def _final_number(solution: str) -> str | None:
     return match.group(1).replace(",", "").replace("$", "").strip()
 
 
-def _gsm8k(
-    rows: Sequence[Row], split: str, subset: str | None, path: str
-) -> list[Item]:
-    items = []
-    for k, row in enumerate(rows):
+def _gsm8k(rows: Sequence[Row], split: str, subset: str | None, path: str) -> Columns:
+    questions, finals, solutions = [], [], []
+    for row in rows:
         question = field(row, "question", path, kind=str)
         answer = field(row, "answer", path, kind=str)
         final = _final_number(answer)
@@ -130,15 +132,83 @@ def _gsm8k(
                 line=row.get(LINE),
                 field="answer",
             )
-        items.append(
-            Item(
-                id=f"gsm8k/{split}/{k}",
-                input={"question": question},
-                expected=final,
-                metadata={"solution": answer},
-            )
-        )
-    return items
+        questions.append(question)
+        finals.append(final)
+        solutions.append(answer)
+    return Columns(
+        ids=[f"gsm8k/{split}/{k}" for k in range(len(questions))],
+        input={"question": questions},
+        expected=finals,
+        metadata={"solution": solutions},
+    )
+
+
+# Python's str.strip() and `\s` on ASCII text (RE2's `\s` lacks \v and \x1c-\x1f).
+_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_FINAL = rf"####[{_SPACE}]*(?P<n>.+?)[{_SPACE}]*$"
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _text_columns(table: Any, names: tuple[str, ...]) -> list[Any] | None:
+    """The columns `names` if all are null-free strings, else None."""
+    if not set(names) <= set(table.column_names):
+        return None
+    out = []
+    for name in names:
+        col = table[name]
+        if not _is_text(col.type):
+            return None
+        if col.null_count:
+            return None
+        out.append(col)
+    return out
+
+
+def _gsm8k_arrow(
+    table: Any, split: str, subset: str | None, path: str
+) -> Columns | None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = _text_columns(table, ("question", "answer"))
+    if cols is None:
+        return None
+    question, answer = cols
+    flat = answer.combine_chunks()
+    found = pc.extract_regex(pc.utf8_trim(flat, characters=_SPACE), _FINAL)
+    final = pc.struct_field(found, "n")
+    for char in (",", "$"):
+        final = pc.replace_substring(final, char, "")
+    final = pc.utf8_trim(final, characters=_SPACE)
+    unicode = pc.invert(pc.string_is_ascii(flat))
+    if pc.any(unicode).as_py():
+        # Python's Unicode whitespace rules (str.strip, `\s`) for the few non-ASCII answers
+        odd = pc.filter(flat, unicode).to_pylist()
+        fixed = [_final_number(text) for text in odd]
+        final = pc.replace_with_mask(final, unicode, pa.array(fixed, type=final.type))
+    if final.null_count:
+        return None  # an answer without its `####` line: the row builder names it
+    ids = pc.binary_join_element_wise(
+        f"gsm8k/{split}/", pc.cast(_positions(table.num_rows), "string"), ""
+    )
+    return Columns(
+        ids=ids,
+        input={"question": question},
+        expected=final,
+        metadata={"solution": answer},
+    )
+
+
+def _positions(n: int) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    return pa.array(np.arange(n, dtype=np.int64))
 
 
 def _mmlu_answer(value: Any, row: Row, path: str) -> int:
@@ -165,8 +235,8 @@ def _require_keys(rows: Sequence[Row], keys: tuple[str, ...], path: str) -> None
                 field(row, key, path)
 
 
-def _mmlu(rows: Sequence[Row], split: str, subset: str | None, path: str) -> list[Item]:
-    items = []
+def _mmlu(rows: Sequence[Row], split: str, subset: str | None, path: str) -> Columns:
+    ids, questions, choice_lists, subjects, letters, answers = [], [], [], [], [], []
     counters: dict[str, int] = {}
     _require_keys(rows, ("subject", "choices", "answer", "question"), path)
     for row in rows:
@@ -185,42 +255,131 @@ def _mmlu(rows: Sequence[Row], split: str, subset: str | None, path: str) -> lis
         answer = _mmlu_answer(row["answer"], row, path)
         k = counters.get(subject, 0)
         counters[subject] = k + 1
-        items.append(
-            Item(
-                id=f"mmlu/{subject}/{split}/{k}",
-                input={
-                    "question": str(row["question"]),
-                    "choices": [str(c) for c in choices],
-                    "subject": subject,
-                },
-                expected=_LETTERS[answer],
-                metadata={"subject": subject, "answer_index": answer},
-            )
+        ids.append(f"mmlu/{subject}/{split}/{k}")
+        questions.append(str(row["question"]))
+        choice_lists.append([str(c) for c in choices])
+        subjects.append(subject)
+        letters.append(_LETTERS[answer])
+        answers.append(answer)
+    return Columns(
+        ids=ids,
+        input={"question": questions, "choices": choice_lists, "subject": subjects},
+        expected=letters,
+        metadata={"subject": list(subjects), "answer_index": answers},
+    )
+
+
+def _mmlu_answers(answer: Any) -> Any | None:
+    """Answer indices 0–3 from ints 0–3 or the texts A–D / 0–3 (else None: the row path)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if answer.null_count:
+        return None
+    if pa.types.is_integer(answer.type):
+        index = pc.cast(answer, pa.int64())
+    elif _is_text(answer.type):
+        found = pc.index_in(
+            pc.utf8_trim(answer, characters=_SPACE),
+            value_set=pa.array(["A", "B", "C", "D", "0", "1", "2", "3"]),
         )
-    return items
+        if found.null_count or not pc.all(pc.string_is_ascii(answer)).as_py():
+            return None
+        index = pc.cast(pc.bit_wise_and(found, 3), pa.int64())
+    else:
+        return None
+    if len(index) and (pc.min(index).as_py() < 0 or pc.max(index).as_py() > 3):
+        return None
+    return index
+
+
+def _counts_within(codes: Any) -> Any:
+    """For each position, how many earlier positions hold the same code (0, 1, 2, … per code)."""
+    import numpy as np
+
+    n = len(codes)
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, sizes)
+    return out
+
+
+def _mmlu_arrow(
+    table: Any, split: str, subset: str | None, path: str
+) -> Columns | None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = set(table.column_names)
+    texts = _text_columns(table, ("question", "subject"))
+    if texts is None or not {"choices", "answer"} <= names:
+        return None
+    question, subject = texts
+    choices = table["choices"]
+    if not (
+        pa.types.is_list(choices.type) or pa.types.is_large_list(choices.type)
+    ) or not _is_text(choices.type.value_type):
+        return None
+    if choices.null_count or pc.list_flatten(choices).null_count:
+        return None
+    if (
+        table.num_rows
+        and not pc.all(pc.equal(pc.list_value_length(choices), 4)).as_py()
+    ):
+        return None
+    index = _mmlu_answers(table["answer"])
+    if index is None:
+        return None
+    codes = pc.dictionary_encode(subject).combine_chunks().indices.to_numpy()
+    k = pa.array(_counts_within(codes))
+    ids = pc.binary_join_element_wise(
+        "mmlu", pc.cast(subject, pa.string()), split, pc.cast(k, pa.string()), "/"
+    )
+    return Columns(
+        ids=ids,
+        input={"question": question, "choices": choices, "subject": subject},
+        expected=pc.take(pa.array(list(_LETTERS)), index),
+        metadata={"subject": subject, "answer_index": index},
+    )
+
+
+_HUMANEVAL = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
 
 
 def _humaneval(
     rows: Sequence[Row], split: str, subset: str | None, path: str
-) -> list[Item]:
-    items = []
+) -> Columns:
+    values: dict[str, list[Any]] = {name: [] for name in _HUMANEVAL}
     for row in rows:
-        task_id = field(row, "task_id", path, kind=str)
-        items.append(
-            Item(
-                id=task_id,
-                input={
-                    "prompt": field(row, "prompt", path, kind=str),
-                    "entry_point": field(row, "entry_point", path, kind=str),
-                },
-                expected=field(row, "canonical_solution", path, kind=str),
-                metadata={
-                    "test": field(row, "test", path, kind=str),
-                    "entry_point": row["entry_point"],
-                },
-            )
-        )
-    return items
+        for name in _HUMANEVAL:
+            values[name].append(field(row, name, path, kind=str))
+    return _humaneval_columns(*values.values())
+
+
+def _humaneval_columns(
+    task_id: Any, prompt: Any, entry_point: Any, solution: Any, test: Any
+) -> Columns:
+    return Columns(
+        ids=task_id,
+        input={"prompt": prompt, "entry_point": entry_point},
+        expected=solution,
+        metadata={
+            "test": test,
+            "entry_point": list(entry_point)
+            if isinstance(entry_point, list)
+            else entry_point,
+        },
+    )
+
+
+def _humaneval_arrow(
+    table: Any, split: str, subset: str | None, path: str
+) -> Columns | None:
+    cols = _text_columns(table, _HUMANEVAL)
+    return None if cols is None else _humaneval_columns(*cols)
 
 
 _SCIFACT_LABELS = {"SUPPORT": "SUPPORTS", "CONTRADICT": "REFUTES"}
@@ -253,25 +412,22 @@ def _scifact_regroup(rows: Sequence[Row], path: str) -> list[Row]:
     return list(grouped.values())
 
 
-def _scifact(
-    rows: Sequence[Row], split: str, subset: str | None, path: str
-) -> list[Item]:
+def _scifact(rows: Sequence[Row], split: str, subset: str | None, path: str) -> Columns:
     if subset == "corpus":
-        return [
-            Item(
-                id=f"scifact/corpus/{field(row, 'doc_id', path)}",
-                input={
-                    "title": field(row, "title", path, kind=str),
-                    "abstract": list(field(row, "abstract", path, kind=(list, tuple))),
-                },
-                expected=None,
-                metadata={"structured": row.get("structured")},
-            )
-            for row in rows
-        ]
+        ids, titles, abstracts = [], [], []
+        for row in rows:
+            ids.append(f"scifact/corpus/{field(row, 'doc_id', path)}")
+            titles.append(field(row, "title", path, kind=str))
+            abstracts.append(list(field(row, "abstract", path, kind=(list, tuple))))
+        return Columns(
+            ids=ids,
+            input={"title": titles, "abstract": abstracts},
+            expected=[None] * len(ids),
+            metadata={"structured": [row.get("structured") for row in rows]},
+        )
     if rows and "evidence_doc_id" in rows[0]:
         rows = _scifact_regroup(rows, path)
-    items = []
+    ids, claims, verdicts, evidences, cited = [], [], [], [], []
     for row in rows:
         cid = field(row, "id", path)
         evidence = row.get("evidence")
@@ -292,18 +448,17 @@ def _scifact(
                     line=row.get(LINE),
                     field="evidence",
                 )
-        items.append(
-            Item(
-                id=f"scifact/{split}/{cid}",
-                input={"claim": field(row, "claim", path, kind=str)},
-                expected=expected,
-                metadata={
-                    "evidence": evidence or {},
-                    "cited_doc_ids": list(row.get("cited_doc_ids") or []),
-                },
-            )
-        )
-    return items
+        ids.append(f"scifact/{split}/{cid}")
+        claims.append(field(row, "claim", path, kind=str))
+        verdicts.append(expected)
+        evidences.append(evidence or {})
+        cited.append(list(row.get("cited_doc_ids") or []))
+    return Columns(
+        ids=ids,
+        input={"claim": claims},
+        expected=verdicts,
+        metadata={"evidence": evidences, "cited_doc_ids": cited},
+    )
 
 
 _FEVER_LABELS = ("SUPPORTS", "REFUTES", "NOT ENOUGH INFO")
@@ -336,12 +491,10 @@ def _fever_regroup(rows: Sequence[Row], path: str) -> list[Row]:
     return list(grouped.values())
 
 
-def _fever(
-    rows: Sequence[Row], split: str, subset: str | None, path: str
-) -> list[Item]:
+def _fever(rows: Sequence[Row], split: str, subset: str | None, path: str) -> Columns:
     if rows and "evidence_id" in rows[0]:
         rows = _fever_regroup(rows, path)
-    items = []
+    ids, claims, labels, verifiable, evidences, sentences = [], [], [], [], [], []
     for row in rows:
         label = field(row, "label", path, kind=str).strip().upper()
         if label not in _FEVER_LABELS:
@@ -360,24 +513,27 @@ def _fever(
                 if len(s) == 4 and s[2] is not None and s[3] is not None
             }
         )
-        items.append(
-            Item(
-                id=f"fever/{split}/{field(row, 'id', path)}",
-                input={"claim": field(row, "claim", path, kind=str)},
-                expected=label,
-                metadata={
-                    "verifiable": row.get(
-                        "verifiable",
-                        "NOT VERIFIABLE"
-                        if label == "NOT ENOUGH INFO"
-                        else "VERIFIABLE",
-                    ),
-                    "evidence": evidence,
-                    "evidence_sentences": [list(p) for p in pages],
-                },
+        ids.append(f"fever/{split}/{field(row, 'id', path)}")
+        claims.append(field(row, "claim", path, kind=str))
+        labels.append(label)
+        verifiable.append(
+            row.get(
+                "verifiable",
+                "NOT VERIFIABLE" if label == "NOT ENOUGH INFO" else "VERIFIABLE",
             )
         )
-    return items
+        evidences.append(evidence)
+        sentences.append([list(p) for p in pages])
+    return Columns(
+        ids=ids,
+        input={"claim": claims},
+        expected=labels,
+        metadata={
+            "verifiable": verifiable,
+            "evidence": evidences,
+            "evidence_sentences": sentences,
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,6 +554,8 @@ class DatasetSpec:
     hub_path: Callable[[str, str | None], str]
     local_names: Callable[[str, str | None], tuple[str, ...]]
     builder: Builder
+    arrow_builder: ArrowBuilder | None = None
+    """The builder over a Parquet table's columns (None: rows through `builder`)."""
     subsets: tuple[str, ...] = ()
     homepage: str = ""
 
@@ -454,6 +612,7 @@ DATASETS: dict[str, DatasetSpec] = {
         hub_path=lambda split, subset: f"main/{split}-00000-of-00001.parquet",
         local_names=lambda split, subset: (f"{split}.jsonl",),
         builder=_gsm8k,
+        arrow_builder=_gsm8k_arrow,
         homepage="https://github.com/openai/grade-school-math",
     ),
     "mmlu": DatasetSpec(
@@ -467,6 +626,7 @@ DATASETS: dict[str, DatasetSpec] = {
         hub_path=_mmlu_hub,
         local_names=_mmlu_local,
         builder=_mmlu,
+        arrow_builder=_mmlu_arrow,
         subsets=("all", *MMLU_GROUPS, *MMLU_SUBJECTS),
         homepage="https://github.com/hendrycks/test",
     ),
@@ -481,6 +641,7 @@ DATASETS: dict[str, DatasetSpec] = {
         hub_path=lambda split, subset: "openai_humaneval/test-00000-of-00001.parquet",
         local_names=lambda split, subset: ("HumanEval.jsonl.gz",),
         builder=_humaneval,
+        arrow_builder=_humaneval_arrow,
         homepage="https://github.com/openai/human-eval",
     ),
     "scifact": DatasetSpec(

@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 
 from crucible_core.exceptions import ValidationError
-from crucible_datasets._types import Dataset, Item
+from crucible_datasets._types import Dataset, Item, pylist
 
 __all__ = ("Fold", "k_fold", "random_sample", "stratified_sample", "train_test_split")
 
@@ -54,11 +54,26 @@ def _key(by: Strata) -> Callable[[Item], Hashable]:
 
 
 def _groups(dataset: Dataset, by: Strata) -> dict[Hashable, list[int]]:
-    key = _key(by)
     groups: dict[Hashable, list[int]] = {}
+    values = _column_values(dataset, by)
+    if values is not None:
+        for i, value in enumerate(values):
+            key = value if isinstance(value, Hashable) else repr(value)
+            groups.setdefault(key, []).append(i)
+        return groups
+    key = _key(by)
     for i, item in enumerate(dataset.items):
         groups.setdefault(key(item), []).append(i)
     return groups
+
+
+def _column_values(dataset: Dataset, by: Strata) -> list[Any] | None:
+    """The values of the column `by` names, when the dataset holds columns (every item has it)."""
+    columns = dataset._store.columns
+    if columns is None or callable(by) or not isinstance(by, str):
+        return None
+    column = columns.lookup(by)
+    return None if column is None else pylist(column)
 
 
 def _check_size(size: Any, n: int, what: str) -> int:
@@ -109,7 +124,7 @@ def random_sample(
     """
     size = _check_size(size, len(dataset), "size")
     chosen = np.sort(_rng(seed).choice(len(dataset), size=size, replace=False))
-    return dataset.with_items([dataset.items[int(i)] for i in chosen])
+    return dataset._take(chosen.tolist())
 
 
 def stratified_sample(
@@ -140,7 +155,7 @@ def stratified_sample(
             members[int(i)] for i in rng.choice(len(members), size=share, replace=False)
         ]
     chosen.sort()
-    return dataset.with_items([dataset.items[i] for i in chosen])
+    return dataset._take(chosen)
 
 
 def _test_count(test_size: Any, n: int) -> int:
@@ -205,10 +220,9 @@ def train_test_split(
         test = {int(i) for i in rng.choice(n, size=count, replace=False)}
     else:
         test = set(range(n - count, n))
-    items = dataset.items
     return (
-        dataset.with_items([items[i] for i in range(n) if i not in test]),
-        dataset.with_items([items[i] for i in range(n) if i in test]),
+        dataset._take([i for i in range(n) if i not in test]),
+        dataset._take([i for i in range(n) if i in test]),
     )
 
 
@@ -278,14 +292,11 @@ def k_fold(
             for i in order[pos : pos + size]:
                 assignment[i] = f
             pos += size
-    items = dataset.items
     return [
         Fold(
             index=f,
-            train=dataset.with_items(
-                [items[i] for i in range(n) if assignment[i] != f]
-            ),
-            test=dataset.with_items([items[i] for i in range(n) if assignment[i] == f]),
+            train=dataset._take([i for i in range(n) if assignment[i] != f]),
+            test=dataset._take([i for i in range(n) if assignment[i] == f]),
         )
         for f in range(k)
     ]

@@ -8,7 +8,8 @@ CrucibleError
     ├── ChecksumError(ValueError)           downloaded or cached bytes differ from their SHA-256
     ├── OfflineError(FileNotFoundError)     offline, and the data is not in the cache
     ├── DownloadError(ConnectionError)      the hub failed or refused the download
-    └── PredictionError(ValueError)         predictions that do not fit the dataset (unknown ids)
+    ├── PredictionError(ValueError)         predictions that do not fit the dataset (unknown ids)
+    └── SandboxUnavailableError(RuntimeError)  no sandbox backend that isolates can run here
 ```
 
 Every error carries its context as attributes (named in each class) and pickles with them.
@@ -26,6 +27,7 @@ __all__ = (
     "MalformedDataError",
     "OfflineError",
     "PredictionError",
+    "SandboxUnavailableError",
 )
 
 
@@ -58,3 +60,11 @@ class DownloadError(DatasetError, ConnectionError):
 
 class PredictionError(DatasetError, ValueError):
     """Predictions that do not fit the dataset. Context: `dataset`, `unknown_ids`, `duplicate_ids`."""
+
+
+class SandboxUnavailableError(DatasetError, RuntimeError):
+    """The sandbox backend asked for (or, for `"auto"`, every isolating one) cannot run here.
+
+    Context: `backend`, `reasons` (backend name -> why it cannot run). The message says how to
+    install one, or how to opt in to the non-isolating `process` backend.
+    """

@@ -21,13 +21,14 @@ result.answer, result.consensus, result.members_called
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_ensemble import simulation
 from crucible_ensemble._ensemble import Ensemble, ModelSpec, predict, predict_async
 from crucible_ensemble._evaluate import (
     ENSEMBLE,
-    EvaluationResult,
+    EnsembleEvaluation,
     ItemOutcome,
     Scorer,
     evaluate_ensemble,
@@ -71,7 +72,11 @@ from crucible_ensemble.exceptions import (
     InsufficientResponsesError,
 )
 
-__version__: str = _version("crucible-ensemble")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+_version_getattr = _lazy_getattr(__name__, "crucible-ensemble")
 
 __all__ = (
     # ensemble
@@ -113,7 +118,7 @@ __all__ = (
     # evaluation
     "evaluate_ensemble",
     "evaluate_ensemble_async",
-    "EvaluationResult",
+    "EnsembleEvaluation",
     "ItemOutcome",
     "Scorer",
     "ENSEMBLE",
@@ -127,3 +132,21 @@ __all__ = (
     # metadata
     "__version__",
 )
+
+
+def __getattr__(name: str) -> object:
+    # `EvaluationResult` was this package's name for what is now `EnsembleEvaluation`; crucible-datasets'
+    # `EvaluationResult` is the one class of that name across the workspace.
+    if name == "EvaluationResult":
+        import warnings
+
+        from crucible_core.exceptions import CrucibleDeprecationWarning
+
+        warnings.warn(
+            "crucible_ensemble.EvaluationResult is renamed EnsembleEvaluation; "
+            "crucible_datasets.EvaluationResult is a different class",
+            CrucibleDeprecationWarning,
+            stacklevel=2,
+        )
+        return EnsembleEvaluation
+    return _version_getattr(name)

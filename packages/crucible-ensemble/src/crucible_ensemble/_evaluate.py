@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "ENSEMBLE",
-    "EvaluationResult",
+    "EnsembleEvaluation",
     "ItemOutcome",
     "Scorer",
     "evaluate_ensemble",
@@ -34,7 +34,7 @@ __all__ = (
 )
 
 ENSEMBLE = "ensemble"
-"""The `system` name of the ensemble's own outcomes in an [`EvaluationResult`][crucible_ensemble.EvaluationResult]."""
+"""The `system` name of the ensemble's own outcomes in an [`EnsembleEvaluation`][crucible_ensemble.EnsembleEvaluation]."""
 
 Scorer = Callable[[str | None, Request], bool]
 """Decides whether a normalized answer (`None`: no answer) is correct for a request."""
@@ -96,7 +96,7 @@ def _as_request(item: object, index: int) -> Request:
 
 
 @attrs.define(frozen=True, kw_only=True)
-class EvaluationResult(RenderMixin):
+class EnsembleEvaluation(RenderMixin):
     """Per-item outcomes of the ensemble and of every member on the same items.
 
     Use `correct(system)` for item-aligned boolean vectors to test the ensemble against a member
@@ -195,7 +195,7 @@ async def evaluate_ensemble_async(
     *,
     score: Scorer | None = None,
     max_concurrency: int = 16,
-) -> EvaluationResult:
+) -> EnsembleEvaluation:
     """Run the ensemble and every member on the same items and score each answer.
 
     Members the ensemble did not call on an item (sequential, cascade and hedged execution stop
@@ -289,7 +289,9 @@ async def evaluate_ensemble_async(
             key=lambda o: (o.system != ENSEMBLE, _rank(o.system, ensemble.names)),
         )
     )
-    return EvaluationResult(items=tuple(ids), members=ensemble.names, outcomes=ordered)
+    return EnsembleEvaluation(
+        items=tuple(ids), members=ensemble.names, outcomes=ordered
+    )
 
 
 def _rank(system: str, names: Sequence[str]) -> int:
@@ -302,7 +304,7 @@ def evaluate_ensemble(
     *,
     score: Scorer | None = None,
     max_concurrency: int = 16,
-) -> EvaluationResult:
+) -> EnsembleEvaluation:
     """Run the ensemble and every member on the same items; the sync twin of `evaluate_ensemble_async`.
 
     Examples:

@@ -1,4 +1,4 @@
-"""The `crucible` command line: run, estimate, report, demo, models, versions."""
+"""The `crucible` command line: run, estimate, report, demo, view, models, versions, config."""
 
 from __future__ import annotations
 
@@ -128,6 +128,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    import secrets
+
+    from crucible_harness import view
+
+    token = secrets.token_urlsafe(24) if args.token == "" else args.token
+    viewer = view(args.path, host=args.host, port=args.port, token=token)
+    _out(f"crucible view: serving {viewer.root} at {viewer.url}")
+    if viewer.token is not None and not args.token:
+        _out("  (a token was generated: anyone with this URL can read the runs)")
+    sys.stdout.flush()
+    if not args.no_browser:
+        viewer.open()
+    viewer.wait()
+    return 0
+
+
 # -- models and versions -------------------------------------------------------------------------
 
 
@@ -135,6 +152,25 @@ def _cmd_versions(_: argparse.Namespace) -> int:
     from crucible._versions import show_versions
 
     show_versions()
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from crucible_core.serde import dumps
+    from crucible_core.settings import load_settings
+
+    settings = load_settings(args.project)
+    if args.json:
+        payload = {
+            "file": None if settings.file is None else str(settings.file),
+            "settings": {
+                k: {"value": v.value, "source": v.source}
+                for k, v in settings.entries.items()
+            },
+        }
+        _out(dumps(payload).decode())
+    else:
+        _out(settings.render())
     return 0
 
 
@@ -246,6 +282,36 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress line")
     demo.set_defaults(func=_cmd_demo)
 
+    viewer = sub.add_parser(
+        "view", help="explore run directories in the browser, live while they run"
+    )
+    viewer.add_argument(
+        "path",
+        nargs="?",
+        default="runs",
+        help="a run directory or a directory of runs (default ./runs)",
+    )
+    viewer.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs a token)",
+    )
+    viewer.add_argument(
+        "--port", type=int, default=8765, help="port (default 8765; 0: any free port)"
+    )
+    viewer.add_argument(
+        "--token",
+        nargs="?",
+        const="",
+        default=None,
+        help="require this token on every request (no value: generate one); "
+        "always on when --host is not loopback",
+    )
+    viewer.add_argument(
+        "--no-browser", action="store_true", help="print the URL; do not open a browser"
+    )
+    viewer.set_defaults(func=_cmd_view)
+
     models = sub.add_parser(
         "models", help="list model providers, or send one prompt to a model"
     )
@@ -271,6 +337,19 @@ def _parser() -> argparse.ArgumentParser:
         "versions", help="print versions of crucible and its dependencies"
     )
     versions.set_defaults(func=_cmd_versions)
+
+    config = sub.add_parser(
+        "config",
+        help="print the effective settings and where each came from "
+        "(code > environment > crucible.toml / [tool.crucible] > built-in)",
+    )
+    config.add_argument(
+        "--project",
+        default=None,
+        help="look for the project file from here (default: .)",
+    )
+    config.add_argument("--json", action="store_true", help="print JSON")
+    config.set_defaults(func=_cmd_config)
     return parser
 
 

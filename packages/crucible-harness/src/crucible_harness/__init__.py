@@ -16,9 +16,18 @@ A run writes every finished task to its run directory as it completes, so a kill
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
-from crucible_harness._analysis import Analysis, Comparison, ConditionSummary, analyse
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
+from crucible_harness._analysis import (
+    Analysis,
+    Comparison,
+    ConditionSummary,
+    EffectSize,
+    MetricComparison,
+    PlanRow,
+    analyse,
+)
 from crucible_harness._experiment import (
     AnalysisConfig,
     Budget,
@@ -42,6 +51,7 @@ from crucible_harness._runner import (
     run_async,
     status,
 )
+from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
     BudgetStopError,
     ExperimentDefinitionError,
@@ -50,7 +60,11 @@ from crucible_harness.exceptions import (
     RunDirectoryError,
 )
 
-__version__: str = _version("crucible-harness")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-harness")
 
 __all__ = (
     # defining
@@ -79,6 +93,12 @@ __all__ = (
     "Analysis",
     "ConditionSummary",
     "Comparison",
+    "EffectSize",
+    "MetricComparison",
+    "PlanRow",
+    # viewing
+    "view",
+    "Viewer",
     # errors
     "HarnessError",
     "ExperimentDefinitionError",

@@ -237,8 +237,27 @@ class AnalysisConfig:
     """The comparison `(baseline, treatment)` of interest; `None` compares all pairs."""
     n_resamples: int = 2000
     """Bootstrap resamples for clustered intervals."""
+    baseline: str | None = None
+    """The condition every other one is compared with (`treatment − baseline`); `None` compares all
+    pairs, the earlier-declared condition of each pair as its baseline. Ignored when `primary` is set."""
+    target_effect: float | None = None
+    """The accuracy difference (treatment − baseline, in (0, 1] in absolute value) the experiment should
+    detect: the report then gives the a priori power of the run and the items × repeats needed for it.
+    Without one it gives the minimum detectable difference."""
+    target_power: float = 0.8
+    """Power for the minimum detectable difference and the sample-size plan."""
 
     def __attrs_post_init__(self) -> None:
+        if self.target_effect is not None and not 0 < abs(self.target_effect) <= 1:
+            raise _fail(
+                "analysis.target_effect",
+                f"target_effect is an accuracy difference in (0, 1] in absolute value, got {self.target_effect!r}",
+            )
+        if not 0 < self.target_power < 1:
+            raise _fail(
+                "analysis.target_power",
+                f"target_power must be in (0, 1), got {self.target_power!r}",
+            )
         if not 0 < self.alpha < 1:
             raise _fail(
                 "analysis.alpha", f"alpha must be in (0, 1), got {self.alpha!r}"
@@ -393,6 +412,11 @@ class Experiment:
                     "analysis.primary",
                     f"primary comparison {self.analysis.primary!r} must name two conditions of {names}",
                 )
+        if self.analysis.baseline is not None and self.analysis.baseline not in names:
+            raise _fail(
+                "analysis.baseline",
+                f"baseline {self.analysis.baseline!r} must name a condition of {names}",
+            )
         if self.dataset is None:
             raise _fail(
                 "dataset",

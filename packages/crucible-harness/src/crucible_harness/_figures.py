@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from crucible_core.render import format_value, html_escape
+from crucible_core.render import html_escape
+from crucible_harness import _numbers as fmt
 
 __all__ = ("accuracy_figure", "cost_figure", "latency_figure")
 
@@ -47,7 +48,7 @@ def accuracy_figure(
                     f'<line x1="{_LEFT + span * lo:.1f}" x2="{_LEFT + span * hi:.1f}" y1="{y + 11}" y2="{y + 11}" stroke="#222" stroke-width="2"/>'
                 )
             body.append(
-                f'<text x="{_LEFT + span + 6}" y="{y + 15}">{html_escape(format_value(a))}</text>'
+                f'<text x="{_LEFT + span + 6}" y="{y + 15}">{html_escape(fmt.number(a, "proportion"))}</text>'
             )
     bottom = 10 + len(names) * _ROW
     grid = []  # drawn first, under the bars
@@ -97,7 +98,7 @@ def latency_figure(
                 f'<rect x="{x(c) - 1:.1f}" y="{y + 4}" width="3" height="14" fill="#e45756"/>'
             )
             body.append(
-                f'<text x="{_LEFT + span + 6}" y="{y + 15}">{html_escape(format_value(c))} s</text>'
+                f'<text x="{_LEFT + span + 6}" y="{y + 15}">{html_escape(fmt.number(c, "seconds"))} s</text>'
             )
     body.append(
         f'<text x="{_LEFT}" y="{20 + len(names) * _ROW}" fill="#555">● p50  ▮ p95 (orange)  ▮ p99 (red), seconds, log scale</text>'
@@ -141,10 +142,10 @@ def cost_figure(
             f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">accuracy</text>']  # fmt: skip
     if pts:
         (x0, y0), (x1, y1) = xy(c_lo, a_lo), xy(c_hi, a_hi)
-        body += [f'<text x="{x0:.1f}" y="{height - pad + 14}" text-anchor="middle" fill="#555">{html_escape(format_value(c_lo))}</text>',
-                 f'<text x="{x1:.1f}" y="{height - pad + 14}" text-anchor="middle" fill="#555">{html_escape(format_value(c_hi))}</text>',
-                 f'<text x="{pad - 3}" y="{y0 + 4:.1f}" text-anchor="end" font-size="10" fill="#555">{html_escape(format_value(a_lo))}</text>',
-                 f'<text x="{pad - 3}" y="{y1 + 4:.1f}" text-anchor="end" font-size="10" fill="#555">{html_escape(format_value(a_hi))}</text>']  # fmt: skip
+        body += [f'<text x="{x0:.1f}" y="{height - pad + 14}" text-anchor="middle" fill="#555">{html_escape(fmt.number(c_lo, "usd"))}</text>',
+                 f'<text x="{x1:.1f}" y="{height - pad + 14}" text-anchor="middle" fill="#555">{html_escape(fmt.number(c_hi, "usd"))}</text>',
+                 f'<text x="{pad - 3}" y="{y0 + 4:.1f}" text-anchor="end" font-size="10" fill="#555">{html_escape(fmt.number(a_lo, "proportion"))}</text>',
+                 f'<text x="{pad - 3}" y="{y1 + 4:.1f}" text-anchor="end" font-size="10" fill="#555">{html_escape(fmt.number(a_hi, "proportion"))}</text>']  # fmt: skip
     on_frontier = sorted((p for p in pts if p[0] in set(frontier)), key=lambda p: p[1])
     if len(on_frontier) > 1:
         path = " ".join(

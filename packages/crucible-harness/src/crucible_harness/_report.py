@@ -4,8 +4,9 @@ Every writer reads the same format-neutral report model built from an
 [`Analysis`][crucible_harness.Analysis], so the numbers agree across formats. Text the user
 controls (experiment name, description, hypothesis, condition names, item ids, predictions, error
 messages) is escaped for its format: `markdown_escape`, `latex_escape` and jinja2's HTML
-autoescaping. Numbers are formatted once, with a fixed precision, so reports do not depend on the
-display options of the session that wrote them. Every file is written atomically.
+autoescaping. Numbers are formatted once, by one rule (`crucible_harness._numbers`: digits by
+quantity, APA-style p-values), so reports do not depend on the display options of the session that
+wrote them and every format shows the same digits. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import attrs
 
 from crucible_core.exceptions import ValidationError
 from crucible_core.export import atomic_write, save_records
-from crucible_core.render import format_value, jinja_environment, latex_escape
+from crucible_core.render import jinja_environment, latex_escape
 from crucible_harness import _figures
+from crucible_harness import _numbers as fmt
+from crucible_harness._analysis import effect_kind, metric_scale
 
 if TYPE_CHECKING:
     import jinja2
 
-    from crucible_harness._analysis import Analysis
+    from crucible_harness._analysis import Analysis, MetricComparison
 
 __all__ = ("FORMATS", "write_reports")
 
@@ -41,9 +44,6 @@ FORMATS: Mapping[str, str] = {
     "jsonl": "results.jsonl",
 }
 """The report formats and the file each is written to inside the run directory."""
-
-PRECISION = 4
-"""Significant digits of every number in a report."""
 
 _EXAMPLES_PER_CONDITION = 3
 _PREDICTION_CHARS = 160
@@ -85,12 +85,19 @@ class ReportTable:
 
     @property
     def html_classes(self) -> tuple[str, ...]:
-        """A CSS class per column: `num` for numbers, `text` otherwise."""
-        return tuple("num" if a == "r" else "text" for a in self.aligns)
+        """A CSS class per column: `num` for numbers, `text wrap` for wrapped text, `text` otherwise."""
+        classes = {"r": "num", "p": "text wrap", "l": "text"}
+        return tuple(classes[a] for a in self.aligns)
 
 
-def _num(value: object) -> Cell:
-    return Cell(format_value(value, precision=PRECISION), numeric=True)
+def _num(
+    value: float | None,
+    kind: fmt.Kind,
+    *,
+    scale: float | None = None,
+    signed: bool | None = None,
+) -> Cell:
+    return Cell(fmt.number(value, kind, scale=scale, signed=signed), numeric=True)
 
 
 def _text(value: object, *, limit: int | None = None) -> Cell:
@@ -113,14 +120,14 @@ def _accuracy_table(analysis: Analysis) -> ReportTable:
     rows = tuple(
         (
             _text(c.name),
-            _num(c.tasks),
-            _num(c.completed),
-            _num(c.errors),
-            _num(c.items),
-            _num(c.accuracy),
-            _num(c.accuracy_ci[0]),
-            _num(c.accuracy_ci[1]),
-            _num(c.accuracy_completed),
+            _num(c.tasks, "count"),
+            _num(c.completed, "count"),
+            _num(c.errors, "count"),
+            _num(c.items, "count"),
+            _num(c.accuracy, "proportion"),
+            _num(c.accuracy_ci[0], "proportion"),
+            _num(c.accuracy_ci[1], "proportion"),
+            _num(c.accuracy_completed, "proportion"),
         )
         for c in analysis.conditions
     )
@@ -147,15 +154,15 @@ def _latency_cost_table(analysis: Analysis) -> ReportTable:
     rows = tuple(
         (
             _text(c.name),
-            _num(c.latency_p50),
-            _num(c.latency_p95),
-            _num(c.latency_p99),
-            _num(c.latency_mean),
-            _num(c.cost_total),
-            _num(c.cost_per_query),
-            _num(c.cost_per_correct),
-            _num(c.input_tokens),
-            _num(c.output_tokens),
+            _num(c.latency_p50, "seconds"),
+            _num(c.latency_p95, "seconds"),
+            _num(c.latency_p99, "seconds"),
+            _num(c.latency_mean, "seconds"),
+            _num(c.cost_total, "usd"),
+            _num(c.cost_per_query, "usd"),
+            _num(c.cost_per_correct, "usd"),
+            _num(c.input_tokens, "tokens"),
+            _num(c.output_tokens, "tokens"),
         )
         for c in analysis.conditions
     )
@@ -179,48 +186,183 @@ def _latency_cost_table(analysis: Analysis) -> ReportTable:
     )
 
 
+def _correction_text(analysis: Analysis) -> str:
+    correction = analysis.config.correction
+    return "not adjusted" if correction == "none" else f"adjusted with {correction}"
+
+
+def _test_headers(level: str) -> tuple[str, ...]:
+    """The columns of a test: the difference, its interval, p, adjusted p, verdict, procedure."""
+    return (
+        "difference",
+        f"{level} CI low",
+        f"{level} CI high",
+        "p",
+        "p adjusted",
+        "interval at adjusted level",
+        "significant",
+        "test and interval",
+    )
+
+
 def _comparison_table(analysis: Analysis) -> ReportTable:
     level = _confidence(analysis)
-    correction = analysis.config.correction
     rows = tuple(
         (
             _text(c.b),
             _text(c.a),
-            _num(c.n_items),
-            _num(c.accuracy_b),
-            _num(c.accuracy_a),
-            _num(c.difference),
-            _num(c.confidence_interval[0]),
-            _num(c.confidence_interval[1]),
-            _num(c.pvalue),
-            _num(c.pvalue_adjusted),
+            _num(c.n_items, "count"),
+            _num(c.n_repeats, "count"),
+            _num(c.accuracy_b, "proportion"),
+            _num(c.accuracy_a, "proportion"),
+            _num(c.difference, "difference"),
+            _num(c.confidence_interval[0], "difference", signed=False),
+            _num(c.confidence_interval[1], "difference", signed=False),
+            _num(c.pvalue, "p"),
+            _num(c.pvalue_adjusted, "p"),
+            Cell(
+                fmt.interval(*c.confidence_interval_adjusted, "difference"),
+                numeric=True,
+            ),
             _yes_no(c.significant),
-            _num(c.power),
-            _num(c.items_needed),
+            _text(c.method),
         )
         for c in analysis.comparisons
     )
     return ReportTable(
         key="comparisons",
-        caption=f"Paired comparisons of accuracy (treatment minus baseline), {level} intervals, "
-        f"p-values adjusted with {correction} at alpha = {analysis.config.alpha}",
+        caption=f"Paired comparisons of accuracy, treatment minus baseline (primary family): {level} intervals "
+        f"from the same procedure as p, p-values {_correction_text(analysis)} at alpha = "
+        f"{fmt.number(analysis.config.alpha, 'setting')}",
         headers=(
             "treatment",
             "baseline",
             "items",
+            "repeats",
             "accuracy (treatment)",
             "accuracy (baseline)",
-            "difference",
-            f"{level} CI low",
-            f"{level} CI high",
-            "p",
-            "p adjusted",
-            "significant",
-            "power",
-            "items for 80% power",
+            *_test_headers(level),
         ),
         rows=rows,
-        aligns="ll" + "r" * 11,
+        aligns="ll" + "r" * 11 + "p",
+    )
+
+
+def _effects_table(analysis: Analysis) -> ReportTable:
+    level = _confidence(analysis)
+    rows = []
+    for c in analysis.comparisons:
+        for e in c.effects:
+            kind = effect_kind(e.name)
+            rows.append(
+                (
+                    _text(f"{c.b} − {c.a}"),
+                    _text(e.name),
+                    _num(e.estimate, kind, signed=False if kind == "ratio" else None),
+                    _num(e.confidence_interval[0], kind, signed=False),
+                    _num(e.confidence_interval[1], kind, signed=False),
+                    _text(e.method),
+                )
+            )
+    return ReportTable(
+        key="effects",
+        caption=f"Effect sizes of accuracy, treatment against baseline, with {level} intervals",
+        headers=(
+            "comparison",
+            "effect",
+            "estimate",
+            f"{level} CI low",
+            f"{level} CI high",
+            "interval",
+        ),
+        rows=tuple(rows),
+        aligns="llrrrp",
+    )
+
+
+def _metric_cells(m: MetricComparison) -> tuple[Cell, ...]:
+    scale = metric_scale(m)
+    return (
+        _text(f"{m.b} − {m.a}"),
+        _text(m.label),
+        _num(m.n_items, "count"),
+        _num(m.baseline, m.kind),
+        _num(m.treatment, m.kind),
+        _num(m.difference, m.kind, scale=scale, signed=True),
+        _num(m.confidence_interval[0], m.kind, scale=scale, signed=False),
+        _num(m.confidence_interval[1], m.kind, scale=scale, signed=False),
+        _num(m.pvalue, "p"),
+        _num(m.pvalue_adjusted, "p"),
+        Cell(
+            fmt.interval(*m.confidence_interval_adjusted, m.kind, scale=scale),
+            numeric=True,
+        ),
+        _yes_no(m.significant),
+        _text(m.method),
+    )
+
+
+def _metric_table(analysis: Analysis) -> ReportTable:
+    level = _confidence(analysis)
+    return ReportTable(
+        key="latency_cost_comparisons",
+        caption=f"Paired comparisons of latency and cost, treatment minus baseline (second family): {level} "
+        f"intervals from the same procedure as p, p-values {_correction_text(analysis)} within this family",
+        headers=(
+            "comparison",
+            "metric",
+            "items",
+            "baseline",
+            "treatment",
+            *_test_headers(level),
+        ),
+        rows=tuple(_metric_cells(m) for m in analysis.metric_comparisons),
+        aligns="ll" + "r" * 10 + "p",
+    )
+
+
+def _sensitivity_table(analysis: Analysis) -> ReportTable:
+    cfg = analysis.config
+    power = f"{cfg.target_power:.0%} power"
+    target = cfg.target_effect
+    headers = [
+        "comparison",
+        "repeats per item",
+        "items run",
+        f"minimum detectable difference ({power})",
+    ]
+    if target is not None:
+        headers += [
+            f"items for {fmt.number(abs(target), 'proportion')}",
+            "evaluations per condition",
+        ]
+    rows = []
+    for c in analysis.comparisons:
+        for row in c.plan:
+            cells = [
+                _text(f"{c.b} − {c.a}"),
+                _num(row.repeats, "count"),
+                _num(c.n_items, "count"),
+                _num(row.mde, "proportion"),
+            ]
+            if target is not None:
+                cells += [
+                    _num(row.items_needed, "count"),
+                    _num(row.evaluations, "count"),
+                ]
+            rows.append(tuple(cells))
+    caption = (
+        f"Sensitivity from the run as a pilot: the smallest accuracy difference the items run detect with {power} "
+        f"at alpha = {fmt.number(cfg.alpha, 'setting')}, by repeats per item"
+    )
+    if target is not None:
+        caption += f", and the items needed for the target difference {fmt.number(abs(target), 'proportion')}"
+    return ReportTable(
+        key="sensitivity",
+        caption=caption,
+        headers=tuple(headers),
+        rows=tuple(rows),
+        aligns="l" + "r" * (len(headers) - 1),
     )
 
 
@@ -239,7 +381,7 @@ def _error_table(analysis: Analysis) -> ReportTable:
         (
             _text(k[0]),
             _text(k[1]),
-            _num(counts[k]),
+            _num(counts[k], "count"),
             _text(example[k], limit=_ERROR_CHARS),
         )
         for k in keys
@@ -267,7 +409,7 @@ def _examples_table(analysis: Analysis) -> ReportTable:
             (
                 _text(name),
                 _text(r.get("item")),
-                _num(r.get("repeat")),
+                _num(r.get("repeat"), "count"),
                 _text(r.get("prediction"), limit=_PREDICTION_CHARS),
             )
         )
@@ -307,9 +449,11 @@ def _describe(value: object) -> str:
     if value is None or value == "" or value == [] or value == {}:
         return "—"
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(_describe(v) for v in value)
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
+        return ", ".join(f"{k}: {_describe(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return fmt.number(value, "setting")
     return str(value)
 
 
@@ -317,6 +461,26 @@ def _dataset_facts(dataset: object) -> list[tuple[str, str]]:
     if isinstance(dataset, Mapping):
         return [(f"dataset {k}", _describe(v)) for k, v in dataset.items()]
     return [("dataset", _describe(dataset))]
+
+
+def _analysis_settings(analysis: Analysis) -> str:
+    cfg = analysis.config
+    parts = [
+        f"alpha {fmt.number(cfg.alpha, 'setting')}",
+        f"correction {cfg.correction}",
+        f"confidence level {cfg.confidence_level:.0%}",
+        f"{cfg.n_resamples} bootstrap resamples",
+        f"target power {cfg.target_power:.0%}",
+    ]
+    if cfg.primary:
+        parts.append(f"primary comparison {cfg.primary[1]} − {cfg.primary[0]}")
+    elif cfg.baseline is not None:
+        parts.append(f"baseline {cfg.baseline}")
+    if cfg.target_effect is not None:
+        parts.append(
+            f"target difference {fmt.number(abs(cfg.target_effect), 'proportion')}"
+        )
+    return ", ".join(parts)
 
 
 def build_model(analysis: Analysis) -> ReportModel:
@@ -349,12 +513,7 @@ def build_model(analysis: Analysis) -> ReportModel:
         ("random seed", _describe(run.get("seed"))),
         *_dataset_facts(manifest.get("dataset")),
         ("git commit", _describe(manifest.get("git_commit"))),
-        (
-            "analysis",
-            f"alpha {analysis.config.alpha}, correction {analysis.config.correction}, "
-            f"confidence level {analysis.config.confidence_level}, "
-            f"{getattr(analysis.config, 'n_resamples', '?')} bootstrap resamples",
-        ),
+        ("analysis", _analysis_settings(analysis)),
     ]
     versions = tuple(
         (str(k), str(v)) for k, v in (manifest.get("versions") or {}).items()
@@ -362,6 +521,12 @@ def build_model(analysis: Analysis) -> ReportModel:
     tables = [_accuracy_table(analysis), _latency_cost_table(analysis)]
     if analysis.comparisons:
         tables.append(_comparison_table(analysis))
+        tables.append(_effects_table(analysis))
+    if analysis.metric_comparisons:
+        tables.append(_metric_table(analysis))
+    sensitivity = _sensitivity_table(analysis) if analysis.comparisons else None
+    if sensitivity is not None and sensitivity.rows:
+        tables.append(sensitivity)
     errors = _error_table(analysis)
     if errors.rows:
         tables.append(errors)
@@ -402,6 +567,9 @@ _TEX_KNOWN = {
     "α": r"\ensuremath{\alpha}",
     "β": r"\ensuremath{\beta}",
     "σ": r"\ensuremath{\sigma}",
+    "θ": r"\ensuremath{\theta}",
+    "δ": r"\ensuremath{\delta}",
+    "·": r"\ensuremath{\cdot}",
     "μ": r"\ensuremath{\mu}",
     "‘": "`",
     "’": "'",
@@ -440,7 +608,7 @@ def _unicode_declarations(text: str) -> list[str]:
     out = []
     for ch in sorted({c for c in text if ord(c) > 0x7F}):
         code = f"{ord(ch):04X}"
-        if 0xA0 <= ord(ch) <= 0x17F and ch not in "×±":
+        if 0xA0 <= ord(ch) <= 0x17F and ch not in "×±·":
             continue  # Latin-1 and Latin Extended-A: the default encodings cover them
         replacement = _TEX_KNOWN.get(ch, rf"\texttt{{[U+{code}]}}")
         out.append(rf"\DeclareUnicodeCharacter{{{code}}}{{{replacement}}}")
@@ -700,6 +868,8 @@ else:
         assert same(c.accuracy_ci[0], INTERVALS[c.name][0]) and same(c.accuracy_ci[1], INTERVALS[c.name][1]), c.name
     for c, (a, b, p, p_adjusted) in zip(again.comparisons, COMPARISONS, strict=True):
         assert (c.a, c.b) == (a, b) and same(c.pvalue, p) and same(c.pvalue_adjusted, p_adjusted), (a, b)
+    for m, (a, b, metric, p, p_adjusted) in zip(again.metric_comparisons, METRICS, strict=True):
+        assert (m.a, m.b, m.metric) == (a, b, metric) and same(m.pvalue, p) and same(m.pvalue_adjusted, p_adjusted), (a, b, metric)
     print("Intervals and p-values recomputed from the records match the report.")
     display(again)
 """
@@ -741,6 +911,10 @@ def render_notebook(analysis: Analysis) -> str:
     comparisons = [
         [c.a, c.b, c.pvalue, c.pvalue_adjusted] for c in analysis.comparisons
     ]
+    metrics = [
+        [m.a, m.b, m.metric, m.pvalue, m.pvalue_adjusted]
+        for m in analysis.metric_comparisons
+    ]
     config = attrs.asdict(analysis.config)
     seed = ((analysis.manifest.get("experiment") or {}).get("run") or {}).get("seed", 0)
     manifest = {"experiment": {"run": {"seed": seed}}}
@@ -755,12 +929,16 @@ def render_notebook(analysis: Analysis) -> str:
         "",
         f"**Methods.** {markdown_escape(model.methods)}",
     ]
+    if model.interpretations:
+        intro += ["", "**Comparisons** (as the report states them):", ""]
+        intro += [f"- {markdown_escape(line)}" for line in model.interpretations]
     data = "\n".join(
         [
             f"CONDITIONS = {_literal([c.name for c in analysis.conditions])}",
             f"EXPECTED = {_literal(expected)}",
             f"INTERVALS = {_literal(intervals)}",
             f"COMPARISONS = {_literal(comparisons)}",
+            f"METRICS = {_literal(metrics)}",
             f"CONFIG = {_literal(config)}",
             f"MANIFEST = {_literal(manifest)}",
         ]

@@ -27,8 +27,9 @@ print(hedger.report())
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_hedging._budget import Budget, Throttle
 from crucible_hedging._hedge import (
     Attempt,
@@ -64,7 +65,11 @@ from crucible_hedging.exceptions import (
     InvalidHedgingConfigError,
 )
 
-__version__: str = _version("crucible-hedging")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-hedging")
 
 __all__ = (
     # hedged requests

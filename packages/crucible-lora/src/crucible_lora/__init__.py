@@ -7,8 +7,9 @@ on PyTorch + PEFT). Importing this package loads neither torch nor the tinker SD
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_lora._adapter import BaseAdapter, LoraAdapter, SamplingParams, StepResult
 from crucible_lora._batching import PaddedBatch, batches, pad_batch, steps_per_epoch
 from crucible_lora._config import Backend, ExperimentConfig, to_config
@@ -37,6 +38,7 @@ from crucible_lora._local import (
     LocalAdapter,
     pretrain_tiny_base,
 )
+from crucible_lora._model import AdapterModel
 from crucible_lora._quality import (
     QualityReport,
     QualityTargets,
@@ -44,8 +46,8 @@ from crucible_lora._quality import (
     parse_structured,
 )
 from crucible_lora._results import (
+    AdapterEvaluation,
     Checkpoint,
-    EvaluationResult,
     ItemPrediction,
     StepRecord,
     TrainingResult,
@@ -63,7 +65,11 @@ from crucible_lora.exceptions import (
     TokenizerMismatchError,
 )
 
-__version__: str = _version("crucible-lora")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+_version_getattr = _lazy_getattr(__name__, "crucible-lora")
 
 __all__ = (
     # workflow
@@ -104,6 +110,7 @@ __all__ = (
     "SamplingParams",
     "TinkerAdapter",
     "LocalAdapter",
+    "AdapterModel",
     "LOCAL_INSTALL",
     "TINY_GPT2",
     "pretrain_tiny_base",
@@ -114,7 +121,7 @@ __all__ = (
     "parse_structured",
     # results
     "TrainingResult",
-    "EvaluationResult",
+    "AdapterEvaluation",
     "StepRecord",
     "ItemPrediction",
     "Checkpoint",
@@ -129,3 +136,21 @@ __all__ = (
     # metadata
     "__version__",
 )
+
+
+def __getattr__(name: str) -> object:
+    # `EvaluationResult` was this package's name for what is now `AdapterEvaluation`; crucible-datasets'
+    # `EvaluationResult` is the one class of that name across the workspace.
+    if name == "EvaluationResult":
+        import warnings
+
+        from crucible_core.exceptions import CrucibleDeprecationWarning
+
+        warnings.warn(
+            "crucible_lora.EvaluationResult is renamed AdapterEvaluation; "
+            "crucible_datasets.EvaluationResult is a different class",
+            CrucibleDeprecationWarning,
+            stacklevel=2,
+        )
+        return AdapterEvaluation
+    return _version_getattr(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -48,6 +48,10 @@ def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
         )
 
 
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.define(frozen=True, kw_only=True)
 class SamplingParams:
     """How to sample: length, temperature (0 is greedy), nucleus, stop strings, seed."""
@@ -58,7 +62,7 @@ class SamplingParams:
     """Softmax temperature; 0 picks the most likely token."""
     top_p: float = attrs.field(default=1.0, validator=_non_negative)
     """Nucleus sampling mass (1: off)."""
-    stop: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    stop: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     """Strings that end a completion (cut before them)."""
     seed: int | None = None
     """Seed for sampling, or `None`."""

@@ -25,10 +25,11 @@ from crucible_lora._adapter import LoraAdapter, SamplingParams
 from crucible_lora._batching import batches, steps_per_epoch
 from crucible_lora._config import ExperimentConfig, to_config
 from crucible_lora._data import Example, format_examples, to_examples
+from crucible_lora._generate import generate
 from crucible_lora._quality import QualityTargets, QualityValidator
 from crucible_lora._results import (
+    AdapterEvaluation,
     Checkpoint,
-    EvaluationResult,
     ItemPrediction,
     StepRecord,
     TrainingResult,
@@ -303,7 +304,7 @@ async def train_async(
     offset = 0 if resume else experiment.step
 
     history: list[StepRecord] = []
-    evaluations: list[EvaluationResult] = []
+    evaluations: list[AdapterEvaluation] = []
     saved: list[Checkpoint] = []
     stop_reason = "completed"
     started = time.perf_counter()
@@ -507,14 +508,6 @@ def _metrics(metrics: Sequence[str | Metric]) -> dict[str, Metric]:
     return out
 
 
-def _cut(text: str, stop: Sequence[str]) -> str:
-    for s in stop:
-        index = text.find(s)
-        if index >= 0:
-            text = text[:index]
-    return text
-
-
 async def _evaluate(
     experiment: Experiment,
     adapter: LoraAdapter,
@@ -522,20 +515,13 @@ async def _evaluate(
     metrics: Sequence[str | Metric],
     validator: QualityValidator | None,
     sampling: SamplingParams | None,
-) -> EvaluationResult:
+) -> AdapterEvaluation:
     scorers = _metrics(metrics)
     params = sampling or SamplingParams()
-    tokenizer = adapter.tokenizer
-    bos = getattr(tokenizer, "bos_token_id", None)
     started = time.perf_counter()
     predictions: list[ItemPrediction] = []
     for ex in examples:
-        prompt = ([] if bos is None else [int(bos)]) + tokenizer.encode(ex.prompt)
-        (tokens,) = await adapter.sample_async(prompt, n=1, params=params)
-        eos = tokenizer.eos_token_id
-        if eos is not None and eos in tokens:
-            tokens = tokens[: tokens.index(eos)]
-        text = _cut(tokenizer.decode(tokens), params.stop)
+        text = (await generate(adapter, ex.prompt, params)).text
         predictions.append(
             ItemPrediction(
                 id=ex.id,
@@ -576,7 +562,7 @@ async def _evaluate(
             "step": experiment.step,
         },
     )
-    return EvaluationResult(
+    return AdapterEvaluation(
         experiment=experiment.name,
         step=experiment.step,
         metrics=means,
@@ -593,11 +579,11 @@ async def evaluate_async(
     metrics: Sequence[str | Metric] = ("exact_match",),
     validator: QualityValidator | None = None,
     sampling: SamplingParams | None = None,
-) -> EvaluationResult:
+) -> AdapterEvaluation:
     """Generate with the experiment's current weights on `dataset` and score each item.
 
     Before any training this evaluates the base model, so evaluating before and after gives
-    paired per-item scores ([`EvaluationResult.scores`][crucible_lora.EvaluationResult.scores]).
+    paired per-item scores ([`AdapterEvaluation.scores`][crucible_lora.AdapterEvaluation.scores]).
 
     Args:
         experiment: the experiment.
@@ -624,7 +610,7 @@ def evaluate(
     metrics: Sequence[str | Metric] = ("exact_match",),
     validator: QualityValidator | None = None,
     sampling: SamplingParams | None = None,
-) -> EvaluationResult:
+) -> AdapterEvaluation:
     """Sync twin of [`evaluate_async`][crucible_lora.evaluate_async]."""
     return run_sync(
         evaluate_async(

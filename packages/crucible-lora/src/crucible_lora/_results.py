@@ -15,7 +15,7 @@ from crucible_lora._quality import QualityReport
 
 __all__ = (
     "Checkpoint",
-    "EvaluationResult",
+    "AdapterEvaluation",
     "ItemPrediction",
     "StepRecord",
     "TrainingResult",
@@ -72,7 +72,7 @@ class ItemPrediction:
 
 
 @attrs.define(frozen=True, kw_only=True)
-class EvaluationResult(RenderMixin):
+class AdapterEvaluation(RenderMixin):
     """Metrics of an adapter's generations on a dataset, per item and on average."""
 
     experiment: str
@@ -148,7 +148,7 @@ class TrainingResult(RenderMixin):
     """Optimisation steps completed in total (including those before a resume)."""
     history: tuple[StepRecord, ...] = attrs.field(repr=False)
     """Steps run by this call, in order."""
-    evaluations: tuple[EvaluationResult, ...] = attrs.field(default=(), repr=False)
+    evaluations: tuple[AdapterEvaluation, ...] = attrs.field(default=(), repr=False)
     """Evaluations run every `eval_every` steps."""
     checkpoints: tuple[Checkpoint, ...] = ()
     """Checkpoints saved by this call."""

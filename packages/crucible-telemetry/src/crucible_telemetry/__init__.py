@@ -21,8 +21,9 @@ Examples:
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_telemetry._capture import (
     CATALOGUE_PREFIXES,
     Capture,
@@ -73,7 +74,11 @@ from crucible_telemetry.exceptions import (
     TelemetryError,
 )
 
-__version__: str = _version("crucible-telemetry")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-telemetry")
 
 __all__ = (
     # experiments

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -235,6 +237,39 @@ def _write_overlapped(write: Callable[[Any], None], tables: Iterator[Any]) -> No
             pending.result()
 
 
+def _write_parquet(target: Path, tables: Iterator[pyarrow.Table]) -> None:
+    """Write `tables` as the row groups of a Parquet file at `target`, atomically.
+
+    The encoder writes to a native file (a path, not a Python file object), so it never waits for
+    the GIL while the next table is built; the file is fsynced and renamed over `target` when
+    complete, and removed if anything fails.
+    """
+    pq = import_optional(
+        "pyarrow.parquet", extra="pyarrow", distribution="crucible-telemetry"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        with pq.ParquetWriter(
+            str(tmp),
+            arrow_schema(),
+            use_dictionary=list(_DICTIONARY),
+            write_statistics=[c for c in COLUMNS if c not in _NO_STATISTICS],
+        ) as writer:
+            _write_overlapped(writer.write_table, tables)
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
 def _format_of(path: Path, format: ExportFormat | None) -> ExportFormat:
     if format is not None:
         if format not in ("csv", "jsonl", "parquet"):
@@ -292,22 +327,7 @@ def export(
     check_batch_size(batch_size)
     found, _ = store_of(experiment_id, store)
     if fmt == "parquet":
-        pq = import_optional(
-            "pyarrow.parquet", extra="pyarrow", distribution="crucible-telemetry"
-        )
-        schema = arrow_schema()
-        with (
-            atomic_write(target, binary=True) as fh,
-            pq.ParquetWriter(
-                fh,
-                schema,
-                use_dictionary=list(_DICTIONARY),
-                write_statistics=[c for c in COLUMNS if c not in _NO_STATISTICS],
-            ) as writer,
-        ):
-            _write_overlapped(
-                writer.write_table, _arrow_batches(found, experiment_id, batch_size)
-            )
+        _write_parquet(target, _arrow_batches(found, experiment_id, batch_size))
     elif fmt == "jsonl":
         with atomic_write(target, binary=True) as fh:
             for batch in found.batches(experiment_id, batch_size=batch_size):

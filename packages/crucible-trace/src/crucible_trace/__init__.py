@@ -24,8 +24,9 @@ Examples:
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
+from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_trace._export import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -64,6 +65,7 @@ from crucible_trace._parser import (
 from crucible_trace._store import ChainSummary, SearchHit, TraceStore
 from crucible_trace._types import (
     BUILTIN_EVENT_TYPES,
+    EventTypes,
     event_types,
     is_event_type,
     register_event_type,
@@ -81,7 +83,11 @@ from crucible_trace.exceptions import (
     TraceParseError,
 )
 
-__version__: str = _version("crucible-trace")
+if TYPE_CHECKING:
+    __version__: str
+
+# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
+__getattr__ = _lazy_getattr(__name__, "crucible-trace")
 
 __all__ = (
     # events and chains
@@ -92,6 +98,7 @@ __all__ = (
     "validate_event",
     # event types
     "BUILTIN_EVENT_TYPES",
+    "EventTypes",
     "event_types",
     "is_event_type",
     "register_event_type",

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
+from typing import overload
 
 from crucible_trace._check import is_text
 from crucible_trace.exceptions import InvalidEventError
 
 __all__ = (
     "BUILTIN_EVENT_TYPES",
+    "EventTypes",
     "event_types",
     "is_event_type",
     "register_event_type",
@@ -103,10 +105,58 @@ def unregister_event_type(name: str) -> bool:
         return _registry.pop(name, None) is not None
 
 
-def event_types() -> Mapping[str, str]:
-    """Every event type now registered (built-in first), with its description."""
+class EventTypes(Mapping[str, str]):
+    """A read-only, ordered snapshot of the registered event types: name → description.
+
+    A mapping (`types["hypothesis_formed"]`, `in`, `len`, iteration over names in registration
+    order, built-in first) that can also be sliced by position, as a notebook user expects of a
+    listing: `event_types()[:3]` is an `EventTypes` of the first three, and `event_types()[0]` the
+    first name.
+    """
+
+    __slots__ = ("_items", "_names")
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        self._items: dict[str, str] = dict(items)
+        self._names: tuple[str, ...] = tuple(self._items)
+
+    @overload
+    def __getitem__(self, key: str) -> str: ...
+    @overload
+    def __getitem__(self, key: int) -> str: ...
+    @overload
+    def __getitem__(self, key: slice) -> EventTypes: ...
+    def __getitem__(self, key: str | int | slice) -> str | EventTypes:
+        if isinstance(key, slice):
+            return EventTypes({n: self._items[n] for n in self._names[key]})
+        if isinstance(key, str):
+            return self._items[key]
+        if isinstance(key, bool):
+            raise KeyError(key)
+        return self._names[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"EventTypes({', '.join(self._names)})"
+
+    def render(self) -> str:
+        """One line per type: its name and what it means."""
+        width = max((len(n) for n in self._names), default=0)
+        return "\n".join(f"{n:<{width}}  {d}" for n, d in self._items.items())
+
+
+def event_types() -> EventTypes:
+    """Every event type now registered (built-in first), with its description.
+
+    Returns a snapshot: registering a type later does not change it.
+    """
     with _lock:
-        return MappingProxyType(dict(_registry))
+        return EventTypes(_registry)
 
 
 def is_event_type(name: object) -> bool:

@@ -16,6 +16,7 @@ from crucible_core.render import jinja_environment
 from crucible_core.serde import converter, dumps
 from crucible_trace._model import Chain
 from crucible_trace._ops import statistics
+from crucible_trace._parser import ParseResult, ParseWarning
 
 __all__ = ("open_visualization", "to_html")
 
@@ -50,11 +51,20 @@ def _script() -> tuple[str, str]:
     return text, f"sha256-{digest}"
 
 
-def to_html(chain: Chain) -> str:
-    """A self-contained HTML page to explore the chain.
+def _split(source: Chain | ParseResult) -> tuple[Chain, tuple[ParseWarning, ...]]:
+    if isinstance(source, ParseResult):
+        return source.chain, source.warnings
+    return source, ()
+
+
+def to_html(source: Chain | ParseResult) -> str:
+    """A self-contained HTML page to explore a chain, or a parse result with its warnings.
 
     It shows a timeline of the events with their alternatives and reasoning, a chart of confidence
-    over the chain, and a search box and filters by type and confidence.
+    over the chain (axes labelled: confidence 0 to 1 against the event's position), a search box
+    and filters by type and confidence. Given a [`ParseResult`][crucible_trace.ParseResult], it
+    also lists the parse warnings (line, column, message and the text they point at), so what the
+    parser could not read is in front of the reader, not hidden.
 
     It makes no network request: its content security policy allows only its own inline script
     (by hash), and the chain travels as escaped JSON that the script reads with `JSON.parse` and
@@ -64,10 +74,12 @@ def to_html(chain: Chain) -> str:
     env = jinja_environment("crucible_trace", "templates")  # needs the jinja2 extra
     from markupsafe import Markup  # installed with jinja2
 
+    chain, warnings = _split(source)
     script, script_hash = _script()
     template = env.get_template("viewer.html")
     return template.render(
         chain=chain,
+        warnings=warnings,
         stats=statistics(chain),
         version=version("crucible-trace"),
         data=Markup(_script_json(chain)),  # escaped above for a script element
@@ -77,7 +89,7 @@ def to_html(chain: Chain) -> str:
 
 
 def open_visualization(
-    chain: Chain,
+    chain: Chain | ParseResult,
     *,
     path: str | os.PathLike[str] | None = None,
     open_browser: bool = True,
@@ -85,7 +97,7 @@ def open_visualization(
     """Write the HTML viewer and open it in a web browser, where one exists.
 
     Args:
-        chain: the chain to show.
+        chain: the chain to show, or a parse result (its warnings are shown too).
         path: where to write the page; a new temporary directory by default.
         open_browser: `False` only writes the page (e.g. on a server).
 
@@ -95,7 +107,8 @@ def open_visualization(
     target = (
         Path(path)
         if path is not None
-        else Path(tempfile.mkdtemp(prefix="crucible-trace-")) / f"{chain.id}.html"
+        else Path(tempfile.mkdtemp(prefix="crucible-trace-"))
+        / f"{_split(chain)[0].id}.html"
     )
     html = to_html(chain)
     with atomic_write(target) as fh:

@@ -65,32 +65,63 @@
   cards.forEach(function (card) { fragment.appendChild(card); });
   list.appendChild(fragment);
 
+  // The chart's frame: confidence (0 to 1) up the left, event number along the bottom.
+  var W = 320, H = 170, LEFT = 40, RIGHT = 10, TOP = 10, BOTTOM = 34;
+
+  function svg(tag, attributes, text) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attributes).forEach(function (k) { node.setAttribute(k, attributes[k]); });
+    if (text !== undefined) node.textContent = String(text);
+    chart.appendChild(node);
+    return node;
+  }
+
+  function drawAxes(n) {
+    var bottom = H - BOTTOM, right = W - RIGHT;
+    svg("line", {x1: LEFT, y1: TOP, x2: LEFT, y2: bottom, stroke: "#667085", "class": "axis"});
+    svg("line", {x1: LEFT, y1: bottom, x2: right, y2: bottom, stroke: "#667085", "class": "axis"});
+    [0, 0.5, 1].forEach(function (c) {
+      var yy = y(c);
+      svg("line", {x1: LEFT - 4, y1: yy, x2: LEFT, y2: yy, stroke: "#667085"});
+      if (c > 0) svg("line", {x1: LEFT, y1: yy, x2: right, y2: yy, stroke: "#e4e7ec"});
+      svg("text", {x: LEFT - 6, y: yy + 3, "text-anchor": "end", "font-size": "9",
+        fill: "#667085", "class": "tick"}, c.toFixed(1));
+    });
+    var ticks = n === 1 ? [0] : [0, n - 1];
+    ticks.forEach(function (i) {
+      svg("line", {x1: x(i), y1: bottom, x2: x(i), y2: bottom + 4, stroke: "#667085"});
+      svg("text", {x: x(i), y: bottom + 13, "text-anchor": "middle", "font-size": "9",
+        fill: "#667085", "class": "tick"}, i + 1);
+    });
+    svg("text", {x: (LEFT + right) / 2, y: H - 4, "text-anchor": "middle", "font-size": "10",
+      fill: "#1d2330", "class": "axis-label"}, "event (in order)");
+    svg("text", {x: 10, y: (TOP + bottom) / 2, "text-anchor": "middle", "font-size": "10",
+      fill: "#1d2330", "class": "axis-label",
+      transform: "rotate(-90 10 " + (TOP + bottom) / 2 + ")"}, "confidence");
+  }
+
+  function x(i) {
+    var n = events.length;
+    return n === 1 ? (LEFT + W - RIGHT) / 2 : LEFT + (i * (W - RIGHT - LEFT)) / (n - 1);
+  }
+  function y(c) { return H - BOTTOM - c * (H - BOTTOM - TOP); }
+
   function drawChart(visible) {
     while (chart.firstChild) chart.removeChild(chart.firstChild);
     var n = events.length;
     if (!n) return;
-    var x = function (i) { return n === 1 ? 150 : 6 + (i * 288) / (n - 1); };
-    var y = function (c) { return 134 - c * 128; };
+    drawAxes(n);
     var points = [];
     events.forEach(function (e, i) { if (e.confidence !== null) points.push(x(i) + "," + y(e.confidence)); });
-    var line = document.createElementNS(SVG, "polyline");
-    line.setAttribute("points", points.join(" "));
-    line.setAttribute("fill", "none");
-    line.setAttribute("stroke", "#98a2b3");
-    line.setAttribute("stroke-width", "1");
-    chart.appendChild(line);
+    svg("polyline", {points: points.join(" "), fill: "none", stroke: "#98a2b3", "stroke-width": "1"});
     if (n > 2000) return; // markers for every event would only blur a long chain
     events.forEach(function (e, i) {
       if (e.confidence === null || !visible[i]) return;
-      var dot = document.createElementNS(SVG, "circle");
-      dot.setAttribute("cx", x(i));
-      dot.setAttribute("cy", y(e.confidence));
-      dot.setAttribute("r", "3");
-      dot.setAttribute("fill", e.confidence < 0.5 ? "#c0392b" : "#3b5bdb");
+      var dot = svg("circle", {cx: x(i), cy: y(e.confidence), r: "3",
+        fill: e.confidence < 0.5 ? "#c0392b" : "#3b5bdb"});
       var title = document.createElementNS(SVG, "title");
-      title.textContent = "#" + (i + 1) + " " + e.decision;
+      title.textContent = "#" + (i + 1) + " confidence " + e.confidence.toFixed(2) + ": " + e.decision;
       dot.appendChild(title);
-      chart.appendChild(dot);
     });
   }
 

@@ -1,0 +1,306 @@
+"""Inputs that once gave silent wrong numbers (issue #17), each checked against a reference.
+
+The reference of each case is named beside it: scipy or statsmodels on the same definition, an
+exact computation written out in the test, or a value R documents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import crucible_bench as cb
+
+ALTERNATIVES = ("two-sided", "less", "greater")
+
+# ---------------------------------------------------------------- Wilcoxon, Pratt's zeros
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+@pytest.mark.parametrize("continuity", [False, True])
+@pytest.mark.parametrize(
+    "d",
+    [
+        [0, 0, 0, 1, 2, -3, 4, 5],  # the issue's case: exact variance gives p = 0.19160
+        [0, 0, 1, 1, -1, 2, 2, -3, 3, 4, 0, 5],  # zeros plus ties among non-zeros
+        [0, -1, 2, 3, 3, -3, 4, 6, 7],
+    ],
+)
+def test_wilcoxon_pratt_normal_approximation_matches_scipy(d, alternative, continuity):
+    from scipy.stats import wilcoxon
+
+    ours = cb.wilcoxon(
+        d,
+        zero_method="pratt",
+        method="asymptotic",
+        continuity=continuity,
+        alternative=alternative,
+    )
+    ref = wilcoxon(
+        d,
+        zero_method="pratt",
+        method="approx",
+        correction=continuity,
+        alternative=alternative,
+    )
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+def test_wilcoxon_pratt_issue_value():
+    r = cb.wilcoxon(
+        [0, 0, 0, 1, 2, -3, 4, 5],
+        zero_method="pratt",
+        method="asymptotic",
+        continuity=False,
+    )
+    # by hand: ranks of |d| are 2,2,2,4,5,6,7,8; W+ = 24, E = 30/2, Var = 190/4
+    from scipy.special import ndtr
+
+    z = (24 - 15) / np.sqrt(190 / 4)
+    assert r.pvalue == pytest.approx(2 * ndtr(-z), rel=1e-14)
+    assert round(r.pvalue, 5) == 0.19160
+
+
+# ---------------------------------------------------------------- McNemar, b == c
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        [[5, 3], [3, 5]],  # the issue's case: R 0.1667, p 0.683
+        [[10, 1], [1, 4]],
+        [[0, 12], [12, 0]],
+        [[7, 3], [4, 9]],  # |b − c| = 1: the corrected statistic is 0
+        [[794, 150], [86, 570]],
+    ],
+)
+@pytest.mark.parametrize("continuity", [True, False])
+def test_mcnemar_chi2_matches_statsmodels(table, continuity):
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    ours = cb.mcnemar(table, exact=False, continuity=continuity)
+    ref = mcnemar(np.asarray(table), exact=False, correction=continuity)
+    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-13, abs=1e-15)
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+    exact = mcnemar(np.asarray(table), exact=True)
+    assert ours.pvalue_exact == pytest.approx(exact.pvalue, rel=1e-12)
+
+
+def test_mcnemar_b_equals_c_issue_value():
+    r = cb.mcnemar([[5, 3], [3, 5]], exact=False)
+    assert r.statistic == pytest.approx(1 / 6, rel=1e-15)  # (|3 − 3| − 1)²/(3 + 3)
+    assert round(r.pvalue, 3) == 0.683  # R: mcnemar.test(matrix(c(5,3,3,5), 2))
+
+
+# ---------------------------------------------------------------- repeated measures, two subjects
+
+
+def _anova_rm_statsmodels(wide):
+    pd = pytest.importorskip("pandas")
+    from statsmodels.stats.anova import AnovaRM
+
+    n, k = np.shape(wide)
+    df = pd.DataFrame(
+        {
+            "s": np.repeat(np.arange(n), k),
+            "c": np.tile(np.arange(k), n),
+            "y": np.ravel(wide),
+        }
+    )
+    return AnovaRM(df, "y", "s", within=["c"]).fit().anova_table.iloc[0]
+
+
+@pytest.mark.parametrize(
+    "wide", [[[1, 2, 3], [2, 4, 7]], [[1, 2], [2, 4]], [[0.5, 2, 9, 3], [1, 1, 4, 8]]]
+)
+def test_rm_anova_two_subjects_is_defined_and_bounded(wide):
+    r = cb.rm_anova(wide)
+    e = r.effects[0]
+    ref = _anova_rm_statsmodels(wide)
+    assert e.statistic == pytest.approx(ref["F Value"], rel=1e-12)
+    assert e.pvalue == pytest.approx(ref["Pr > F"], rel=1e-10)
+    k = np.shape(wide)[1]
+    # two subjects: the error covariance has rank 1, so ε̂_GG is exactly the lower bound 1/(k−1)
+    # (pingouin gives 0.5 for the 3-level case); the HF formula is 0/0 there and ε_HF = 1/(k−1)
+    assert e.eps_gg == pytest.approx(1 / (k - 1), rel=1e-14)
+    assert e.eps_hf == e.eps_lb == pytest.approx(1 / (k - 1))
+    assert e.pvalue_hf == pytest.approx(e.pvalue_gg, rel=1e-14)
+    assert e.eps_hf_raw is None or k == 2
+    assert 0 <= e.pvalue_hf <= 1
+
+
+def test_compare_groups_paired_with_two_subjects():
+    r = cb.compare_groups({"a": [1, 2], "b": [2, 4], "c": [3, 7]}, paired=True)
+    ref = _anova_rm_statsmodels([[1, 2, 3], [2, 4, 7]])
+    assert r.statistic == pytest.approx(ref["F Value"], rel=1e-12)
+    assert 0 <= r.pvalue <= 1
+
+
+def test_rm_anova_epsilons_match_pingouin_for_three_or_more_subjects():
+    pd = pytest.importorskip("pandas")
+    pg = pytest.importorskip("pingouin")
+    rng = np.random.default_rng(17)
+    seen_capped = seen_inside = False
+    for _ in range(60):
+        n, k = int(rng.integers(3, 7)), int(rng.integers(3, 6))
+        wide = rng.normal(size=(n, k)) * rng.uniform(0.1, 3, size=k)
+        e = cb.rm_anova(wide).effects[0]
+        ref_gg = pg.epsilon(pd.DataFrame(wide), correction="gg")
+        ref_hf = pg.epsilon(
+            pd.DataFrame(wide), correction="hf"
+        )  # min(raw, 1), no lower bound
+        lower = 1 / (k - 1)
+        assert e.eps_gg == pytest.approx(ref_gg, rel=1e-10)
+        assert lower <= e.eps_hf <= 1
+        # for n ≥ 3 the HF formula is ≥ 1/(k−1) whenever ε̂_GG is, so pingouin's min(raw, 1) and
+        # our [1/(k−1), 1] bounds agree
+        seen_capped |= ref_hf == 1
+        seen_inside |= ref_hf < 1
+        assert e.eps_hf == pytest.approx(ref_hf, rel=1e-10)
+    assert seen_capped and seen_inside
+
+
+def test_rm_anova_without_error_variance_is_refused():
+    with pytest.raises(cb.InsufficientDataError, match="no error variance") as info:
+        cb.rm_anova([[1, 2, 3], [2, 3, 4], [3, 4, 5]])
+    assert info.value.reason == "no_error_variance"
+    assert isinstance(info.value, ValueError)
+
+
+# ---------------------------------------------------------------- r × c Fisher
+
+JOB = [[1, 2, 1, 0], [3, 3, 6, 1], [10, 10, 14, 9], [6, 7, 12, 11]]
+
+
+def _enumerated_fisher(table):
+    """Independent oracle: every table with the margins (itertools), probabilities from scipy."""
+    from itertools import product
+
+    from scipy.stats import random_table
+
+    t = np.asarray(table)
+    rows, cols = t.sum(1), t.sum(0)
+    dist = random_table(rows, cols)
+    p_obs = dist.pmf(t)
+    total = 0.0
+    # rows 0..r−2 free (each a composition of its row total), the last row is what is left
+    choices = [
+        [c for c in product(*(range(x + 1) for x in cols)) if sum(c) == rows[i]]
+        for i in range(len(rows) - 1)
+    ]
+    for head in product(*choices):
+        last = cols - np.sum(head, axis=0)
+        if (last < 0).any():
+            continue
+        p = dist.pmf(np.vstack([*head, last]))
+        if p <= p_obs * (1 + 1e-7):
+            total += p
+    return total
+
+
+def test_fisher_rxc_job_satisfaction_matches_r():
+    # R: fisher.test(Job) in ?fisher.test (Agresti 2002, p. 57): p-value = 0.7827
+    r = cb.fisher_exact(JOB)
+    assert round(r.pvalue, 4) == 0.7827
+    # R's FEXACT (ACM 643, through its Rust port `fexact` 0.2.0, run outside this suite)
+    assert r.pvalue == pytest.approx(0.7826849389665325, rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        # full enumeration of all 3 × 3 tables with these margins (math.fsum of scipy-free
+        # log-factorial probabilities), the extreme tail where a scaling bug once lost 0.3 %
+        ([[37, 23, 1], [6, 4, 32], [7, 11, 12]], 9.517628195947432e-16),
+        ([[35, 20, 37], [8, 38, 16], [30, 34, 0]], 9.789159388018605e-14),
+        # R's FEXACT (fexact 0.2.0, as above); R needs workspace > 2e5 for the last two
+        ([[27, 9], [10, 5], [9, 3], [2, 19], [2, 42]], 2.0239684264375677e-14),
+        ([[9, 21, 15, 3], [3, 5, 13, 3], [3, 6, 0, 10]], 3.2260222461941175e-05),
+        ([[5, 3, 8, 2, 6, 4], [4, 7, 2, 6, 3, 5]], None),
+    ],
+)
+def test_fisher_rxc_matches_enumeration_and_fexact(table, expected):
+    p = cb.fisher_exact(table).pvalue
+    if expected is None:  # a 2 × c table: every first row enumerated
+        expected = _enumerated_fisher_2xc(table)
+    assert p == pytest.approx(expected, rel=1e-8)
+
+
+def _enumerated_fisher_2xc(table):
+    """Exact 2 × c p-value by dynamic programming over the first row (independent of the network)."""
+    from scipy.special import gammaln
+
+    t = np.asarray(table)
+    cols, n1 = t.sum(0), int(t[0].sum())
+    # log-probability of a first row x: Σ log C(c_j, x_j) − log C(N, n1)
+    lp_obs = sum(
+        gammaln(c + 1) - gammaln(x + 1) - gammaln(c - x + 1)
+        for c, x in zip(cols, t[0], strict=True)
+    )
+    dist = {0: [0.0]}  # partial first-row sum → list of partial log C sums
+    for c in cols:
+        nxt: dict[int, list[float]] = {}
+        for s, vals in dist.items():
+            for x in range(min(c, n1 - s) + 1):
+                w = gammaln(c + 1) - gammaln(x + 1) - gammaln(c - x + 1)
+                nxt.setdefault(s + x, []).extend(v + w for v in vals)
+        dist = {s: vs for s, vs in nxt.items() if s <= n1}
+    n = int(t.sum())
+    norm = gammaln(n + 1) - gammaln(n1 + 1) - gammaln(n - n1 + 1)
+    vals = np.asarray(dist[n1])
+    keep = vals <= lp_obs + np.log1p(1e-7)
+    return float(np.exp(vals[keep] - norm).sum())
+
+
+def test_fisher_rxc_drops_empty_rows_and_columns():
+    t = [[3, 0, 1, 4], [0, 0, 0, 0], [1, 0, 5, 2]]
+    reduced = [[3, 1, 4], [1, 5, 2]]
+    assert cb.fisher_exact(t).pvalue == pytest.approx(
+        _enumerated_fisher(reduced), rel=1e-10
+    )
+    assert cb.fisher_exact([[3, 0, 1], [0, 0, 0], [0, 0, 0]]).pvalue == 1.0
+
+
+def test_fisher_simulated_pvalue_follows_r_convention_and_seed():
+    a = cb.fisher_exact(JOB, simulate=True, n_resamples=4000, rng=7)
+    b = cb.fisher_exact(JOB, simulate=True, n_resamples=4000, rng=a.seed)
+    assert a.pvalue == b.pvalue
+    assert a.seed == 7
+    assert a.n_resamples == 4000
+    # R: (1 + #{S_sim ≤ S_obs}) / (B + 1), so (B + 1)·p is an integer ≥ 1
+    k = a.pvalue * 4001
+    assert k == pytest.approx(round(k), abs=1e-9)
+    assert k >= 1
+    # agrees with the exact p within 4 binomial standard errors
+    exact = 0.7826849389665325
+    assert abs(a.pvalue - exact) < 4 * np.sqrt(exact * (1 - exact) / 4000)
+    assert "simulated" in a.method
+    assert "B = 4,000" in a.interpretation
+
+
+def test_fisher_simulated_pvalue_of_the_most_extreme_table_is_one_over_b_plus_one():
+    # the observed table is (much) less probable than almost any random table with its margins
+    t = [[20, 0, 0], [0, 20, 0], [0, 0, 20]]
+    r = cb.fisher_exact(t, simulate=True, n_resamples=999, rng=1)
+    assert r.pvalue == pytest.approx(1 / 1000)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: cb.fisher_exact([[1, 2], [3, 4]], simulate=True),
+        lambda: cb.fisher_exact(JOB, simulate=True, n_resamples=0),
+        lambda: cb.fisher_exact(JOB, simulate=True, n_resamples=2.5),
+        lambda: cb.fisher_exact(JOB, simulate=True, rng=-1),
+    ],
+)
+def test_fisher_simulation_options_are_checked(call):
+    with pytest.raises(cb.InvalidParameterError):
+        call()
+
+
+def test_rm_anova_singular_error_covariance_gives_mauchly_p_zero():
+    # the error covariance has rank 1 < 2 contrasts: W = 0, and R's mauchly.test gives p = 0
+    e = cb.rm_anova([[0, 0, 0], [0, 0, 0], [0, 0, 1]]).effects[0]
+    assert e.mauchly_w == 0.0
+    assert e.mauchly_pvalue == 0.0
