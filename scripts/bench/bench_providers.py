@@ -1,24 +1,32 @@
 """Benchmark crucible's HTTP model layer against the official `openai` SDK on the same server and load.
 
     UV_PROJECT_ENVIRONMENT=$PWD/.venvs/core uv run --locked --package crucible-core --all-extras \
-        python scripts/bench/bench_providers.py --openai-python /tmp/sdk-venv/bin/python
+        python scripts/bench/bench_providers.py [--openai-python PATH] [--requests N]
 
-(`/tmp/sdk-venv` holds the SDK: `uv venv /tmp/sdk-venv && uv pip install --python
-/tmp/sdk-venv/bin/python openai`; without `--openai-python` the peer is imported from the running
-interpreter if it can be, and skipped otherwise.)
+The peer is the official `openai` SDK in its own venv (never in uv.lock): `--openai-python`, else
+`$CRUCIBLE_SDK_PYTHON`, else the venv `scripts/real-servers.sh install` makes
+(`~/.cache/crucible-ci/real-servers/sdk/bin/python`), else the running interpreter if it has
+`openai`; with none of these the peer's column says "(skipped)".
 
 One local server process (a minimal HTTP/1.1 keep-alive server on asyncio, so that the server is
-never the bottleneck) speaks OpenAI's `/v1/chat/completions`, plain JSON or server-sent events.
-Each client runs in its own process, one after the other, against that server:
+never the bottleneck) speaks OpenAI's `/v1/chat/completions`, plain JSON or server-sent events,
+and counts the requests it receives. Each client runs in its own process, one after the other,
+against that server:
 
 1. client overhead per request: one request at a time against an instant server, wall time per
    request and client CPU per request;
 2. sustained requests/s with 1, 64 and 512 requests in flight against an instant server;
-3. streaming: the server sends the first token after 50 ms and the rest 50 ms later; the time
-   to first token each client sees, minus the server's 50 ms.
+3. streaming: the server sends the first token after 50 ms and the rest 50 ms later. Wall time of
+   a streamed request over the server's 100 ms (the same measurement for both clients), and the
+   time to first token each client reports minus the server's 50 ms (crucible's is the one it
+   records on the Completion; the SDK's is timed around its iterator, as a user of it would).
+
+After each client the server's count is compared with the calls the client made: every call is
+exactly one request on the wire (a re-send would show).
 
 crucible runs `OpenAIModel.complete` (retries, limiter, events, cost, all on); the peer runs
-`AsyncOpenAI().chat.completions.create` with its defaults. The ratio is crucible / peer.
+`AsyncOpenAI().chat.completions.create` with its defaults except a connection pool as large as
+crucible's, so that neither reconnects. The ratio is crucible / peer.
 """
 
 from __future__ import annotations
@@ -26,10 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +56,7 @@ BODY = json.dumps({
     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
 }).encode()
 FIRST_TOKEN = 0.05
+COUNT = 0
 
 
 def chunk(delta, finish=None, usage=None):
@@ -64,6 +76,7 @@ class Http(asyncio.Protocol):
         self.transport, self.buffer = transport, b""
 
     def data_received(self, data):
+        global COUNT
         self.buffer += data
         while True:
             end = self.buffer.find(b"\r\n\r\n")
@@ -79,6 +92,12 @@ class Http(asyncio.Protocol):
                 return
             body = self.buffer[end + 4:end + 4 + length]
             self.buffer = self.buffer[end + 4 + length:]
+            if head.startswith("get /count"):
+                answer = str(COUNT).encode()
+                self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                                     + f"content-length: {len(answer)}\r\n\r\n".encode() + answer)
+                continue
+            COUNT += 1
             if b'"stream":true' in body.replace(b" ", b""):
                 asyncio.get_running_loop().create_task(self.stream())
             else:
@@ -120,7 +139,7 @@ def _client(kind: str, url: str) -> tuple[Any, Any]:
 
         models: dict[bool, Any] = {}
 
-        async def call(prompt: str, stream: bool) -> tuple[str, float | None]:
+        async def call(prompt: str, *, stream: bool) -> tuple[str, float | None]:
             model = models.get(stream)
             if model is None:
                 model = models[stream] = OpenAIModel(
@@ -149,7 +168,7 @@ def _client(kind: str, url: str) -> tuple[Any, Any]:
         ),
     )
 
-    async def call_sdk(prompt: str, stream: bool) -> tuple[str, float | None]:
+    async def call_sdk(prompt: str, *, stream: bool) -> tuple[str, float | None]:
         messages = [{"role": "user", "content": prompt}]
         if not stream:
             response = await client.chat.completions.create(
@@ -181,56 +200,102 @@ def _client(kind: str, url: str) -> tuple[Any, Any]:
 async def _measure(kind: str, url: str, requests: int) -> dict[str, Any]:
     call, close = _client(kind, url)
     out: dict[str, Any] = {}
+    calls = 0
     try:
         for _ in range(20):  # warm up: connections, imports, first-call costs
-            await call("warm", False)
+            await call("warm", stream=False)
+        calls += 20
         cpu, wall = time.process_time(), time.perf_counter()
         for i in range(requests):
-            await call(f"q{i}", False)
+            await call(f"q{i}", stream=False)
         out["overhead_us"] = (time.perf_counter() - wall) / requests * 1e6
         out["cpu_us"] = (time.process_time() - cpu) / requests * 1e6
+        calls += requests
         for in_flight in (1, 64, 512):
             total = max(requests, 4 * in_flight)
             queue = iter(range(total))
 
-            async def worker() -> None:
+            async def worker(queue: Iterator[int] = queue) -> None:
                 for i in queue:
-                    text, _ = await call(f"q{i}", False)
+                    text, _ = await call(f"q{i}", stream=False)
                     assert text == "ok"
 
             wall = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(in_flight)))
             out[f"rps_{in_flight}"] = total / (time.perf_counter() - wall)
-        ttfts = []
+            calls += total
+        ttfts, walls = [], []
         for i in range(40):
             started = time.perf_counter()
-            text, ttft = await call(f"s{i}", True)
+            text, ttft = await call(f"s{i}", stream=True)
+            walls.append(time.perf_counter() - started)
             assert text == "ok", text
-            ttfts.append(ttft if ttft is not None else time.perf_counter() - started)
+            assert ttft is not None, "no time to first token"
+            ttfts.append(ttft)
+        calls += 40
+        out["stream_over_ms"] = (statistics.median(walls) - 2 * FIRST_TOKEN) * 1e3
         out["ttft_over_ms"] = (statistics.median(ttfts) - FIRST_TOKEN) * 1e3
     finally:
         await close()
+    out["calls"] = calls
     return out
 
 
 # --- the run -------------------------------------------------------------------------------------
 
 
+def _served(url: str) -> int:
+    """How many completions the server has received so far."""
+    with urllib.request.urlopen(
+        url.removesuffix("/v1") + "/count", timeout=10
+    ) as answer:
+        return int(answer.read())
+
+
 def _run_client(python: str, kind: str, url: str, requests: int) -> dict[str, Any]:
+    before = _served(url)
     done = subprocess.run(
-        [python, str(HERE), "--worker", kind, "--url", url, "--requests", str(requests)],
+        [
+            python,
+            str(HERE),
+            "--worker",
+            kind,
+            "--url",
+            url,
+            "--requests",
+            str(requests),
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"{kind} client failed:\n{done.stderr[-3000:]}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    result["served"] = _served(url) - before
+    return result
+
+
+def _peer_python(given: str | None) -> str | None:
+    """The interpreter holding the `openai` SDK (see the module docstring), or None."""
+    if given:
+        return given
+    venv = Path.home() / ".cache/crucible-ci/real-servers/sdk/bin/python"
+    for candidate in (os.environ.get("CRUCIBLE_SDK_PYTHON"), str(venv)):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--openai-python", help="a python with the `openai` SDK installed")
+    parser.add_argument(
+        "--openai-python", help="a python with the `openai` SDK installed"
+    )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -239,21 +304,18 @@ def main() -> None:
         result = asyncio.run(_measure(args.worker, args.url, args.requests))
         sys.stdout.write(json.dumps(result) + "\n")
         return
-    peer_python = args.openai_python
-    if peer_python is None:
-        try:
-            import openai  # noqa: F401
-        except ImportError:
-            peer_python = None
-        else:
-            peer_python = sys.executable
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    peer_python = _peer_python(args.openai_python)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None
         url = f"http://127.0.0.1:{int(server.stdout.readline())}/v1"
         ours = _run_client(sys.executable, "crucible", url, args.requests)
         peer = (
-            _run_client(peer_python, "openai", url, args.requests) if peer_python else None
+            _run_client(peer_python, "openai", url, args.requests)
+            if peer_python
+            else None
         )
     finally:
         server.terminate()
@@ -264,7 +326,16 @@ def main() -> None:
         ("requests/s, 1 in flight", "rps_1", "higher"),
         ("requests/s, 64 in flight", "rps_64", "higher"),
         ("requests/s, 512 in flight", "rps_512", "higher"),
-        ("streaming: time to first token over the server's 50 ms (ms)", "ttft_over_ms", "lower"),
+        (
+            "streaming: request wall time over the server's 100 ms (ms)",
+            "stream_over_ms",
+            "lower",
+        ),
+        (
+            "streaming: time to first token over the server's 50 ms (ms)",
+            "ttft_over_ms",
+            "lower",
+        ),
     ]
     lines = [
         f"{'':62} {'crucible':>10} {'openai SDK':>11} {'ratio':>7}",
@@ -275,9 +346,16 @@ def main() -> None:
         ratio = f"{mine / theirs:7.2f}" if theirs else "      -"
         shown = f"{theirs:11.1f}" if theirs is not None else f"{'(skipped)':>11}"
         lines.append(f"{label:62} {mine:10.1f} {shown} {ratio}  ({better} is better)")
+    for name, result in (("crucible", ours), ("openai SDK", peer)):
+        if result is not None:
+            lines.append(
+                f"{name}: {result['calls']} calls, the server received {result['served']} "
+                "requests"
+                + ("" if result["calls"] == result["served"] else "  (MISMATCH)")
+            )
     lines.append(
         "ratio = crucible / openai SDK; crucible's time to first token is the one it records on "
-        "the Completion (from the first byte sent), the SDK's is measured around its call."
+        "the Completion (from the first byte sent), the SDK's is timed around its iterator."
     )
     sys.stdout.write("\n".join(lines) + "\n")
 
