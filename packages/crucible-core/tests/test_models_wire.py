@@ -19,7 +19,7 @@ pytest.importorskip("aiohttp")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crucible_core.exceptions import ConfigurationError, ResponseError
+from crucible_core.exceptions import ConfigurationError, ProviderError, ResponseError
 from crucible_core.models import (
     AnthropicModel,
     GeminiModel,
@@ -235,6 +235,28 @@ async def test_retry_after_is_honoured_on_503_as_on_429_with_jitter_on_top(
     assert (
         at_least <= wait <= at_least + 1.0
     )  # never earlier; jitter of at most the backoff
+
+
+@pytest.mark.parametrize(
+    ("status", "told", "sent"),
+    [(503, "false", 1), (429, "false", 1), (400, "true", 2), (503, None, 2)],
+)
+async def test_x_should_retry_is_obeyed_as_the_sdks_obey_it(
+    status: int, told: str | None, sent: int, scripted_server: Any
+) -> None:
+    headers = {} if told is None else {"x-should-retry": told}
+    scripted_server.reply(
+        status=status, json={"error": {"message": "x"}}, headers=headers
+    )
+    scripted_server.reply(json=chat())
+    async with openai(scripted_server.url, stream=False) as model:
+        if sent == 1:
+            with pytest.raises(ProviderError) as info:
+                await model.complete(Request(prompt="q"))
+            assert info.value.should_retry is False  # type: ignore[attr-defined]
+        else:
+            assert (await model.complete(Request(prompt="q"))).attempts == 2
+    assert len(scripted_server.requests) == sent
 
 
 def test_full_jitter_never_waits_less_than_retry_after() -> None:

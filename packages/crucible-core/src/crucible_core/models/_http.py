@@ -975,6 +975,9 @@ class HTTPModel:
         where = f"{self._provider} model {self.model!r}"
         if status >= 400:
             retry_after = _retry_after(headers, payload)
+            told = headers.get("x-should-retry", "").strip().lower()
+            if told in ("true", "false"):
+                context = {**context, "should_retry": told == "true"}
             message = redact(_error_message(payload, raw))
             wait = (
                 f"retry after {retry_after} s"
