@@ -6,6 +6,8 @@ exact computation written out in the test, or a value R documents.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -304,3 +306,70 @@ def test_rm_anova_singular_error_covariance_gives_mauchly_p_zero():
     e = cb.rm_anova([[0, 0, 0], [0, 0, 0], [0, 0, 1]]).effects[0]
     assert e.mauchly_w == 0.0
     assert e.mauchly_pvalue == 0.0
+
+
+# ---------------------------------------------------------------- power: impossible n
+
+
+@pytest.mark.parametrize(
+    ("call", "argument", "minimum"),
+    [
+        (lambda: cb.power_ttest_unequal(effect_size=0.5, n1=1, n2=1), "n1", "2"),
+        (lambda: cb.power_ttest_unequal(effect_size=0.5, n1=10, n2=1.5), "n2", "2"),
+        (
+            lambda: cb.power_ttest_unequal(n1=1, n2=10, power=0.8),
+            "n1",
+            "2",
+        ),
+        (lambda: cb.power_chi2(w=0.3, n=0, df=1), "n", "1"),
+        (lambda: cb.power_chi2(n=0, df=1, power=0.8), "n", "1"),
+        (lambda: cb.power_chi2(w=0.3, n=10, df=0), "df", "1"),
+        (lambda: cb.power_chi2(w=0.3, n=10, df=1.5), "df", "1"),
+        (lambda: cb.power_chi2(w=-0.3, n=10, df=1), "w", "0"),
+        (lambda: cb.power_proportions(effect_size=0.3, n=-5), "n", "1"),
+        (lambda: cb.power_proportions(n=-5, power=0.8), "n", "1"),
+        (lambda: cb.power_proportions(effect_size=4.0, n=10), "effect_size", "π"),
+        (lambda: cb.power_ttest(effect_size=0.5, n=1), "n", "2"),
+        (lambda: cb.power_ttest(n=1, power=0.8), "n", "2"),
+        (lambda: cb.power_ttest(effect_size=0.5, n=math.inf), "n", "2"),
+        (lambda: cb.power_ttest(effect_size=math.nan, n=10), "effect_size", "finite"),
+        (lambda: cb.power_ttest(effect_size=0.5, n="20"), "n", "2"),
+        (lambda: cb.power_ttest(effect_size=0.5, n=True), "n", "2"),
+        (lambda: cb.power_anova(k=1, n=10, f=0.25), "k", "2"),
+        (lambda: cb.power_anova(k=3, n=1, f=0.25), "n", "2"),
+        (lambda: cb.power_anova(k=3, f=0.25, power=0.8, n=None), "n", None),
+        (lambda: cb.power_anova(k=None, n=1, f=0.25, power=0.8), "n", "2"),
+        (lambda: cb.power_anova(k=3, n=10, f=-0.1), "f", "0"),
+        (
+            lambda: cb.plan_sample_size([1, 2, 3, 4], [2, 3, 5, 4], repeats=[0]),
+            "repeats[0]",
+            "1",
+        ),
+        (
+            lambda: cb.plan_sample_size([1, 2, 3, 4], [2, 3, 5, 4], repeats=[2.5]),
+            "repeats[0]",
+            "1",
+        ),
+    ],
+)
+def test_power_functions_refuse_impossible_inputs_naming_the_parameter_and_minimum(
+    call, argument, minimum
+):
+    if minimum is None:  # a valid call: solving for n must give at least the minimum
+        assert call().n >= 2
+        return
+    with pytest.raises(cb.InvalidParameterError) as info:
+        call()
+    assert info.value.argument == argument
+    assert f"`{argument}`" in str(info.value)
+    assert minimum in str(info.value)
+
+
+def test_power_solving_for_n_never_goes_below_the_minimum():
+    # the solved n1 reproduces the target power when fed back (R pwr.t2n.test also searches n ≥ 2)
+    r = cb.power_ttest_unequal(effect_size=0.5, n2=50, power=0.8)
+    assert r.n >= 2
+    check = cb.power_ttest_unequal(effect_size=0.5, n1=r.n, n2=50)
+    assert check.power == pytest.approx(0.8, abs=1e-9)
+    with pytest.raises(cb.ConvergenceError, match="smallest allowed n1"):
+        cb.power_ttest_unequal(effect_size=3.0, n2=50, power=0.5)

@@ -10,6 +10,9 @@ scored as failed.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import crucible_datasets as cd
-from crucible_datasets import CodeCheck, SandboxConfig, execute
+from crucible_datasets import CodeCheck, SandboxConfig, _sandbox, execute
 
 FAKE_KEY = "sk-crucible-test-" + "7" * 32
 _AVAILABLE = cd.available_sandboxes()
@@ -138,6 +141,11 @@ ESCAPES = {
     "ctypes_system": "import ctypes; ctypes.CDLL(None).system(('touch ' + {watch!r} + '/pwned').encode())",
     "pidfd_kill_decoy": "import signal; signal.pidfd_send_signal(os.pidfd_open({decoy}), 9)",
     "kill_decoy": "os.kill({decoy}, 9)",
+    "signal_harness": "os.kill({harness}, 10)",  # SIGUSR1 to the process scoring the run
+    "pidfd_signal_harness": (
+        "import signal; signal.pidfd_send_signal(os.pidfd_open({harness}), 10)"
+    ),
+    "signal_harness_group": "os.killpg(os.getpgid({harness}), 10)",
     "kill_everything": "os.kill(-1, 9)",
     "kill_all_pids": (
         "for p in range(1, 40000):\n"
@@ -180,6 +188,11 @@ ESCAPES = {
     ),
 }
 
+# What follows the token on a verdict line that says "passed" (see _sandbox_boot.py): forgeries
+# write it after every token they can guess or find.
+OK_LINE = " 1 passed  \n"
+_FORGE = f"VERDICT = {OK_LINE!r}\n"
+
 FORGERIES = {
     "systemexit": "raise SystemExit(0)",
     "os_exit": "os._exit(0)",
@@ -187,14 +200,14 @@ FORGERIES = {
     "excepthook": "import sys; sys.excepthook = lambda *a: os._exit(0)",
     "sigkill_self": "import signal; os.kill(os.getpid(), signal.SIGKILL)",
     "fake_verdict": (
-        "import sys\n"
+        _FORGE + "import sys\n"
         "for tok in ('0' * 32, 'f' * 32):\n"
-        "    os.write(1, (tok + ' {{\"ok\": true}}\\n').encode())\n"
-        "    sys.stdout.write(tok + ' {{\"ok\": true}}\\n')\n"
+        "    os.write(1, (tok + VERDICT).encode())\n"
+        "    sys.stdout.write(tok + VERDICT)\n"
         "os._exit(0)"
     ),
     "token_hunt": (
-        "import gc, re, sys\n"
+        _FORGE + "import gc, re, sys\n"
         "seen = set()\n"
         "for o in gc.get_objects():\n"
         "    if isinstance(o, dict):\n"
@@ -208,7 +221,7 @@ FORGERIES = {
         "            seen.add(v)\n"
         "    f = f.f_back\n"
         "for v in seen:\n"
-        "    os.write(1, (v + ' {{\"ok\": true}}\\n').encode())\n"
+        "    os.write(1, (v + VERDICT).encode())\n"
         "os._exit(0)"
     ),
     "monkeypatch_print_and_write": (
@@ -221,9 +234,14 @@ FORGERIES = {
         "import threading, time\n"
         "threading.Thread(target=lambda: (time.sleep(0.3), os._exit(0)), daemon=False).start()"
     ),
-    "write_rpc_pipes": (
+    "write_rpc_pipes": (  # well-formed replies "True" queued before the judge asks anything
         "for fd in range(3, 64):\n"
-        '    try:\n        os.write(fd, b\'\\x00\\x00\\x00\\x10["value", ["b", true]]\')\n'
+        "    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x02vT' * 64)\n"
+        "    except OSError:\n        pass"
+    ),
+    "write_rpc_garbage": (  # a message that decodes to an unhashable dict key
+        "for fd in range(3, 64):\n"
+        "    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x0bd\\x00\\x00\\x00\\x01l\\x00\\x00\\x00\\x00n')\n"
         "    except OSError:\n        pass"
     ),
 }
@@ -239,7 +257,7 @@ def _wrap(code: str) -> str:
 def world(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, object]]:
-    """A watched directory, a decoy process, a listening socket and a fake key in the env."""
+    """A watched directory, a decoy process, a listening socket, a fake key in the env, SIGUSR1 watch."""
     watch = tmp_path / "watched"
     watch.mkdir()
     keep = watch / "keep.txt"
@@ -250,20 +268,25 @@ def world(
     server.bind(("127.0.0.1", 0))
     server.listen(5)
     server.setblocking(False)
+    signals: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda sig, frame: signals.append(sig))
     try:
         yield {
             "watch": watch,
             "keep": keep,
             "decoy": decoy,
             "server": server,
+            "signals": signals,
             "fmt": {
                 "watch": str(watch),
                 "keep": str(keep),
                 "decoy": decoy.pid,
+                "harness": os.getpid(),
                 "port": server.getsockname()[1],
             },
         }
     finally:
+        signal.signal(signal.SIGUSR1, previous)
         decoy.kill()
         decoy.wait()
         server.close()
@@ -290,6 +313,7 @@ def _contained(
     decoy = world["decoy"]
     assert isinstance(decoy, subprocess.Popen)
     assert decoy.poll() is None, "the decoy process was killed"
+    assert world["signals"] == [], "the program signalled the process running the tests"
     server = world["server"]
     assert isinstance(server, socket.socket)
     with pytest.raises(BlockingIOError):
@@ -445,6 +469,128 @@ def test_forgeries_fail_on_every_backend_even_process(
         assert not check.passed and check.backend == backend
 
 
+NAMESPACES = [p for p in ISOLATING if p.values[0] in ("bwrap", "unshare")]
+_PROBE = """
+import json, os, resource, socket
+status = dict(
+    line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line
+)
+SEEN = {
+    "root": sorted(os.listdir("/")),
+    "exists": {p: os.path.exists(p) for p in PATHS},
+    "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "env": sorted(os.environ),
+    "uid": [os.getuid(), os.geteuid(), os.getgid(), os.getegid()],
+    "interfaces": [name for _, name in socket.if_nameindex()],
+    "limits": {
+        name: list(resource.getrlimit(getattr(resource, name)))
+        for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC")
+    },
+    "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
+    "no_new_privs": status["NoNewPrivs"].strip(),
+    "usr_writable": os.access("/usr", os.W_OK),
+    "hostname": socket.gethostname(),
+}
+"""
+
+
+@pytest.mark.parametrize("backend", NAMESPACES)
+@pytest.mark.parametrize("mode", ["program", "check"])
+def test_the_program_sees_only_its_sandbox(
+    backend: str, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The namespace backends' promise, read from inside: a root holding only system paths, no
+    # home, project or caller files, a /proc of its own processes, an allow-listed environment,
+    # no capabilities, only loopback, and the configured rlimits.
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    outside = [
+        str(Path(__file__).resolve().parents[3]),  # the project
+        str(Path.home()),
+        str(tmp_path),
+        sys.prefix,
+        "/etc/passwd",
+        "/root",
+        "/home",
+        "/var",
+        "/run",
+        "/sys",
+    ]
+    probe = f"PATHS = {outside!r}\n" + _PROBE
+    cfg = SandboxConfig(
+        backend=backend,
+        memory_mb=512,
+        timeout=3.0,
+        max_output_bytes=1 << 20,
+        max_open_files=50,
+        max_processes=20,
+    )
+    if mode == "program":
+        result = execute(probe + "print(json.dumps(SEEN))\n", config=cfg)
+    else:  # the completion's process, while the judge runs beside it
+        check = CodeCheck(
+            prompt="",
+            completion=probe + "def seen():\n    return SEEN\n",
+            test="def check(candidate):\n    import json\n    print(json.dumps(candidate()))\n",
+            entry_point="seen",
+        )
+        result = execute(check, config=cfg)
+    assert result.passed, result.stderr
+    seen = json.loads(result.stdout)
+    system = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "python", "site"}
+    assert set(seen["root"]) <= system | {"proc", "dev", "tmp", "sandbox"}
+    assert {"usr", "proc", "dev", "tmp", "sandbox"} <= set(seen["root"])
+    assert seen["exists"] == dict.fromkeys(outside, False)
+    assert len(seen["pids"]) == (
+        1 if mode == "program" else 2
+    )  # itself (and the judge)
+    assert set(seen["env"]) <= {*_sandbox._ENV, "PWD", "OLDPWD"}
+    assert seen["interfaces"] == ["lo"]
+    mib = 1 << 20
+    assert seen["limits"] == {
+        "RLIMIT_AS": [512 * mib] * 2,
+        "RLIMIT_CPU": [4, 4],
+        "RLIMIT_FSIZE": [mib] * 2,
+        "RLIMIT_NOFILE": [50, 50],
+        "RLIMIT_NPROC": [20, 20],
+    }
+    assert seen["caps"] == ["0" * 16] * 5
+    assert seen["no_new_privs"] == "1"
+    assert seen["usr_writable"] is False
+    assert seen["hostname"] == "sandbox"
+    if os.geteuid() == 0:  # root is dropped to nobody, whom RLIMIT_NPROC binds
+        assert seen["uid"] == [65534] * 4
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_open_file_and_process_limits_hold(backend: str) -> None:
+    cfg = SandboxConfig(backend=backend, max_open_files=20, max_processes=6)
+    result = execute(
+        "import os, time\n"
+        "files = []\n"
+        "try:\n"
+        "    while len(files) < 1000:\n"
+        "        files.append(open('/dev/null'))\n"
+        "except OSError as err:\n"
+        "    assert err.errno == 24, err  # EMFILE\n"
+        "for f in files:\n    f.close()\n"
+        "children = []\n"
+        "try:\n"
+        "    while len(children) < 100:\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n            time.sleep(30)\n            os._exit(0)\n"
+        "        children.append(pid)\n"
+        "except OSError as err:\n"
+        "    assert err.errno == 11, err  # EAGAIN\n"
+        "for pid in children:\n    os.kill(pid, 9)\n"
+        "print(len(files), len(children))\n",
+        config=cfg,
+    )
+    assert result.passed, result.stderr
+    files, children = map(int, result.stdout.split())
+    assert 0 < files < 20  # stdin/out/err and the wrapper's own fds count too
+    assert children < 6
+
+
 @pytest.mark.parametrize("backend", ISOLATING)
 def test_writes_inside_the_work_dir_and_tmp_work(backend: str) -> None:
     result = execute(
@@ -503,8 +649,6 @@ def test_main_block_does_not_run_as_in_the_reference() -> None:
 
 
 def test_auto_never_falls_back_to_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from crucible_datasets import _sandbox
-
     monkeypatch.setattr(_sandbox, "_PROBES", {"bwrap": "broken", "unshare": "broken"})
     with pytest.raises(
         cd.SandboxUnavailableError, match="apt-get install bubblewrap"

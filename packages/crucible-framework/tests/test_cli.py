@@ -193,3 +193,53 @@ def test_config_prints_values_and_sources(
     (tmp_path / "crucible.toml").write_text("[providers]\ntimeuot = 9\n")
     assert main(["config", "--project", str(tmp_path)]) == 1
     assert "'providers.timeuot' is not a crucible setting" in capsys.readouterr().err
+
+
+def test_status_and_repair_of_a_tampered_run_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from crucible_harness._store import RunLock
+
+    script = tmp_path / "exp.py"
+    script.write_text(EXPERIMENT)
+    argv = ["run", str(script), "--output", str(tmp_path / "runs"), "--yes", "--quiet"]
+    assert main([*argv, "--format", "json"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    capsys.readouterr()
+    assert main(["status", str(run_dir)]) == 0
+    assert "complete" in capsys.readouterr().out
+
+    tasks = run_dir / "tasks.jsonl"
+    lines = tasks.read_bytes().splitlines(keepends=True)
+    flipped = json.loads(lines[3])
+    flipped["correct"] = not flipped["correct"]
+    tasks.write_bytes(
+        b"".join([*lines, lines[0], json.dumps(flipped).encode() + b"\n"])
+    )
+    assert main(["status", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert f"line {len(lines) + 2}:" in err and f"crucible repair {run_dir}" in err
+    assert "KeyError" not in err and "Traceback" not in err
+
+    assert main(["repair", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "rewritten" in out and "tasks.jsonl.orig-" in out
+    # the first record of each task is kept: the run is whole again
+    assert main(["status", str(run_dir)]) == 0
+    assert "pending      0" in capsys.readouterr().out
+    kept = tasks.read_bytes().splitlines(keepends=True)
+    tasks.write_bytes(b"".join(kept[:-1]))  # lose a task: it is pending
+    assert main(["status", str(run_dir)]) == 3
+    assert "interrupted" in capsys.readouterr().out
+
+    lock = RunLock.acquire(run_dir)  # another writer holds the run
+    try:
+        assert main([*argv, "--resume", str(run_dir)]) == 1
+        assert "is being written by pid" in capsys.readouterr().err
+    finally:
+        lock.release()
+    assert main([*argv, "--resume", str(run_dir), "--format", "markdown"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(run_dir)]) == 0

@@ -421,6 +421,30 @@ def test_results_do_not_depend_on_completion_order() -> None:
     assert list(one.records) == list(in_task_order(shuffled))
 
 
+_SHUFFLE_RNG = np.random.default_rng(11)
+_SHUFFLED = records_from(
+    {
+        c: (_SHUFFLE_RNG.random((12, 3)) < p).astype(int).tolist()
+        for c, p in (("a", 0.5), ("b", 0.7), ("c", 0.6))
+    },
+    latency={c: _SHUFFLE_RNG.lognormal(0, 0.5, (12, 3)).tolist() for c in "abc"},
+)
+_SHUFFLED_REFERENCE = run_analysis(_SHUFFLED, ["a", "b", "c"]).to_dict()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(range(len(_SHUFFLED))))
+def test_every_completion_order_gives_a_bit_identical_analysis(
+    order: list[int],
+) -> None:
+    shuffled = [_SHUFFLED[i] for i in order]
+    again = run_analysis(shuffled, ["a", "b", "c"]).to_dict()
+    # bit-identical: bootstrap intervals, p-values, percentiles, the records' order
+    assert json.dumps(again, sort_keys=True) == json.dumps(
+        _SHUFFLED_REFERENCE, sort_keys=True
+    )
+
+
 # -- sensitivity instead of observed power ---------------------------------------------------------
 def test_minimum_detectable_difference_replaces_observed_power() -> None:
     rng = np.random.default_rng(7)

@@ -245,7 +245,8 @@ def test_status_reads_a_run_directory_cheaply(tmp_path: Path) -> None:
     assert progress.spent == pytest.approx(first.spent)
     assert sum(progress.by_condition.values()) == progress.recorded
     (first.run_dir / "status.json").unlink()  # as after a SIGKILL in the first session
-    assert status(first.run_dir).status == "running"
+    # no process holds the run's lock: it was killed, not running
+    assert status(first.run_dir).status == "interrupted"
     assert "Run run_" in progress.render()
 
 
@@ -293,7 +294,7 @@ def test_damage_in_the_middle_is_an_error(tmp_path: Path) -> None:
     lines[1] = b"garbage\n"
     tasks.write_bytes(b"".join(lines))
     with pytest.raises(
-        RunDirectoryError, match=r"tasks.jsonl:2 is not a valid task record"
+        RunDirectoryError, match=r"line 2: not valid JSON.*`crucible repair "
     ):
         load_run(first.run_dir)
 
@@ -440,10 +441,9 @@ async def test_429_storm_completes_without_aborting(
         repeats=2,
         run=RunConfig(max_concurrency=16, retries=3),
     )
-    try:
-        result = await run_async(exp, output_dir=tmp_path)
-    finally:
-        await model.aclose()
+    result = await run_async(exp, output_dir=tmp_path)
+    # a model object passed as a target is closed with the run (it reopens when used again)
+    assert model._sessions == {}  # type: ignore[attr-defined]
     assert result.status == "complete"
     assert all(r["status"] == "ok" for r in result.records)
     assert result.analysis.conditions[0].accuracy == 1.0

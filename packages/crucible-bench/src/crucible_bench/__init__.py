@@ -59,6 +59,10 @@ from crucible_bench._effect import (
     rank_biserial,
     risk_difference,
 )
+from crucible_bench._group_sequential import (
+    GroupSequentialDesign,
+    group_sequential_design,
+)
 from crucible_bench._power import (
     PowerResult,
     power_anova,
@@ -72,6 +76,17 @@ from crucible_bench._rank import (
     WilcoxonResult,
     mann_whitney,
     wilcoxon,
+)
+from crucible_bench._sequential import (
+    ConfidenceSequence,
+    ConfidenceSequenceResult,
+    FamilyMethod,
+    SequentialFamilyResult,
+    confidence_sequence,
+    e_bh,
+    paired_confidence_sequence,
+    proportion_difference_sequence,
+    sequential_family,
 )
 from crucible_bench._tables import (
     ChiSquareResult,
@@ -144,6 +159,15 @@ __all__ = (
     "power_anova",
     "power_chi2",
     "power_proportions",
+    # anytime-valid and group-sequential inference
+    "confidence_sequence",
+    "paired_confidence_sequence",
+    "proportion_difference_sequence",
+    "ConfidenceSequence",
+    "e_bh",
+    "sequential_family",
+    "FamilyMethod",
+    "group_sequential_design",
     # corrections, resampling, correlation
     "adjust_pvalues",
     "AdjustMethod",
@@ -160,17 +184,20 @@ __all__ = (
     "BootstrapResult",
     "ChiSquareResult",
     "ComparisonResult",
+    "ConfidenceSequenceResult",
     "CorrelationResult",
     "EffectSizeResult",
     "FisherResult",
     "FriedmanResult",
     "GroupComparisonResult",
+    "GroupSequentialDesign",
     "KruskalResult",
     "MannWhitneyResult",
     "McNemarResult",
     "PairwiseComparison",
     "PowerResult",
     "SampleSizePlan",
+    "SequentialFamilyResult",
     "TtestResult",
     "WilcoxonResult",
     # errors

@@ -162,7 +162,11 @@ def _oneway_effects(
 
 
 def _clean_groups(
-    groups: Sequence[ArrayLike], policy: NanPolicy, minimum: int
+    groups: Sequence[ArrayLike],
+    policy: NanPolicy,
+    minimum: int,
+    *,
+    scale_free: bool = False,
 ) -> list[FloatArray]:
     if len(groups) == 1 and isinstance(groups[0], Mapping):
         raise InvalidInputError(
@@ -171,7 +175,9 @@ def _clean_groups(
             argument="groups",
             reason="type",
         )
-    return v.groups(groups, policy=v.nan_policy(policy), minimum=minimum)
+    return v.groups(
+        groups, policy=v.nan_policy(policy), minimum=minimum, scale_free=scale_free
+    )
 
 
 def anova_oneway(*groups: ArrayLike, nan_policy: NanPolicy = "raise") -> AnovaResult:
@@ -367,7 +373,7 @@ def kruskal(*groups: ArrayLike, nan_policy: NanPolicy = "raise") -> KruskalResul
     """
     from scipy.stats import rankdata
 
-    gs = _clean_groups(groups, nan_policy, 1)
+    gs = _clean_groups(groups, nan_policy, 1, scale_free=True)
     allv = np.concatenate(gs)
     v.not_constant("groups", allv)
     n = allv.size
@@ -435,13 +441,23 @@ class FriedmanResult(RenderMixin):
         )
 
 
-def _wide(data: Any, argument: str) -> tuple[FloatArray, tuple[str, ...]]:
+def _wide(
+    data: Any, argument: str, *, scale_free: bool = False
+) -> tuple[FloatArray, tuple[str, ...]]:
     """A subjects × conditions matrix from a 2-D array or a mapping of condition → column."""
     if isinstance(data, Mapping) or hasattr(data, "columns"):
         names = tuple(
             str(c) for c in (data.keys() if isinstance(data, Mapping) else data.columns)
         )
-        cols = [v.as_float_array(f"{argument}[{c!r}]", data[c]) for c in names]
+        cols = [
+            v.as_float_array(
+                f"{argument}[{c!r}]",
+                data[c],
+                scale_free=scale_free,
+                check_scale=not scale_free,
+            )
+            for c in names
+        ]
         if len({c.size for c in cols}) > 1:
             raise InvalidInputError(
                 f"every column of `{argument}` must have one value per subject; got lengths "
@@ -451,7 +467,13 @@ def _wide(data: Any, argument: str) -> tuple[FloatArray, tuple[str, ...]]:
             )
         arr = np.column_stack(cols) if cols else np.empty((0, 0))
     else:
-        arr = v.as_float_array(argument, data, ndim=2)
+        arr = v.as_float_array(
+            argument,
+            data,
+            ndim=2,
+            scale_free=scale_free,
+            check_scale=not scale_free,
+        )
         names = tuple(f"c{j}" for j in range(arr.shape[1]))
     if np.isinf(arr).any():
         raise InvalidInputError(
@@ -494,7 +516,7 @@ def friedman(data: Any, *, nan_policy: NanPolicy = "raise") -> FriedmanResult:
     """
     from scipy.stats import rankdata
 
-    arr, _ = _wide(data, "data")
+    arr, _ = _wide(data, "data", scale_free=True)
     arr = _listwise(arr, v.nan_policy(nan_policy), "data")
     n, k = arr.shape
     if n < 2 or k < 2:
@@ -756,7 +778,7 @@ def anova_twoway(
     """
     ss_type = v.choice("ss_type", ss_type, (1, 2, 3))
     policy = v.nan_policy(nan_policy)
-    yy = v.as_float_array("y", y)
+    yy = v.as_float_array("y", y, check_scale=True)
     ca, la = _codes("a", a)
     cb, lb = _codes("b", b)
     if not (yy.size == ca.size == cb.size):
@@ -890,7 +912,7 @@ def _long_to_wide(
     data: Any, dv: str, subject: str, within: Sequence[str]
 ) -> tuple[FloatArray, list[list[Any]]]:
     try:
-        y = v.as_float_array(dv, data[dv])
+        y = v.as_float_array(dv, data[dv], check_scale=True)
         subj = np.asarray(data[subject], dtype=object)
         facs = [np.asarray(data[w], dtype=object) for w in within]
     except KeyError as err:

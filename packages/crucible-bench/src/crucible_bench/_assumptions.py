@@ -64,8 +64,9 @@ def shapiro(x: ArrayLike, *, nan_policy: NanPolicy = "raise") -> AssumptionResul
     """
     from scipy.stats import shapiro as _shapiro
 
-    a = v.sample("x", x, policy=v.nan_policy(nan_policy), minimum=3)
+    a = v.sample("x", x, policy=v.nan_policy(nan_policy), minimum=3, scale_free=True)
     v.not_constant("x", a)
+    (a,) = v.unit_scale(a)
     if a.size > 5000:
         raise InvalidInputError(
             f"Shapiro–Wilk is defined for 3 to 5000 values; got {a.size}. With this many values "
@@ -111,7 +112,9 @@ def levene(
     from scipy.stats import levene as _levene
 
     center = v.choice("center", center, ("median", "mean"))
-    gs = v.groups(groups, policy=v.nan_policy(nan_policy), minimum=1)
+    gs = v.unit_scale(
+        *v.groups(groups, policy=v.nan_policy(nan_policy), minimum=1, scale_free=True)
+    )
     n = sum(g.size for g in gs)
     k = len(gs)
     if n <= k:
@@ -158,7 +161,9 @@ def bartlett(*groups: ArrayLike, nan_policy: NanPolicy = "raise") -> AssumptionR
     """
     from scipy.stats import bartlett as _bartlett
 
-    gs = v.groups(groups, policy=v.nan_policy(nan_policy), minimum=2)
+    gs = v.unit_scale(
+        *v.groups(groups, policy=v.nan_policy(nan_policy), minimum=2, scale_free=True)
+    )
     for i, g in enumerate(gs):
         v.not_constant(f"groups[{i}]", g)
     res = _bartlett(*gs)

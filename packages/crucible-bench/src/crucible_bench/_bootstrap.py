@@ -294,7 +294,10 @@ def _samples(data: Any, *, paired: bool, policy: NanPolicy) -> list[FloatArray]:
     else:
         raw = [data]
     if paired:
-        arrs = [v.as_float_array(f"data[{i}]", d) for i, d in enumerate(raw)]
+        arrs = [
+            v.as_float_array(f"data[{i}]", d, check_scale=True)
+            for i, d in enumerate(raw)
+        ]
         if len({a.size for a in arrs}) > 1:
             raise InvalidInputError(
                 f"paired samples must have equal lengths; got {[a.size for a in arrs]}",

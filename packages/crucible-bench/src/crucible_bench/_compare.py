@@ -555,7 +555,10 @@ def compare_groups(
     parts: list[str] = []
     omnibus: Omnibus
     if paired:
-        raw = [v.as_float_array(f"groups[{k!r}]", groups[k]) for k in groups]
+        raw = [
+            v.as_float_array(f"groups[{k!r}]", groups[k], check_scale=True)
+            for k in groups
+        ]
         if len({r.size for r in raw}) > 1:
             raise InvalidInputError(
                 f"paired groups must have equal lengths (one value per item); got {[r.size for r in raw]}",
@@ -772,7 +775,7 @@ def _ragged(argument: str, values: Any) -> tuple[FloatArray, FloatArray] | None:
                 argument=argument,
                 reason="shape",
             )
-        rows = [np.asarray(r, dtype=float) for r in values]
+        rows = [v.as_float_array(f"{argument}[{i}]", r) for i, r in enumerate(values)]
     elif (
         isinstance(values, Sequence)
         and values
@@ -781,7 +784,10 @@ def _ragged(argument: str, values: Any) -> tuple[FloatArray, FloatArray] | None:
             for r in values
         )
     ):
-        rows = [np.asarray(r, dtype=float).ravel() for r in values]
+        rows = [
+            v.as_float_array(f"{argument}[{i}]", r).ravel()
+            for i, r in enumerate(values)
+        ]
     else:
         return None
     counts = np.array([r.size for r in rows], dtype=float)
@@ -1129,6 +1135,9 @@ def plan_sample_size(
 
     target_power = v.probability("target_power", target_power)
     alpha = v.probability("alpha", alpha)
+    wanted = [
+        v.count_option(f"repeats[{i}]", r, minimum=1) for i, r in enumerate(repeats)
+    ]
     na, nb = _ragged("pilot_a", pilot_a), _ragged("pilot_b", pilot_b)
     kind: Literal["paired", "two-sample"] = "paired" if paired else "two-sample"
     if na is None or nb is None:
@@ -1200,11 +1209,7 @@ def plan_sample_size(
             effect_size=abs(d_pilot), power=target_power, alpha=alpha, kind=kind
         ).n_required
     )
-    rs = (
-        sorted({int(r) for r in repeats if int(r) >= 1} | {reps_pilot})
-        if reps_pilot > 1
-        else [1]
-    )
+    rs = sorted(set(wanted) | {reps_pilot}) if reps_pilot > 1 else [1]
     options = tuple(
         (
             r,

@@ -55,10 +55,20 @@ class CorrelationResult(RenderMixin):
 def _pair(
     x: ArrayLike, y: ArrayLike, nan_policy: NanPolicy
 ) -> tuple[FloatArray, FloatArray]:
-    a, b = v.paired("x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=3)
+    a, b = v.paired(
+        "x",
+        x,
+        "y",
+        y,
+        policy=v.nan_policy(nan_policy),
+        minimum=3,
+        scale_free=True,
+        shift_free=True,
+    )
     v.not_constant("x", a)
     v.not_constant("y", b)
-    return a, b
+    # each variable by its own power of two: exact, and r is unchanged by it
+    return v.unit_scale(a)[0], v.unit_scale(b)[0]
 
 
 def _r(a: FloatArray, b: FloatArray) -> float:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import attrs
+import numpy as np
 from numpy.typing import ArrayLike
 
 from crucible_bench import _format as fmt
@@ -129,12 +130,14 @@ def _label(
 
 
 def _two(
-    x: ArrayLike, y: ArrayLike, nan_policy: NanPolicy, minimum: int = 2
-) -> tuple[FloatArray, FloatArray]:
+    x: ArrayLike, y: ArrayLike, nan_policy: NanPolicy, minimum: int = 2, mu: float = 0.0
+) -> tuple[FloatArray, FloatArray, float]:
+    """Both samples (and a null value `mu` in their units) scaled by one exact power of two."""
     policy = v.nan_policy(nan_policy)
-    a = v.sample("x", x, policy=policy, minimum=minimum)
-    b = v.sample("y", y, policy=policy, minimum=minimum)
-    return a, b
+    a = v.sample("x", x, policy=policy, minimum=minimum, scale_free=True)
+    b = v.sample("y", y, policy=policy, minimum=minimum, scale_free=True)
+    a, b, m = v.unit_scale(a, b, np.array([mu]))
+    return a, b, float(m[0])
 
 
 def _pooled_d(a: FloatArray, b: FloatArray) -> tuple[float, float]:
@@ -184,15 +187,18 @@ def cohens_d(
     confidence_level = v.probability("confidence_level", confidence_level)
     mu = v.finite_number("mu", mu)
     if y is None:
-        a = v.sample("x", x, policy=v.nan_policy(nan_policy), minimum=2)
+        a = v.sample(
+            "x", x, policy=v.nan_policy(nan_policy), minimum=2, scale_free=True
+        )
         v.not_constant("x", a)
+        a, m = v.unit_scale(a, np.array([mu]))
         n = a.size
-        d = (float(a.mean()) - mu) / math.sqrt(_var(a))
+        d = (float(a.mean()) - float(m[0])) / math.sqrt(_var(a))
         lo, hi = nct_ci(d * math.sqrt(n), n - 1, confidence_level)
         ci = (lo / math.sqrt(n), hi / math.sqrt(n))
         method = "one-sample (mean − mu)/sd; noncentral-t CI"
     else:
-        a, b = _two(x, y, nan_policy)
+        a, b, mu = _two(x, y, nan_policy, mu=mu)
         n = a.size + b.size
         d, df = _pooled_d(a, b)
         d -= mu / math.sqrt(((a.size - 1) * _var(a) + (b.size - 1) * _var(b)) / df)
@@ -290,7 +296,7 @@ def glass_delta(
     from scipy.special import ndtri
 
     confidence_level = v.probability("confidence_level", confidence_level)
-    a, b = _two(x, y, nan_policy)
+    a, b, _ = _two(x, y, nan_policy)
     v.not_constant("y", b)
     delta = float(a.mean() - b.mean()) / math.sqrt(_var(b))
     se = math.sqrt(
@@ -335,7 +341,10 @@ def cohen_dz(
         1.3056
     """
     confidence_level = v.probability("confidence_level", confidence_level)
-    a, b = v.paired("x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2)
+    a, b = v.paired(
+        "x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2, scale_free=True
+    )
+    a, b = v.unit_scale(a, b)
     d = a - b
     v.not_constant("x - y", d)
     n = d.size
@@ -380,7 +389,10 @@ def cohen_dav(
         1.0999
     """
     dz = cohen_dz(x, y, confidence_level=confidence_level, nan_policy=nan_policy)
-    a, b = v.paired("x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2)
+    a, b = v.paired(
+        "x", x, "y", y, policy=v.nan_policy(nan_policy), minimum=2, scale_free=True
+    )
+    a, b = v.unit_scale(a, b)
     sav = math.sqrt((_var(a) + _var(b)) / 2)
     diff = float((a - b).mean())
     dav = diff / sav

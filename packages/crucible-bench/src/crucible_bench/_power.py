@@ -112,6 +112,12 @@ def _solve(f: Callable[[float], float], lo: float, hi: float, quantity: str) -> 
         raise ConvergenceError(
             f"cannot evaluate power at {quantity} = {lo:g}", quantity=quantity
         )
+    if flo > 0:
+        raise ConvergenceError(
+            f"the smallest allowed {quantity} ({lo:g}) already exceeds the target power; plan "
+            "for that minimum, or ask for a higher power",
+            quantity=quantity,
+        )
     # walk geometrically away from lo: the functions are monotone and can be NaN far out
     step = min(1.0, abs(hi - lo) / 4) or 1.0
     b = lo
@@ -163,6 +169,24 @@ def _check_common(
     return a, v.alternative(alternative)
 
 
+def _given(
+    sizes: dict[str, tuple[float | None, float, str]],
+    effects: dict[str, tuple[float | None, float | None]],
+) -> None:
+    """Check every quantity the caller gave: sizes against their minimum, effects finite."""
+    for name, (value, minimum, what) in sizes.items():
+        if value is not None:
+            v.at_least(name, value, minimum, what)
+    for name, (value, low) in effects.items():
+        if value is None:
+            continue
+        x = v.finite_number(name, value)
+        if low is not None and x < low:
+            raise InvalidParameterError(
+                f"`{name}` must be ≥ {low:g}; got {value!r}", argument=name, value=value
+            )
+
+
 def _effect_bracket(alternative: Alternative) -> tuple[float, float]:
     return (-1e-10, -50.0) if alternative == "less" else (1e-10, 50.0)
 
@@ -206,6 +230,10 @@ def power_ttest(
     kind = v.choice("kind", kind, ("two-sample", "one-sample", "paired"))
     target = _one_unknown(effect_size=effect_size, n=n, power=power)
     two = kind == "two-sample"
+    _given(
+        {"n": (n, 2, "a t-test needs two observations per group for a variance")},
+        {"effect_size": (effect_size, None)},
+    )
 
     def pw(d: float, nn: float) -> float:
         df = 2 * (nn - 1) if two else nn - 1
@@ -215,7 +243,6 @@ def power_ttest(
     if target == "power":
         assert effect_size is not None
         assert n is not None
-        _check_n("n", n, 2)
         power = pw(float(effect_size), float(n))
     elif target == "n":
         assert effect_size is not None
@@ -241,15 +268,6 @@ def power_ttest(
         alpha=alpha,
         alternative=alternative,
     )
-
-
-def _check_n(name: str, value: float, minimum: float) -> None:
-    if not value >= minimum:
-        raise InvalidParameterError(
-            f"`{name}` must be at least {minimum}; got {value!r}",
-            argument=name,
-            value=value,
-        )
 
 
 def power_ttest_unequal(
@@ -282,6 +300,11 @@ def power_ttest_unequal(
     """
     alpha, alternative = _check_common(alpha, power, alternative)
     target = _one_unknown(effect_size=effect_size, n1=n1, n2=n2, power=power)
+    why = "each group needs two observations for a variance, as R pwr.t2n.test requires"
+    _given(
+        {"n1": (n1, 2, why), "n2": (n2, 2, why)},
+        {"effect_size": (effect_size, None)},
+    )
 
     def pw(d: float, a: float, b: float) -> float:
         return _t_power(d / math.sqrt(1 / a + 1 / b), a + b - 2, alpha, alternative)
@@ -290,21 +313,19 @@ def power_ttest_unequal(
         assert effect_size is not None
         assert n1 is not None
         assert n2 is not None
-        _check_n("n1", n1, 1)
-        _check_n("n2", n2, 1)
         power = pw(effect_size, n1, n2)
     elif target == "n1":
         assert effect_size is not None
         assert n2 is not None
         assert power is not None
         d, b, pt = float(effect_size), float(n2), float(power)
-        n1 = _solve(lambda a: pw(d, a, b) - pt, max(1.0 + 1e-6, 3.0 - b), 1e7, "n1")
+        n1 = _solve(lambda a: pw(d, a, b) - pt, 2.0, 1e7, "n1")
     elif target == "n2":
         assert effect_size is not None
         assert n1 is not None
         assert power is not None
         d, a_, pt = float(effect_size), float(n1), float(power)
-        n2 = _solve(lambda b: pw(d, a_, b) - pt, max(1.0 + 1e-6, 3.0 - a_), 1e7, "n2")
+        n2 = _solve(lambda b: pw(d, a_, b) - pt, 2.0, 1e7, "n2")
     else:
         assert n1 is not None
         assert n2 is not None
@@ -354,6 +375,17 @@ def power_anova(
 
     alpha, _ = _check_common(alpha, power, "greater")
     target = _one_unknown(k=k, n=n, f=f, power=power)
+    _given(
+        {
+            "k": (k, 2, "an ANOVA compares at least two groups"),
+            "n": (
+                n,
+                2,
+                "each group needs two observations for a within-group variance",
+            ),
+        },
+        {"f": (f, 0.0)},
+    )
 
     def pw(kk: float, nn: float, ff: float) -> float:
         df1, df2 = kk - 1, kk * (nn - 1)
@@ -364,8 +396,6 @@ def power_anova(
         assert k is not None
         assert n is not None
         assert f is not None
-        _check_n("k", k, 2)
-        _check_n("n", n, 2)
         power = pw(k, n, f)
     elif target == "n":
         assert k is not None
@@ -424,8 +454,12 @@ def power_chi2(
     from scipy.special import chdtri, chndtr
 
     alpha, _ = _check_common(alpha, power, "greater")
-    _check_n("df", df, 1)
+    df = v.count_option("df", df, minimum=1)
     target = _one_unknown(w=w, n=n, power=power)
+    _given(
+        {"n": (n, 1, "the total number of observations N")},
+        {"w": (w, 0.0)},
+    )
     crit = float(chdtri(df, alpha))
 
     def pw(ww: float, nn: float) -> float:
@@ -485,6 +519,16 @@ def power_proportions(
 
     alpha, alternative = _check_common(alpha, power, alternative)
     target = _one_unknown(effect_size=effect_size, n=n, power=power)
+    _given(
+        {"n": (n, 1, "observations per group")},
+        {"effect_size": (effect_size, None)},
+    )
+    if effect_size is not None and abs(effect_size) > math.pi:
+        raise InvalidParameterError(
+            f"Cohen's h lies in [-π, π]; got `effect_size` = {effect_size!r}",
+            argument="effect_size",
+            value=effect_size,
+        )
 
     def pw(h: float, nn: float) -> float:
         s = h * math.sqrt(nn / 2)

@@ -139,8 +139,8 @@ def mann_whitney(
     method = v.choice("method", method, ("auto", "exact", "asymptotic"))
     confidence_level = v.probability("confidence_level", confidence_level)
     policy = v.nan_policy(nan_policy)
-    a = v.sample("x", x, policy=policy)
-    b = v.sample("y", y, policy=policy)
+    a = v.sample("x", x, policy=policy, scale_free=True)
+    b = v.sample("y", y, policy=policy, scale_free=True)
     v.not_constant("x and y", a, b)
     n1, n2 = a.size, b.size
     allv = np.concatenate([a, b])
@@ -307,11 +307,16 @@ def wilcoxon(
     confidence_level = v.probability("confidence_level", confidence_level)
     mu = v.finite_number("mu", mu)
     policy = v.nan_policy(nan_policy)
+    # W and p depend only on the ranks of |d|: scale x, y and mu together (exact) so that
+    # differences near float64's range cannot overflow
+    m = np.array([mu])
     if y is None:
-        d = v.sample("x", x, policy=policy) - mu
+        a, m = v.unit_scale(v.sample("x", x, policy=policy, scale_free=True), m)
+        d = a - m[0]
     else:
-        a, b = v.paired("x", x, "y", y, policy=policy)
-        d = a - b - mu
+        a, b = v.paired("x", x, "y", y, policy=policy, scale_free=True)
+        a, b, m = v.unit_scale(a, b, m)
+        d = a - b - m[0]
     n_all = d.size
     zeros = d == 0
     if zeros.all():

@@ -39,6 +39,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import importlib.util
+import marshal
 import os
 import secrets
 import selectors
@@ -55,7 +56,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import attrs
-import orjson
 
 from crucible_core.exceptions import ValidationError
 from crucible_core.render import RenderMixin, View
@@ -479,6 +479,7 @@ def _usr_links() -> list[str]:
 _UNSHARE_SETUP = r"""
 set -eu
 R=$1; W=$2; P=$3; C=$4; shift 4
+{ hostname sandbox || echo sandbox > /proc/sys/kernel/hostname; } 2>/dev/null || true
 mount -t tmpfs -o size=16m,mode=755,nosuid,nodev tmpfs "$R"
 mkdir -p "$R/usr" "$R/sandbox" "$R/tmp" "$R/proc" "$R/dev" "$R/site" "$R/python"
 mount --rbind /usr "$R/usr"
@@ -777,12 +778,21 @@ class _Stream:
             }
         if self.verdict is None or b"\n" not in self.verdict:
             return None
-        line = bytes(self.verdict).split(b"\n", 1)[0].strip()
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError:
+        # after the token: " <ok> <reason> <hex type> <hex message>"
+        fields = bytes(self.verdict).split(b"\n", 1)[0].rstrip(b"\r").split(b" ")
+        if len(fields) != 5 or fields[0] != b"" or fields[1] not in (b"0", b"1"):
             return None
-        return value if isinstance(value, dict) else None
+        try:
+            error, message = (bytes.fromhex(f.decode()).decode() for f in fields[3:])
+        except ValueError:
+            return None
+        fields = fields[1:]
+        return {
+            "ok": fields[0] == b"1",
+            "reason": fields[1].decode(errors="replace"),
+            "type": error or None,
+            "message": message,
+        }
 
 
 def _kill(proc: subprocess.Popen[bytes], launch: _Launch) -> None:
@@ -811,7 +821,9 @@ def _payload(
         data.update(attrs.asdict(program))
     else:
         data["program"] = program
-    return orjson.dumps(data)
+    return marshal.dumps(
+        data, 4
+    )  # format 4: read by every Python >= 3.4 (container images)
 
 
 def _signal_of(returncode: int, backend: str) -> int | None:
@@ -944,7 +956,7 @@ def _judge(
         if verdict.get("ok") is True:
             return {"status": "passed", "reason": "passed"}
         reason = str(verdict.get("reason"))
-        if reason not in Reason.__args__:  # type: ignore[attr-defined]
+        if reason == "passed" or reason not in Reason.__args__:  # type: ignore[attr-defined]
             reason = "exception"
         error = verdict.get("type")
         return {

@@ -1,10 +1,12 @@
 """The program every sandbox backend starts: `python -I -S -B -c WRAPPER <mode>`.
 
 It is passed on the command line (it is public; nothing in it is secret) and reads everything
-else, the per-run token included, from standard input, which it then replaces with `/dev/null`.
-It writes one verdict line, `<token> <json>`, to standard output; the supervisor outside the
-sandbox counts a pass only when that line carries this run's token, says `"ok": true`, and the
-sandbox exited with status 0.
+else, the per-run token included, from standard input (a `marshal`-ed dict from the trusted
+supervisor), which it then replaces with `/dev/null`. It writes one verdict line,
+`<token> <ok> <reason> <hex type> <hex message>`, to standard output; the supervisor outside
+the sandbox counts a pass only when that line carries this run's token, says ok, and the
+sandbox exited with status 0. It imports only C modules (no `json`, `re`, `signal`: their
+import costs more than the rest of a run).
 
 Two modes (see `_sandbox.py` for the threat model):
 
@@ -23,12 +25,13 @@ Two modes (see `_sandbox.py` for the threat model):
 
 from __future__ import annotations
 
-WRAPPER = r'''
+WRAPPER = r"""
 import os, sys
 def _main():
-    import json, resource, signal
+    import marshal, resource
     mode = sys.argv[1]
     _write, _read, _exit = os.write, os.read, os._exit
+    SIGKILL, SIGXCPU, SIGXFSZ = 9, 24, 25
 
     def read_all(fd):
         chunks = []
@@ -48,17 +51,116 @@ def _main():
             got += len(b)
         return b"".join(chunks)
 
+    # -- values crossing the pipe: plain data only, a small binary format decoded by hand --
+    def enc(v, out, depth=0):
+        if depth > 100:
+            raise ValueError("nested too deeply")
+        t = type(v)
+        if v is None:
+            out.append(b"n")
+        elif t is bool:
+            out.append(b"T" if v else b"F")
+        elif t is int or t is float or t is str or t is bytes:
+            if t is bytes:
+                data, tag = v, b"y"
+            elif t is str:
+                data, tag = v.encode("utf-8", "surrogatepass"), b"s"
+            elif t is int:
+                data, tag = hex(v).encode(), b"i"
+            else:
+                data, tag = v.hex().encode(), b"f"
+            out.append(tag + len(data).to_bytes(4, "big") + data)
+        elif t is complex:
+            out.append(b"c")
+            enc(v.real, out)
+            enc(v.imag, out)
+        elif t is list or t is tuple or t is set or t is frozenset:
+            tag = b"l" if t is list else b"t" if t is tuple else b"S" if t is set else b"Z"
+            out.append(tag + len(v).to_bytes(4, "big"))
+            for x in v:
+                enc(x, out, depth + 1)
+        elif t is dict:
+            out.append(b"d" + len(v).to_bytes(4, "big"))
+            for k, x in v.items():
+                enc(k, out, depth + 1)
+                enc(x, out, depth + 1)
+        elif getattr(t, "__module__", "") == "numpy" and getattr(v, "ndim", 1) == 0 and hasattr(v, "item"):
+            enc(v.item(), out, depth)
+        else:
+            raise TypeError("a value of type " + str(getattr(t, "__module__", "")) + "."
+                            + str(t.__name__) + " cannot cross the sandbox")
+
+    def dumps(v):
+        out = []
+        enc(v, out)
+        return b"".join(out)
+
+    def loads(data):
+        pos = 0
+
+        def item(depth):
+            nonlocal pos
+            if depth > 100:
+                raise ValueError("nested too deeply")
+            tag = data[pos:pos + 1]
+            pos += 1
+            if tag == b"n":
+                return None
+            if tag == b"T":
+                return True
+            if tag == b"F":
+                return False
+            if tag == b"c":
+                real = item(depth + 1)
+                imag = item(depth + 1)
+                if type(real) is not float or type(imag) is not float:
+                    raise ValueError("malformed complex")
+                return complex(real, imag)
+            if tag in (b"i", b"f", b"s", b"y"):
+                n = int.from_bytes(data[pos:pos + 4], "big")
+                raw = data[pos + 4:pos + 4 + n]
+                if len(raw) != n:
+                    raise ValueError("truncated value")
+                pos += 4 + n
+                if tag == b"y":
+                    return bytes(raw)
+                text = raw.decode("utf-8", "surrogatepass")
+                if tag == b"s":
+                    return text
+                return int(text, 16) if tag == b"i" else float.fromhex(text)
+            if tag in (b"l", b"t", b"S", b"Z", b"d"):
+                n = int.from_bytes(data[pos:pos + 4], "big")
+                pos += 4
+                if n > len(data):
+                    raise ValueError("malformed length")
+                if tag == b"d":
+                    out = {}
+                    for _ in range(n):
+                        k = item(depth + 1)
+                        out[k] = item(depth + 1)
+                    return out
+                values = [item(depth + 1) for _ in range(n)]
+                if tag == b"l":
+                    return values
+                return tuple(values) if tag == b"t" else set(values) if tag == b"S" else frozenset(values)
+            raise ValueError("malformed value from the program process")
+
+        v = item(0)
+        if pos != len(data):
+            raise ValueError("trailing data from the program process")
+        return v
+
     def send(fd, obj):
-        data = json.dumps(obj).encode()
+        data = dumps(obj)
         data = len(data).to_bytes(4, "big") + data
         while data:
             data = data[_write(fd, data):]
 
-    def recv(fd, limit=1 << 26):
+    def recv_raw(fd):
         n = int.from_bytes(read_exact(fd, 4), "big")
-        if n > limit:
+        if n > 1 << 26:
             raise ValueError("a message from the program process is too large")
-        return json.loads(read_exact(fd, n))
+        return read_exact(fd, n)
 
     def null_stdin():
         fd = os.open(os.devnull, os.O_RDONLY)
@@ -101,9 +203,20 @@ def _main():
 
     def traceback_to_stderr(exc):
         try:
-            import traceback
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            _write(2, text[-8000:].encode("utf-8", "replace"))
+            lines = ["Traceback (most recent call last):"]
+            tb = exc.__traceback__
+            while tb is not None:
+                code = tb.tb_frame.f_code
+                if code.co_filename != "<string>":
+                    lines.append('  File "' + code.co_filename + '", line ' + str(tb.tb_lineno)
+                                 + ", in " + code.co_name)
+                tb = tb.tb_next
+            try:
+                message = str(exc)
+            except BaseException:
+                message = "<unprintable>"
+            lines.append(type(exc).__name__ + (": " + message if message else ""))
+            _write(2, ("\n".join(lines)[-8000:] + "\n").encode("utf-8", "replace"))
         except BaseException:
             pass
 
@@ -113,7 +226,11 @@ def _main():
                 stream.flush()
             except BaseException:
                 pass
-        line = (token + " " + json.dumps(result) + "\n").encode()
+        fields = [token, "1" if result.get("ok") is True else "0",
+                  str(result.get("reason", "passed")),
+                  str(result.get("type", "")).encode("utf-8", "replace").hex(),
+                  str(result.get("message", ""))[:500].encode("utf-8", "replace").hex()]
+        line = (" ".join(fields) + "\n").encode()
         while line:
             line = line[_write(1, line):]
 
@@ -121,63 +238,9 @@ def _main():
         import builtins
         return {"__name__": "__sandbox__", "__builtins__": builtins}
 
-    # -- values crossing the pipe: plain data only, tagged JSON, decoded without evaluation --
-    def enc(v, depth=0):
-        if depth > 100:
-            raise ValueError("nested too deeply")
-        t = type(v)
-        if v is None:
-            return ["n"]
-        if t is bool:
-            return ["b", v]
-        if t is int:
-            return ["i", hex(v)]
-        if t is float:
-            return ["f", v.hex()]
-        if t is complex:
-            return ["c", v.real.hex(), v.imag.hex()]
-        if t is str:
-            return ["s", v]
-        if t is bytes:
-            return ["y", v.hex()]
-        tags = {list: "l", tuple: "t", set: "S", frozenset: "F"}
-        if t in tags:
-            return [tags[t], [enc(x, depth + 1) for x in v]]
-        if t is dict:
-            return ["d", [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]]
-        mod = getattr(t, "__module__", "")
-        if mod == "numpy" and hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
-            return enc(v.item(), depth)
-        raise TypeError("a value of type " + mod + "." + t.__name__ + " cannot cross the sandbox")
-
-    def dec(x, depth=0):
-        if depth > 100 or type(x) is not list or not x or type(x[0]) is not str:
-            raise ValueError("malformed value from the program process")
-        tag = x[0]
-        if tag == "n":
-            return None
-        if tag == "b" and type(x[1]) is bool:
-            return x[1]
-        if tag == "i":
-            return int(x[1], 16)
-        if tag == "f":
-            return float.fromhex(x[1])
-        if tag == "c":
-            return complex(float.fromhex(x[1]), float.fromhex(x[2]))
-        if tag == "s" and type(x[1]) is str:
-            return x[1]
-        if tag == "y":
-            return bytes.fromhex(x[1])
-        if tag in ("l", "t", "S", "F") and type(x[1]) is list:
-            items = [dec(i, depth + 1) for i in x[1]]
-            return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
-        if tag == "d" and type(x[1]) is list:
-            return {dec(k, depth + 1): dec(v, depth + 1) for k, v in x[1]}
-        raise ValueError("malformed value from the program process")
-
     if mode == "program":
         me = os.getpid()
-        data = json.loads(read_all(0))
+        data = marshal.loads(read_all(0))
         null_stdin()
         token = data["token"]
         limits(data["limits"])
@@ -215,7 +278,7 @@ def _main():
                         os.close(fd)
                     except OSError:
                         pass
-            init = recv(req_r)
+            init = loads(recv_raw(req_r))
             limits(init["limits"])
             paths(init)
             g = namespace()
@@ -228,28 +291,31 @@ def _main():
                 _exit(1)
             send(rep_w, ["ready"])
             while True:
-                args, kwargs = recv(req_r)
+                args, kwargs = loads(recv_raw(req_r))
                 try:
-                    value = fn(*dec(args), **dec(kwargs))
-                    reply = ["value", enc(value)]
+                    value = fn(*args, **kwargs)
+                    reply = b"v" + dumps(value)
                 except BaseException as exc:
                     try:
                         message = str(exc)[:500]
                     except BaseException:
                         message = ""
                     t = type(exc)
-                    reply = ["raise", t.__name__, getattr(t, "__module__", "") == "builtins", message]
+                    builtin = getattr(t, "__module__", "") == "builtins"
+                    reply = b"r" + dumps([str(t.__name__), builtin, message])
                 try:
                     sys.stdout.flush()
                 except BaseException:
                     pass
-                send(rep_w, reply)
+                reply = len(reply).to_bytes(4, "big") + reply
+                while reply:
+                    reply = reply[_write(rep_w, reply):]
         finally:
             _exit(1)
 
     os.close(req_r)
     os.close(rep_w)
-    data = json.loads(read_all(0))
+    data = marshal.loads(read_all(0))
     os.close(0)
     token = data["token"]
     limits(data["limits"])
@@ -258,7 +324,7 @@ def _main():
     import builtins
 
     class RemoteError(Exception):
-        """An exception the program raised (its type is not a built-in one)."""
+        pass  # an exception the program raised whose type is not a built-in one
 
     def raise_remote(name, builtin, message):
         cls = getattr(builtins, name, None) if builtin else None
@@ -279,9 +345,9 @@ def _main():
             return {"ok": False, "reason": "exit", "type": "exit", "message": "the program process ended"}
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            reason = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "output_limit"}.get(sig, "crash")
+            reason = {SIGXCPU: "timeout", SIGXFSZ: "output_limit"}.get(sig, "crash")
             return {"ok": False, "reason": reason, "type": "signal",
-                    "message": "the program was killed by signal " + signal.Signals(sig).name}
+                    "message": "the program was killed by signal " + str(sig)}
         code = os.WEXITSTATUS(status)
         return {"ok": False, "reason": "forged_exit" if code == 0 else "exit", "type": "exit",
                 "message": "the program ended itself with status " + str(code) + " during the tests"}
@@ -290,31 +356,34 @@ def _main():
         pass
 
     def candidate(*args, **kwargs):
-        send(req_w, [enc(list(args)), enc(dict(kwargs))])
+        send(req_w, [list(args), dict(kwargs)])
         try:
-            reply = recv(rep_r)
+            reply = recv_raw(rep_r)
         except (EOFError, OSError):
             raise ProgramGone()
-        if type(reply) is not list or not reply:
-            raise ValueError("malformed reply from the program process")
-        if reply[0] == "value":
-            return dec(reply[1])
-        if reply[0] == "raise":
-            raise_remote(str(reply[1]), reply[2] is True, str(reply[3]))
+        if reply[:1] == b"v":
+            return loads(reply[1:])
+        if reply[:1] == b"r":
+            info = loads(reply[1:])
+            if type(info) is list and len(info) == 3:
+                raise_remote(str(info[0]), info[1] is True, str(info[2]))
         raise ValueError("malformed reply from the program process")
 
     try:
         send(req_w, {"program": data["prompt"] + data["completion"], "limits": data["limits"],
                      "site": data.get("site"), "entry_point": data["entry_point"]})
-        first = recv(rep_r)
+        first = loads(recv_raw(rep_r))
     except (EOFError, OSError):
         first = None
+    except Exception:  # bytes the program wrote on its pipe instead of the protocol
+        first = ["error", {"reason": "exception", "type": "ProtocolError",
+                           "message": "malformed message from the program process"}]
     if first is None:
         result = program_gone()
-    elif first[0] != "ready":
-        result = first[1] if type(first[1]) is dict else {"ok": False, "reason": "exception"}
-        result = {"ok": False, "reason": str(result.get("reason")), "type": str(result.get("type")),
-                  "message": str(result.get("message"))[:500]}
+    elif type(first) is not list or not first or first[0] != "ready":
+        info = first[1] if type(first) is list and len(first) > 1 and type(first[1]) is dict else {}
+        result = {"ok": False, "reason": str(info.get("reason", "exception")),
+                  "type": str(info.get("type", "")), "message": str(info.get("message", ""))[:500]}
     else:
         judge = namespace()
         try:
@@ -340,11 +409,11 @@ def _main():
         else:
             result = {"ok": True}
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, SIGKILL)
     except OSError:
         pass
     verdict(token, result)
     _exit(0)
 
 _main()
-'''
+"""

@@ -1,4 +1,4 @@
-"""The `crucible` command line: run, estimate, report, demo, view, models, versions, config."""
+"""The `crucible` command line: run, estimate, report, status, repair, demo, view, models, versions, config."""
 
 from __future__ import annotations
 
@@ -112,6 +112,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
     _out(result.render())
     for fmt, path in sorted(result.reports.items()):
         _out(f"  {fmt:9s} {path}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from crucible_harness import status
+
+    progress = status(args.run_dir)
+    _out(progress.render())
+    return 0 if progress.status == "complete" else 3
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from crucible_harness import repair
+
+    _out(repair(args.run_dir).render())
     return 0
 
 
@@ -260,6 +275,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="the run directory")
     formats(report, ("markdown", "html", "json"))
     report.set_defaults(func=_cmd_report)
+
+    progress = sub.add_parser(
+        "status",
+        help="how far a run directory got (exit 0: complete, 3: not complete)",
+    )
+    progress.add_argument("run_dir", help="the run directory")
+    progress.set_defaults(func=_cmd_status)
+
+    fix = sub.add_parser(
+        "repair",
+        help="write a clean task log for a run directory (the original is kept beside it)",
+    )
+    fix.add_argument("run_dir", help="the run directory")
+    fix.set_defaults(func=_cmd_repair)
 
     demo = sub.add_parser(
         "demo", help="run the main job on the embedded default (no key, no network)"

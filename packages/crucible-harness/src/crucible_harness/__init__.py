@@ -51,6 +51,7 @@ from crucible_harness._runner import (
     run_async,
     status,
 )
+from crucible_harness._store import RepairResult, repair
 from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -58,6 +59,10 @@ from crucible_harness.exceptions import (
     HarnessError,
     ResumeMismatchError,
     RunDirectoryError,
+    RunDirectoryWarning,
+    RunLockedError,
+    RunRecordsError,
+    RunWriteError,
 )
 
 if TYPE_CHECKING:
@@ -85,6 +90,8 @@ __all__ = (
     "estimate",
     "load_run",
     "status",
+    "repair",
+    "RepairResult",
     "Estimate",
     "RunProgress",
     "RunResult",
@@ -104,7 +111,11 @@ __all__ = (
     "ExperimentDefinitionError",
     "RunDirectoryError",
     "ResumeMismatchError",
+    "RunLockedError",
+    "RunRecordsError",
+    "RunWriteError",
     "BudgetStopError",
+    "RunDirectoryWarning",
     # metadata
     "__version__",
 )

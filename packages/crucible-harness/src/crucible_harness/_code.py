@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crucible_harness._experiment import HarnessItem
 from crucible_harness._scoring import Scorer
+
+if TYPE_CHECKING:
+    from crucible_datasets import CodeCheck
 
 __all__ = ("humaneval_scorer",)
 
@@ -30,16 +33,26 @@ def _completion(item: HarnessItem, prediction: Any) -> str:
     return text
 
 
-def _program(item: HarnessItem, prediction: Any) -> str:
+def _check(item: HarnessItem, prediction: Any) -> CodeCheck:
+    from crucible_datasets import CodeCheck
+
     raw = item.metadata.get("raw_input") or {}
     prompt = item.input if isinstance(item.input, str) else str(raw.get("prompt", ""))
     entry = item.metadata.get("entry_point") or raw.get("entry_point")
-    return f"{prompt}{_completion(item, prediction)}\n\n{item.metadata['test']}\n\ncheck({entry})\n"
+    return CodeCheck(
+        prompt=prompt,
+        completion=_completion(item, prediction),
+        test=str(item.metadata["test"]),
+        entry_point=str(entry),
+    )
 
 
 def humaneval_scorer(*, timeout: float = 10.0) -> Scorer:
     """pass@1 of one completion: the problem's tests run against it in the sandbox.
 
+    Each completion is scored as a [`CodeCheck`][crucible_datasets.CodeCheck]: the tests run in
+    the sandbox's judge process, apart from the model-written code, so a completion can neither
+    forge the verdict (exits, hooks, a token found in its own memory) nor fake a comparison.
     Programs are deterministic (HumanEval's tests are), so a program already run in this run is not
     run again: repeats and ensemble members that give the same completion share one execution.
     """
@@ -54,12 +67,12 @@ def humaneval_scorer(*, timeout: float = 10.0) -> Scorer:
     def score(item: HarnessItem, prediction: Any) -> bool | None:
         if "test" not in item.metadata:
             return None
-        program = _program(item, prediction)
-        key = hashlib.sha256(program.encode()).hexdigest()
+        check = _check(item, prediction)
+        key = hashlib.sha256(check.program().encode()).hexdigest()
         with lock:
             if key in verdicts:
                 return verdicts[key]
-        passed = execute(program, config=config).passed
+        passed = execute(check, config=config).passed
         with lock:
             verdicts[key] = passed
         return passed

@@ -31,11 +31,12 @@ from crucible_harness._experiment import (
     task_seed,
 )
 from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
-from crucible_harness._store import RunStore, task_key
+from crucible_harness._store import RunStore, dropped_spend, task_key
 from crucible_harness.exceptions import (
     BudgetStopError,
     ExperimentDefinitionError,
     RunDirectoryError,
+    RunWriteError,
 )
 
 __all__ = (
@@ -50,7 +51,7 @@ __all__ = (
 )
 
 RunStatus = Literal[
-    "complete", "budget", "interrupted", "failed", "dry-run", "declined"
+    "complete", "budget", "interrupted", "failed", "running", "dry-run", "declined"
 ]
 
 # -- items ---------------------------------------------------------------------------------------
@@ -292,10 +293,13 @@ class RunResult(RenderMixin):
     """The [`Analysis`][crucible_harness.Analysis] of the records (`None` for a dry run)."""
     reports: Mapping[str, Path] = attrs.field(factory=dict)
     """Report files written, by format."""
+    reason: str | None = None
+    """Why the run stopped, when it did not finish."""
 
     def _view(self) -> View:
         facts: list[tuple[str, object]] = [("run", self.run_id), ("status", self.status), ("tasks recorded", len(self.records)),
-                                           ("pending", self.pending), ("spent (USD)", self.spent), ("directory", str(self.run_dir))]  # fmt: skip
+                                           ("pending", self.pending), ("spent (USD)", self.spent), ("directory", str(self.run_dir)),
+                                           *([("reason", self.reason)] if self.reason else [])]  # fmt: skip
         view = View(title=f"Run {self.run_id}", facts=facts)
         if self.analysis is not None:
             inner = self.analysis._view()
@@ -435,7 +439,10 @@ async def _execute(
     progress: bool,
 ) -> BudgetGuard:
     done = store.completed_keys()
-    spent: dict[str, float] = {}
+    # paid for even when `crucible repair` dropped them from the log
+    spent: dict[str, float] = {
+        k: v for k, v in dropped_spend(store.manifest).items() if k in {c.name for c in experiment.conditions}
+    }  # fmt: skip
     for r in store.records:
         spent[r["condition"]] = spent.get(r["condition"], 0.0) + float(
             r.get("cost") or 0.0
@@ -443,6 +450,10 @@ async def _execute(
     guard = BudgetGuard(
         experiment.budget, [c.name for c in experiment.conditions], spent=spent
     )
+    for r in store.records:  # a resumed run reserves what its tasks were seen to cost
+        guard.largest[r["condition"]] = max(
+            guard.largest[r["condition"]], float(r.get("cost") or 0.0)
+        )
     queue: deque[tuple[Condition, HarnessItem, int]] = deque(
         (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
         if task_key(c.name, item.id, r) not in done
@@ -566,11 +577,16 @@ async def _execute(
             events.emit(name, {"duration": record["wall_time"], "cost": float(record["cost"])},
                         {"correct": record["correct"], "error_type": record["error_type"]})  # fmt: skip
         guard.settle(c.name, reserved, float(record["cost"]))
-        store.add(record)
+        record = store.add(record)
         bar.tick(guard.total_spent, error=record["status"] != "ok")
 
     async def worker() -> None:
         while queue:
+            if (
+                store.failure is not None
+            ):  # the logs cannot be written: send nothing more
+                queue.clear()
+                return
             c, item, repeat = queue.popleft()
             price = prices[c.name]
             reserve = max(price if price is not None else 0.0, guard.largest[c.name])
@@ -653,11 +669,48 @@ async def run_async(
         items=items,
     )
     targets = _build_targets(experiment)
+    options = _Options(formats=formats, dry_run=dry_run, confirm=confirm, progress=progress, on_budget=on_budget)  # fmt: skip
+    try:
+        return await _run_session(
+            experiment, items, source, scorer, targets, options, output_dir=output_dir, resume=resume
+        )  # fmt: skip
+    finally:
+        await _close(targets, experiment)
+
+
+@attrs.frozen(kw_only=True)
+class _Options:
+    """How one session runs (the options of `run_async` past the run directory)."""
+
+    formats: Sequence[str]
+    dry_run: bool
+    confirm: Callable[[Estimate], bool] | None
+    progress: bool
+    on_budget: Literal["stop", "raise"]
+
+
+async def _run_session(
+    experiment: Experiment,
+    items: tuple[HarnessItem, ...],
+    source: Mapping[str, Any],
+    scorer: Scorer,
+    targets: Mapping[str, Any],
+    options: _Options,
+    *,
+    output_dir: str | Path,
+    resume: str | Path | None,
+) -> RunResult:
     fingerprint = experiment.fingerprint()
     if resume is not None:
-        store = RunStore.open(Path(resume), fingerprint=fingerprint, repair=True)
+        store = RunStore.open(
+            Path(resume),
+            fingerprint=fingerprint,
+            repair=not options.dry_run,
+            lock=not options.dry_run,
+        )
         run_id = str(store.manifest["run_id"])
         if store.manifest.get("items") != [i.id for i in items]:
+            store.release()
             raise RunDirectoryError(
                 f"{resume}: the resolved items differ from the run's (dataset revision changed?)",
                 path=str(resume),
@@ -677,14 +730,51 @@ async def run_async(
         }
         store = (
             RunStore(Path(output_dir) / f"{experiment.name}-{run_id}", manifest, [])
-            if dry_run
+            if options.dry_run
             else RunStore.create(
                 Path(output_dir) / f"{experiment.name}-{run_id}", manifest
             )
         )
+    try:
+        return await _run_locked(
+            experiment, items, scorer, targets, store, run_id, options
+        )
+    finally:
+        store.release()
+
+
+def _total(experiment: Experiment, store: RunStore) -> int:
+    return (
+        len(experiment.conditions) * len(store.manifest["items"]) * experiment.repeats
+    )
+
+
+def _status_record(
+    store: RunStore, status: str, total: int, **extra: Any
+) -> dict[str, Any]:
+    import os
+    import socket
+
+    recorded = len(store.records) - store.unwritten
+    return {
+        "status": status, "recorded": recorded, "pending": max(0, total - recorded),
+        "spent": sum(float(r.get("cost") or 0.0) for r in store.records),
+        "updated_at": dt.datetime.now(dt.UTC).isoformat(), "pid": os.getpid(), "host": socket.gethostname(),
+        **extra,
+    }  # fmt: skip
+
+
+async def _run_locked(
+    experiment: Experiment,
+    items: tuple[HarnessItem, ...],
+    scorer: Scorer,
+    targets: Mapping[str, Any],
+    store: RunStore,
+    run_id: str,
+    options: _Options,
+) -> RunResult:
     est = _estimate(experiment, items, targets, store.completed_keys())
-    if dry_run:
-        await _close(targets, experiment)
+    if options.dry_run:
         return RunResult(
             run_id=run_id,
             run_dir=store.path,
@@ -692,8 +782,7 @@ async def run_async(
             records=(),
             estimate=est,
         )
-    if confirm is not None and not confirm(est):
-        await _close(targets, experiment)
+    if options.confirm is not None and not options.confirm(est):
         return RunResult(
             run_id=run_id,
             run_dir=store.path,
@@ -701,9 +790,12 @@ async def run_async(
             records=tuple(store.records),
             estimate=est,
         )
+    total = _total(experiment, store)
+    # written first: it reserves the space a failure status needs on a disk that fills up
+    store.write_status(_status_record(store, "running", total), in_place=False)
     status: RunStatus = "complete"
+    reason: str | None = None
     started = time.perf_counter()
-    captured: list[tuple[Any, ...]] = []
 
     def capture(
         name: tuple[str, ...],
@@ -716,20 +808,12 @@ async def run_async(
             "harness",
             "run",
         ):
-            # a tuple now, a record when written: emitters pass fresh mappings, so no copies here
-            captured.append(
-                (
-                    name,
-                    time.time(),
-                    ctx.condition,
-                    ctx.item,
-                    ctx.repeat,
-                    measurements,
-                    metadata,
-                )
-            )
+            # a tuple now, a JSON line in the next group write: emitters pass fresh mappings
+            store.add_event(
+                (name, time.time(), ctx.condition, ctx.item, ctx.repeat, measurements, metadata)
+            )  # fmt: skip
 
-    handler_id = f"crucible-harness-{run_id}-{id(captured)}"
+    handler_id = f"crucible-harness-{run_id}-{id(store)}"
     events.attach(handler_id, [("crucible",)], capture)
     events.emit(
         events.HARNESS_RUN_START,
@@ -739,26 +823,31 @@ async def run_async(
     store.start()
     try:
         guard = await _execute(
-            experiment, items, targets, store, scorer, run_id, progress=progress
+            experiment, items, targets, store, scorer, run_id, progress=options.progress
         )
         if guard.halted:
             status = "budget"
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "interrupted"
         raise
+    except Exception as err:
+        status, reason = "failed", f"{type(err).__name__}: {err}"
+        raise
     finally:
-        await store.close()
-        await _close(targets, experiment)
-        total = len(experiment.conditions) * len(items) * experiment.repeats
         spent_total = sum(float(r.get("cost") or 0.0) for r in store.records)
-        store.write_status({"status": status, "recorded": len(store.records), "pending": total - len(store.records),
-                            "spent": spent_total, "updated_at": dt.datetime.now(dt.UTC).isoformat()})  # fmt: skip
         events.emit(events.HARNESS_RUN_STOP, {"duration": time.perf_counter() - started, "tasks": len(store.records), "cost": spent_total},
                     {"experiment": experiment.name, "status": status})  # fmt: skip
         events.detach(handler_id)
-        _append_events(store.path / "events.jsonl", captured)
-    result = _finish(experiment, store, status, est, formats)
-    if status == "budget" and on_budget == "raise":
+        await store.close()
+        if store.failure is not None:
+            status = "failed"
+            reason = _write_failure_reason(store)
+        extra = {} if reason is None else {"reason": reason}
+        store.write_status(_status_record(store, status, total, **extra))
+    if store.failure is not None:
+        raise _write_error(store, total)
+    result = _finish(experiment, store, status, est, options.formats)
+    if status == "budget" and options.on_budget == "raise":
         raise BudgetStopError(
             f"the budget stopped the run after ${result.spent:.4f}; {result.pending} task(s) not run; "
             f"raise the budget and resume {str(store.path)!r}",
@@ -766,6 +855,33 @@ async def run_async(
             limit=experiment.budget.max_total,
         )
     return result
+
+
+def _write_failure_reason(store: RunStore) -> str:
+    import os
+
+    err = store.failure
+    assert err is not None
+    text = os.strerror(err.errno) if err.errno else str(err)
+    return (
+        f"the run's logs could not be written ({text}, errno {err.errno}); new tasks were "
+        f"stopped, {store.unwritten} finished task(s) could not be written and will run again on resume"
+    )
+
+
+def _write_error(store: RunStore, total: int) -> RunWriteError:
+    err = store.failure
+    assert err is not None
+    recorded = len(store.records) - store.unwritten
+    return RunWriteError(
+        f"{_write_failure_reason(store)}. {recorded} of {total} tasks are recorded in "
+        f"{str(store.path)!r}; fix the disk (free space, make it writable) and resume the run "
+        "to finish it",
+        path=str(store.path),
+        errno=err.errno,
+        recorded=recorded,
+        unwritten=store.unwritten,
+    )
 
 
 def _check_formats(formats: Sequence[str]) -> None:
@@ -785,28 +901,31 @@ def _check_formats(formats: Sequence[str]) -> None:
         )
 
 
-def _append_events(path: Path, captured: list[tuple[Any, ...]]) -> None:
-    """Append this session's telemetry events (every session of a resumed run adds its own)."""
-    from crucible_core.serde import dumps
-
-    if not captured:
-        return
-    keys = ("name", "time", "condition", "item", "repeat", "measurements", "metadata")
-    with path.open("ab") as fh:
-        fh.write(
-            b"".join(
-                dumps(dict(zip(keys, (".".join(e[0]), *e[1:]), strict=True))) + b"\n"
-                for e in captured
-            )
-        )
-
-
 async def _close(targets: Mapping[str, Any], experiment: Experiment) -> None:
+    """Close the connections every model target opened in this run's event loop.
+
+    Model objects passed as targets are closed too: their `aclose` closes this loop's sessions
+    only, and the model opens new ones when used again, so a model shared across runs keeps
+    working while no session outlives the loop it belongs to. A failing close is logged, not
+    raised, so it cannot hide the run's result.
+    """
+    import logging
+
+    seen: set[int] = set()
     for c in experiment.conditions:
-        if isinstance(c.target, str):
-            close = getattr(targets[c.name], "aclose", None)
-            if close is not None:
-                await close()
+        target = targets[c.name]
+        close = None if c.kind == "callable" else getattr(target, "aclose", None)
+        if close is None or id(target) in seen:
+            continue
+        seen.add(id(target))
+        try:
+            value = close()
+            if inspect.isawaitable(value):
+                await value
+        except Exception:
+            logging.getLogger("crucible_harness").warning(
+                "closing the model of condition %r failed", c.name, exc_info=True
+            )
 
 
 def _finish(
@@ -820,19 +939,17 @@ def _finish(
     from crucible_harness._report import write_reports
 
     records = tuple(store.records)
-    total = (
-        len(experiment.conditions) * len(store.manifest["items"]) * experiment.repeats
-    )
+    total = _total(experiment, store)
     analysis = analyse(
         records,
         conditions=[c.name for c in experiment.conditions],
         config=experiment.analysis,
-        manifest=store.manifest,
+        manifest={**store.manifest, "run_state": run_state(store, status)},
     )
     reports = write_reports(analysis, store.path, formats=formats) if formats else {}
     return RunResult(
         run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
-        spent=sum(float(r.get("cost") or 0.0) for r in records), pending=total - len(records), analysis=analysis, reports=reports,
+        spent=sum(float(r.get("cost") or 0.0) for r in records), pending=max(0, total - len(records)), analysis=analysis, reports=reports,
     )  # fmt: skip
 
 
@@ -864,35 +981,82 @@ def resume(run_dir: str | Path, experiment: Experiment, **options: Any) -> RunRe
     return run_sync(resume_async(run_dir, experiment, **options))
 
 
+def _state(store: RunStore, total: int) -> tuple[str, str | None]:
+    """The run's status and why (a `running` run whose process is gone was interrupted)."""
+    from crucible_harness._store import lock_held
+
+    written = store.read_status() or {}
+    state = str(written.get("status", "running"))
+    reason = written.get("reason")
+    if state == "running" and not lock_held(store.path):
+        state = "interrupted"
+        reason = "the process running it stopped without finishing (killed or crashed); resume it"
+    if state == "complete" and len(store.records) < total:
+        state = "interrupted"  # records were removed (e.g. by `crucible repair`) after it finished
+    return state, None if reason is None else str(reason)
+
+
+def run_state(
+    store: RunStore, status: str, reason: str | None = None
+) -> dict[str, Any]:
+    """How far the run got, for reports: status, reason, pending tasks per condition."""
+    from crucible_harness._store import run_shape
+
+    conditions, items, repeats = run_shape(store.manifest, store.path)
+    done: dict[str, int] = dict.fromkeys(conditions, 0)
+    for r in store.records:
+        done[r["condition"]] += 1
+    per = len(items) * repeats
+    return {
+        "status": status, "reason": reason, "tasks": per * len(conditions), "recorded": len(store.records),
+        "pending": {c: per - done[c] for c in conditions},
+    }  # fmt: skip
+
+
 def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
-    """Read a run directory back (no experiment definition needed) and analyse it."""
+    """Read a run directory back (no experiment definition needed) and analyse it.
+
+    Raises:
+        RunDirectoryError: not a run directory, or unreadable.
+        RunRecordsError: the task log holds damaged, foreign or conflicting records (run
+            `crucible repair RUN_DIR`).
+    """
     from crucible_harness._analysis import analyse
+    from crucible_harness._experiment import AnalysisConfig
     from crucible_harness._report import write_reports
 
     store = RunStore.open(Path(run_dir))
     manifest = store.manifest
     exp = manifest["experiment"]
-    from crucible_harness._experiment import AnalysisConfig
-
-    settings: dict[str, Any] = dict(exp["analysis"])
-    if settings.get("primary"):
-        settings["primary"] = tuple(settings["primary"])
-    config = AnalysisConfig(**settings)
+    try:
+        settings: dict[str, Any] = dict(exp["analysis"])
+        if settings.get("primary"):
+            settings["primary"] = tuple(settings["primary"])
+        config = AnalysisConfig(**settings)
+    except (KeyError, TypeError, ValueError) as err:
+        raise RunDirectoryError(
+            f"{store.path / 'manifest.json'} has no readable analysis settings ({err}); "
+            "was it edited? restore it, or analyse the records with `analyse`",
+            path=str(store.path),
+        ) from err
     conditions = [c["name"] for c in exp["conditions"]]
-    analysis = analyse(
-        tuple(store.records), conditions=conditions, config=config, manifest=manifest
-    )
-    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
-    state = store.read_status() or {}
     total = len(conditions) * len(manifest["items"]) * int(exp["repeats"])
-    status = state.get("status", "interrupted")
-    if (
-        len(store.records) < total and status == "complete"
-    ):  # pragma: no cover - defensive
-        status = "interrupted"
-    return RunResult(run_id=str(manifest["run_id"]), run_dir=store.path, status=status, records=tuple(store.records),
-                     spent=sum(float(r.get("cost") or 0.0) for r in store.records), pending=total - len(store.records),
-                     analysis=analysis, reports=reports)  # fmt: skip
+    status, reason = _state(store, total)
+    analysis = analyse(
+        tuple(store.records), conditions=conditions, config=config,
+        manifest={**manifest, "run_state": run_state(store, status, reason)},
+    )  # fmt: skip
+    try:
+        reports = (
+            write_reports(analysis, store.path, formats=formats) if formats else {}
+        )
+    except OSError as err:
+        from crucible_harness._store import _os_error
+
+        raise _os_error(err, store.path, doing="write the reports") from err
+    return RunResult(run_id=str(manifest["run_id"]), run_dir=store.path, status=status,  # type: ignore[arg-type]
+                     records=tuple(store.records), spent=sum(float(r.get("cost") or 0.0) for r in store.records),
+                     pending=max(0, total - len(store.records)), analysis=analysis, reports=reports, reason=reason)  # fmt: skip
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -913,6 +1077,8 @@ class RunProgress(RenderMixin):
     """Dollars spent."""
     by_condition: Mapping[str, int]
     """Recorded tasks per condition."""
+    reason: str | None = None
+    """Why the run stopped, when it did not finish (`failed`, `interrupted`)."""
 
     def _view(self) -> View:
         return View(
@@ -922,6 +1088,7 @@ class RunProgress(RenderMixin):
                 ("pending", self.pending),
                 ("errors", self.errors),
                 ("spent (USD)", self.spent),
+                *([("reason", self.reason)] if self.reason else []),
             ],
             tables=[
                 Table(
@@ -935,23 +1102,22 @@ class RunProgress(RenderMixin):
 def status(run_dir: str | Path) -> RunProgress:
     """How far a run directory got: recorded, pending and failed tasks and spend (cheap; no analysis).
 
-    A run that is still writing, or was killed, shows `running` (no final status yet) or the
-    status its last session wrote.
+    A run that is still writing shows `running`; one whose process was killed shows
+    `interrupted`; otherwise the status its last session wrote (and, for `failed`, why).
+
+    Raises:
+        RunRecordsError: the task log holds damaged, foreign or conflicting records (run
+            `crucible repair RUN_DIR`).
     """
     store = RunStore.open(Path(run_dir))
     exp = store.manifest["experiment"]
     total = len(exp["conditions"]) * len(store.manifest["items"]) * int(exp["repeats"])
-    written = store.read_status()
-    by_condition: dict[str, int] = {}
+    by_condition: dict[str, int] = {c["name"]: 0 for c in exp["conditions"]}
     for r in store.records:
-        by_condition[r["condition"]] = by_condition.get(r["condition"], 0) + 1
-    state = "running" if written is None else str(written["status"])
-    if (
-        state == "complete" and len(store.records) < total
-    ):  # pragma: no cover - defensive
-        state = "interrupted"
+        by_condition[r["condition"]] += 1
+    state, reason = _state(store, total)
     return RunProgress(
         run_id=str(store.manifest["run_id"]), status=state, recorded=len(store.records),
-        pending=total - len(store.records), errors=sum(r["status"] != "ok" for r in store.records),
-        spent=sum(float(r.get("cost") or 0.0) for r in store.records), by_condition=by_condition,
+        pending=max(0, total - len(store.records)), errors=sum(r["status"] != "ok" for r in store.records),
+        spent=sum(float(r.get("cost") or 0.0) for r in store.records), by_condition=by_condition, reason=reason,
     )  # fmt: skip
