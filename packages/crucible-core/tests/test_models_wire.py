@@ -584,9 +584,13 @@ def test_cache_tokens_priced_at_their_own_rates_and_worst_case() -> None:
     assert PRICES["gpt-4o"].as_of == PRICING_AS_OF and PRICES["gpt-4o"].source
     model = OpenAIModel("gpt-4o-mini", api_key=KEY)
     request = Request(prompt="x" * 400, max_tokens=1000, n=2)
+    # an upper bound: a token per UTF-8 byte (400) + 8 for the message + 8 for the reply
     assert model.worst_case_cost(request) == pytest.approx(
-        (104 * 0.15 + 2000 * 0.60) / 1e6
+        (416 * 0.15 + 2000 * 0.60) / 1e6
     )
+    # 200 bytes: never fewer tokens than bytes
+    wide = Request(prompt="é" * 100, max_tokens=1)
+    assert model.worst_case_cost(wide) == pytest.approx((216 * 0.15 + 0.60) / 1e6)
     local = OpenAIModel(
         "my-model", provider="openai-compatible", base_url="http://h/v1"
     )
@@ -594,7 +598,7 @@ def test_cache_tokens_priced_at_their_own_rates_and_worst_case() -> None:
     priced = OpenAIModel("my-model", provider="openai-compatible", base_url="http://h/v1",
                          price=Price(input=1, output=1))  # fmt: skip
     assert priced.worst_case_cost(Request(prompt="q")) == pytest.approx(
-        (5 + priced.max_tokens) / 1e6
+        (17 + priced.max_tokens) / 1e6
     )
     named = build_model("openai-compatible:http://h/v1#openai/gpt-4o-mini")
     assert named.worst_case_cost(request) == model.worst_case_cost(request)  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import math
 import random
 import sys
 import time
@@ -144,18 +145,36 @@ class Estimate(RenderMixin):
 
 
 def _price_per_task(
-    condition: Condition, model: Any, item_chars: float
+    condition: Condition, model: Any, item_chars: float, prompt: str | None = None
 ) -> float | None:
-    """An upper bound of one task's cost, reserved against the budget before the task starts."""
+    """An upper bound of one task's cost, reserved against the budget before the task starts.
+
+    For an HTTP model it is the model's own worst case for the task's prompt (`prompt`, else
+    one of `item_chars` characters): its price at `max_tokens` of output, which every request
+    carries. `None` when the price is unknown.
+    """
     if condition.cost_per_task is not None:
         return condition.cost_per_task
     fallback = condition.target if isinstance(condition.target, str) else None
-    return _price_of(model, item_chars, fallback_id=fallback)
+    return _price_of(model, item_chars, fallback_id=fallback, prompt=prompt)
 
 
 def _price_of(
-    model: Any, item_chars: float, *, fallback_id: str | None = None
+    model: Any,
+    item_chars: float,
+    *,
+    fallback_id: str | None = None,
+    prompt: str | None = None,
 ) -> float | None:
+    worst = getattr(model, "worst_case_cost", None)
+    if callable(
+        worst
+    ):  # an HTTP model: price x (input bound + max_tokens), None if unpriced
+        from crucible_core.models import Request
+
+        text = prompt if prompt is not None else "x" * math.ceil(item_chars)
+        found = worst(Request(prompt=text or " "))
+        return None if found is None else float(found)
     profile = getattr(model, "profile", None)
     if profile is not None and getattr(profile, "price_per_query", None) is not None:
         return float(profile.price_per_query)
@@ -163,7 +182,7 @@ def _price_of(
     if (
         inner is not None and hedger is not None
     ):  # a HedgedModel: every attempt is billed
-        one = _price_of(inner, item_chars)
+        one = _price_of(inner, item_chars, prompt=prompt)
         return (
             None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
         )
@@ -171,7 +190,7 @@ def _price_of(
     if (
         isinstance(members, tuple) and members
     ):  # an Ensemble: every member may be called
-        prices = [_price_of(m, item_chars) for m in members]
+        prices = [_price_of(m, item_chars, prompt=prompt) for m in members]
         return (
             None
             if any(p is None for p in prices)
@@ -320,7 +339,7 @@ def _output(value: Any) -> ConditionOutput:
         usage = value.usage
         return ConditionOutput(
             prediction=text,
-            cost=float(value.cost or 0.0),
+            cost=None if value.cost is None else float(value.cost),
             latency=getattr(value, "latency", None),
             input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
             output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
@@ -331,7 +350,8 @@ def _output(value: Any) -> ConditionOutput:
         )
     answer = getattr(value, "answer", None)
     if answer is not None and hasattr(value, "consensus"):  # an ensemble result
-        return ConditionOutput(prediction=answer, cost=float(getattr(value, "cost", 0.0) or 0.0),
+        spent = getattr(value, "cost", None)
+        return ConditionOutput(prediction=answer, cost=None if spent is None else float(spent),
                                latency=getattr(value, "latency", None), metadata={"consensus": value.consensus})  # fmt: skip
     return ConditionOutput(prediction=value)
 
@@ -364,10 +384,49 @@ async def _call(
         return _output(value)
     from crucible_core.models import Request
 
-    prompt = item.input if isinstance(item.input, str) else str(item.input)
-    request = Request(prompt=prompt, reference=_reference(item), kind=_kind_for(item, scorer),  # type: ignore[arg-type]
+    request = Request(prompt=_prompt(item), reference=_reference(item), kind=_kind_for(item, scorer),  # type: ignore[arg-type]
                       metadata={"item": item.id, "repeat": ctx.repeat})  # fmt: skip
     return _output(await target.complete(request))
+
+
+def _prompt(item: HarnessItem) -> str:
+    return item.input if isinstance(item.input, str) else str(item.input)
+
+
+def _owns_retries(condition: Condition, target: Any) -> bool:
+    """Whether the target retries its own requests (an HTTP model with a retry policy).
+
+    The harness then makes one attempt per task: wrapping the model's retries in its own would
+    multiply the requests one failing task sends (3 harness x 4 model attempts = 12).
+    """
+    return condition.kind != "callable" and getattr(target, "retry", None) is not None
+
+
+def _wire_attempts(found: Any) -> int:
+    """Requests one harness attempt sent: the model's own count.
+
+    On a completion it is kept in the output's metadata; on an error it is `attempt`, the
+    attempt that failed last.
+    """
+    if isinstance(found, Mapping):
+        values = [found.get("attempts")]
+    else:
+        values = [getattr(found, "attempts", None), getattr(found, "attempt", None)]
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+    return 1
+
+
+def _error_cost(error: BaseException, *, unpriced: bool) -> float | None:
+    """A failed task's cost: what the error says, else $0 for a priced target, unknown otherwise.
+
+    A request the provider refused is not billed; for a model without a price nothing is known.
+    """
+    found = getattr(error, "cost", None)
+    if isinstance(found, int | float) and not isinstance(found, bool):
+        return float(found)
+    return None if unpriced else 0.0
 
 
 def _transient(error: BaseException) -> bool:
@@ -506,6 +565,7 @@ async def _execute(
             timeout=cfg.timeout,
         )
         target = targets[c.name]
+        own_retries = _owns_retries(c, target)
         started = dt.datetime.now(dt.UTC)
         wall = time.perf_counter()
         attempts = 0
@@ -527,22 +587,27 @@ async def _execute(
 
                 async def attempt_once() -> ConditionOutput:
                     nonlocal attempts
-                    attempts += 1
                     if bucket is not None:
                         await bucket.acquire()
                     try:
                         async with asyncio.timeout(cfg.timeout):
-                            return await _call(c, target, item, ctx, scorer)
+                            found = await _call(c, target, item, ctx, scorer)
                     except TimeoutError as err:
+                        attempts += _wire_attempts(err)
                         raise ProviderTimeoutError(
                             f"task took longer than {cfg.timeout} s",
                             timeout=cfg.timeout,
                         ) from err
+                    except Exception as err:
+                        attempts += _wire_attempts(err)
+                        raise
+                    attempts += _wire_attempts(found.metadata)
+                    return found
 
                 try:  # the first attempt runs without the retry machinery: most tasks need no retry
                     out = await attempt_once()
                 except Exception as first:
-                    if cfg.retries == 0 or not _transient(first):
+                    if cfg.retries == 0 or own_retries or not _transient(first):
                         raise
                     await asyncio.sleep(policy.wait(1, first))
                     async for attempt in retry_rest.context():
@@ -564,7 +629,7 @@ async def _execute(
                 Exception
             ) as err:  # recorded with its error; never dropped from the denominator
                 record.update(status="error", prediction=None, correct=False if item.expected is not None else None, score=None,
-                              latency=time.perf_counter() - wall, cost=float(getattr(err, "cost", 0.0) or 0.0),
+                              latency=time.perf_counter() - wall, cost=_error_cost(err, unpriced=prices[c.name] is None and c.kind != "callable"),
                               input_tokens=0, output_tokens=0, metadata={},
                               error_type=type(err).__name__, error=str(err)[:2000])  # fmt: skip
             record.update(attempts=attempts, wall_time=time.perf_counter() - wall, started_at=started.isoformat(),
@@ -574,9 +639,12 @@ async def _execute(
                 if record["status"] == "ok"
                 else events.HARNESS_TASK_EXCEPTION
             )
-            events.emit(name, {"duration": record["wall_time"], "cost": float(record["cost"])},
+            measured = {"duration": record["wall_time"]}
+            if record["cost"] is not None:
+                measured["cost"] = float(record["cost"])
+            events.emit(name, measured,
                         {"correct": record["correct"], "error_type": record["error_type"]})  # fmt: skip
-        guard.settle(c.name, reserved, float(record["cost"]))
+        guard.settle(c.name, reserved, float(record["cost"] or 0.0))
         record = store.add(record)
         bar.tick(guard.total_spent, error=record["status"] != "ok")
 
@@ -589,6 +657,8 @@ async def _execute(
                 return
             c, item, repeat = queue.popleft()
             price = prices[c.name]
+            if price is not None and c.cost_per_task is None:
+                price = _price_per_task(c, targets[c.name], chars, _prompt(item))
             reserve = max(price if price is not None else 0.0, guard.largest[c.name])
             if not guard.try_reserve(
                 c.name, reserve
@@ -650,8 +720,20 @@ async def run_async(
     confirm: Callable[[Estimate], bool] | None = None,
     progress: bool = False,
     on_budget: Literal["stop", "raise"] = "stop",
+    budget_unpriced: Literal["refuse", "allow"] = "refuse",
 ) -> RunResult:
-    """Run an experiment (the coroutine twin of [`run`][crucible_harness.run])."""
+    """Run an experiment (the coroutine twin of [`run`][crucible_harness.run]).
+
+    With a budget, every condition's worst-case cost per task must be known before anything is
+    sent; a condition whose model has no price makes the run refuse to start
+    (`ExperimentDefinitionError` naming it and how to price it) unless `budget_unpriced="allow"`
+    accepts that its spending is unknown and not counted against the budget.
+    """
+    if budget_unpriced not in ("refuse", "allow"):
+        raise ExperimentDefinitionError(
+            f"budget_unpriced must be 'refuse' or 'allow', got {budget_unpriced!r}",
+            field="budget_unpriced",
+        )
     if not isinstance(experiment, Experiment):
         raise ExperimentDefinitionError(
             f"run() needs an Experiment, got {type(experiment).__name__}",
@@ -671,11 +753,44 @@ async def run_async(
     targets = _build_targets(experiment)
     options = _Options(formats=formats, dry_run=dry_run, confirm=confirm, progress=progress, on_budget=on_budget)  # fmt: skip
     try:
+        if not dry_run and budget_unpriced == "refuse":
+            _refuse_unpriced(experiment, items, targets)
         return await _run_session(
             experiment, items, source, scorer, targets, options, output_dir=output_dir, resume=resume
         )  # fmt: skip
     finally:
         await _close(targets, experiment)
+
+
+def _refuse_unpriced(
+    experiment: Experiment, items: Sequence[HarnessItem], targets: Mapping[str, Any]
+) -> None:
+    """Refuse a budgeted run with a condition whose worst-case cost per task is unknown."""
+    budget = experiment.budget
+    if budget.max_total is None and budget.max_per_condition is None:
+        return
+    chars = sum(len(_prompt(i)) for i in items) / max(1, len(items))
+    for c in experiment.conditions:
+        if c.kind == "callable" and c.cost_per_task is None:
+            continue  # a function's cost is what it reports; it sends no model request itself
+        if _price_per_task(c, targets[c.name], chars) is not None:
+            continue
+        target = targets[c.name]
+        model = getattr(target, "id", None) or (
+            c.target if isinstance(c.target, str) else type(target).__name__
+        )
+        raise ExperimentDefinitionError(
+            f"condition {c.name!r} uses model {model!r}, which has no known price, and the run has a "
+            "budget: crucible cannot reserve its worst case before sending, so the budget could be "
+            "exceeded. Give it a price (build the model with `price=Price(input=..., output=...)` "
+            "in dollars per million tokens, or `?price_input=...&price_output=...` on the model "
+            "string, or add a `crucible_core.models.PRICES` entry), set the condition's "
+            "`cost_per_task=`, or pass `budget_unpriced=\"allow\"` to run() to accept that its "
+            "spending is unknown and not counted against the budget",
+            field="budget",
+            condition=c.name,
+            model=model,
+        )  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
@@ -960,7 +1075,7 @@ def run(experiment: Experiment, **options: Any) -> RunResult:
     with bounded concurrency, timeouts, retries and rate limits, writes every finished task to the
     run directory as it completes, stops before crossing the budget, then analyses and writes
     reports. Same options as [`run_async`][crucible_harness.run_async]: `output_dir`, `resume`,
-    `formats`, `dry_run`, `confirm`, `progress`, `on_budget`.
+    `formats`, `dry_run`, `confirm`, `progress`, `on_budget`, `budget_unpriced`.
     """
     return run_sync(run_async(experiment, **options))
 

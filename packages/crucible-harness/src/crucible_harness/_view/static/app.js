@@ -31,6 +31,7 @@
     return query ? url + "?" + new URLSearchParams(query).toString() : url;
   }
   function money(v) { return v === null || v === undefined ? "–" : "$" + (Math.abs(v) < 0.01 && v !== 0 ? v.toFixed(6) : v.toFixed(4)); }
+  function cost(v) { return v === null || v === undefined ? "unknown" : money(v); }  // unknown: no price, never $0
   function pct(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%"; }
   function secs(v) { return v === null || v === undefined ? "–" : v < 1 ? (1000 * v).toFixed(0) + " ms" : v.toFixed(2) + " s"; }
   function when(v) {
@@ -175,7 +176,7 @@
     function renderQuick() {
       clear(quick).appendChild(table(["condition", "tasks", "errors", "accuracy", "95% CI (Wilson)", "P50", "P95", "P99", "spend", "$/task", "tokens in/out"],
         summary.map((r) => [r.condition, r.tasks, r.errors, pct(r.accuracy), r.ci ? "[" + pct(r.ci[0]) + ", " + pct(r.ci[1]) + "]" : "–",
-          secs(r.p50), secs(r.p95), secs(r.p99), money(r.spent), money(r.cost_per_task),
+          secs(r.p50), secs(r.p95), secs(r.p99), cost(r.spent), cost(r.cost_per_task),
           (r.input_tokens === null ? "–" : r.input_tokens.toFixed(0)) + " / " + (r.output_tokens === null ? "–" : r.output_tokens.toFixed(0))]),
         { "data-testid": "summary-table" }));
     }
@@ -335,7 +336,7 @@
       node.dataset.index = String(r.index);
       const cells = node.children;
       const values = [String(r.index), r.condition, r.item, r.repeat === null ? "–" : String(r.repeat), null, r.prediction + (r.truncated ? "…" : ""),
-        secs(r.latency), money(r.cost), (r.input_tokens ?? "–") + " / " + (r.output_tokens ?? "–"), r.attempts === null ? "–" : String(r.attempts), r.error_type || ""];
+        secs(r.latency), cost(r.cost), (r.input_tokens ?? "–") + " / " + (r.output_tokens ?? "–"), r.attempts === null ? "–" : String(r.attempts), r.error_type || ""];
       values.forEach((v, j) => {
         if (j === 4) { clear(cells[j]).appendChild(verdict(r)); return; }
         cells[j].textContent = v;
@@ -419,7 +420,7 @@
           el("div", {}, el("strong", { text: "repeat " + r.repeat + " · " }), verdict(r), r.score !== null && r.score !== undefined ? " · score " + fmt(r.score, 3) : ""),
           el("pre", { class: "prediction", text: r.prediction === null || r.prediction === undefined ? "(no answer)" : typeof r.prediction === "string" ? r.prediction : json(r.prediction) }),
           r.error ? el("pre", { class: "bad", text: (r.error_type || "error") + ": " + r.error }) : null,
-          facts([["latency", secs(r.latency)], ["cost", money(r.cost)], ["tokens", (r.input_tokens ?? "–") + " in / " + (r.output_tokens ?? "–") + " out"],
+          facts([["latency", secs(r.latency)], ["cost", cost(r.cost)], ["tokens", (r.input_tokens ?? "–") + " in / " + (r.output_tokens ?? "–") + " out"],
             ["attempts", String(r.attempts ?? "–")], ["finished", when(r.finished_at)]]),
           r.metadata && Object.keys(r.metadata).length ? el("details", {}, el("summary", { text: "metadata (verdict details, sandbox result, model)" }), el("pre", { text: json(r.metadata) })) : null,
           Object.keys(extra).length ? el("details", {}, el("summary", { text: "other fields" }), el("pre", { text: json(extra) })) : null));
