@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def test_guide_examples_run(
         pytest.skip(f"{page.name} has no python blocks")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRUCIBLE_CACHE_DIR", str(tmp_path / "cache"))
+    # the guides read real benchmark files from the shared datasets when told where they are
+    shared = (
+        Path(os.environ.get("CRUCIBLE_SHARED_DIR", ROOT.parent / "shared")) / "datasets"
+    )
+    monkeypatch.setenv("CRUCIBLE_DATASETS", str(shared))
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for number, code in enumerate(blocks, start=1):
         try:

@@ -23,8 +23,8 @@ import numpy as np
 from crucible_core.models import LATENCY_CLASSES
 from crucible_hedging import (
     Adaptive,
-    Budget,
     Fixed,
+    HedgeBudget,
     Hedger,
     Outcome,
     Parametric,
@@ -66,7 +66,7 @@ def simulated() -> None:
             }
             for label, policy in policies.items():
                 report = simulate(
-                    model, policy, n=N, seed=1, budget=Budget(ratio=budget)
+                    model, policy, n=N, seed=1, budget=HedgeBudget(ratio=budget)
                 ).report
                 print(_row(f"{label}, budget {budget:.0%}", report))
         print(f"  ({time.perf_counter() - started:.1f} s for this profile)")
@@ -102,7 +102,7 @@ async def real_time() -> None:
                 ("no hedging", Hedger(policy=Fixed(delay=0.0), max_hedges=0)),
                 (
                     "Percentile(95), budget 5%",
-                    Hedger(policy=Percentile(p=95), budget=Budget(ratio=0.05)),
+                    Hedger(policy=Percentile(p=95), budget=HedgeBudget(ratio=0.05)),
                 ),
             ):
                 gate = asyncio.Semaphore(concurrency)
@@ -174,7 +174,7 @@ def overhead() -> None:
             _ = loop.time() - start
 
     async def ours(n: int) -> None:
-        hedger = Hedger(policy=Percentile(p=95), budget=Budget(ratio=0.05))
+        hedger = Hedger(policy=Percentile(p=95), budget=HedgeBudget(ratio=0.05))
         for _ in range(n):
             await hedger.request(instant)
 

@@ -8,6 +8,12 @@ Run from the repository root:
 Each timing is the best of several repeats (after a warm-up call, so lazy imports are excluded);
 ratios are crucible / peer (below 1 means crucible is faster). Targets (issue 3): within 1.5× of raw
 scipy, faster than pingouin, bootstrap of 10 000 × 1000 under 100 ms.
+
+r × c Fisher (issue 17) is timed against R's own FEXACT (Mehta–Patel network algorithm, ACM 643)
+through the `fexact` package at R's default workspace (200 000), on tables R handles with it; scipy
+has no r × c Fisher test. `fexact` is a benchmark-only peer, installed into the benchmark's
+environment by hand (`VIRTUAL_ENV=/tmp/venv-bench uv pip install fexact`); without it those rows
+are skipped. `--no-fisher` skips them too.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument(
         "--n", type=int, default=100, help="observations per group for the tests"
+    )
+    parser.add_argument(
+        "--no-fisher", action="store_true", help="skip the r x c Fisher rows"
     )
     args = parser.parse_args()
 
@@ -110,6 +119,42 @@ def main() -> None:
             f"{name:58s} {t['crucible'] * 1e3:9.3f}ms {t['scipy'] * 1e3:9.3f}ms "
             f"{t['pingouin'] * 1e3:9.3f}ms {t['crucible'] / t['scipy']:8.2f}x "
             f"{t['crucible'] / t['pingouin']:10.2f}x"
+        )
+    if not args.no_fisher:
+        fisher_rxc(repeat=max(1, min(args.repeat, 3)))
+
+
+def fisher_rxc(*, repeat: int) -> None:
+    """r × c Fisher p-values and timings: crucible's network algorithm against R's FEXACT."""
+    try:
+        import fexact
+    except ImportError:
+        print(
+            "\nr x c Fisher: skipped (install the peer: `uv pip install fexact` into this env)"
+        )
+        return
+    rng = np.random.default_rng(5)
+    tables = {
+        "Agresti 4x4 job satisfaction (n=96)": np.array(
+            [[1, 2, 1, 0], [3, 3, 6, 1], [10, 10, 14, 9], [6, 7, 12, 11]]
+        ),
+        "2x5 (n=60)": rng.multinomial(60, [0.1] * 10).reshape(2, 5),
+        "3x4 (n=80)": rng.multinomial(80, [1 / 12] * 12).reshape(3, 4),
+        "2x3 (n=300)": rng.multinomial(300, [1 / 6] * 6).reshape(2, 3),
+    }
+    print(
+        f"\n{'r x c Fisher (R FEXACT, workspace 200000)':42s} {'crucible':>11s} "
+        f"{'FEXACT':>11s} {'vs FEXACT':>9s} {'|p - p_R|':>10s}"
+    )
+    for name, table in tables.items():
+        t = table.astype(np.int64)
+        ours = cb.fisher_exact(t).pvalue
+        ref = float(fexact.fexact(t))
+        a = best_of(lambda t=t: cb.fisher_exact(t), repeat=repeat, number=1)
+        b = best_of(lambda t=t: fexact.fexact(t), repeat=repeat, number=1)
+        print(
+            f"{name:42s} {a * 1e3:9.3f}ms {b * 1e3:9.3f}ms {a / b:8.1f}x "
+            f"{abs(ours - ref):10.1e}"
         )
 
 

@@ -373,3 +373,144 @@ def test_power_solving_for_n_never_goes_below_the_minimum():
     assert check.power == pytest.approx(0.8, abs=1e-9)
     with pytest.raises(cb.ConvergenceError, match="smallest allowed n1"):
         cb.power_ttest_unequal(effect_size=3.0, n2=50, power=0.5)
+
+
+# ---------------------------------------------------------------- noncentral-t CIs at huge |t|
+
+
+@pytest.mark.parametrize("t", [50.5, 80.0, 300.0, 2000.0])
+@pytest.mark.parametrize("df", [2, 9, 60, 800])
+def test_nct_ci_beyond_the_direct_range_inverts_scipys_noncentral_t(t, df):
+    from scipy.special import nctdtr
+
+    from crucible_bench._effect import nct_ci
+
+    lo, hi = nct_ci(t, df, 0.95)
+    # scipy's own cdf is good to ~1e-8 here, which bounds the agreement
+    assert nctdtr(df, lo, t) == pytest.approx(0.975, abs=2e-8)
+    assert nctdtr(df, hi, t) == pytest.approx(0.025, abs=2e-8)
+    nlo, nhi = nct_ci(-t, df, 0.95)
+    assert (nlo, nhi) == (-hi, -lo)
+
+
+def test_nct_ci_is_continuous_where_the_method_switches():
+    from crucible_bench._effect import nct_ci
+
+    below = nct_ci(50.0, 7, 0.9)
+    above = nct_ci(50.0 + 1e-9, 7, 0.9)
+    assert above[0] == pytest.approx(below[0], rel=1e-9)
+    assert above[1] == pytest.approx(below[1], rel=1e-9)
+
+
+@pytest.mark.parametrize("t", [1.3e5, 1e7, -4e9, 1e14])
+@pytest.mark.parametrize("df", [1, 5, 40, 10_000])
+def test_nct_ci_at_huge_t_keeps_the_width_the_sd_uncertainty_gives(t, df):
+    # as t → ∞, P(T ≤ t) → P(S ≥ δ/t) with S = √(χ²_ν/ν): the limits tend to |t|·S's quantiles
+    from scipy.special import chdtri
+
+    from crucible_bench._effect import nct_ci
+
+    lo, hi = nct_ci(t, df, 0.95)
+    q_lo = math.sqrt(chdtri(df, 0.975) / df)
+    q_hi = math.sqrt(chdtri(df, 0.025) / df)
+    expect = (t * q_lo, t * q_hi) if t > 0 else (t * q_hi, t * q_lo)
+    assert lo == pytest.approx(expect[0], rel=1e-6)
+    assert hi == pytest.approx(expect[1], rel=1e-6)
+    assert hi - lo > 0.01 * abs(t)
+
+
+def test_cohen_dz_ci_for_a_huge_t_is_not_zero_width():
+    from scipy.special import chdtri
+
+    base = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    noise = np.array([1, -1, 2, -2, 1, -1]) * 1e-6
+    r = cb.cohen_dz(base + 1.0 + noise, base)
+    dz = r.estimate
+    assert abs(dz * math.sqrt(6)) > 1e5
+    lo, hi = r.confidence_interval
+    assert lo < dz < hi
+    assert lo == pytest.approx(dz * math.sqrt(chdtri(5, 0.975) / 5), rel=1e-4)
+    g = cb.hedges_g(base + 1e7, base + np.array([1, -1, 2, -2, 1, -1]) * 1e-3)
+    assert g.confidence_interval[0] < g.estimate < g.confidence_interval[1]
+
+
+# ---------------------------------------------------------------- correlations at |r| = 1
+
+
+@pytest.mark.parametrize(
+    ("sign", "alternative", "expected"),
+    [
+        (1, "two-sided", (1.0, 1.0)),
+        (1, "greater", (1.0, 1.0)),
+        (1, "less", (-1.0, 1.0)),
+        (-1, "two-sided", (-1.0, -1.0)),
+        (-1, "greater", (-1.0, 1.0)),
+        (-1, "less", (-1.0, -1.0)),
+    ],
+)
+@pytest.mark.parametrize("method", [cb.pearson, cb.spearman, cb.kendall])
+def test_one_sided_correlation_ci_at_perfect_correlation_runs_to_the_far_end(
+    sign, alternative, expected, method
+):
+    x = [1, 2, 3, 4, 5, 6, 7]
+    y = [sign * v for v in x]
+    r = method(x, y, alternative=alternative)
+    assert r.statistic == sign
+    assert r.confidence_interval == expected
+
+
+# ---------------------------------------------------------------- Cohen's f as η² → 1
+
+
+def test_cohen_f_keeps_full_precision_as_eta_squared_approaches_one():
+    from fractions import Fraction
+
+    groups = [[0.0, 2.0**-30], [1.0, 1.0 + 2.0**-30]]
+    r = cb.anova_oneway(*groups)
+    # exact: SSb = 4·(1/2)² = 1, SSw = 2·2·(2^-31)² = 2^-60, f = √(SSb/SSw) = 2^30
+    ssw = sum(
+        sum((Fraction(v) - sum(map(Fraction, g)) / len(g)) ** 2 for v in g)
+        for g in groups
+    )
+    assert r.eta_squared == pytest.approx(1.0)
+    assert math.isfinite(r.cohen_f)
+    assert r.cohen_f == pytest.approx(math.sqrt(1 / float(ssw)), rel=1e-12)
+    assert cb.welch_anova(*groups).cohen_f == pytest.approx(r.cohen_f, rel=1e-12)
+
+
+# ---------------------------------------------------------------- η² CI at huge F, Levene undefined
+
+
+def test_ncf_cdf_beyond_scipys_range_matches_scipy_where_both_work():
+    from scipy.special import ncfdtr
+
+    from crucible_bench._effect import _ncf_cdf_large
+
+    for df1, df2 in ((1, 4), (3, 30), (2, 200)):
+        for lam in (1e9, 5e9):
+            for ratio in (0.9, 1.0, 1.1):
+                f = lam * ratio / df1
+                # the normal law of χ²'(df1, λ) is off by its skewness ≈ 3/√λ ≈ 1e-4, which the
+                # much wider χ²_df2 smooths to ≲ 1e-7 in P(F' ≤ f)
+                assert _ncf_cdf_large(df1, df2, lam, f) == pytest.approx(
+                    float(ncfdtr(df1, df2, lam, f)), abs=1e-7
+                )
+
+
+@pytest.mark.parametrize("gap", [1e3, 1e6, 1e9, 1e15])
+def test_eta_squared_ci_at_huge_f_is_defined_and_contains_the_estimate(gap):
+    r = cb.eta_squared([0, 1, 2], [gap, gap + 1, gap + 2])
+    lo, hi = r.confidence_interval
+    assert 0 <= lo <= r.estimate <= hi <= 1
+
+
+@pytest.mark.parametrize(
+    "groups", [([1.0, 2.0], [3.0, 5.0]), ([1.0, 2.0], [3.0, 5.0], [0.0, 9.0])]
+)
+def test_levene_without_within_group_spread_of_deviations_is_refused(groups):
+    # each group of two: |x − median| is the same for both values, so W = 0/0 (scipy: NaN)
+    with pytest.raises(cb.InsufficientDataError, match="deviations"):
+        cb.levene(*groups)
+    r = cb.compare_groups({f"g{i}": g for i, g in enumerate(groups)})
+    assert "not checkable" in r.interpretation or r.method
+    assert 0 <= r.pvalue <= 1

@@ -329,6 +329,14 @@ def _data_callers() -> dict[str, Callable[[Any], Any]]:
         "compare_groups": lambda b: cb.compare_groups({"a": b, "b": Y}),
         "compare_accuracy": lambda b: cb.compare_accuracy(b, [1, 0, 1, 1]),
         "plan_sample_size": lambda b: cb.plan_sample_size(b, Y[:4]),
+        "confidence_sequence": lambda b: cb.confidence_sequence(b),
+        "paired_confidence_sequence": lambda b: cb.paired_confidence_sequence(
+            b, [0.5, 0.2, 0.4, 0.9]
+        ),
+        "proportion_difference_sequence": lambda b: cb.proportion_difference_sequence(
+            b, [1, 0, 1, 1]
+        ),
+        "e_bh": lambda b: cb.e_bh(b),
     }
 
 
@@ -410,3 +418,45 @@ def test_int64_correlation_equals_the_correlation_of_the_offsets(offsets, base):
     assert cb.pearson(x, y).statistic == pytest.approx(
         cb.pearson(offsets, y).statistic, rel=1e-13, abs=1e-15
     )
+
+
+TWO_SAMPLE_SCALE_FREE = {
+    "pearson": cb.pearson,
+    "spearman": cb.spearman,
+    "mann_whitney": cb.mann_whitney,
+    "wilcoxon": cb.wilcoxon,
+    "cohens_d": cb.cohens_d,
+    "glass_delta": cb.glass_delta,
+    "cohen_dz": cb.cohen_dz,
+    "levene": cb.levene,
+}
+
+
+@given(
+    x=S.samples(min_size=5, max_size=15),
+    data=st.data(),
+    exponent=st.sampled_from([-1045, -700, -300, 300, 700, 1005]),
+    name=st.sampled_from(sorted(TWO_SAMPLE_SCALE_FREE)),
+)
+def test_scale_free_functions_are_invariant_to_power_of_two_scales(
+    x, data, exponent, name
+):
+    y = data.draw(st.lists(S.values, min_size=len(x), max_size=len(x)))
+    if len(set(y)) < 2 or all(a == b for a, b in zip(x, y, strict=True)):
+        return
+    fn = TWO_SAMPLE_SCALE_FREE[name]
+    try:
+        ref = _outputs(fn(x, y))
+    except (
+        BenchError
+    ) as err:  # e.g. d_z of constant differences: refused at every scale
+        with pytest.raises(type(err)):
+            fn(np.ldexp(np.asarray(x), exponent), np.ldexp(np.asarray(y), exponent))
+        return
+    got = _outputs(
+        fn(np.ldexp(np.asarray(x), exponent), np.ldexp(np.asarray(y), exponent))
+    )
+    for g, r in zip(got, ref, strict=True):
+        assert (math.isnan(g) and math.isnan(r)) or g == pytest.approx(
+            r, rel=1e-9, abs=1e-12
+        )

@@ -7,9 +7,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from crucible_core import events
 from crucible_core.retry import set_testing
+
+# Speed is measured by scripts/bench, never by a test: no per-example deadline (CI machines are
+# shared and a loaded one turned a Parquet round trip into a DeadlineExceeded failure).
+settings.register_profile("crucible-core", deadline=None)
+settings.load_profile("crucible-core")
 
 
 @pytest.fixture(autouse=True)

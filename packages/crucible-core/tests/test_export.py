@@ -120,3 +120,31 @@ def test_atomic_write_gives_new_files_the_umask_mode_and_keeps_an_existing_mode(
         fh.write("new")
     assert existing.read_text() == "new"
     assert stat.S_IMODE(existing.stat().st_mode) == 0o604
+
+
+def test_csv_cells_that_start_a_formula_are_made_inert(tmp_path: Path) -> None:
+    import csv
+
+    from crucible_core.export import csv_cell
+    from crucible_core.testing import (
+        CSV_INERT_TEXTS,
+        CSV_INJECTION_PAYLOADS,
+        check_csv_inert,
+    )
+
+    texts = [*CSV_INJECTION_PAYLOADS, *CSV_INERT_TEXTS]
+    rows = [
+        {"n": i, "text": t, "score": -0.5, "nested": ["=1"]}
+        for i, t in enumerate(texts)
+    ]
+    path = save_records(rows, tmp_path / "x.csv")
+    with path.open(newline="", encoding="utf-8") as fh:
+        back = list(csv.DictReader(fh))
+    check_csv_inert([r["text"] for r in back], sent=texts)
+    assert {r["score"] for r in back} == {"-0.5"}  # numbers are never touched
+    assert {r["nested"] for r in back} == {'["=1"]'}  # JSON text starts with [ or {
+    raw = save_records(rows, tmp_path / "raw.csv", neutralize_formulas=False)
+    assert [r["text"] for r in load_records(raw)] == texts
+    header = save_records([{"=cmd": 1}], tmp_path / "h.csv")
+    assert list(load_records(header)[0]) == ["'=cmd"]
+    assert csv_cell(None) == "" and csv_cell(True) is True

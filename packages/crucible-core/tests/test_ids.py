@@ -39,7 +39,7 @@ def test_id_time_is_now() -> None:
     assert before <= when <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
 
 
-@pytest.mark.parametrize("prefix", ["Exp", "1x", "a-b", "x" * 17, "../etc"])
+@pytest.mark.parametrize("prefix", ["Exp", "1x", "a-b", "x" * 17, "../etc", "exp\n"])
 def test_bad_prefix(prefix: str) -> None:
     with pytest.raises(ValidationError, match="prefix"):
         new_id(prefix)
@@ -52,3 +52,11 @@ def test_not_ids(value: object) -> None:
     assert not is_id(value)
     with pytest.raises(ValidationError):
         id_time(value)  # type: ignore[arg-type]
+
+
+def test_an_id_with_a_trailing_newline_is_not_an_id() -> None:
+    value = new_id("chain")
+    assert is_id(value)
+    assert not is_id(value + "\n") and not is_id(value + "\r\n")
+    with pytest.raises(ValidationError):
+        id_time(value + "\n")

@@ -652,3 +652,22 @@ async def test_price_option_and_retry_after_ms(
         completion = await model.complete(REQUEST)
     assert completion.cost == pytest.approx(22 / 1e6)
     assert llm_events.named("retry")[0][0]["wait"] >= 1.5
+
+
+def test_confidence_from_logprobs_is_the_geometric_mean_token_probability() -> None:
+    import math
+
+    from crucible_core.models import TokenLogprob, confidence_from_logprobs
+
+    tokens = [
+        TokenLogprob(token="4", logprob=-0.1),
+        TokenLogprob(token="2", logprob=-0.5),
+    ]
+    assert confidence_from_logprobs(tokens) == pytest.approx(math.exp(-0.3))
+    assert (
+        confidence_from_logprobs([]) is None and confidence_from_logprobs(None) is None
+    )
+    assert (
+        confidence_from_logprobs([TokenLogprob(token="x", logprob=float("nan"))])
+        is None
+    )

@@ -733,3 +733,34 @@ def test_model_construction_validates_retry_and_profile() -> None:
         SimulatedModel("gpt-4", retry=3)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="Profile"):
         SimulatedModel(3)  # type: ignore[arg-type]
+
+
+# -- confidence (#18): simulated models report a seeded, calibrated one ------------------------------
+def test_simulated_confidence_is_seeded_and_calibrated() -> None:
+
+    model = SimulatedModel("llama-3-70b", seed=4, virtual_time=True)
+    letters = ("A", "B", "C", "D")
+    requests = [
+        Request(
+            prompt=f"q{i}", reference=letters[i % 4], kind="choice", choices=letters
+        )
+        for i in range(6000)
+    ]
+    answers = [asyncio.run(model.complete(r)) for r in requests[:3]]
+    again = [asyncio.run(model.complete(r)) for r in requests[:3]]
+    assert [a.confidence for a in answers] == [b.confidence for b in again]  # seeded
+    conf, right = [], []
+    for r in requests:
+        _, correct = model.answer(r)
+        conf.append(model.confidence(r, correct=correct))
+        right.append(correct)
+    c, y = np.array(conf), np.array(right, dtype=float)
+    assert ((c > 0) & (c < 1)).all()
+    assert abs(c.mean() - model.profile.accuracy) < 0.02  # mean confidence = accuracy
+    edges = np.quantile(c, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    for lo, hi in itertools.pairwise(
+        edges
+    ):  # calibrated: among answers near c, a share c right
+        in_bin = (c >= lo) & (c <= hi)
+        assert abs(y[in_bin].mean() - c[in_bin].mean()) < 0.05, (lo, hi)
+    assert c[y == 1].mean() > c[y == 0].mean() + 0.05  # right answers are surer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -490,6 +491,8 @@ async def test_request_options_on_the_wire_and_logprobs_back(
     assert completion.texts == ("ok", "ok2")
     assert completion.logprobs is not None
     assert completion.logprobs[0].top == (("ok", -0.1), ("no", -2.5))
+    # asked for logprobs, the completion carries the geometric-mean token probability (#18)
+    assert completion.confidence == pytest.approx(math.exp(-0.1))
 
     async with GeminiModel(
         "gemini-2.0-flash", base_url=scripted_server.url, api_key=KEY, stream=False
@@ -504,6 +507,7 @@ async def test_request_options_on_the_wire_and_logprobs_back(
     }  # fmt: skip
     assert completion.texts == ("ok", "ok2")
     assert completion.logprobs is not None and completion.logprobs[0].logprob == -0.1
+    assert completion.confidence == pytest.approx(math.exp(-0.1))
 
     anthropic = AnthropicModel(
         "claude-3-5-haiku", base_url=scripted_server.url, api_key=KEY

@@ -21,7 +21,8 @@ def test_built_in_defaults_without_a_file(tmp_path: Path) -> None:
     s = load_settings(tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
     assert s.file is None
     assert s["cache_dir"] == str(tmp_path / "xdg" / "crucible" / "datasets")
-    assert s["providers.max_tokens"] == 1024
+    assert s["providers.max_tokens"] == 4096  # DEFAULT_MAX_TOKENS
+    assert s["providers.max_retries"] == 3 and s["results_dir"] == "runs"
     assert {s.source(k) for k in SETTINGS} == {"built-in"}
     assert "project file: none found" in s.render()
 
@@ -98,3 +99,40 @@ def test_bad_environment_and_unknown_explicit_keys(tmp_path: Path) -> None:
         load_settings(tmp_path, environ={}, nope=1)
     with pytest.raises(KeyError, match="not a crucible setting"):
         load_settings(tmp_path, environ={})["nope"]
+
+
+# -- consumers: HTTP models take their defaults from the settings ------------------------------------
+def _clear_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for s in SETTINGS.values():
+        monkeypatch.delenv(s.env, raising=False)
+
+
+def test_http_models_take_unset_options_from_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("aiohttp")
+    from crucible_core.models import DEFAULT_RETRY, OpenAIModel
+
+    _clear_provider_env(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    built_in = OpenAIModel("m", api_key="k")
+    assert (built_in.timeout, built_in.max_tokens) == (60.0, 4096)
+    assert built_in.retry is DEFAULT_RETRY
+    (tmp_path / "crucible.toml").write_text(
+        "[providers]\ntimeout = 12.5\nmax_tokens = 256\nmax_retries = 1\n",
+        encoding="utf-8",
+    )
+    model = OpenAIModel("m", api_key="k")
+    assert (model.timeout, model.max_tokens) == (12.5, 256)
+    assert model.retry is not None and model.retry.attempts == 2  # one retry
+    monkeypatch.setenv("CRUCIBLE_PROVIDER_TIMEOUT", "7")  # environment over the file
+    assert OpenAIModel("m", api_key="k").timeout == 7.0
+    explicit = OpenAIModel("m", api_key="k", timeout=3.0, max_tokens=9, retry=None)
+    assert (explicit.timeout, explicit.max_tokens, explicit.retry) == (3.0, 9, None)
+    # a bad value in the file names the file and the key
+    (tmp_path / "crucible.toml").write_text(
+        '[providers]\ntimeout = "soon"\n', encoding="utf-8"
+    )
+    monkeypatch.delenv("CRUCIBLE_PROVIDER_TIMEOUT")
+    with pytest.raises(ConfigurationError, match=r"providers\.timeout"):
+        OpenAIModel("m", api_key="k")

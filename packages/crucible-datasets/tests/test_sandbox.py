@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -165,7 +166,10 @@ ESCAPES = {
     ),
     "read_host_files": "print(open('/etc/hostname').read(), os.listdir('/root'), os.listdir('/work'))",
     "write_system_paths": "open('/usr/pwned', 'w').write('x')",
-    "network": "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)",
+    "network": "import socket; socket.create_connection(({host!r}, {port}), timeout=1)",
+    "abstract_unix_socket": (  # abstract names belong to the network namespace
+        "import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(1); s.connect({unix!r})"
+    ),
     "raise_rlimits": (
         "import resource; resource.setrlimit(resource.RLIMIT_NPROC, (10**6, 10**6))\n"
         "resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)"
@@ -264,10 +268,17 @@ def world(
     keep.write_text("precious")
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    # a loopback address of its own: other processes on the machine that connect to stray
+    # 127.0.0.1 ports must not look like an escape
+    host = f"127.{random.randrange(1, 255)}.{random.randrange(1, 255)}.{random.randrange(2, 255)}"
     server = socket.socket()
-    server.bind(("127.0.0.1", 0))
+    server.bind((host, 0))
     server.listen(5)
     server.setblocking(False)
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(f"\0crucible-sandbox-test-{os.getpid()}")
+    unix.listen(5)
+    unix.setblocking(False)
     signals: list[int] = []
     previous = signal.signal(signal.SIGUSR1, lambda sig, frame: signals.append(sig))
     try:
@@ -276,13 +287,16 @@ def world(
             "keep": keep,
             "decoy": decoy,
             "server": server,
+            "unix": unix,
             "signals": signals,
             "fmt": {
                 "watch": str(watch),
                 "keep": str(keep),
                 "decoy": decoy.pid,
                 "harness": os.getpid(),
+                "host": host,
                 "port": server.getsockname()[1],
+                "unix": unix.getsockname(),
             },
         }
     finally:
@@ -290,6 +304,7 @@ def world(
         decoy.kill()
         decoy.wait()
         server.close()
+        unix.close()
 
 
 def _snapshot(path: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -314,10 +329,10 @@ def _contained(
     assert isinstance(decoy, subprocess.Popen)
     assert decoy.poll() is None, "the decoy process was killed"
     assert world["signals"] == [], "the program signalled the process running the tests"
-    server = world["server"]
-    assert isinstance(server, socket.socket)
-    with pytest.raises(BlockingIOError):
-        server.accept()
+    for listener in (world["server"], world["unix"]):
+        assert isinstance(listener, socket.socket)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
     assert FAKE_KEY not in result.stdout and FAKE_KEY not in result.stderr
     assert not result.passed, result
 
@@ -426,7 +441,22 @@ def test_reasons_are_reported(backend: str, problem: dict[str, str]) -> None:
     assert run("    raise SystemExit(0)\n").reason == "forged_exit"
     assert run("    os._exit(0)\nimport os\n").reason == "forged_exit"
     assert run("    os._exit(3)\nimport os\n").reason == "exit"
-    assert run("    os.kill(os.getpid(), 11)\nimport os\n").reason == "crash"
+    crash = run("    os.kill(os.getpid(), 11)\nimport os\n")
+    assert (crash.reason, crash.message) == (
+        "crash",
+        "the program was killed by SIGSEGV",
+    )
+    # the CPU-time limit (the program lowers its own soft limit to 1 s): also a timeout. Under
+    # CodeCheck, where the completion runs in the judge's child: a plain program is PID 1 of its
+    # namespace, which SIGXCPU (not forced, unlike the hard limit's SIGKILL) does not reach.
+    spin = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (1, resource.getrlimit(resource.RLIMIT_CPU)[1]))\n"
+        "while True:\n    pass\n"
+    )
+    slow = SandboxConfig(backend=backend, timeout=60.0)
+    cpu = execute(_check(problem, textwrap.indent(spin, "    ")), config=slow)
+    assert (cpu.reason, cpu.message) == ("timeout", "the program was killed by SIGXCPU")
     big = run("    open('big', 'wb').write(b'x' * (1 << 21))\n    return False\n")
     assert big.reason in ("output_limit", "exception")  # SIGXFSZ, or EFBIG when ignored
     program = execute("import os\nos._exit(0)\n", config=cfg)
@@ -488,7 +518,7 @@ SEEN = {
     },
     "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
     "no_new_privs": status["NoNewPrivs"].strip(),
-    "usr_writable": os.access("/usr", os.W_OK),
+    "writable": sorted(p for p in os.listdir("/") if os.access("/" + p, os.W_OK)),
     "hostname": socket.gethostname(),
 }
 """
@@ -555,17 +585,25 @@ def test_the_program_sees_only_its_sandbox(
     }
     assert seen["caps"] == ["0" * 16] * 5
     assert seen["no_new_privs"] == "1"
-    assert seen["usr_writable"] is False
+    assert seen["writable"] == ["sandbox", "tmp"]
     assert seen["hostname"] == "sandbox"
     if os.geteuid() == 0:  # root is dropped to nobody, whom RLIMIT_NPROC binds
         assert seen["uid"] == [65534] * 4
 
 
 @pytest.mark.parametrize("backend", ISOLATING)
-def test_open_file_and_process_limits_hold(backend: str) -> None:
-    cfg = SandboxConfig(backend=backend, max_open_files=20, max_processes=6)
+def test_open_file_process_and_disk_limits_hold(backend: str) -> None:
+    # The work dir and /tmp fill up with files of 1 MiB each (under the file-size limit): a
+    # program cannot fill the host's disk or memory through many files.
+    cfg = SandboxConfig(
+        backend=backend,
+        max_open_files=20,
+        max_processes=6,
+        disk_mb=8,
+        max_output_bytes=2 << 20,
+    )
     result = execute(
-        "import os, time\n"
+        "import errno, os, time\n"
         "files = []\n"
         "try:\n"
         "    while len(files) < 1000:\n"
@@ -582,13 +620,24 @@ def test_open_file_and_process_limits_hold(backend: str) -> None:
         "except OSError as err:\n"
         "    assert err.errno == 11, err  # EAGAIN\n"
         "for pid in children:\n    os.kill(pid, 9)\n"
-        "print(len(files), len(children))\n",
+        "print(len(files), len(children))\n"
+        "for where in ('/sandbox', '/tmp'):\n"
+        "    n = 0\n"
+        "    try:\n"
+        "        while n < 100:\n"
+        "            with open(f'{where}/f{n}', 'wb') as f:\n"
+        "                f.write(b'x' * (1 << 20))\n"
+        "            n += 1\n"
+        "    except OSError as err:\n"
+        "        assert err.errno == errno.ENOSPC, err\n"
+        "    print(n)\n",
         config=cfg,
     )
     assert result.passed, result.stderr
-    files, children = map(int, result.stdout.split())
+    files, children, work, tmp = map(int, result.stdout.split())
     assert 0 < files < 20  # stdin/out/err and the wrapper's own fds count too
     assert children < 6
+    assert (work, tmp) == (8, 8)  # 8 MiB each, then ENOSPC
 
 
 @pytest.mark.parametrize("backend", ISOLATING)
@@ -597,6 +646,7 @@ def test_writes_inside_the_work_dir_and_tmp_work(backend: str) -> None:
         "import tempfile, os\n"
         "open('a.txt', 'w').write('hello')\n"
         "with tempfile.NamedTemporaryFile() as f:\n    f.write(b'x')\n"
+        "assert tempfile.gettempdir() == '/tmp', tempfile.gettempdir()\n"
         "os.mkdir('sub')\nos.rename('a.txt', 'sub/b.txt')\n"
         "print(open('sub/b.txt').read(), os.getcwd(), sorted(os.environ))\n",
         config=SandboxConfig(backend=backend),

@@ -534,3 +534,13 @@ async def test_cascade_cancels_calls_in_flight_once_confident(scripted) -> None:
     assert result.answer == "A" and result.members_called == 2
     assert slow.calls == 1 and slow.cancelled == 1 and rest.calls == 0
     assert [r.status for r in result.responses] == ["answered", "cancelled"]
+
+
+def test_an_ensemble_is_simulated_when_any_member_is() -> None:
+    from crucible_core.models import is_simulated
+
+    sim = SimulatedModel("gpt-4", virtual_time=True)
+    real = "openai-compatible:http://127.0.0.1:9/v1#tiny"  # built, never called
+    assert is_simulated(Ensemble([sim, SimulatedModel("claude-3", virtual_time=True)]))
+    assert is_simulated(Ensemble([real, sim]))
+    assert not is_simulated(Ensemble([real, real]))

@@ -12,7 +12,7 @@ from crucible_ensemble import (
     EnsembleTimeoutError,
     Hedged,
 )
-from crucible_hedging import Budget, Fixed, Parametric, Percentile, simulate
+from crucible_hedging import Fixed, HedgeBudget, Parametric, Percentile, simulate
 
 CHOICE = Request(prompt="Pick one", kind="choice", choices=("A", "B", "C", "D"))
 PRICE = 0.002
@@ -65,7 +65,7 @@ async def test_a_hedged_ensemble_gives_what_crucible_hedging_simulate_gives() ->
     def options() -> dict[str, object]:
         return {
             "policy": Percentile(p=90, min_samples=20),
-            "budget": Budget(ratio=0.08),
+            "budget": HedgeBudget(ratio=0.08),
         }
 
     des = simulate(Replay(), n=n, **options())  # type: ignore[arg-type]
@@ -111,7 +111,7 @@ async def test_a_slow_primary_is_beaten_by_the_backup_and_cancelled(scripted) ->
 
 async def test_the_budget_caps_backups_across_predictions(scripted) -> None:
     members = [scripted("slow", "A", latency=2.0), scripted("quick", "B", latency=0.1)]
-    budget = Budget(ratio=0.1, burst=1)
+    budget = HedgeBudget(ratio=0.1, burst=1)
     ensemble = Ensemble(members, execution=Hedged(delay=0.5, budget=budget))
     results = [await ensemble.predict_async(CHOICE) for _ in range(100)]
     backups = sum(r.members_called - 1 for r in results)

@@ -173,3 +173,24 @@ def test_log_odds_weights() -> None:
 
 def test_resolve_strategy_accepts_objects() -> None:
     assert resolve_strategy(Majority()).name == "majority"
+
+
+def test_best_confidence_differs_from_majority_with_simulated_members() -> None:
+    """Simulated members report a calibrated confidence, so best_confidence is its own strategy."""
+    from crucible_core.models import Request, SimulatedModel
+    from crucible_ensemble import Ensemble, evaluate_ensemble
+
+    names = ("gpt-4", "claude-3", "gemini-pro", "llama-3-70b", "mixtral-8x7b")
+    members = [SimulatedModel(p, seed=9, virtual_time=True) for p in names]
+    letters = ("A", "B", "C", "D")
+    items = [Request(prompt=f"q{i}", reference=letters[i % 4], kind="choice", choices=letters)
+             for i in range(300)]  # fmt: skip
+    results = {
+        strategy: evaluate_ensemble(Ensemble(members, strategy=strategy), items)
+        for strategy in ("majority", "best_confidence")
+    }
+    majority = results["majority"].correct("ensemble")
+    best = results["best_confidence"].correct("ensemble")
+    assert majority != best  # some items decided differently
+    single = Ensemble(members, strategy="best_confidence").predict(items[0])
+    assert single.confidence is not None and 0 < single.confidence < 1

@@ -243,3 +243,61 @@ def test_status_and_repair_of_a_tampered_run_directory(
     assert main([*argv, "--resume", str(run_dir), "--format", "markdown"]) == 0
     capsys.readouterr()
     assert main(["status", str(run_dir)]) == 0
+
+
+def test_monitor_once_alerts_on_a_degraded_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    import crucible_telemetry as ct
+    from crucible_core import events
+
+    path = tmp_path / "telemetry.db"
+    store = ct.SQLiteStore(path)
+    rng = np.random.default_rng(2)
+    with ct.experiment("prod", store=store) as base:
+        for ok in rng.random(4000) < 0.92:
+            events.emit(
+                events.HARNESS_TASK_STOP, {"duration": 0.1}, {"correct": bool(ok)}
+            )
+    with ct.experiment("prod", store=store):
+        for ok in rng.random(3000) < 0.8:
+            events.emit(
+                events.HARNESS_TASK_STOP, {"duration": 0.1}, {"correct": bool(ok)}
+            )
+    store.close()
+    code = main(["monitor", "--store", str(path), "--baseline", base.id, "--experiment", "prod",
+                 "--arl0", "1000", "--once"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "Monitoring baseline" in out and "Alert: accuracy degraded" in out
+    # a stable store raises nothing
+    quiet = tmp_path / "quiet.db"
+    store = ct.SQLiteStore(quiet)
+    with ct.experiment("prod", store=store) as base:
+        for ok in rng.random(4000) < 0.92:
+            events.emit(
+                events.HARNESS_TASK_STOP, {"duration": 0.1}, {"correct": bool(ok)}
+            )
+    with ct.experiment("prod", store=store):
+        for ok in rng.random(2000) < 0.92:
+            events.emit(
+                events.HARNESS_TASK_STOP, {"duration": 0.1}, {"correct": bool(ok)}
+            )
+    store.close()
+    assert (
+        main(
+            [
+                "monitor",
+                "--store",
+                str(quiet),
+                "--baseline",
+                base.id,
+                "--once",
+                "--arl0",
+                "1e6",
+            ]
+        )
+        == 0
+    )

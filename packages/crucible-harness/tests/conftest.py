@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -309,6 +310,15 @@ def _flaky(item: Any, ctx: Any) -> Any:
             {"index": 0, "start_ms": 0.0, "end_ms": 900.0 + n, "outcome": "cancelled"},
             {"index": 1, "start_ms": 400.0, "end_ms": 650.0 + n, "outcome": "won"},
         ]
+    if n % 6 == 0:  # a reasoning trace, as crucible-trace writes a chain
+        import crucible_trace as ct
+
+        chain = ct.add_events(ct.new_chain(f"flaky {item.id}"), [
+            ct.create_event("hypothesis_formed", f"add {n} to itself", "the question is a doubling",
+                            alternatives=[f"multiply {n} by 3"], confidence=0.9),
+            ct.create_event("decision_made", f"answer {2 * n}", "the sum checks out", confidence=0.7),
+        ])  # fmt: skip
+        metadata["trace"] = json.loads(ct.to_json(chain))
     answer = str(2 * n) if (n + ctx.repeat) % 3 else f"{2 * n + 1} (off by one)"
     return ConditionOutput(prediction=answer, cost=0.0001, latency=0.05 + 0.01 * n,
                            input_tokens=10, output_tokens=3, metadata=metadata)  # fmt: skip
@@ -320,7 +330,12 @@ def _hostile(item: Any, ctx: Any) -> Any:
     n = int(str(item.id).rsplit("#", 1)[1])
     if n % 4 == 3:
         raise RuntimeError(f"boom {' '.join(PAYLOADS)}")
-    return ConditionOutput(prediction=PAYLOADS[(n + ctx.repeat) % len(PAYLOADS)], latency=0.1 + n / 100,
+    answer = PAYLOADS[(n + ctx.repeat) % len(PAYLOADS)]
+    if n % 4 == 1:  # hostile reasoning tags: the trace viewer must show them as text
+        answer = (f'<event type="decision_made"><decision>{PAYLOADS[0]}</decision><alternatives><alternative>'
+                  f"{PAYLOADS[1]}</alternative></alternatives><reasoning>{PAYLOADS[2]}</reasoning>"
+                  f"<confidence>0.4</confidence></event>\n{answer}")  # fmt: skip
+    return ConditionOutput(prediction=answer, latency=0.1 + n / 100,
                            metadata={"note": PAYLOADS[1]})  # fmt: skip
 
 

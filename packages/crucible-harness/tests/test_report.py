@@ -20,7 +20,7 @@ from inline_snapshot import snapshot
 from crucible_core.exceptions import ValidationError
 from crucible_core.serde import converter
 from crucible_harness import _figures
-from crucible_harness._analysis import Analysis
+from crucible_harness._analysis import Analysis, analyse
 from crucible_harness._report import FORMATS, build_model, write_reports
 
 ALL_FORMATS = tuple(FORMATS)
@@ -41,7 +41,8 @@ def markdown_tables(text: str) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Every table under a `### caption` heading: caption → (headers, rows)."""
     tables: dict[str, tuple[list[str], list[list[str]]]] = {}
     caption = None
-    lines = text.splitlines()
+    # fenced blocks (answers shown in full) are verbatim text, never tables
+    lines = re.sub(r"^(`{3,})\n.*?\n\1$", "", text, flags=re.S | re.M).splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -251,7 +252,7 @@ def test_markdown_tables_parse_back_to_the_analysis(
         "95% CI high",
         "accuracy (completed only)",
     ]
-    assert [r[0] for r in rows] == [c.name for c in analysis.conditions]
+    assert [r[0] for r in rows] == [analysis.label(c.name) for c in analysis.conditions]
     for row, c in zip(rows, analysis.conditions, strict=True):
         assert [int(x) for x in row[1:5]] == [c.tasks, c.completed, c.errors, c.items]
         assert same_number(row[5], c.accuracy) and same_number(
@@ -353,7 +354,9 @@ def test_markdown_renders_as_github_tables(analysis: Analysis, tmp_path: Path) -
         len(tables) == len(build_model(analysis).tables) + 3
     )  # + facts, reproducibility, versions
     accuracy = next(t for t in tables if t[0][:1] == ["condition"] and "tasks" in t[0])
-    assert [r[0] for r in accuracy[1:]] == [c.name for c in analysis.conditions]
+    assert [r[0] for r in accuracy[1:]] == [
+        analysis.label(c.name) for c in analysis.conditions
+    ]
 
 
 # -- LaTeX -------------------------------------------------------------------------------------
@@ -419,7 +422,7 @@ def test_latex_is_a_standalone_booktabs_document(
         row = next(
             line
             for line in tex.splitlines()
-            if line.startswith("{}" + c.name + " & " + str(c.tasks))
+            if line.startswith("{}" + analysis.label(c.name) + " & " + str(c.tasks))
         )
         cells = [x.strip() for x in row.removesuffix(r"\\").strip().split(" & ")]
         assert same_number(cells[5], c.accuracy) and same_number(
@@ -475,7 +478,9 @@ def test_html_is_self_contained_with_tables_and_figures(
         for key in ("src", "href"):
             assert key not in attrs or str(attrs[key]).startswith("data:")
     rows = parsed.tables["table-accuracy"]
-    assert [r[0] for r in rows[1:]] == [c.name for c in analysis.conditions]
+    assert [r[0] for r in rows[1:]] == [
+        analysis.label(c.name) for c in analysis.conditions
+    ]
     for row, c in zip(rows[1:], analysis.conditions, strict=True):
         assert same_number(row[5], c.accuracy) and same_number(
             row[8], c.accuracy_completed
@@ -725,15 +730,19 @@ def test_hostile_text_is_inert_in_markdown(
     hostile_analysis: Analysis, hostile_reports: dict[str, Path], kit: Any
 ) -> None:
     text = hostile_reports["markdown"].read_text(encoding="utf-8")
-    assert not re.search(r"(?<!\\)[<>]", text)  # every angle bracket escaped
+    # every angle bracket escaped, outside the fenced blocks of the answers shown in full (which
+    # CommonMark shows verbatim: the rendering below proves them inert)
+    outside = re.sub(r"^(`{3,})\n.*?\n\1$", "", text, flags=re.S | re.M)
+    assert "Incorrect answers in full" in text and outside != text
+    assert not re.search(r"(?<!\\)[<>]", outside)
     tables = markdown_tables(text)
     _, rows = table_by_prefix(tables, "Accuracy per condition")
-    assert [r[0] for r in rows] == list(
-        kit.hostile_conditions
-    )  # "| --- |" stayed inside its cell
+    assert [r[0] for r in rows] == [
+        f"{name} (simulated)" for name in kit.hostile_conditions
+    ]  # "| --- |" stayed inside its cell
     _, examples = table_by_prefix(tables, "Examples of incorrect answers")
-    assert {r[3] for r in examples} <= set(kit.payloads) | {"ok"}
-    assert {r[3] for r in examples} & set(kit.payloads)
+    assert {r[4] for r in examples} <= set(kit.payloads) | {"ok"}
+    assert {r[4] for r in examples} & set(kit.payloads)
     markdown_it = pytest.importorskip("markdown_it")
     html = (
         markdown_it.MarkdownIt("commonmark", {"html": True})
@@ -766,10 +775,10 @@ def test_hostile_text_is_inert_in_html(
     tags = {t for t, _ in parsed.tags}
     assert not tags & {"script", "img", "iframe", "object", "embed"}
     assert not any(k.startswith("on") for _, attrs in parsed.tags for k in attrs)
-    assert [r[0] for r in parsed.tables["table-accuracy"][1:]] == list(
-        kit.hostile_conditions
-    )
-    assert {r[3] for r in parsed.tables["table-examples"][1:]} & set(kit.payloads)
+    assert [r[0] for r in parsed.tables["table-accuracy"][1:]] == [
+        f"{name} (simulated)" for name in kit.hostile_conditions
+    ]
+    assert {r[4] for r in parsed.tables["table-examples"][1:]} & set(kit.payloads)
 
 
 def test_hostile_text_round_trips_in_json(
@@ -882,7 +891,7 @@ def test_html_renders_in_chromium(
         cells = page.locator(
             "#table-accuracy tbody tr td:first-child"
         ).all_text_contents()
-        assert cells == [c.name for c in analysis.conditions]
+        assert cells == [analysis.label(c.name) for c in analysis.conditions]
         assert page.locator("table.results").count() == len(
             build_model(analysis).tables
         )
@@ -903,7 +912,7 @@ def test_hostile_html_stays_inert_in_chromium(
         cells = page.locator(
             "#table-accuracy tbody tr td:first-child"
         ).all_text_contents()
-        assert cells == list(kit.hostile_conditions)  # shown as text
+        assert cells == [f"{n} (simulated)" for n in kit.hostile_conditions]  # as text
         assert page.locator("h1").text_content() == f"exp {kit.payloads[0]}"
         labels = page.locator("#figure-accuracy svg text").all_text_contents()
         assert set(kit.hostile_conditions) <= set(labels)
@@ -924,6 +933,8 @@ def test_markdown_snapshot(small_analysis: Analysis, tmp_path: Path) -> None:
 
 A 50% & 100% check.
 
+**Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model.**
+
 | field | value |
 |:---|:---|
 | run | run\\_01JCRUCIBLETEST |
@@ -935,6 +946,7 @@ A 50% & 100% check.
 | items | 6 |
 | repeats | 1 |
 | conditions | 2 |
+| simulated conditions | baseline, treatment |
 | tasks recorded | 12 |
 | scorer | humaneval-exec |
 
@@ -944,15 +956,15 @@ A 50% & 100% check.
 
 | condition | tasks | completed | errors | items | accuracy (all attempted) | 95% CI low | 95% CI high | accuracy (completed only) |
 |:---|---:|---:|---:|---:|---:|---:|---:|---:|
-| baseline | 6 | 5 | 1 | 6 | 0.500 | 0.188 | 0.812 | 0.600 |
-| treatment | 6 | 5 | 1 | 6 | 0.833 | 0.436 | 0.970 | 1.000 |
+| baseline (simulated) | 6 | 5 | 1 | 6 | 0.500 | 0.188 | 0.812 | 0.600 |
+| treatment (simulated) | 6 | 5 | 1 | 6 | 0.833 | 0.436 | 0.970 | 1.000 |
 
 ### Latency of completed tasks (seconds), cost (USD) and mean tokens per completed task
 
 | condition | p50 (s) | p95 (s) | p99 (s) | mean (s) | cost (USD) | USD per query | USD per correct | input tokens | output tokens |
 |:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| baseline | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00700 | 100 | 12.2 |
-| treatment | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00420 | 100 | 12.2 |
+| baseline (simulated) | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00700 | 100 | 12.2 |
+| treatment (simulated) | 0.700 | 0.960 | 0.992 | 0.720 | 0.0210 | 0.00350 | 0.00420 | 100 | 12.2 |
 
 ### Paired comparisons of accuracy, treatment minus baseline (primary family): 95% intervals from the same procedure as p, p-values adjusted with holm at alpha = 0.05
 
@@ -990,12 +1002,34 @@ A 50% & 100% check.
 | baseline | ProviderTimeoutError | 1 | task took longer than 30 s |
 | treatment | ProviderTimeoutError | 1 | task took longer than 30 s |
 
-### Examples of incorrect answers (at most 3 per condition)
+### Examples of incorrect answers (at most 3 per condition; in full below)
 
-| condition | item | repeat | prediction |
-|:---|:---|---:|---|
-| baseline | q1 | 0 | 41 |
-| baseline | q2 | 0 | 41 |
+| condition | item | repeat | expected | prediction |
+|:---|:---|---:|---|---|
+| baseline | q1 | 0 | — | 41 |
+| baseline | q2 | 0 | — | 41 |
+
+### Incorrect answers in full
+
+#### baseline, item q1, repeat 0
+
+Expected: not recorded.
+
+Answer:
+
+```
+41
+```
+
+#### baseline, item q2, repeat 0
+
+Expected: not recorded.
+
+Answer:
+
+```
+41
+```
 
 ## Interpretation
 
@@ -1005,7 +1039,7 @@ A 50% & 100% check.
 
 ## Methods
 
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment − baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\< 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ\\* ≤ 0 + 1, \\#θ\\* ≥ 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at α = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 − α·p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80% power at α = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig & Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model. Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment − baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\< 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2·min(\\#θ\\* ≤ 0 + 1, \\#θ\\* ≥ 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at α = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 − α·p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80% power at α = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig & Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 ## Reproducibility
 
@@ -1052,6 +1086,9 @@ def test_latex_snapshot(small_analysis: Analysis, tmp_path: Path) -> None:
 
 A 50\\% \\& 100\\% check.
 
+\\begin{center}\\fbox{\\parbox{0.9\\linewidth}{\\textbf{Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model.}}}\\end{center}
+
+
 \\begin{center}
 \\small
 \\begin{tabular}{ll}
@@ -1065,6 +1102,7 @@ A 50\\% \\& 100\\% check.
 {}items & 6 \\\\
 {}repeats & 1 \\\\
 {}conditions & 2 \\\\
+{}simulated conditions & baseline, treatment \\\\
 {}tasks recorded & 12 \\\\
 {}scorer & humaneval-exec \\\\
 \\bottomrule
@@ -1082,8 +1120,8 @@ A 50\\% \\& 100\\% check.
 \\toprule
 {}condition & tasks & completed & errors & items & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(all\\\\attempted)\\end{tabular} & 95\\% CI low & 95\\% CI high & \\begin{tabular}[b]{@{}c@{}}accuracy\\\\(completed\\\\only)\\end{tabular} \\\\
 \\midrule
-{}baseline & 6 & 5 & 1 & 6 & 0.500 & 0.188 & 0.812 & 0.600 \\\\
-{}treatment & 6 & 5 & 1 & 6 & 0.833 & 0.436 & 0.970 & 1.000 \\\\
+{}baseline (simulated) & 6 & 5 & 1 & 6 & 0.500 & 0.188 & 0.812 & 0.600 \\\\
+{}treatment (simulated) & 6 & 5 & 1 & 6 & 0.833 & 0.436 & 0.970 & 1.000 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1099,8 +1137,8 @@ A 50\\% \\& 100\\% check.
 \\toprule
 {}condition & p50 (s) & p95 (s) & p99 (s) & mean (s) & cost (USD) & \\begin{tabular}[b]{@{}c@{}}USD per\\\\query\\end{tabular} & \\begin{tabular}[b]{@{}c@{}}USD per\\\\correct\\end{tabular} & input tokens & \\begin{tabular}[b]{@{}c@{}}output\\\\tokens\\end{tabular} \\\\
 \\midrule
-{}baseline & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00700 & 100 & 12.2 \\\\
-{}treatment & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00420 & 100 & 12.2 \\\\
+{}baseline (simulated) & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00700 & 100 & 12.2 \\\\
+{}treatment (simulated) & 0.700 & 0.960 & 0.992 & 0.720 & 0.0210 & 0.00350 & 0.00420 & 100 & 12.2 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
@@ -1196,19 +1234,40 @@ A 50\\% \\& 100\\% check.
 \\begin{table}[htbp]
 \\centering
 \\footnotesize
-\\caption{Examples of incorrect answers (at most 3 per condition)}
+\\caption{Examples of incorrect answers (at most 3 per condition; in full below)}
 \\begin{lrbox}{\\cruciblebox}
-\\begin{tabular}{llrp{7cm}}
+\\begin{tabular}{llrp{5.5cm}p{5.5cm}}
 \\toprule
-{}condition & item & repeat & prediction \\\\
+{}condition & item & repeat & expected & prediction \\\\
 \\midrule
-{}baseline & q1 & 0 & 41 \\\\
-{}baseline & q2 & 0 & 41 \\\\
+{}baseline & q1 & 0 & \\textemdash{} & 41 \\\\
+{}baseline & q2 & 0 & \\textemdash{} & 41 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{lrbox}
 \\ifdim\\wd\\cruciblebox>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox{\\cruciblebox}}\\else\\usebox{\\cruciblebox}\\fi
 \\end{table}
+
+\\subsection*{Incorrect answers in full}
+
+\\paragraph{baseline, item q1, repeat 0}
+Expected:
+not recorded.
+
+Answer:
+\\begin{flushleft}\\ttfamily\\footnotesize
+41
+\\end{flushleft}
+
+\\paragraph{baseline, item q2, repeat 0}
+Expected:
+not recorded.
+
+Answer:
+\\begin{flushleft}\\ttfamily\\footnotesize
+41
+\\end{flushleft}
+
 
 \\subsection*{Interpretation}
 \\begin{itemize}
@@ -1218,7 +1277,7 @@ A 50\\% \\& 100\\% check.
 \\paragraph{Cost--accuracy frontier.} No other condition is both cheaper and more accurate than treatment.
 
 \\section{Methods}
-Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment \\ensuremath{-} baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\textless{} 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2\\ensuremath{\\cdot}min(\\#\\ensuremath{\\theta}* \\ensuremath{\\leq} 0 + 1, \\#\\ensuremath{\\theta}* \\ensuremath{\\geq} 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at \\ensuremath{\\alpha} = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 \\ensuremath{-} \\ensuremath{\\alpha}\\ensuremath{\\cdot}p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80\\% power at \\ensuremath{\\alpha} = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig \\& Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
+Simulated models: every condition used crucible's simulated model profiles, not a real provider. Their accuracy, latency and cost are simulated, not measurements of any real model. Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec). Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat) before any resampling, so results do not depend on the order tasks completed. Accuracy intervals per condition are 95\\% cluster-bootstrap intervals over items (Wilson score intervals with a single repeat). Each comparison is treatment \\ensuremath{-} baseline on the items both answered. Accuracy with one repeat: McNemar's asymptotic test without continuity correction, with Tango's score interval of the paired risk difference, which inverts it; with repeats: a paired t-test on per-item mean accuracies with its t interval. The interval and the p-value come from the same procedure, so an interval excludes zero exactly when p \\textless{} 0.05. Effect sizes: the risk difference (with the test's interval), the odds ratio and Cohen's h of the two accuracies (percentile cluster-bootstrap intervals over items), and with repeats d\\_z of the per-item mean accuracies (noncentral-t interval). Latency and cost: paired t-tests on per-item mean latency (completed tasks) and per-item mean cost, with t intervals, and the differences of P95 and P99 latency with a paired cluster bootstrap over items (B = 2000; percentile interval and the bootstrap p-value 2\\ensuremath{\\cdot}min(\\#\\ensuremath{\\theta}* \\ensuremath{\\leq} 0 + 1, \\#\\ensuremath{\\theta}* \\ensuremath{\\geq} 0 + 1)/(B + 1), which agree). Families: the 1 accuracy comparison(s) form the primary family and the 4 latency and cost comparison(s) a declared second family; p-values were adjusted with the holm method within each family; significance at \\ensuremath{\\alpha} = 0.05. The CI columns are unadjusted; each comparison also gives its procedure's interval at the level the correction implies (1 \\ensuremath{-} \\ensuremath{\\alpha}\\ensuremath{\\cdot}p/p\\_adjusted), which excludes zero exactly when the comparison is significant (simultaneous intervals for Bonferroni). Sensitivity: the minimum detectable difference is the smallest accuracy difference a paired t-test on per-item means detects with 80\\% power at \\ensuremath{\\alpha} = 0.05 with the items and repeats run, from the run's between-item and within-item (repeat) variance as a pilot; no power is computed at the observed effect (Hoenig \\& Heisey 2001). Code at git commit 0123456789abcdef0123456789abcdef01234567. Software: python 3.12.0, crucible-core 0.1.0, crucible-harness 0.1.0, crucible-bench 0.1.0, numpy 2.1.0.
 
 \\section{Reproducibility}
 \\begin{center}
@@ -1244,3 +1303,66 @@ Each of 2 conditions answered 6 items 1 time(s) (seed 42; scorer humaneval-exec)
 \\end{center}
 \\end{document}
 """)
+
+
+# -- incorrect answers in full (#18): the reference beside the answer, code kept as code -------------
+CODE_ANSWER = (
+    "def f(x):\n"
+    "    ```\n"
+    "    s = r'\\end{flushleft}\\end{document}' + '</code></pre><script>alert(1)</script>'\n"
+    "\treturn " + "x" * 150 + "\n"
+)
+
+
+def _code_analysis(kit: Any) -> Analysis:
+    analysis = kit.build_analysis(kit.profiles, n_items=12, repeats=1)
+    records = [dict(r) for r in analysis.records]
+    for r in records:
+        if r["status"] == "ok" and r["correct"] is False:
+            r["prediction"] = CODE_ANSWER
+    manifest = dict(analysis.manifest)
+    manifest["references"] = {i: f"    return x + 1  # {i}" for i in manifest["items"]}
+    return analyse(records, conditions=[c.name for c in analysis.conditions],
+                   config=analysis.config, manifest=manifest)  # fmt: skip
+
+
+def test_incorrect_answers_show_the_reference_and_code_as_code(
+    tmp_path: Path, kit: Any
+) -> None:
+    analysis = _code_analysis(kit)
+    examples = build_model(analysis).examples
+    assert examples and all(e.answer == CODE_ANSWER.expandtabs(4) for e in examples)
+    assert all(e.reference == f"    return x + 1  # {e.item}" for e in examples)
+    paths = write_reports(analysis, tmp_path, formats=["markdown", "html", "latex"])
+    # Markdown: one fenced block per text, the fence longer than the answer's ``` run
+    md = paths["markdown"].read_text(encoding="utf-8")
+    markdown_it = pytest.importorskip("markdown_it")
+    tokens = markdown_it.MarkdownIt("commonmark").parse(md)
+    fences = [t.content.rstrip("\n") for t in tokens if t.type == "fence"]
+    assert fences.count(CODE_ANSWER.expandtabs(4).rstrip("\n")) == len(examples)
+    assert sum(f.startswith("    return x + 1") for f in fences) == len(examples)
+    _, rows = table_by_prefix(markdown_tables(md), "Examples of incorrect answers")
+    assert all(r[3].startswith("return x + 1") for r in rows)  # the expected column
+    # HTML: <pre><code>, escaped, lines kept
+    html = paths["html"].read_text(encoding="utf-8")
+    assert html.count('<pre class="answer"><code>def f(x):\n') == len(examples)
+    assert "<script>" not in html and "&lt;/code&gt;&lt;/pre&gt;&lt;script&gt;" in html
+    # LaTeX: the listing cannot be closed by its content and the long token can break
+    tex = paths["latex"].read_text(encoding="utf-8")
+    check_latex_syntax(tex, n_tables=len(build_model(analysis).tables))
+    assert r"\textbackslash{}end" in tex  # escaped: the content closes no environment
+    assert ("x" * 12 + r"\allowbreak{}" + "x" * 12) in tex
+    assert r"\hphantom{xxxx}return\ " in tex  # indentation kept, the tab expanded
+    compile_latex(paths["latex"])
+
+
+def test_examples_without_recorded_references_say_so(
+    analysis: Analysis, tmp_path: Path
+) -> None:
+    assert "references" not in analysis.manifest
+    md = write_reports(analysis, tmp_path, formats=["markdown"])["markdown"].read_text(
+        encoding="utf-8"
+    )
+    assert "Expected: not recorded." in md
+    _, rows = table_by_prefix(markdown_tables(md), "Examples of incorrect answers")
+    assert {r[3] for r in rows} == {"—"}

@@ -478,7 +478,89 @@ def test_a_resumed_or_shuffled_run_gives_the_same_intervals_as_a_straight_one(
     assert _numbers(load_run(resumed.run_dir)) == _numbers(straight)
 
 
+# -- incomplete runs say so ------------------------------------------------------------------------
+
+
+def test_reports_of_a_budget_stopped_run_show_status_pending_and_what_they_cover(
+    script: Path, tmp_path: Path
+) -> None:
+    import attrs
+
+    from crucible_harness import Budget
+
+    experiment = attrs.evolve(_load(script), budget=Budget(max_total=0.02))
+    formats = ("markdown", "html", "latex", "notebook", "json")
+    result = run(experiment, output_dir=tmp_path / "runs", formats=formats)
+    assert result.status == "budget"
+    used = len({r["item"] for r in result.records})
+    pending = {
+        c: 40 - sum(r["condition"] == c for r in result.records) for c in ("a", "b")
+    }
+    assert 0 < used < 20 and sum(pending.values()) == result.pending > 0
+    headline = f"budget-stopped: {result.pending} of 80 tasks pending"
+    for loaded in (result, load_run(result.run_dir, formats=formats)):
+        md = loaded.reports["markdown"].read_text()
+        assert f"| status | {headline} |" in md
+        assert f"| items | {used} of 20 (the analysis covers" in md
+        assert f"| tasks recorded | {len(result.records)} of 80 |" in md
+        for c, n in pending.items():
+            done = 40 - n
+            assert f"| {c} | {done} | {n} |" in md  # the progress table
+        html = loaded.reports["html"].read_text()
+        assert headline in html and "Run progress" in html
+        assert headline in loaded.reports["latex"].read_text()
+        assert headline in loaded.reports["notebook"].read_text()
+        data = json.loads(loaded.reports["json"].read_text())
+        assert data["status"] == headline
+        assert data["run_state"]["pending"] == pending
+        # the analysis counts what it used: the header agrees with its tables
+        assert sum(c.tasks for c in loaded.analysis.conditions) == len(result.records)
+    final = resume(result.run_dir, _load(script), formats=("markdown",))
+    md = final.reports["markdown"].read_text()
+    assert "| status | complete |" in md and "Run progress" not in md
+    assert "| items | 20 |" in md and "| tasks recorded | 80 |" in md
+
+
 # -- names and paths --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"name": "x\n"},
+        {"name": "x\r\n"},
+        {"conditions": {"d\n": lambda item: "1", "e": lambda item: "1"}},
+    ],
+)
+def test_names_with_a_trailing_newline_are_refused(bad: dict[str, Any]) -> None:
+    from crucible_harness import ExperimentDefinitionError
+
+    args: dict[str, Any] = {
+        "name": "ok",
+        "dataset": ITEMS,
+        "conditions": {"a": lambda item: "1", "b": lambda item: "1"},
+    }
+    with pytest.raises(ExperimentDefinitionError):
+        Experiment(**{**args, **bad})
+
+
+def test_control_characters_of_tags_and_text_never_reach_reports(
+    tmp_path: Path,
+) -> None:
+    exp = Experiment(
+        name="ctl",
+        dataset=ITEMS[:4],
+        conditions={"a": lambda item: item.expected, "b": lambda item: "no"},
+        tags=("ok", "bell\x07", "esc\x1b[31mred", "csi\x9b2J"),
+        author="A\x1b]0;title\x07",
+        description="line one\nline two\x1b[2J",
+    )
+    result = run(exp, output_dir=tmp_path, formats=("markdown", "html", "latex"))
+    for path in result.reports.values():
+        text = path.read_text()
+        assert not any(ch in text for ch in "\x07\x1b\x9b"), path.name
+    md = result.reports["markdown"].read_text()
+    assert "bell " in md and "31mred" in md and "csi 2J" in md  # the text stays
 
 
 def test_run_directories_that_are_not_writable_give_crucible_errors(
@@ -660,6 +742,29 @@ def test_a_disk_filled_by_another_process_mid_run_stops_it_cleanly(
     filler.unlink()  # space is back
     final = resume(run_dir, _load(script), formats=())
     assert final.status == "complete" and len(final.records) == 80
+
+
+def test_a_disk_too_full_for_the_reports_is_a_clear_error_and_keeps_the_run(
+    tmp_path: Path, tmpfs: Any
+) -> None:
+    disk = tmpfs("1m")
+    filler = disk / "filler"
+
+    def condition(item: HarnessItem, ctx: Any) -> ConditionOutput:
+        if item.id == ITEMS[5].id:  # the last task: leave room for records, not reports
+            st = os.statvfs(disk)
+            filler.write_bytes(b"\0" * (st.f_bavail * st.f_frsize - 12 * 1024))
+        return ConditionOutput(prediction=item.expected, cost=0.001)
+
+    exp = Experiment(name="reports", dataset=ITEMS[:6], conditions={"a": condition},
+                     run=RunConfig(max_concurrency=1))  # fmt: skip
+    with pytest.raises(RunDirectoryError, match="cannot write the reports") as info:
+        run(exp, output_dir=disk, formats=("html", "markdown"))
+    assert not isinstance(info.value, OSError) and info.value.errno == 28
+    run_dir = _only_run_dir(disk)
+    assert status(run_dir).status == "complete"  # every task is recorded
+    filler.unlink()
+    assert load_run(run_dir, formats=("html",)).reports["html"].stat().st_size > 0
 
 
 def test_resuming_a_read_only_run_directory_is_a_clear_error(

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +399,24 @@ def test_analysis_compares_pairs_with_correction(tmp_path: Path) -> None:
 # -- a 429 storm from a local OpenAI-compatible server ---------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def _chat_server(
+    chat: Callable[[web.Request], Awaitable[web.Response]],
+) -> AsyncIterator[str]:
+    """A local OpenAI-compatible server answering chat completions with `chat`; its base URL."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def storm_server() -> Any:
     calls = {"n": 0, "429": 0}
@@ -420,15 +439,8 @@ async def storm_server() -> Any:
             "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
         })  # fmt: skip
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/v1", calls
-    await runner.cleanup()
+    async with _chat_server(chat) as base_url:
+        yield base_url, calls
 
 
 async def test_429_storm_completes_without_aborting(
@@ -448,3 +460,90 @@ async def test_429_storm_completes_without_aborting(
     assert all(r["status"] == "ok" for r in result.records)
     assert result.analysis.conditions[0].accuracy == 1.0
     assert calls["429"] >= 10
+
+
+def test_estimate_needs_no_api_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from crucible_core.exceptions import ConfigurationError
+
+    for name in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    exp = sim_experiment(
+        conditions={
+            "mini": "openai:gpt-4o-mini",
+            "haiku": "anthropic:claude-3-5-haiku",
+        },
+        repeats=1,
+    )
+    est = estimate(exp)  # sends nothing, so it needs no key
+    assert est.tasks == 2 * len(ITEMS)
+    assert est.cost["mini"] is not None and est.cost["haiku"] is not None
+    assert 0 < est.cost["mini"] < est.cost["haiku"]  # priced from the names
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        run(exp, output_dir=tmp_path)  # running does need it, and says which variable
+    assert list(tmp_path.iterdir()) == []  # refused before a run directory was made
+
+
+# -- a budget with an HTTP model whose answers are longer than a guess ------------------------------
+
+
+@pytest.fixture
+async def long_answer_server() -> Any:
+    """An OpenAI-compatible server answering 1500 output tokens (under the 2048 `max_tokens`)."""
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        assert body["max_tokens"] == 2048
+        return web.json_response({
+            "id": "c", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "4"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 1500, "total_tokens": 1512},
+        })  # fmt: skip
+
+    async with _chat_server(chat) as base_url:
+        yield base_url
+
+
+@pytest.mark.parametrize("concurrency", [1, 16, 64])
+async def test_an_http_models_reservation_is_its_worst_case_so_the_budget_holds(
+    long_answer_server: str, tmp_path: Path, concurrency: int
+) -> None:
+    # gpt-4o-mini's price: each answer costs $0.0009018, more than a 512-token guess ($0.00031),
+    # less than the 2048-token worst case ($0.00123) that must be reserved.
+    model = build_model(
+        f"openai-compatible:{long_answer_server}#gpt-4o-mini",
+        max_tokens=2048,
+        stream=False,
+    )
+    exp = sim_experiment(
+        conditions=[Condition(name="mini", target=model)],
+        run=RunConfig(max_concurrency=concurrency, retries=0),
+        budget=Budget(max_total=0.01),
+    )
+    try:
+        result = await run_async(exp, output_dir=tmp_path, formats=())
+    finally:
+        await model.aclose()
+    assert result.status == "budget"
+    assert all(r["cost"] == pytest.approx(0.0009018) for r in result.records)
+    assert result.spent <= 0.01
+
+
+def test_run_directories_go_to_the_results_dir_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRUCIBLE_RESULTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "crucible.toml").write_text('results_dir = "experiments/out"\n')
+    result = run(sim_experiment(repeats=1), formats=())
+    assert result.run_dir.parent == Path("experiments/out")
+    assert (tmp_path / result.run_dir / "manifest.json").is_file()
+    monkeypatch.setenv("CRUCIBLE_RESULTS_DIR", str(tmp_path / "env-runs"))
+    again = run(sim_experiment(repeats=1), formats=())
+    assert again.run_dir.parent == tmp_path / "env-runs"

@@ -423,6 +423,7 @@ async def test_headers_forbid_inline_script_and_framing(
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     shell = await (await client.get("/")).text()
     assert re.findall(r"<script[^>]*>", shell) == [
+        '<script src="/static/dom.js" defer>',
         '<script src="/static/charts.js" defer>',
         '<script src="/static/app.js" defer>',
     ]
@@ -430,6 +431,7 @@ async def test_headers_forbid_inline_script_and_framing(
     js = (
         await (await client.get("/static/app.js")).text()
         + await (await client.get("/static/charts.js")).text()
+        + await (await client.get("/static/dom.js")).text()
     )
     assert (
         "innerHTML" not in js and "insertAdjacentHTML" not in js and "eval(" not in js
@@ -576,3 +578,75 @@ def test_nan_and_missing_values_serialise_as_null(
     row = data.rows([0])[0]
     assert row["latency"] is None and row["cost"] is None
     assert not any(isinstance(v, float) and math.isnan(v) for v in row.values())
+
+
+async def test_traces_are_listed_and_served_with_a_hash_pinned_policy(
+    client: TestClient[Any, Any], view_root: Path
+) -> None:
+    run_dir = _run_dir(view_root, "arith")
+    rid = _rid(view_root, run_dir)
+    records = [
+        json.loads(line)
+        for line in (run_dir / "tasks.jsonl").read_text().splitlines()
+        if line
+    ]
+    traced = sorted(
+        (r["condition"], r["item"])
+        for r in records
+        if "trace" in (r.get("metadata") or {})
+    )
+    listing = await (await client.get(f"/api/traces/{rid}")).json()
+    assert listing["total"] == len(traced) > 0
+    assert (
+        sorted((t["condition"], t["item"]) for t in listing["rows"]) == traced
+    )  # both repeats
+    index = listing["rows"][0]["index"]
+    page = await client.get(f"/trace/{rid}?index={index}")
+    csp = page.headers["Content-Security-Policy"]
+    assert (
+        page.status == 200
+        and "script-src 'sha256-" in csp
+        and "'self'" not in csp.split(";")[1]
+    )
+    assert "hypothesis_formed" in await page.text()
+    untraced = next(
+        i for i in range(len(records)) if i not in {t["index"] for t in listing["rows"]}
+    )
+    assert (await client.get(f"/trace/{rid}?index={untraced}")).status == 404
+    assert (await client.get(f"/trace/{rid}?index=99999")).status == 404
+
+
+async def test_sandbox_reruns_a_code_task_as_its_scorer_did(
+    client: TestClient[Any, Any], view_root: Path
+) -> None:
+    run_dir = _run_dir(view_root, "humaneval")
+    rid = _rid(view_root, run_dir)
+    records = [
+        json.loads(line)
+        for line in (run_dir / "tasks.jsonl").read_text().splitlines()
+        if line
+    ]
+    assert (
+        await client.post(f"/api/sandbox/{rid}?index=0")
+    ).status == 403  # no header: a cross-site form
+    headers = {"X-Crucible-View": "1"}
+    for index, record in enumerate(records):
+        if record.get("correct") is None:
+            continue
+        response = await client.post(
+            f"/api/sandbox/{rid}?index={index}", headers=headers
+        )
+        assert response.status == 200, await response.text()
+        found = await response.json()
+        assert found["passed"] == bool(
+            record["correct"]
+        )  # the same verdict, computed again
+        assert found["item"] == record["item"]
+        assert "def check(" in found["program"]
+    arith = _rid(view_root, _run_dir(view_root, "arith"))
+    assert (
+        await client.post(f"/api/sandbox/{arith}?index=0", headers=headers)
+    ).status == 404
+    assert (
+        await client.post(f"/api/sandbox/{rid}?index=99999", headers=headers)
+    ).status == 404

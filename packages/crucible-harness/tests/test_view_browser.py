@@ -265,6 +265,18 @@ def test_item_page_shows_the_dataset_text_and_reference(
     watched.open(_page_urls(viewer, view_root, run_dir)[2])
     assert "def " in watched.page.locator("[data-testid=item-input]").text_content()
     assert watched.page.locator("[data-testid=item-reference]").text_content().strip()
+    page = watched.page
+    why = page.locator("[data-testid=why]").first.text_content()
+    assert "pass@1" in why and "tests" in why
+    item = _records(run_dir)[0]["item"]
+    recorded = next(
+        r for r in _records(run_dir) if r["item"] == item and r["condition"] == "gpt4"
+    )
+    card = page.locator("[data-testid=answers] section[data-condition=gpt4]")
+    card.locator("[data-testid=sandbox-run]").click()
+    status = card.locator("[data-fact=sandbox-status]")
+    status.wait_for(timeout=30_000)
+    assert status.text_content() == ("passed" if recorded["correct"] else "failed")
     watched.check_clean()
 
 
@@ -310,7 +322,7 @@ def test_virtual_list_scrolls_a_large_run(
         staging.mkdir()
         base = _records(source)
         with (staging / "tasks.jsonl").open("w") as fh:
-            for n in range(20_000):
+            for n in range(100_000):
                 r = dict(base[n % len(base)])
                 r.update(key=f"k{n}", repeat=n // len(base))
                 fh.write(json.dumps(r) + "\n")
@@ -319,7 +331,7 @@ def test_virtual_list_scrolls_a_large_run(
     try:
         watched.open(_url(_base(viewer), "samples", "big"))
         page = watched.page
-        assert _total(page) == 20_000
+        assert _total(page) == 100_000
         assert (
             page.locator(".vrow").count() < 120
         )  # only what is on screen is in the DOM
@@ -327,13 +339,13 @@ def test_virtual_list_scrolls_a_large_run(
             "el => { el.scrollTop = el.scrollHeight; }"
         )
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.vrow:not([hidden])')].some(r => r.dataset.index === '19999')"
+            "() => [...document.querySelectorAll('.vrow:not([hidden])')].some(r => r.dataset.index === '99999')"
         )
         page.locator("[data-testid=samples]").evaluate(
             "el => { el.scrollTop = el.scrollHeight / 2; }"
         )
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.vrow:not([hidden])')].some(r => r.dataset.index === '10000')"
+            "() => [...document.querySelectorAll('.vrow:not([hidden])')].some(r => r.dataset.index === '50000')"
         )
         assert page.locator(".vrow").count() < 120
         watched.check_clean()
@@ -477,3 +489,55 @@ def test_path_traversal_through_urls_fails(
     response = watched.page.goto(_base(viewer) + path)
     assert response.status == 404
     assert "root:" not in watched.page.content()
+
+
+# -- traces ----------------------------------------------------------------------------------------
+def test_events_page_links_each_trace_to_the_trace_viewer(
+    watched: Watched, viewer: ch.Viewer, view_root: Path
+) -> None:
+    run_dir = _run_dir(view_root, "arith")
+    rid = run_dir.relative_to(view_root).as_posix()
+    traced = [r for r in _records(run_dir) if "trace" in (r.get("metadata") or {})]
+    assert traced  # every 6th item of the flaky condition, both repeats
+    watched.open(_url(_base(viewer), "events", rid))
+    page = watched.page
+    links = page.locator("[data-testid=traces-table] a.trace-link")
+    assert links.count() == len(traced)
+    href = links.first.get_attribute("href")
+    watched.check_clean()
+    trace = Watched(page.context.browser, watched.origin)
+    try:
+        trace.page.goto(watched.origin + href, wait_until="load")
+        trace.page.wait_for_selector("#events li", timeout=10_000)
+        text = trace.page.locator("body").text_content()
+        assert "hypothesis_formed" in text and "multiply" in text
+        assert trace.console == [] and trace.errors == []
+    finally:
+        trace.close()
+
+
+def test_hostile_reasoning_tags_are_text_in_the_trace_viewer(
+    browser: Any, viewer: ch.Viewer, view_root: Path, kit: Any
+) -> None:
+    run_dir = _run_dir(view_root, "inject")
+    rid = run_dir.relative_to(view_root).as_posix()
+    w = Watched(browser, _base(viewer))
+    try:
+        w.page.add_init_script("window.alert = () => { document.title = 'PWNED'; };")
+        w.open(_url(_base(viewer), "events", rid))
+        href = w.page.locator(
+            "[data-testid=traces-table] a.trace-link"
+        ).first.get_attribute("href")
+        response = w.page.goto(w.origin + href, wait_until="load")
+        assert "script-src 'sha256-" in response.headers["content-security-policy"]
+        w.page.wait_for_selector("#events li", timeout=10_000)
+        assert kit.payloads[0] in w.page.locator("#events").text_content()
+        assert (
+            w.page.evaluate(
+                "document.querySelectorAll('#events script, #events img').length"
+            )
+            == 0
+        )
+        assert w.page.title() != "PWNED" and w.errors == []
+    finally:
+        w.close()

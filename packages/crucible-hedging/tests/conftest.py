@@ -56,7 +56,7 @@ def captured() -> Iterator[
 def _replay(matrix: Any) -> tuple[Any, Any]:
     """The simulator run over the latency matrix `matrix`, and a fresh hedger with the same
     policy (Percentile 90) and budget (8%), to drive the same latencies through asyncio."""
-    from crucible_hedging import Budget, Hedger, Percentile, simulate
+    from crucible_hedging import HedgeBudget, Hedger, Percentile, simulate
 
     class Replay:
         def sample(self, rng: Any, n: int, attempts: int) -> Any:
@@ -66,10 +66,10 @@ def _replay(matrix: Any) -> tuple[Any, Any]:
         Replay(),
         Percentile(p=90, min_samples=20),
         n=len(matrix),
-        budget=Budget(ratio=0.08),
+        budget=HedgeBudget(ratio=0.08),
     )
     return des, Hedger(
-        policy=Percentile(p=90, min_samples=20), budget=Budget(ratio=0.08)
+        policy=Percentile(p=90, min_samples=20), budget=HedgeBudget(ratio=0.08)
     )
 
 

@@ -12,8 +12,8 @@ from crucible_core import events
 from crucible_core.exceptions import RateLimitError, ResponseError, ValidationError
 from crucible_hedging import (
     AllAttemptsFailedError,
-    Budget,
     Fixed,
+    HedgeBudget,
     HedgedResult,
     Hedger,
     HedgingError,
@@ -172,7 +172,7 @@ def test_cancelling_the_caller_cancels_every_attempt(script: Any) -> None:
 def test_budget_denies_backups_beyond_its_share(
     script: Any, captured: list[Any]
 ) -> None:
-    budget = Budget(ratio=0.1, burst=1)
+    budget = HedgeBudget(ratio=0.1, burst=1)
 
     async def main() -> list[int]:
         fired = []

@@ -15,9 +15,9 @@ from crucible_core import stats
 from crucible_core.models import Request, SimulatedModel
 from crucible_hedging import (
     Adaptive,
-    Budget,
     Empirical,
     Fixed,
+    HedgeBudget,
     HedgedModel,
     InvalidHedgingConfigError,
     Outcome,
@@ -128,8 +128,8 @@ def test_percentile_waits_for_min_samples() -> None:
         lambda: Adaptive(tolerance=1.5),
         lambda: WorkloadAware(policies={"a": 1.0}),
         lambda: WorkloadAware(policies=[Fixed(delay=1)]),
-        lambda: Budget(ratio=0),
-        lambda: Budget(ratio=0.1, burst=0.5),
+        lambda: HedgeBudget(ratio=0),
+        lambda: HedgeBudget(ratio=0.1, burst=0.5),
         lambda: Throttle(max_tokens=-1),
         lambda: Parametric(distribution="glacial"),
         lambda: Parametric(distribution="fast", correlation=2),
@@ -318,7 +318,7 @@ def test_budget_bound_holds_for_any_policy(
         Percentile(p=p, min_samples=5),
         n=n,
         seed=seed,
-        budget=Budget(ratio=ratio, burst=burst),
+        budget=HedgeBudget(ratio=ratio, burst=burst),
         failure_rate=failure_rate,
         max_hedges=3,
     )
@@ -355,3 +355,43 @@ def test_results_do_not_depend_on_scheduling_noise(jitter: list[float]) -> None:
         return out
 
     assert run_virtual(run(jitter)) == run_virtual(run([0.0] * 40))
+
+
+def test_a_hedged_model_is_simulated_when_its_model_is() -> None:
+    from crucible_core.models import is_simulated
+    from crucible_hedging import Fixed, HedgedModel
+
+    assert is_simulated(
+        HedgedModel(SimulatedModel("gpt-4", virtual_time=True), policy=Fixed(delay=0.5))
+    )
+
+
+def test_policies_from_text_and_the_default_from_the_settings(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crucible_hedging import Adaptive, Fixed, HedgedModel, Hedger, parse_policy
+    from crucible_hedging.exceptions import InvalidHedgingConfigError
+
+    assert parse_policy("fixed:0.5") == Fixed(delay=0.5)
+    assert (
+        parse_policy(" Percentile:90 ").p == 90.0
+        and parse_policy("percentile").p == 95.0
+    )
+    assert isinstance(parse_policy("adaptive"), Adaptive)
+    for bad in ("fixed", "fixed:soon", "median", "adaptive:3", "percentile:150"):
+        with pytest.raises(InvalidHedgingConfigError):
+            parse_policy(bad)
+    monkeypatch.delenv("CRUCIBLE_HEDGING_POLICY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Hedger().policy.p == 95.0  # built in: percentile:95
+    (tmp_path / "crucible.toml").write_text('[hedging]\npolicy = "fixed:0.25"\n')
+    assert Hedger().policy == Fixed(delay=0.25)
+    sim = SimulatedModel("gpt-4", virtual_time=True)
+    assert HedgedModel(sim).hedger.policy == Fixed(delay=0.25)
+    monkeypatch.setenv(
+        "CRUCIBLE_HEDGING_POLICY", "adaptive"
+    )  # environment over the file
+    assert isinstance(Hedger().policy, Adaptive)
+    assert Hedger(policy=Fixed(delay=1.0)).policy == Fixed(delay=1.0)  # explicit wins
+    first, second = Hedger(), Hedger()
+    assert first.policy is not second.policy  # each gets its own learning state

@@ -11,8 +11,8 @@ import pytest
 from crucible_core.models import LATENCY_CLASSES
 from crucible_hedging import (
     Adaptive,
-    Budget,
     Fixed,
+    HedgeBudget,
     Hedger,
     Parametric,
     Percentile,
@@ -74,7 +74,7 @@ def test_partial_correlation_gains_less_than_independence() -> None:
     assert gains[0] > gains[1] > gains[2] >= 0
 
 
-class LoggedBudget(Budget):
+class LoggedBudget(HedgeBudget):
     """A budget that records every deposit (+ratio) and spend (-1) in order."""
 
     log: list[int]
@@ -135,7 +135,7 @@ def test_budget_is_never_exceeded_over_any_window(arrival_rate: float | None) ->
 
 
 def test_simulate_leaves_the_policy_and_budget_untouched() -> None:
-    policy, budget = Percentile(p=95), Budget(ratio=0.05)
+    policy, budget = Percentile(p=95), HedgeBudget(ratio=0.05)
     simulate(Parametric(distribution="fast"), policy, n=2000, budget=budget)
     assert policy.samples == 0
     assert budget.requests == 0
@@ -169,7 +169,7 @@ def test_adaptive_stays_within_its_rate_under_a_budget() -> None:
         Adaptive(max_rate=0.02),
         n=N,
         seed=5,
-        budget=Budget(ratio=0.02),
+        budget=HedgeBudget(ratio=0.02),
     )
     assert result.report.hedge_rate <= 0.02 + 5 / N
     assert result.report.reduction(99) > 0.1

@@ -14,8 +14,8 @@ from crucible_core.exceptions import ResponseError
 from crucible_core.models import Request, SimulatedModel
 from crucible_hedging import (
     AllAttemptsFailedError,
-    Attempt,
     Fixed,
+    HedgeAttempt,
     HedgedModel,
     Hedger,
     HedgingTimeoutError,
@@ -52,10 +52,10 @@ def test_a_backup_beats_a_primary_that_reports_a_long_latency() -> None:
     assert result.latency_ms == pytest.approx(600.0)
     assert (result.attempts, result.cancelled) == (2, 1)
     assert result.timeline == (
-        Attempt(
+        HedgeAttempt(
             index=0, start_ms=0.0, end_ms=pytest.approx(600.0), outcome="cancelled"
         ),
-        Attempt(
+        HedgeAttempt(
             index=1,
             start_ms=pytest.approx(500.0),
             end_ms=pytest.approx(600.0),

@@ -285,7 +285,7 @@ def letters(n: int = 8) -> list[cl.Example]:
 
 def make_experiment(
     service: FakeServiceClient, *, name: str = "letters", **config: Any
-) -> cl.Experiment:
+) -> cl.LoraExperiment:
     options: dict[str, Any] = {
         "base_model": "Qwen/Qwen3-8B",
         "learning_rate": 0.5,
@@ -309,7 +309,7 @@ def captured() -> Any:
     events.detach("lora-test")
 
 
-Factory = Callable[..., cl.Experiment]
+Factory = Callable[..., cl.LoraExperiment]
 
 
 @pytest.fixture
@@ -319,7 +319,7 @@ def examples() -> list[cl.Example]:
 
 @pytest.fixture
 def new_experiment(service: FakeServiceClient) -> Factory:
-    def factory(**config: Any) -> cl.Experiment:
+    def factory(**config: Any) -> cl.LoraExperiment:
         return make_experiment(service, **config)
 
     return factory

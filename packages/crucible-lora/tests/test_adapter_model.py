@@ -59,7 +59,7 @@ def test_request_options_override_sampling_and_price_is_per_token(
 
 def test_bad_sources_and_prices_are_clear_errors(new_experiment: Any) -> None:
     with pytest.raises(
-        cl.LoraConfigError, match="needs a LoraAdapter or an Experiment"
+        cl.LoraConfigError, match="needs a LoraAdapter or a LoraExperiment"
     ):
         cl.AdapterModel("lora:nothing")  # type: ignore[arg-type]
     with pytest.raises(cl.LoraConfigError, match="price_per_token must be"):
@@ -86,7 +86,7 @@ def test_local_adapters_vote_in_a_weighted_ensemble(
         copy, tmp_path_factory.mktemp("base"), steps=120, batch_size=len(pairs)
     )
 
-    def tuned(seed: int) -> cl.Experiment:
+    def tuned(seed: int) -> cl.LoraExperiment:
         exp = cl.create_experiment(
             f"swap-{seed}",
             config={"base_model": str(base), "backend": "local", "lora_rank": 8,

@@ -40,7 +40,7 @@ def swap(pairs: list[str]) -> list[cl.Example]:
     return [cl.Example(prompt=p + ">", completion=p[::-1], id=p) for p in pairs]
 
 
-def experiment(base: Path, tmp_path: Path, **config: Any) -> cl.Experiment:
+def experiment(base: Path, tmp_path: Path, **config: Any) -> cl.LoraExperiment:
     options: dict[str, Any] = {
         "base_model": str(base),
         "backend": "local",

@@ -193,7 +193,7 @@ def test_many_threads_into_one_experiment_lose_nothing(emit: Any) -> None:
 
 
 def test_experiment_stops_when_block_raises(emit: Any) -> None:
-    started: list[ct.Experiment] = []
+    started: list[ct.TelemetryExperiment] = []
 
     def body() -> None:
         with ct.experiment("raises") as exp:

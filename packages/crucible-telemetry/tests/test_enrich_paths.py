@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crucible_core.context import Context
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._export import _write_overlapped, enrich_arrow, to_arrow
 from crucible_telemetry._schema import WIDTH, enrich, json_dumps, json_texts
 
@@ -95,7 +95,7 @@ def _flat(
 def test_arrow_enrichment_equals_enrich_then_convert(
     events: list[Any], contexts: list[Context], tags: list[str]
 ) -> None:
-    experiment = Experiment(
+    experiment = TelemetryExperiment(
         id="exp_prop",
         name="prop",
         condition="base",

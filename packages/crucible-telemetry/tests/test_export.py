@@ -155,3 +155,29 @@ def test_parquet_is_written_to_a_native_file_and_renamed_only_when_complete(
     ct.export(exp_id, target, store=store, batch_size=50)
     assert pq.read_table(target).num_rows == 121
     assert sorted(p.name for p in out.iterdir()) == ["events.parquet"]
+
+
+def test_csv_export_makes_formula_cells_inert(tmp_path: Path, emit: Any) -> None:
+    from crucible_core import context
+    from crucible_core.testing import (
+        CSV_INERT_TEXTS,
+        CSV_INJECTION_PAYLOADS,
+        check_csv_inert,
+    )
+
+    texts = [*CSV_INJECTION_PAYLOADS, *CSV_INERT_TEXTS]
+    store = ct.MemoryStore()
+    with ct.experiment("injection", store=store) as exp:
+        for text in texts:
+            with context.use(item=text or None):
+                emit.stop(0.25)
+    path = ct.export(exp.id, tmp_path / "events.csv", store=store)
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    check_csv_inert([r["item"] for r in rows], sent=texts)
+    assert {r["latency_ms"] for r in rows} == {"250.0"}
+    raw = ct.export(
+        exp.id, tmp_path / "raw.csv", store=store, neutralize_formulas=False
+    )
+    with raw.open(newline="", encoding="utf-8") as fh:
+        assert [r["item"] for r in csv.DictReader(fh)] == texts

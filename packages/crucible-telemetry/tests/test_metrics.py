@@ -181,7 +181,7 @@ def test_views_escape_and_render(emit: Any) -> None:
     record = ct.get_experiment(exp.id)
     html = record._repr_html_()
     assert "<script>x" not in html and "&lt;script&gt;" in html
-    assert repr(record).startswith("Experiment(id=")
+    assert repr(record).startswith("TelemetryExperiment(id=")
     m = ct.calculate_metrics(exp.id)
     assert "&lt;evil&gt;" in m._repr_html_() and "<evil>" not in m._repr_html_()
     assert "model=<evil>" in str(m)

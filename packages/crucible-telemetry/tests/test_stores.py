@@ -398,3 +398,48 @@ def test_repeats_of_any_integer_type_are_stored_as_integers(
     assert got == want and all(type(r) is int for r in got if r is not None)
     path = ct.export(exp.id, tmp_path / "r.parquet", store=store)
     assert pq.read_table(path).column("repeat").to_pylist() == want
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_sqlite_notices_its_file_deleted_mid_run(
+    tmp_path: Path, emit: Any, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import sqlite3
+
+    path = tmp_path / "t.db"
+    store = ct.SQLiteStore(path, flush_interval=0.01, retry_timeout=0.3)
+    exp = ct.start_experiment("lost", store=store)
+    with ct.activate(exp):
+        for i in range(50):
+            emit.stop(i / 10)
+    store.flush()
+    assert store.count(exp.id) == 50
+    path.unlink()
+    if how == "replaced":
+        sqlite3.connect(path).close()  # another, empty database at the same path
+    with ct.activate(exp):
+        for i in range(30):
+            emit.stop(i / 10)
+    with (
+        caplog.at_level(logging.ERROR, logger="crucible.telemetry"),
+        pytest.raises(ct.StoreUnavailableError, match=f"was {how}") as info,
+    ):
+        store.flush()
+    assert info.value.pending == 30  # kept in memory, not written into the void
+    assert any(f"was {how}" in r.message for r in caplog.records)
+    assert path.exists() == (how == "replaced")  # no file silently made in its place
+    with pytest.raises(ct.StoreUnavailableError, match=f"was {how}"):
+        store.count(exp.id)  # reads refuse too: they would read another file
+    with pytest.raises(ct.StoreUnavailableError, match=f"was {how}"):
+        ct.stop_experiment(exp.id)  # it cannot be recorded as stopped either
+    if how == "replaced":
+        with sqlite3.connect(path) as other:  # the stranger's file got nothing
+            tables = other.execute("SELECT name FROM sqlite_master").fetchall()
+        assert tables == []
+    from crucible_telemetry import _capture, _stores
+
+    with _capture._lock:  # let the experiment go: its store is gone for good
+        _capture._live.pop(exp.id)
+        _capture._sync_handler()
+    _stores._open_stores.discard(store)

@@ -203,3 +203,37 @@ def test_export_rejects_unknown_formats(tmp_path: Path, sample_chain: ct.Chain) 
     with pytest.raises(ct.InvalidQueryError, match="format must be"):
         ct.export(sample_chain, tmp_path / "c.json", format="xml")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_cells_that_start_a_formula_are_made_inert(tmp_path: Path) -> None:
+    from crucible_core.testing import (
+        CSV_INERT_TEXTS,
+        CSV_INJECTION_PAYLOADS,
+        check_csv_inert,
+    )
+
+    texts = [*CSV_INJECTION_PAYLOADS, *(t for t in CSV_INERT_TEXTS if t.strip())]
+    chain = ct.add_events(
+        ct.Chain(name="=cmd|' /C calc'!A0"),
+        [ct.create_event("decision_made", t, t, code_section=t) for t in texts],
+    )
+    rows = list(csv.DictReader(io.StringIO(ct.to_csv(chain), newline="")))
+    check_csv_inert([r["decision"] for r in rows], sent=texts)
+    check_csv_inert([r["reasoning"] for r in rows], sent=texts)
+    check_csv_inert([r["code_section"] for r in rows], sent=texts)
+    assert {r["chain_name"] for r in rows} == {"'=cmd|' /C calc'!A0"}
+    path = ct.export(chain, tmp_path / "raw.csv", neutralize_formulas=False)
+    with path.open(newline="", encoding="utf-8") as fh:
+        assert [r["decision"] for r in csv.DictReader(fh)] == texts
+
+
+def test_ids_and_names_with_a_trailing_newline_are_refused(tmp_path: Path) -> None:
+    from crucible_core.ids import is_id, new_id
+
+    chain_id = new_id("chain")
+    assert is_id(chain_id) and not is_id(chain_id + "\n")
+    with pytest.raises(ct.TraceError):
+        ct.Chain(id=chain_id + "\n", name="x")
+    store = ct.TraceStore(tmp_path)
+    with pytest.raises(ct.TraceError):
+        store.load(chain_id + "\n")

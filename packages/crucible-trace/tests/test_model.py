@@ -141,7 +141,7 @@ def test_validate_event_accepts_events_and_mappings() -> None:
             {"type": "decision_made", "decision": "d", "timestamp": "not a time"},
             "cannot read",
         ),
-        (["not", "a", "mapping"], "expected an Event"),
+        (["not", "a", "mapping"], "expected a TraceEvent"),
     ],
 )
 def test_validate_event_rejects(value: object, match: str) -> None:
@@ -161,7 +161,7 @@ def test_chain_rules() -> None:
         ct.Chain(id="../x", name="x")
     with pytest.raises(ct.InvalidChainError, match="timezone-aware"):
         ct.Chain(name="x", created_at=dt.datetime(2025, 1, 1))  # noqa: DTZ001
-    with pytest.raises(ct.InvalidChainError, match="holds `Event`s"):
+    with pytest.raises(ct.InvalidChainError, match="holds `TraceEvent`s"):
         ct.Chain(name="x", events=[{"type": "decision_made"}])  # type: ignore[list-item]
     with pytest.raises(ct.InvalidChainError, match="name must be a string"):
         ct.Chain(name=3)  # type: ignore[arg-type]
@@ -247,7 +247,7 @@ def test_views(sample_chain: ct.Chain) -> None:
         == "Chain(name='cache design', events=4, id='chain_01JBZ0000000000000000000AA')"
     )
     assert repr(sample_chain.events[1]) == snapshot(
-        "Event(type='decision_made', decision='Use an LRU cache', confidence=0.8, id='evt_01JBZ0000000000000000000B2')"
+        "TraceEvent(type='decision_made', decision='Use an LRU cache', confidence=0.8, id='evt_01JBZ0000000000000000000B2')"
     )
     assert sample_chain.render() == snapshot("""\
 Chain 'cache design'

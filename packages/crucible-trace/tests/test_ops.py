@@ -13,7 +13,7 @@ import crucible_trace as ct
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
-def at(seconds: float, decision: str, **kwargs: object) -> ct.Event:
+def at(seconds: float, decision: str, **kwargs: object) -> ct.TraceEvent:
     return ct.create_event(
         "decision_made",
         decision,

@@ -23,7 +23,7 @@ FIELDS = (
 )
 
 
-def content(events: tuple[ct.Event, ...]) -> list[tuple[object, ...]]:
+def content(events: tuple[ct.TraceEvent, ...]) -> list[tuple[object, ...]]:
     return [tuple(getattr(e, f) for f in FIELDS) for e in events]
 
 
@@ -434,7 +434,7 @@ texts = (
 def chains(draw: st.DrawFn) -> ct.Chain:
     n = draw(st.integers(0, 6))
     chain = ct.new_chain(draw(texts))
-    made: list[ct.Event] = []
+    made: list[ct.TraceEvent] = []
     for _ in range(n):
         parents = (
             draw(st.lists(st.sampled_from(made), max_size=2, unique_by=lambda e: e.id))
@@ -577,7 +577,7 @@ def test_streaming_gives_the_same_result_for_any_split(
 ) -> None:
     points = sorted({min(c, len(text)) for c in cuts})
     parser = ct.StreamParser("s")
-    streamed: list[ct.Event] = []
+    streamed: list[ct.TraceEvent] = []
     last = 0
     for p in [*points, len(text)]:
         streamed += parser.feed(text[last:p])

@@ -87,7 +87,7 @@ class AnovaResult(RenderMixin):
     epsilon_squared: float
     """ε² = (SSb − dfb·MSw) / SSt."""
     cohen_f: float
-    """Cohen's f = √(η² / (1 − η²))."""
+    """Cohen's f = √(η² / (1 − η²)), computed as √(SSb / SSw) (full precision as η² → 1)."""
     group_means: tuple[float, ...]
     """Mean of each group, in input order."""
     interpretation: str
@@ -157,7 +157,8 @@ def _oneway_effects(
     eta = ssb / sst if sst > 0 else math.nan
     omega = (ssb - dfb * msw) / (sst + msw)
     eps = (ssb - dfb * msw) / sst if sst > 0 else math.nan
-    f = math.sqrt(eta / (1 - eta)) if eta < 1 else math.inf
+    # f = √(η²/(1 − η²)) = √(SSb/SSw): from the sums of squares, 1 − η² loses every digit as η² → 1
+    f = math.sqrt(ssb / ssw) if ssw > 0 else math.inf
     return eta, omega, eps, f
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import attrs
+import numpy as np
 from numpy.typing import ArrayLike
 
 from crucible_bench import _format as fmt
@@ -122,6 +123,19 @@ def levene(
             "Levene's test needs more observations than groups",
             argument="groups",
             reason="too_few",
+            n=n,
+            minimum=k + 1,
+        )
+    spread = [
+        np.abs(g - (np.median(g) if center == "median" else g.mean())) for g in gs
+    ]
+    if all(np.all(z == z[0]) for z in spread):
+        raise InsufficientDataError(
+            f"Levene's test is undefined here: within every group the absolute deviations from "
+            f"the group {center} are all equal (e.g. groups of one or two values), so the "
+            "denominator is zero. Collect more values per group",
+            argument="groups",
+            reason="constant",
             n=n,
             minimum=k + 1,
         )

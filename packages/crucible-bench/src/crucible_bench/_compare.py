@@ -163,6 +163,20 @@ class ComparisonResult(RenderMixin):
         )
 
 
+_NO_LEVENE = (
+    "equal variances not checkable (Brown-Forsythe undefined: every group's deviations from "
+    "its median are equal), so not assumed"
+)
+
+
+def _levene_or_none(*groups: FloatArray) -> AssumptionResult | None:
+    """Brown-Forsythe, or None where it is undefined (e.g. every group has two values)."""
+    try:
+        return levene(*groups)
+    except InsufficientDataError:
+        return None
+
+
 def _sd(x: FloatArray) -> float:
     return float(x.std(ddof=1)) if x.size > 1 else math.nan
 
@@ -243,12 +257,15 @@ def compare(
             checks += [c for c in (ca, cb) if c]
             parts = [why_a, why_b]
             if not (np.all(x == x[0]) and np.all(y == y[0])):
-                lev = levene(x, y)
-                checks.append(lev)
-                parts.append(
-                    f"equal variances {'not rejected' if lev.pvalue >= alpha else 'rejected'} "
-                    f"(Brown-Forsythe {fmt.pval(lev.pvalue)})"
-                )
+                lev = _levene_or_none(x, y)
+                if lev is None:
+                    parts.append(_NO_LEVENE)
+                else:
+                    checks.append(lev)
+                    parts.append(
+                        f"equal variances {'not rejected' if lev.pvalue >= alpha else 'rejected'} "
+                        f"(Brown-Forsythe {fmt.pval(lev.pvalue)})"
+                    )
             ok = ok_a and ok_b
             test = "welch" if ok else "mann_whitney"
             choice = (
@@ -616,12 +633,16 @@ def compare_groups(
                     parts.append(why)
             if normal:
                 parts.append("all groups consistent with normality")
-            lev = levene(*cols)
-            checks.append(lev)
-            equal = lev.pvalue >= alpha
-            parts.append(
-                f"equal variances {'not rejected' if equal else 'rejected'} (Brown-Forsythe {fmt.pval(lev.pvalue)})"
-            )
+            lev = _levene_or_none(*cols)
+            if lev is None:
+                equal = False  # not checkable: do not assume equal variances
+                parts.append(_NO_LEVENE)
+            else:
+                checks.append(lev)
+                equal = lev.pvalue >= alpha
+                parts.append(
+                    f"equal variances {'not rejected' if equal else 'rejected'} (Brown-Forsythe {fmt.pval(lev.pvalue)})"
+                )
         parametric = test == "parametric" or (test == "auto" and normal)
         if parametric:
             omnibus = anova_oneway(*cols) if equal else welch_anova(*cols)

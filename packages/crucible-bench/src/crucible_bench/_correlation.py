@@ -32,7 +32,11 @@ class CorrelationResult(RenderMixin):
     n: int
     """Pairs used."""
     confidence_interval: tuple[float, float]
-    """Fisher-z CI (Bonett–Wright variances for ρ and τ); one-sided CIs end at ±1."""
+    """Fisher-z CI (Bonett–Wright variances for ρ and τ); one-sided CIs end at ±1.
+
+    At |r| = 1 the two-sided CI is (r, r), as R's `cor.test`; a one-sided CI runs from r to the
+    far end (r = 1, `"less"`: (−1, 1)).
+    """
     confidence_level: float
     """Level of `confidence_interval`."""
     interpretation: str
@@ -84,7 +88,11 @@ def _t_p(r: float, n: int, alternative: Alternative) -> float:
     from scipy.special import stdtr
 
     df = n - 2
-    t = math.copysign(math.inf, r) if abs(r) == 1.0 else r * math.sqrt(df / (1 - r * r))
+    t = (
+        math.copysign(math.inf, r)
+        if abs(r) == 1.0
+        else r * math.sqrt(df / ((1 - r) * (1 + r)))
+    )
     if alternative == "two-sided":
         return float(min(1.0, 2 * stdtr(df, -abs(t))))
     return float(stdtr(df, -t) if alternative == "greater" else stdtr(df, t))
@@ -95,9 +103,10 @@ def _z_ci(
 ) -> tuple[float, float]:
     from scipy.special import ndtri
 
-    if math.isnan(se) or abs(r) == 1.0:
-        return (math.nan, math.nan) if math.isnan(se) else (r, r)
-    z = math.atanh(r)
+    if math.isnan(se):
+        return (math.nan, math.nan)
+    # |r| = 1: z = ±∞, so the bound on r's own side is r and a one-sided interval's open side is ±1
+    z = math.copysign(math.inf, r) if abs(r) == 1.0 else math.atanh(r)
     if alternative == "two-sided":
         q = float(ndtri(0.5 + level / 2)) * se
         return math.tanh(z - q), math.tanh(z + q)

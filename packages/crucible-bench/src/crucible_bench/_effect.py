@@ -104,8 +104,86 @@ def nct_cdf(df: float, ncp: float, t: float) -> float:
     return value
 
 
+# Beyond this |t| the CI comes from the integral below: scipy's noncentral t returns NaN from
+# |t| ≈ 1.3e5 and takes seconds per call long before that.
+_NCT_DIRECT = 50.0
+
+
+def _nct_cdf_integral(t: float, df: float, ncp: float) -> float:
+    """P(T ≤ t) for t > 0 as a one-dimensional integral that holds at any magnitude.
+
+    T = (Z + δ)/S with S = √(χ²_ν/ν), so P(T ≤ t) = P(S ≥ (Z + δ)/t) = E_Z[sf_S((Z + δ)/t)]
+    = E_S[Φ(tS − δ)]. Whichever integrand varies more slowly than its weight is integrated
+    (over z when t·sd(S) ≥ 1, else over s), with a breakpoint where it steps.
+    """
+    from scipy.integrate import quad
+    from scipy.special import chdtrc, gammaln, ndtr
+
+    sd_s = min(1.0, 1.0 / math.sqrt(2.0 * df))
+    if t * sd_s >= 1.0:
+
+        def over_z(z: float) -> float:
+            s = (z + ncp) / t
+            sf = 1.0 if s <= 0 else float(chdtrc(df, df * s * s))
+            return math.exp(-0.5 * z * z) * sf
+
+        step = t - ncp  # where (z + δ)/t reaches S's centre, 1
+        points = [p for p in (step,) if -39.0 < p < 39.0]
+        value, _ = quad(
+            over_z, -39.0, 39.0, points=points or None, epsabs=1e-16, limit=400
+        )
+        return min(1.0, max(0.0, float(value) / math.sqrt(2 * math.pi)))
+    log_norm = math.log(2.0 * df) - (df / 2) * math.log(2.0) - float(gammaln(df / 2))
+
+    def over_s(s: float) -> float:
+        if s <= 0:
+            return 0.0
+        x = df * s * s
+        log_pdf = log_norm + math.log(s) + (df / 2 - 1) * math.log(x) - x / 2
+        return math.exp(log_pdf) * float(ndtr(t * s - ncp))
+
+    half = 40.0 * sd_s
+    lo, hi = max(0.0, 1.0 - half), 1.0 + half
+    points = [p for p in (ncp / t,) if lo < p < hi]
+    value, _ = quad(over_s, lo, hi, points=points or None, epsabs=1e-16, limit=400)
+    return min(1.0, max(0.0, float(value)))
+
+
+def _nct_ci_large(t: float, df: float, confidence_level: float) -> tuple[float, float]:
+    """The noncentral-t CI for t > `_NCT_DIRECT`, solved for δ/t (which stays of order one)."""
+    from scipy.optimize import brentq
+    from scipy.special import chdtri
+
+    a = (1 - confidence_level) / 2
+    # S's upper quantile bounds δ/t from above: F(t; δ) ≤ P(S ≥ δ/t − small)
+    top = math.sqrt(float(chdtri(df, 1e-12)) / df) + 1.0
+
+    def root(target: float) -> float:
+        def g(r: float) -> float:
+            return _nct_cdf_integral(t, df, t * r) - target
+
+        lo, hi = -1.0, top
+        if g(lo) < 0 or g(hi) > 0:
+            raise ConvergenceError(
+                "could not bracket the noncentrality", quantity="noncentrality"
+            )
+        return float(brentq(g, lo, hi, xtol=1e-15, rtol=1e-15, maxiter=200)) * t
+
+    return root(1 - a), root(a)
+
+
 def nct_ci(t: float, df: float, confidence_level: float) -> tuple[float, float]:
-    """CI for the noncentrality parameter of a t statistic (inverting the noncentral t cdf)."""
+    """CI for the noncentrality parameter of a t statistic (inverting the noncentral t cdf).
+
+    For |t| ≤ 50, scipy's noncentral t cdf is inverted directly. Beyond, the cdf is a 1-D
+    integral (`_nct_cdf_integral`) inverted in δ/t: fast at any |t|, and the interval keeps the
+    width the SD's uncertainty gives it (≈ t·[√(χ²_{ν,a}/ν), √(χ²_{ν,1−a}/ν)] as t → ∞).
+    """
+    if abs(t) > _NCT_DIRECT:
+        if t > 0:
+            return _nct_ci_large(t, df, confidence_level)
+        lo, hi = _nct_ci_large(-t, df, confidence_level)
+        return -hi, -lo
     a = (1 - confidence_level) / 2
     width = 10 + abs(t) * 2
 
@@ -512,6 +590,38 @@ def epsilon_squared(
     )
 
 
+# scipy's noncentral F takes milliseconds from λ ≈ 1e9, seconds from 1e16, and is NaN from 1e11
+_NCF_DIRECT = 1e9
+
+
+def _ncf_cdf_large(df1: float, df2: float, lam: float, f: float) -> float:
+    """P(F' ≤ f) for λ > 1e9: F' = (X/df1)/(V/df2), X ~ χ²'(df1, λ) ≈ N(λ + df1, 2(df1 + 2λ)).
+
+    The normal law of X is off only by its skewness (≈ 3/√λ ≤ 1e-4), which the much wider
+    V smooths to ≲ 1e-7 in the cdf (checked against scipy at λ = 1e9), so
+    P(F' ≤ f) = E_V[Φ((c·V − μ)/σ)] with c = f·df1/df2, integrated over V ~ χ²_df2 with a
+    breakpoint at the step V = μ/c.
+    """
+    from scipy.integrate import quad
+    from scipy.special import chdtri, gammaln, ndtr
+
+    mu, sigma, c = lam + df1, math.sqrt(2 * (df1 + 2 * lam)), f * df1 / df2
+    log_norm = -(df2 / 2) * math.log(2.0) - float(gammaln(df2 / 2))
+
+    def integrand(x: float) -> float:
+        if x <= 0:
+            return 0.0
+        log_pdf = log_norm + (df2 / 2 - 1) * math.log(x) - x / 2
+        return math.exp(log_pdf) * float(ndtr((c * x - mu) / sigma))
+
+    lo, hi = float(chdtri(df2, 1 - 1e-16)), float(chdtri(df2, 1e-16))
+    if mu / c >= hi:
+        return 0.0
+    points = [p for p in (mu / c,) if lo < p < hi]
+    value, _ = quad(integrand, lo, hi, points=points or None, epsabs=1e-16, limit=400)
+    return min(1.0, max(0.0, float(value)))
+
+
 def _ncf_ci(f: float, df1: float, df2: float, level: float) -> tuple[float, float]:
     """CI for the noncentrality λ of an F statistic (0 where the bound is below zero)."""
     from scipy.special import ncfdtr
@@ -519,7 +629,8 @@ def _ncf_ci(f: float, df1: float, df2: float, level: float) -> tuple[float, floa
     a = (1 - level) / 2
 
     def cdf(lam: float) -> float:
-        return float(ncfdtr(df1, df2, lam, f))
+        value = float(ncfdtr(df1, df2, lam, f)) if lam <= _NCF_DIRECT else math.nan
+        return _ncf_cdf_large(df1, df2, lam, f) if math.isnan(value) else value
 
     def bound(target: float) -> float:
         if cdf(0.0) <= target:
@@ -527,7 +638,7 @@ def _ncf_ci(f: float, df1: float, df2: float, level: float) -> tuple[float, floa
         hi = max(10.0, f * df1 * 4)
         while cdf(hi) > target:
             hi *= 2
-            if hi > 1e9:
+            if hi > 1e300:
                 raise ConvergenceError("could not bracket λ", quantity="noncentrality")
         return _brent(lambda lam: cdf(lam) - target, 0.0, hi, "noncentrality")
 

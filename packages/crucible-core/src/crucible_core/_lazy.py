@@ -15,7 +15,11 @@ __all__ = ("lazy_getattr",)
 
 
 def lazy_getattr(
-    module: str, distribution: str, names: Mapping[str, str] | None = None
+    module: str,
+    distribution: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    renamed: Mapping[str, tuple[str, str]] | None = None,
 ) -> Callable[[str], Any]:
     """A module `__getattr__` for `__version__` and `names`, each looked up once and cached.
 
@@ -26,10 +30,26 @@ def lazy_getattr(
         module: the module it serves (`__name__`).
         distribution: the distribution whose version `__version__` is, e.g. `"crucible-bench"`.
         names: attributes imported on first access, e.g. `{"Model": "crucible_core.models"}`.
+        renamed: old public names still served, with a `CrucibleDeprecationWarning` on every
+            use: old name → (new name, why), e.g. `{"Event": ("TraceEvent", "... clashes ...")}`.
+            They are not cached, so each use warns; they are in no `__all__`.
     """
     where = dict(names or {})
+    old_names = dict(renamed or {})
 
     def __getattr__(name: str) -> Any:
+        if name in old_names:
+            import warnings
+
+            from crucible_core.exceptions import CrucibleDeprecationWarning
+
+            new, why = old_names[name]
+            warnings.warn(
+                f"{module}.{name} is renamed {new}: {why}",
+                CrucibleDeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(sys.modules[module], new)
         if name == "__version__":
             from importlib.metadata import version
 

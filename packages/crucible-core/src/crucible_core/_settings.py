@@ -89,7 +89,7 @@ SETTINGS: Mapping[str, Setting] = {
     for s in (
         Setting("cache_dir", "CRUCIBLE_CACHE_DIR", _as_path, _cache_default,
                 "the dataset cache: downloaded, checksummed, versioned files"),
-        Setting("results_dir", "CRUCIBLE_RESULTS_DIR", _as_path, lambda _: "crucible-runs",
+        Setting("results_dir", "CRUCIBLE_RESULTS_DIR", _as_path, lambda _: "runs",
                 "where `crucible run` and the harness put run directories"),
         Setting("telemetry.store", "CRUCIBLE_TELEMETRY_STORE", _as_text, lambda _: "memory",
                 "default telemetry store: 'memory', a SQLite path, or a postgresql:// DSN"),
@@ -97,9 +97,9 @@ SETTINGS: Mapping[str, Setting] = {
                 "default hedging delay policy: 'fixed:<seconds>', 'percentile:<p>' or 'adaptive'"),
         Setting("providers.timeout", "CRUCIBLE_PROVIDER_TIMEOUT", _as_positive_float, lambda _: 60.0,
                 "seconds a model request may take, excluding time queued in crucible"),
-        Setting("providers.max_tokens", "CRUCIBLE_PROVIDER_MAX_TOKENS", _as_count, lambda _: 1024,
+        Setting("providers.max_tokens", "CRUCIBLE_PROVIDER_MAX_TOKENS", _as_count, lambda _: 4096,
                 "max_tokens sent with every request that sets none (bounds the worst-case cost)"),
-        Setting("providers.max_retries", "CRUCIBLE_PROVIDER_MAX_RETRIES", _as_count, lambda _: 4,
+        Setting("providers.max_retries", "CRUCIBLE_PROVIDER_MAX_RETRIES", _as_count, lambda _: 3,
                 "retries of a failed request (429, 5xx, network) before the error is reported"),
     )
 }  # fmt: skip

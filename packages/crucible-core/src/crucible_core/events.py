@@ -87,6 +87,7 @@ __all__ = (
     "LORA_TRAIN_EXCEPTION",
     "LORA_STEP_STOP",
     "LORA_EVAL_STOP",
+    "TELEMETRY_MONITOR_ALERT",
 )
 
 EventName: TypeAlias = tuple[str, ...]
@@ -135,6 +136,7 @@ LORA_TRAIN_STOP: EventName = ("crucible", "lora", "train", "stop")
 LORA_TRAIN_EXCEPTION: EventName = ("crucible", "lora", "train", "exception")
 LORA_STEP_STOP: EventName = ("crucible", "lora", "step", "stop")
 LORA_EVAL_STOP: EventName = ("crucible", "lora", "eval", "stop")
+TELEMETRY_MONITOR_ALERT: EventName = ("crucible", "telemetry", "monitor", "alert")
 
 CATALOGUE: Mapping[EventName, str] = {
     LLM_REQUEST_START: "a model request was sent (metadata: model, provider, request_id, attempt)",
@@ -172,6 +174,7 @@ CATALOGUE: Mapping[EventName, str] = {
     LORA_TRAIN_EXCEPTION: "LoRA training failed (duration)",
     LORA_STEP_STOP: "one optimisation step finished (loss, step, learning_rate)",
     LORA_EVAL_STOP: "an adapter was evaluated (duration, metric values)",
+    TELEMETRY_MONITOR_ALERT: "a monitor detected a degradation (statistic, threshold, change; metadata: metric, method)",
 }
 """Every event name crucible emits, with what it means and its main measurements."""
 

@@ -5,6 +5,11 @@ to a temporary file in the target directory, are flushed to disk, then renamed o
 reader never sees a half-written file and a crash never destroys the previous one. Parquet needs the
 `pyarrow` extra and is imported only when used.
 
+CSV cells are made inert for spreadsheets by [`csv_cell`][crucible_core.export.csv_cell] (OWASP's
+rule against CSV injection); every CSV writer of crucible writes through
+[`CsvWriter`][crucible_core.export.CsvWriter], which applies it, with `neutralize_formulas=False`
+to write text exactly as given.
+
 Examples:
     >>> import tempfile, pathlib
     >>> from crucible_core.export import save_records, load_records
@@ -20,9 +25,10 @@ import contextlib
 import csv
 import io
 import os
+import re
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias
 
@@ -30,7 +36,15 @@ from crucible_core._optional import import_optional
 from crucible_core.exceptions import SerializationError, ValidationError
 from crucible_core.serde import dumps, loads
 
-__all__ = ("Format", "Records", "atomic_write", "load_records", "save_records")
+__all__ = (
+    "CsvWriter",
+    "Format",
+    "Records",
+    "atomic_write",
+    "csv_cell",
+    "load_records",
+    "save_records",
+)
 
 Format: TypeAlias = Literal["csv", "jsonl", "parquet"]
 """The formats records can be written in."""
@@ -97,6 +111,78 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~_umask()
 
 
+_FORMULA_CHARS = frozenset("=+-@\t\r")
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def csv_cell(value: Any, *, neutralize_formulas: bool = True) -> Any:
+    r"""A value as a CSV cell that a spreadsheet shows as text instead of running it.
+
+    Text starting with `=`, `+`, `-`, `@`, a tab or a carriage return is what Excel, LibreOffice
+    and Google Sheets read as a formula (`=HYPERLINK(…)`, `+cmd|' /C calc'!A0`, `@SUM(…)`), so
+    it gets a leading `'` (OWASP's rule for CSV injection); the csv module quotes the cell as
+    needed. A plain number written as text (`"-1.5"`) cannot be a formula and is left alone, as
+    are numbers, booleans and every other value. `None` becomes the empty cell.
+
+    Args:
+        value: the cell's value.
+        neutralize_formulas: `False` writes text exactly as given (for files no spreadsheet opens).
+
+    Examples:
+        >>> csv_cell("=HYPERLINK(\"http://x\")")
+        '\'=HYPERLINK("http://x")'
+        >>> csv_cell("-2.5"), csv_cell(-2.5), csv_cell(None)
+        ('-2.5', -2.5, '')
+    """
+    if value is None:
+        return ""
+    if neutralize_formulas and isinstance(value, str):
+        return _inert(value)
+    return value
+
+
+class CsvWriter:
+    r"""Rows to a CSV stream, each cell through [`csv_cell`][crucible_core.export.csv_cell].
+
+    Lines end in `\n`. A row holding a carriage return in some cell is written with every cell
+    quoted (Python 3.11's csv module does not quote a lone `\r` when lines end in `\n`, and a
+    reader would split the row there).
+
+    Args:
+        stream: a text stream opened with `newline=""`.
+        neutralize_formulas: `False` writes text exactly as given.
+    """
+
+    def __init__(self, stream: IO[str], *, neutralize_formulas: bool = True) -> None:
+        self._minimal = csv.writer(stream, lineterminator="\n")
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self.neutralize_formulas = neutralize_formulas
+        """Whether text that starts a formula gets a leading `'`."""
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        """Write one row."""
+        if self.neutralize_formulas:
+            cells = [_inert(v) if type(v) is str else v for v in row]
+        else:
+            cells = list(row)
+        cells = ["" if v is None else v for v in cells]
+        if any("\r" in v for v in cells if type(v) is str):
+            self._quoted.writerow(cells)
+        else:
+            self._minimal.writerow(cells)
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        """Write rows."""
+        for row in rows:
+            self.writerow(row)
+
+
+def _inert(text: str) -> str:
+    if text[:1] in _FORMULA_CHARS and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _format_of(path: Path, format: Format | None) -> Format:
     if format is not None:
         if format not in ("csv", "jsonl", "parquet"):
@@ -140,11 +226,17 @@ def _rows(cols: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def save_records(
-    records: Records, path: str | os.PathLike[str], *, format: Format | None = None
+    records: Records,
+    path: str | os.PathLike[str],
+    *,
+    format: Format | None = None,
+    neutralize_formulas: bool = True,
 ) -> Path:
     """Write records to `path` atomically, in the format named or given by the suffix.
 
-    CSV writes nested values as JSON text; JSONL and Parquet keep types (Parquet infers a schema from
+    CSV writes nested values as JSON text, and text a spreadsheet would run as a formula with a
+    leading `'` (see [`csv_cell`][crucible_core.export.csv_cell]; `neutralize_formulas=False`
+    turns that off); JSONL and Parquet keep types and text as given (Parquet infers a schema from
     the values; a column mixing types is an error naming the column).
 
     Returns:
@@ -159,16 +251,12 @@ def save_records(
                 fh.write(dumps(row) + b"\n")
     elif fmt == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = CsvWriter(buf, neutralize_formulas=neutralize_formulas)
         writer.writerow(cols)
         for row in _rows(cols):
             writer.writerow(
-                [
-                    dumps(v).decode()
-                    if isinstance(v, Mapping | list | tuple)
-                    else ("" if v is None else v)
-                    for v in row.values()
-                ]
+                dumps(v).decode() if isinstance(v, Mapping | list | tuple) else v
+                for v in row.values()
             )
         with atomic_write(target) as fh:
             fh.write(buf.getvalue())

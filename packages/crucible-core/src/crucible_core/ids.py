@@ -25,8 +25,10 @@ __all__ = ("id_time", "is_id", "new_id")
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
-_ID_RE = re.compile(r"^(?:([a-z][a-z0-9]{0,15})_)?([0-9A-HJKMNP-TV-Z]{26})$")
+_PREFIX_RE = re.compile(
+    r"\A[a-z][a-z0-9]{0,15}\Z"
+)  # \Z: `$` would allow a final newline
+_ID_RE = re.compile(r"\A(?:([a-z][a-z0-9]{0,15})_)?([0-9A-HJKMNP-TV-Z]{26})\Z")
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0

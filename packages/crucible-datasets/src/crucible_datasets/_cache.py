@@ -57,15 +57,16 @@ def sha256_file(path: Path) -> str:
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The cache root in use: `cache_dir`, `CRUCIBLE_CACHE_DIR`, or the XDG cache directory."""
+    """The cache root in use: `cache_dir`, else the `cache_dir` setting.
+
+    The setting is `CRUCIBLE_CACHE_DIR`, else `cache_dir` in the project's `crucible.toml` or
+    `[tool.crucible]`, else the XDG cache directory (see `crucible_core.settings`).
+    """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    env = os.environ.get("CRUCIBLE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "crucible" / "datasets"
+    from crucible_core.settings import load_settings
+
+    return Path(load_settings()["cache_dir"]).expanduser()
 
 
 def _repo_dir(repo: str) -> str:

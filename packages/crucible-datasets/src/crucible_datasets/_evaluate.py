@@ -73,7 +73,7 @@ class ItemResult:
 
 
 _BINARY = {"exact_match", "accuracy"}
-_PASS = re.compile(r"^pass@(\d+)$")
+_PASS = re.compile(r"\Apass@(\d+)\Z")
 
 _DEFAULTS: dict[str, tuple[str, ...]] = {
     "mmlu": ("exact_match",),

@@ -72,7 +72,7 @@ def normalize_answer(text: object, *, normalize: Normalize = "default") -> str:
     return " ".join(s.split())
 
 
-_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_NUMBER = re.compile(r"\A[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\Z")
 
 
 def _number_text(value: object) -> str | None:

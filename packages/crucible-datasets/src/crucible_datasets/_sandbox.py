@@ -5,11 +5,12 @@ Backends, behind one [`Sandbox`][crucible_datasets.Sandbox] interface:
 - **bubblewrap** (`bwrap`, Debian/Ubuntu/Fedora package `bubblewrap`) and **unshare**
   (util-linux): Linux namespaces. A new user namespace without capabilities, a private mount
   namespace whose root holds only read-only `/usr`, the interpreter and, when allowed, named
-  packages; a fresh writable work dir and `/tmp` tmpfs; a private `/proc` showing only the
-  sandbox's processes; a new PID namespace (nothing outside can be seen or signalled; the judge
-  is PID 1, so the program cannot kill it either); an empty network namespace; IPC and UTS
-  namespaces; an allow-listed environment (no keys ever); rlimits on CPU, address space, file
-  size, open files and processes; and a wall-clock kill of the whole process tree.
+  packages; a fresh writable work dir and `/tmp`, each a tmpfs of `disk_mb` (bubblewrap >=
+  0.8); a private `/proc` showing only the sandbox's processes; a new PID namespace (nothing
+  outside can be seen or signalled; the judge is PID 1, so the program cannot kill it either);
+  an empty network namespace; IPC and UTS namespaces; an allow-listed environment (no keys
+  ever); rlimits on CPU, address space, file size, open files and processes; and a wall-clock
+  kill of the whole process tree.
 - **docker** / **podman**, when asked for (`SandboxConfig(backend="docker", image=...)`):
   `--network none`, all capabilities dropped, read-only root, tmpfs work dir, pids and memory
   limits.
@@ -38,9 +39,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import importlib.util
 import marshal
 import os
+import re
 import secrets
 import selectors
 import shutil
@@ -178,6 +181,10 @@ class SandboxConfig:
     """`RLIMIT_NPROC`: processes and threads (namespace backends count the sandbox's own)."""
     max_open_files: int = attrs.field(default=64, validator=_positive("max_open_files"))
     """`RLIMIT_NOFILE`."""
+    disk_mb: int = attrs.field(default=64, validator=_positive("disk_mb"))
+    """The size in MiB of the work dir and of `/tmp`, each a fresh tmpfs, on the namespace and
+    container backends (so a program cannot fill the disk or memory with files); the process
+    backend's work dir is a plain directory."""
     max_workers: int | None = attrs.field(default=None, validator=_workers)
     """Programs run at once (default: the number of CPUs)."""
     backend: str | Sandbox = attrs.field(default="auto", validator=_backend)
@@ -421,19 +428,18 @@ class BubblewrapSandbox(Sandbox):
                 argv += ["--perms", "0755", "--dir", _SITE]
                 site = [_SITE]
             argv += ["--ro-bind", str(src), f"{_SITE}/{name}"]
-        argv += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            str(workdir),
-            _WORK,
-            "--chdir",
-            _WORK,
-        ]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        size = str(config.disk_mb << 20)
+        if _bwrap_version(bwrap) >= (
+            0,
+            8,
+        ):  # --size and --perms for tmpfs came in 0.8.0
+            argv += ["--size", size, "--perms", "1777", "--tmpfs", "/tmp"]
+            argv += ["--size", size, "--perms", "0777", "--tmpfs", _WORK]
+        else:  # unbounded tmpfs and the host-side work dir
+            argv += ["--tmpfs", "/tmp", "--chmod", "1777", "/tmp"]
+            argv += ["--bind", str(workdir), _WORK]
+        argv += ["--chdir", _WORK]
         for key, value in _env(config).items():
             argv += ["--setenv", key, value]
         return _Launch(
@@ -446,6 +452,22 @@ class BubblewrapSandbox(Sandbox):
 
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 _NOBODY = 65534
+
+
+@functools.cache
+def _bwrap_version(bwrap: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run(
+            [bwrap, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return (0,)
+    found = re.search(r"(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in found.groups()) if found else (0,)
 
 
 def _drop() -> list[str]:
@@ -478,7 +500,7 @@ def _usr_links() -> list[str]:
 
 _UNSHARE_SETUP = r"""
 set -eu
-R=$1; W=$2; P=$3; C=$4; shift 4
+R=$1; D=$2; P=$3; C=$4; shift 4
 { hostname sandbox || echo sandbox > /proc/sys/kernel/hostname; } 2>/dev/null || true
 mount -t tmpfs -o size=16m,mode=755,nosuid,nodev tmpfs "$R"
 mkdir -p "$R/usr" "$R/sandbox" "$R/tmp" "$R/proc" "$R/dev" "$R/site" "$R/python"
@@ -497,8 +519,8 @@ while [ "${1:-}" != "--" ]; do
   mount --bind "$1" "$R/site/$2"; mount -o remount,bind,ro,nosuid,nodev "$R/site/$2"; shift 2
 done
 shift
-mount --bind "$W" "$R/sandbox"
-mount -t tmpfs -o size=64m,nosuid,nodev tmpfs "$R/tmp"
+mount -t tmpfs -o size="$D"m,mode=0777,nosuid,nodev tmpfs "$R/sandbox"
+mount -t tmpfs -o size="$D"m,mode=1777,nosuid,nodev tmpfs "$R/tmp"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 for d in null zero full random urandom; do
   touch "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"
@@ -560,7 +582,7 @@ class UnshareSandbox(Sandbox):
             _UNSHARE_SETUP,
             "sh",
             str(root),
-            str(workdir),
+            str(config.disk_mb),
             prefix,
             shutil.which("chroot") or "/usr/sbin/chroot",
             *binds,
@@ -623,9 +645,9 @@ class DockerSandbox(Sandbox):
             "--memory",
             f"{config.memory_mb * 2}m",
             "--tmpfs",
-            "/tmp:size=64m",
+            f"/tmp:size={config.disk_mb}m",
             "--tmpfs",
-            f"{_WORK}:size=64m,uid=65534,gid=65534",
+            f"{_WORK}:size={config.disk_mb}m,uid=65534,gid=65534",
             "--workdir",
             _WORK,
         ]

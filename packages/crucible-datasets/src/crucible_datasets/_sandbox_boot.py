@@ -32,6 +32,7 @@ def _main():
     mode = sys.argv[1]
     _write, _read, _exit = os.write, os.read, os._exit
     SIGKILL, SIGXCPU, SIGXFSZ = 9, 24, 25
+    SIGNALS = {6: "SIGABRT", 7: "SIGBUS", 9: "SIGKILL", 11: "SIGSEGV", 24: "SIGXCPU", 25: "SIGXFSZ"}
 
     def read_all(fd):
         chunks = []
@@ -347,7 +348,8 @@ def _main():
             sig = os.WTERMSIG(status)
             reason = {SIGXCPU: "timeout", SIGXFSZ: "output_limit"}.get(sig, "crash")
             return {"ok": False, "reason": reason, "type": "signal",
-                    "message": "the program was killed by signal " + str(sig)}
+                    "message": "the program was killed by "
+                           + SIGNALS.get(sig, "signal " + str(sig))}
         code = os.WEXITSTATUS(status)
         return {"ok": False, "reason": "forged_exit" if code == 0 else "exit", "type": "exit",
                 "message": "the program ended itself with status " + str(code) + " during the tests"}

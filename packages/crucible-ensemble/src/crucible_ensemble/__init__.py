@@ -76,7 +76,16 @@ if TYPE_CHECKING:
     __version__: str
 
 # `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-_version_getattr = _lazy_getattr(__name__, "crucible-ensemble")
+__getattr__ = _lazy_getattr(
+    __name__,
+    "crucible-ensemble",
+    renamed={
+        "EvaluationResult": (
+            "EnsembleEvaluation",
+            "one public class name per concept across the workspace (crucible_datasets.EvaluationResult is a different class)",
+        )
+    },
+)
 
 __all__ = (
     # ensemble
@@ -132,21 +141,3 @@ __all__ = (
     # metadata
     "__version__",
 )
-
-
-def __getattr__(name: str) -> object:
-    # `EvaluationResult` was this package's name for what is now `EnsembleEvaluation`; crucible-datasets'
-    # `EvaluationResult` is the one class of that name across the workspace.
-    if name == "EvaluationResult":
-        import warnings
-
-        from crucible_core.exceptions import CrucibleDeprecationWarning
-
-        warnings.warn(
-            "crucible_ensemble.EvaluationResult is renamed EnsembleEvaluation; "
-            "crucible_datasets.EvaluationResult is a different class",
-            CrucibleDeprecationWarning,
-            stacklevel=2,
-        )
-        return EnsembleEvaluation
-    return _version_getattr(name)

@@ -30,6 +30,7 @@ from crucible_core.models import (
     Request,
     Usage,
     build_model,
+    is_simulated,
     price_for,
 )
 from crucible_ensemble._checks import is_count, is_real
@@ -64,7 +65,7 @@ from crucible_ensemble.exceptions import (
 )
 from crucible_hedging import (
     AllAttemptsFailedError,
-    Attempt,
+    HedgeAttempt,
     HedgedResult,
     Hedger,
     HedgingTimeoutError,
@@ -197,7 +198,14 @@ async def _timed(
 
 
 def _member_confidence(completion: Completion) -> float | None:
-    """A confidence the model reported: `raw["confidence"]`, or the mean token probability."""
+    """A confidence the model reported.
+
+    `Completion.confidence`, else `raw["confidence"]`, else the mean token probability of
+    OpenAI-shaped raw logprobs.
+    """
+    own = getattr(completion, "confidence", None)
+    if isinstance(own, float) and 0.0 <= own <= 1.0:
+        return own
     raw = completion.raw
     value = raw.get("confidence")
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -218,7 +226,7 @@ def _member_confidence(completion: Completion) -> float | None:
 def _confidence(completion: Completion) -> float | None:
     """`_member_confidence`, skipped at once for the usual completion that reports none."""
     raw = completion.raw
-    if "confidence" in raw or "choices" in raw:
+    if completion.confidence is not None or "confidence" in raw or "choices" in raw:
         return _member_confidence(completion)
     return None
 
@@ -523,6 +531,11 @@ class Ensemble:
     def provider(self) -> str:
         """Always `"ensemble"`."""
         return "ensemble"
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any member is simulated (then so are the ensemble's numbers)."""
+        return any(is_simulated(m) for m in self.models)
 
     @property
     def strategy(self) -> VotingStrategy:
@@ -966,12 +979,7 @@ class Ensemble:
             if finish > latency:
                 latency = finish
             answer = normalizer(completion.text)
-            raw = completion.raw
-            confidence = (
-                _member_confidence(completion)
-                if "confidence" in raw or "choices" in raw
-                else None
-            )
+            confidence = _confidence(completion)
             if answer is not None:
                 answers.append(answer)
                 if ballots is not None:  # for the strategy (the majority needs none)
@@ -1063,7 +1071,7 @@ class Ensemble:
         timed_out = False
         for calls, outcome in zip(tried, outcomes, strict=True):
             if isinstance(outcome, HedgedResult):
-                timeline: tuple[Attempt, ...] = outcome.timeline
+                timeline: tuple[HedgeAttempt, ...] = outcome.timeline
             elif isinstance(outcome, HedgingTimeoutError | AllAttemptsFailedError):
                 timeline = outcome.timeline
                 timed_out = timed_out or isinstance(outcome, HedgingTimeoutError)

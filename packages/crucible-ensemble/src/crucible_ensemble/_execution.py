@@ -19,7 +19,7 @@ import attrs
 
 from crucible_ensemble._checks import is_count, is_real
 from crucible_ensemble.exceptions import EnsembleConfigurationError
-from crucible_hedging import Budget, Fixed, Policy, Throttle
+from crucible_hedging import Fixed, HedgeBudget, Policy, Throttle
 
 __all__ = (
     "Cascade",
@@ -113,12 +113,12 @@ def _policy(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def _budget(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None or isinstance(value, Budget):
+    if value is None or isinstance(value, HedgeBudget):
         return
     if not is_real(value) or not 0 < value <= 1:
         raise EnsembleConfigurationError(
             "`budget` must be a share of predictions in (0, 1] (0.05: backups for at most 5%), "
-            f"a crucible-hedging `Budget`, or None, got {value!r}",
+            f"a crucible-hedging `HedgeBudget`, or None, got {value!r}",
             budget=value,
         )
 
@@ -160,8 +160,8 @@ class Hedged:
     """When to fire backups (default `Fixed(delay=1.0)`)."""
     max_hedges: int | None = attrs.field(default=None, validator=_optional_count)
     """How many backups at most (`None`: every other member)."""
-    budget: Budget | float | None = attrs.field(default=None, validator=_budget)
-    """Backups per prediction at most, as a share (`0.05`) or a crucible-hedging `Budget` (share
+    budget: HedgeBudget | float | None = attrs.field(default=None, validator=_budget)
+    """Backups per prediction at most, as a share (`0.05`) or a crucible-hedging `HedgeBudget` (share
     one between ensembles to bound their combined extra load); `None`: no cap."""
     throttle: Throttle | None = attrs.field(default=None, validator=_throttle)
     """A crucible-hedging `Throttle` that stops backups while calls keep failing."""

@@ -1,4 +1,4 @@
-"""The `crucible` command line: run, estimate, report, status, repair, demo, view, models, versions, config."""
+"""The `crucible` command line: run, estimate, report, status, repair, demo, view, monitor, models, versions, config."""
 
 from __future__ import annotations
 
@@ -143,14 +143,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The server options `view` and `lab` share."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs a token)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port (default 8765; 0: any free port)"
+    )
+    parser.add_argument(
+        "--token",
+        nargs="?",
+        const="",
+        default=None,
+        help="require this token on every request (no value: generate one); "
+        "always on when --host is not loopback",
+    )
+    parser.add_argument("--no-browser", action="store_true", help="print the URL; do not open a browser")  # fmt: skip
+
+
 def _cmd_view(args: argparse.Namespace) -> int:
     import secrets
 
+    from crucible._labs import extension
     from crucible_harness import view
 
     token = secrets.token_urlsafe(24) if args.token == "" else args.token
-    viewer = view(args.path, host=args.host, port=args.port, token=token)
-    _out(f"crucible view: serving {viewer.root} at {viewer.url}")
+    labs = getattr(args, "labs", False)
+    root = Path(args.path)
+    if labs:
+        root.mkdir(parents=True, exist_ok=True)
+    datasets = None if getattr(args, "datasets", None) is None else Path(args.datasets)
+    viewer = view(root, host=args.host, port=args.port, token=token, start="/labs" if labs else None,
+                  extensions=[extension(root=root, datasets=datasets)] if root.is_dir() else ())  # fmt: skip
+    _out(f"crucible {'lab' if labs else 'view'}: serving {viewer.root} at {viewer.url}")
     if viewer.token is not None and not args.token:
         _out("  (a token was generated: anyone with this URL can read the runs)")
     sys.stdout.flush()
@@ -161,6 +189,53 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 # -- models and versions -------------------------------------------------------------------------
+
+
+def _baseline(args: argparse.Namespace, store: Any) -> Any:
+    """`--baseline 30d` (the last 30 days of the store) or `--baseline <experiment id>`."""
+    import datetime as dt
+    import re
+
+    import crucible_telemetry as ct
+
+    period = re.fullmatch(r"(\d+)d", args.baseline)
+    if period is None:
+        return ct.Baseline.from_experiment(args.baseline, store=store)
+    now = dt.datetime.now(dt.UTC)
+    return ct.Baseline.from_store(
+        store,
+        since=now - dt.timedelta(days=int(period.group(1))),
+        until=now,
+        experiment=args.experiment,
+        tag=args.tag,
+    )
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import time
+
+    import crucible_telemetry as ct
+
+    store = ct.open_store(args.store)
+    try:
+        baseline = _baseline(args, store)
+        _out(baseline.render())
+        sinks: list[Any] = [lambda alert: _out(alert.render())]
+        if args.webhook:
+            sinks.append(ct.WebhookSink(args.webhook))
+        monitor = ct.Monitor(baseline, metrics=args.metrics, method=args.method, arl0=args.arl0, sinks=sinks)  # fmt: skip
+        start = baseline.end + dt.timedelta(microseconds=1) if baseline.end else None
+        while True:
+            monitor.poll(store, experiment=args.experiment, tag=args.tag, since=start)
+            if args.once:
+                break
+            time.sleep(args.interval)
+    finally:
+        store.close()
+    if monitor.sink_errors:
+        sys.stderr.write(f"crucible: {len(monitor.sink_errors)} alert(s) not delivered: {monitor.sink_errors[0]}\n")  # fmt: skip
+    return 3 if monitor.alerts else 0
 
 
 def _cmd_versions(_: argparse.Namespace) -> int:
@@ -251,8 +326,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--output",
-        default="runs",
-        help="directory for run directories (default ./runs)",
+        default=None,
+        help="directory for run directories (default: the results_dir setting, ./runs built in)",
     )
     run.add_argument(
         "--resume", metavar="RUN_DIR", help="run only the tasks missing from RUN_DIR"
@@ -320,26 +395,26 @@ def _parser() -> argparse.ArgumentParser:
         default="runs",
         help="a run directory or a directory of runs (default ./runs)",
     )
-    viewer.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to bind (default 127.0.0.1; any other needs a token)",
-    )
-    viewer.add_argument(
-        "--port", type=int, default=8765, help="port (default 8765; 0: any free port)"
-    )
-    viewer.add_argument(
-        "--token",
-        nargs="?",
-        const="",
-        default=None,
-        help="require this token on every request (no value: generate one); "
-        "always on when --host is not loopback",
-    )
-    viewer.add_argument(
-        "--no-browser", action="store_true", help="print the URL; do not open a browser"
-    )
+    _serve_arguments(viewer)
     viewer.set_defaults(func=_cmd_view)
+
+    lab = sub.add_parser(
+        "lab",
+        help="the interactive labs (ensemble, hedging, A/B statistics, traces) in the browser",
+    )
+    lab.add_argument(
+        "path",
+        nargs="?",
+        default="runs",
+        help="the runs root (default ./runs; created if missing)",
+    )
+    lab.add_argument(
+        "--datasets",
+        default=None,
+        help="a directory holding mmlu/ and gsm8k/ in their original layout (default: the dataset cache)",
+    )
+    _serve_arguments(lab)
+    lab.set_defaults(func=_cmd_view, labs=True)
 
     models = sub.add_parser(
         "models", help="list model providers, or send one prompt to a model"
@@ -361,6 +436,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     ask.set_defaults(func=_cmd_models_run)
     models.set_defaults(func=_cmd_models_list, provider=None)
+
+    mon = sub.add_parser(
+        "monitor",
+        help="watch a telemetry store for degradation against a baseline and alert "
+        "(exit status 3 when an alert was raised)",
+    )
+    mon.add_argument("--store", required=True, help="telemetry store URL or path")
+    mon.add_argument(
+        "--baseline",
+        required=True,
+        help="'30d' (the last 30 days of the store) or an experiment id",
+    )
+    mon.add_argument("--experiment", default=None, help="only experiments of this name")
+    mon.add_argument("--tag", default=None, help="only experiments with this tag")
+    mon.add_argument(
+        "--metrics",
+        nargs="+",
+        default=None,
+        choices=("success_rate", "latency_p95", "accuracy", "cost_per_request"),
+        help="metrics to watch (default: all the baseline has)",
+    )
+    mon.add_argument(
+        "--method",
+        default="confidence_sequence",
+        choices=("confidence_sequence", "cusum", "page_hinkley"),
+    )
+    mon.add_argument(
+        "--arl0",
+        type=float,
+        default=10_000,
+        help="mean requests between false alarms (default 10000)",
+    )
+    mon.add_argument(
+        "--webhook", default=None, help="POST alerts (Slack-compatible JSON) here"
+    )
+    mon.add_argument(
+        "--once",
+        action="store_true",
+        help="check everything since the baseline once and exit (for cron)",
+    )
+    mon.add_argument(
+        "--interval",
+        type=float,
+        default=60.0,
+        help="seconds between polls (default 60)",
+    )
+    mon.set_defaults(func=_cmd_monitor)
 
     versions = sub.add_parser(
         "versions", help="print versions of crucible and its dependencies"

@@ -33,6 +33,7 @@ from crucible_harness._experiment import (
     Budget,
     Condition,
     ConditionOutput,
+    EarlyStopping,
     Experiment,
     HarnessItem,
     RunConfig,
@@ -51,6 +52,7 @@ from crucible_harness._runner import (
     run_async,
     status,
 )
+from crucible_harness._sequential import SequentialComparison, SequentialStop
 from crucible_harness._store import RepairResult, repair
 from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
@@ -82,6 +84,9 @@ __all__ = (
     "RunConfig",
     "Budget",
     "AnalysisConfig",
+    "EarlyStopping",
+    "SequentialStop",
+    "SequentialComparison",
     # running
     "run",
     "run_async",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -234,6 +235,36 @@ class Analysis(RenderMixin):
     records: tuple[Mapping[str, Any], ...] = attrs.field(default=(), repr=False)
     """The task records analysed, in task order (condition, item, repeat)."""
 
+    @property
+    def simulated_conditions(self) -> tuple[str, ...]:
+        """The conditions whose model is simulated (see `simulated_notice`), in condition order."""
+        marked = simulated_in_manifest(self.manifest)
+        return tuple(c.name for c in self.conditions if c.name in marked)
+
+    @property
+    def simulated_notice(self) -> str:
+        """The sentence every report and summary leads with when a condition is simulated, else `""`."""
+        names = self.simulated_conditions
+        if not names:
+            return ""
+        which = (
+            "every condition"
+            if len(names) == len(self.conditions)
+            else "condition(s) " + ", ".join(names)
+        )
+        return (
+            f"Simulated models: {which} used crucible's simulated model profiles, not a real provider. "
+            "Their accuracy, latency and cost are simulated, not measurements of any real model."
+        )
+
+    def label(self, condition: str) -> str:
+        """A condition's name as tables print it: `"<name> (simulated)"` for a simulated one."""
+        return (
+            f"{condition} (simulated)"
+            if condition in self.simulated_conditions
+            else condition
+        )
+
     SUMMARY_HEADERS = ("condition", "tasks", "errors", "accuracy", "ci_low", "ci_high", "p50_s", "p95_s", "p99_s",
                        "cost_usd", "usd_per_correct")  # fmt: skip
     COMPARISON_HEADERS = (
@@ -272,7 +303,8 @@ class Analysis(RenderMixin):
             correction = "p-values were not adjusted for multiplicity"
         else:
             correction = f"p-values were adjusted with the {cfg.correction} method within each family"
-        parts = [
+        parts = [self.simulated_notice] if self.simulated_notice else []
+        parts += [
             f"Each of {len(self.conditions)} conditions answered {n_items} items"
             f" {exp.get('repeats', 1)} time(s) (seed {exp.get('run', {}).get('seed', 0)}; scorer {self.manifest.get('scorer', '?')}).",
             "Failed tasks (after retries) count as incorrect. Records are put in task order (condition, item, repeat)"
@@ -312,6 +344,9 @@ class Analysis(RenderMixin):
             parts.append(
                 f"Note: α = {alpha} exceeds 1 − {level}, so a significant result can have an interval covering zero."
             )
+        seq = (self.manifest.get("run_state") or {}).get("sequential")
+        if seq:
+            parts.append(_sequential_text(seq))
         if self.manifest.get("git_commit"):
             parts.append(f"Code at git commit {self.manifest['git_commit']}.")
         if versions:
@@ -324,7 +359,7 @@ class Analysis(RenderMixin):
                 title="Conditions",
                 headers=self.SUMMARY_HEADERS,
                 rows=[
-                    (c.name, fmt.number(c.tasks, "count"), fmt.number(c.errors, "count"),
+                    (self.label(c.name), fmt.number(c.tasks, "count"), fmt.number(c.errors, "count"),
                      fmt.number(c.accuracy, "proportion"), fmt.number(c.accuracy_ci[0], "proportion"),
                      fmt.number(c.accuracy_ci[1], "proportion"), fmt.number(c.latency_p50, "seconds"),
                      fmt.number(c.latency_p95, "seconds"), fmt.number(c.latency_p99, "seconds"),
@@ -362,7 +397,11 @@ class Analysis(RenderMixin):
                     ],
                 )
             )  # fmt: skip
-        notes = [c.interpretation for c in self.comparisons]
+        notes = [self.simulated_notice] if self.simulated_notice else []
+        seq = (self.manifest.get("run_state") or {}).get("sequential")
+        if seq:
+            notes.append(_sequential_text(seq))
+        notes += [c.interpretation for c in self.comparisons]
         if self.frontier:
             notes.append(f"Cost–accuracy frontier: {', '.join(self.frontier)}.")
         if self.frontier_latency:
@@ -373,9 +412,63 @@ class Analysis(RenderMixin):
             notes.append(unknown_cost_note(self.conditions))
         return View(
             title=f"Analysis: {self.manifest.get('experiment', {}).get('name', 'run')}",
+            facts=[("simulated", self.simulated_notice)]
+            if self.simulated_notice
+            else [],
             tables=tables,
             notes=notes,
         )
+
+
+def _sequential_text(seq: Mapping[str, Any]) -> str:
+    """How a sequential run stopped, and what that means for the fixed-n numbers."""
+    stopped = (
+        f"stopped early after {seq['items_at_stop']} of {seq['items_total']} items"
+        if seq.get("fired")
+        else f"ran all {seq['items_total']} items (the rule did not fire)"
+    )
+    kind = (
+        "anytime-valid betting confidence sequences"
+        if seq.get("method") == "confidence_sequence"
+        else "repeated confidence intervals of the O'Brien–Fleming design"
+    )
+    parts = [
+        f"Sequential run: {seq['rule']}; it {stopped}. The sequential intervals are {kind}:"
+    ]
+    for c in seq.get("comparisons", []):
+        lo, hi = c["confidence_interval"]
+        parts.append(
+            f" {c['b']} − {c['a']} = {c['difference']:.3f} [{lo:.3f}, {hi:.3f}]"
+            f"{' (decided)' if c['decided'] else ''}{' (futile)' if c['futile'] else ''};"
+        )
+    if seq.get("fired"):
+        parts.append(
+            " this non-sequential analysis of a sequentially stopped run does not account for the"
+            " stopping rule: its p-values and intervals are for reference only."
+        )
+    return "".join(parts)
+
+
+_SIM_TARGET = re.compile(r"(?:^|[(,\s])sim:")
+
+
+def simulated_in_manifest(manifest: Mapping[str, Any]) -> frozenset[str]:
+    """The names of the manifest's simulated conditions.
+
+    Manifests record `simulated` per condition; for runs written before they did, a condition is
+    simulated when its target names a `sim:` model (`"sim:gpt-4"`, an ensemble id with `sim:` members).
+    """
+    conditions = (manifest.get("experiment") or {}).get("conditions") or []
+    names = set()
+    for c in conditions:
+        if not isinstance(c, Mapping):
+            continue
+        flag = c.get("simulated")
+        if flag is None:
+            flag = bool(_SIM_TARGET.search(str(c.get("target", ""))))
+        if flag:
+            names.add(str(c.get("name")))
+    return frozenset(names)
 
 
 def metric_scale(m: MetricComparison) -> float | None:

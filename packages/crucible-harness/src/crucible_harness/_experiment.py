@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
@@ -15,6 +16,7 @@ from crucible_harness.exceptions import ExperimentDefinitionError
 
 __all__ = (
     "AnalysisConfig",
+    "EarlyStopping",
     "Budget",
     "Condition",
     "ConditionOutput",
@@ -28,7 +30,8 @@ __all__ = (
 Correction: TypeAlias = Literal[
     "bonferroni", "holm", "hochberg", "bh", "by", "hommel", "sidak", "none"
 ]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# \A…\Z, not ^…$: `$` also matches before a final newline, and names become paths
+_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 def _fail(field: str, message: str, **context: Any) -> ExperimentDefinitionError:
@@ -122,6 +125,19 @@ class Condition:
         if _is_model_like(self.target):
             return "model"
         return "callable"
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the target is (or calls) a simulated model, whose numbers are not measurements.
+
+        Model strings and models answer through
+        [`is_simulated`][crucible_core.models.is_simulated]; a plain callable counts as real.
+        """
+        if self.kind == "callable":
+            return False
+        from crucible_core.models import is_simulated
+
+        return is_simulated(self.target)
 
     def fingerprint(self) -> str:
         """What identifies this condition across resumes (name, kind, and the model string or callable name)."""
@@ -223,6 +239,63 @@ class Budget:
                 )
 
 
+SequentialMethod: TypeAlias = Literal["confidence_sequence", "obrien_fleming"]
+StopRule: TypeAlias = Literal["decided", "futile", "both"]
+
+
+@attrs.define(frozen=True, kw_only=True)
+class EarlyStopping:
+    """Stop a run early, as soon as every comparison is settled, without inflating errors.
+
+    Items run in a seeded random order, all conditions (and repeats) of an item together so the
+    comparisons stay paired; after each item the sequential statistics of every comparison are
+    updated, and the runner stops sending tasks when the stopping rule holds.
+
+    - `"confidence_sequence"`: an anytime-valid betting confidence sequence of the per-item
+      accuracy difference (Waudby-Smith & Ramdas 2023, via `crucible_bench.ConfidenceSequence`),
+      checked after every item; decisions use Holm on the anytime p-values of the family.
+    - `"obrien_fleming"`: a group-sequential design with `looks` equally spaced analyses and
+      Lan–DeMets O'Brien–Fleming spending at α/m per comparison (Bonferroni over m comparisons),
+      with repeated confidence intervals for futility.
+    """
+
+    method: SequentialMethod = "confidence_sequence"
+    """`"confidence_sequence"` (look after every item) or `"obrien_fleming"` (planned looks)."""
+    looks: int = 5
+    """Planned analyses for `"obrien_fleming"` (equally spaced in items)."""
+    stop: StopRule = "decided"
+    """Stop when every comparison is `"decided"` (significant), `"futile"` (its interval lies
+    within ±`futility_margin`), or `"both"` (each one is one or the other)."""
+    min_items: int = 20
+    """Never stop before this many items are complete."""
+    futility_margin: float = 0.02
+    """An accuracy difference smaller than this is not worth detecting (for `"futile"`)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.method not in ("confidence_sequence", "obrien_fleming"):
+            raise _fail(
+                "analysis.sequential.method",
+                f"method must be 'confidence_sequence' or 'obrien_fleming', got {self.method!r}",
+            )
+        if self.stop not in ("decided", "futile", "both"):
+            raise _fail(
+                "analysis.sequential.stop",
+                f"stop must be 'decided', 'futile' or 'both', got {self.stop!r}",
+            )
+        for name in ("looks", "min_items"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _fail(
+                    f"analysis.sequential.{name}",
+                    f"{name} must be a positive integer, got {value!r}",
+                )
+        if not 0 < self.futility_margin < 1:
+            raise _fail(
+                "analysis.sequential.futility_margin",
+                f"futility_margin must be in (0, 1), got {self.futility_margin!r}",
+            )
+
+
 @attrs.define(frozen=True, kw_only=True)
 class AnalysisConfig:
     """How conditions are compared."""
@@ -246,6 +319,9 @@ class AnalysisConfig:
     Without one it gives the minimum detectable difference."""
     target_power: float = 0.8
     """Power for the minimum detectable difference and the sample-size plan."""
+    sequential: EarlyStopping | None = None
+    """Stop early when the comparisons are settled (see [`EarlyStopping`][crucible_harness.EarlyStopping]);
+    `None` runs every task."""
 
     def __attrs_post_init__(self) -> None:
         if self.target_effect is not None and not 0 < abs(self.target_effect) <= 1:
@@ -269,9 +345,75 @@ class AnalysisConfig:
             )
 
 
+def _prompt(raw: Any) -> Any:
+    if isinstance(raw, dict) and "prompt" in raw:
+        return raw["prompt"]
+    if isinstance(raw, dict) and "question" in raw and "choices" in raw:
+        letters = "ABCDEFGHIJ"
+        options = "\n".join(f"({letters[i]}) {c}" for i, c in enumerate(raw["choices"]))
+        return f"{raw['question']}\n{options}\nAnswer with the letter."
+    if isinstance(raw, dict) and "question" in raw:
+        return raw["question"]
+    if isinstance(raw, dict) and "claim" in raw:
+        return raw["claim"]
+    return raw
+
+
+def _dataset_metadata(metadata: Any, raw: Any) -> dict[str, Any]:
+    out = dict(metadata)
+    if isinstance(raw, dict):
+        out["raw_input"] = raw
+    return out
+
+
+def is_dataset(value: object) -> bool:
+    """Whether `value` is a crucible-datasets `Dataset` (items plus a name and a version)."""
+    return (
+        hasattr(value, "items") and hasattr(value, "version") and hasattr(value, "name")
+    )
+
+
+def dataset_items(dataset: Any) -> tuple[HarnessItem, ...]:
+    """A crucible-datasets `Dataset`'s items as the harness runs them.
+
+    Prompts are built the same way whether the experiment names the dataset or is given it loaded.
+    """
+    return tuple(
+        HarnessItem(
+            id=str(i.id),
+            input=_prompt(i.input),
+            expected=i.expected,
+            metadata=_dataset_metadata(i.metadata, i.input),
+        )
+        for i in dataset.items
+    )
+
+
+def dataset_source(
+    dataset: Any, *, name: str | None = None, **options: Any
+) -> dict[str, Any]:
+    """Where a `Dataset`'s items came from, for the manifest: name, options, revision, checksum."""
+    version = getattr(dataset, "version", None)
+    metadata = getattr(dataset, "metadata", None)
+    return {
+        "name": name or str(getattr(dataset, "name", "dataset")),
+        **{
+            k: (str(v) if v is not None and k == "source" else v)
+            for k, v in options.items()
+        },
+        "items": len(dataset.items),
+        "origin": getattr(metadata, "source", None),
+        "revision": getattr(version, "revision", None),
+        "commit": getattr(version, "commit", None),
+        "checksum": getattr(version, "checksum", None),
+    }
+
+
 def _items(dataset: Any) -> tuple[HarnessItem, ...]:
     if isinstance(dataset, str):
         return ()  # resolved through crucible-datasets at run time
+    if is_dataset(dataset):
+        return dataset_items(dataset)
     items = getattr(dataset, "items", dataset)
     return tuple(_item(raw) for raw in items)
 
@@ -336,6 +478,13 @@ class Experiment:
     """Item metadata key to stratify the sample by."""
     split: str | None = None
     """Dataset split when `dataset` is a name."""
+    subset: str | None = None
+    """Dataset subset when `dataset` is a name (an MMLU subject or group, SciFact's `"corpus"`)."""
+    revision: str | None = None
+    """Hub branch, tag or commit when `dataset` is a name (recorded with the commit it resolved to)."""
+    source: str | os.PathLike[str] | None = attrs.field(default=None, eq=False)
+    """A local file or directory in the dataset's own layout, read instead of the hub, when
+    `dataset` is a name (as `crucible_datasets.load(source=...)`)."""
     repeats: int = 1
     """Times each condition runs each item."""
     scorer: Any = attrs.field(default="auto", eq=False)
@@ -368,6 +517,19 @@ class Experiment:
             )
         if not self.conditions:
             raise _fail("conditions", "an experiment needs at least one condition")
+        given = [
+            k
+            for k in ("split", "subset", "revision", "source")
+            if getattr(self, k) is not None
+        ]
+        if given and not isinstance(self.dataset, str):
+            raise _fail(
+                "dataset",
+                f'{", ".join(given)} apply to a dataset given by name (e.g. dataset="gsm8k"); '
+                "a loaded Dataset or a list of items already fixes them: pass them to "
+                "crucible_datasets.load() instead, or give the name",
+                options=given,
+            )
         names = [c.name for c in self.conditions]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -501,7 +663,19 @@ class Experiment:
             "repeats": self.repeats,
             "seed": self.run.seed,
         }
+        # only when given, so the fingerprints of runs made before these options existed still match
+        data.update(
+            {k: str(v) for k, v in self.dataset_options().items() if k != "split"}
+        )
         return hashlib.sha256(dumps(data)).hexdigest()[:16]
+
+    def dataset_options(self) -> dict[str, Any]:
+        """The `split`, `subset`, `revision` and `source` given, for `crucible_datasets.load`."""
+        return {
+            k: getattr(self, k)
+            for k in ("split", "subset", "revision", "source")
+            if getattr(self, k) is not None
+        }
 
     def describe(self) -> dict[str, Any]:
         """The definition as JSON-ready data, for the run manifest and reports."""
@@ -514,8 +688,11 @@ class Experiment:
             "tags": list(self.tags),
             "dataset": self.dataset
             if isinstance(self.dataset, str)
+            else str(self.dataset.name)
+            if is_dataset(self.dataset)
             else f"{len(self._items)} inline items",
             "split": self.split,
+            **{k: str(v) for k, v in self.dataset_options().items() if k != "split"},
             "sample_size": self.sample_size,
             "stratify_by": self.stratify_by,
             "repeats": self.repeats,
@@ -525,6 +702,7 @@ class Experiment:
                     "kind": c.kind,
                     "target": c.fingerprint().split(":", 2)[2],
                     "description": c.description,
+                    "simulated": c.simulated,
                 }
                 for c in self.conditions
             ],
@@ -532,6 +710,27 @@ class Experiment:
             "budget": attrs.asdict(self.budget),
             "analysis": attrs.asdict(self.analysis),
         }
+
+
+_REFERENCE_CHARS = 4000
+
+
+def references_of(items: Sequence[HarnessItem]) -> dict[str, str]:
+    """Each item's expected answer as text, for the manifest (reports show it beside wrong answers).
+
+    Strings stay as they are, other values become JSON; each is cut to 4,000 characters.
+    """
+    out = {}
+    for item in items:
+        if item.expected is None:
+            continue
+        text = (
+            item.expected
+            if isinstance(item.expected, str)
+            else dumps(item.expected).decode()
+        )
+        out[item.id] = text[:_REFERENCE_CHARS]
+    return out
 
 
 def task_seed(seed: int, condition: str, item: str, repeat: int) -> int:

@@ -47,9 +47,11 @@ FORMATS: Mapping[str, str] = {
 
 _EXAMPLES_PER_CONDITION = 3
 _PREDICTION_CHARS = 160
+_EXAMPLE_CHARS = 4000
 _ERROR_CHARS = 160
 _DATA_FILES = ("results.parquet", "tasks.jsonl", "results.jsonl")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 control characters but tab, newline and carriage return (ESC, BEL, CSI, …)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 # -- the report model --------------------------------------------------------------------------
@@ -81,7 +83,11 @@ class ReportTable:
     @property
     def latex_columns(self) -> str:
         """The tabular column specification."""
-        return "".join("p{7cm}" if a == "p" else a for a in self.aligns)
+        width = 11.0 / max(1, self.aligns.count("p"))  # wrapped columns share 11 cm
+        return "".join(
+            f"p{{{round(min(7.0, width), 1):g}cm}}" if a == "p" else a
+            for a in self.aligns
+        )
 
     @property
     def html_classes(self) -> tuple[str, ...]:
@@ -101,7 +107,7 @@ def _num(
 
 
 def _text(value: object, *, limit: int | None = None) -> Cell:
-    s = _CONTROL.sub(" ", str(value)).replace("\r", " ").replace("\n", " ")
+    s = _clean(value).replace("\r", " ").replace("\n", " ")
     if limit is not None and len(s) > limit:
         s = s[: limit - 1] + "…"
     return Cell(s)
@@ -119,7 +125,7 @@ def _accuracy_table(analysis: Analysis) -> ReportTable:
     level = _confidence(analysis)
     rows = tuple(
         (
-            _text(c.name),
+            _text(analysis.label(c.name)),
             _num(c.tasks, "count"),
             _num(c.completed, "count"),
             _num(c.errors, "count"),
@@ -158,7 +164,7 @@ def _cost(value: float | None) -> Cell:
 def _latency_cost_table(analysis: Analysis) -> ReportTable:
     rows = tuple(
         (
-            _text(c.name),
+            _text(analysis.label(c.name)),
             _num(c.latency_p50, "seconds"),
             _num(c.latency_p95, "seconds"),
             _num(c.latency_p99, "seconds"),
@@ -401,9 +407,33 @@ def _error_table(analysis: Analysis) -> ReportTable:
     )
 
 
-def _examples_table(analysis: Analysis) -> ReportTable:
+@attrs.frozen
+class Example:
+    """One incorrect answer shown in full: the answer and the reference, line breaks kept."""
+
+    condition: str
+    item: str
+    repeat: int
+    answer: str
+    """The prediction, control characters removed, at most `_EXAMPLE_CHARS` characters."""
+    reference: str | None
+    """The item's expected answer as the run manifest recorded it (`None`: not recorded)."""
+
+
+def _example_text(value: object) -> str:
+    s = (
+        _CONTROL.sub(" ", str(value))
+        .replace("\r\n", "\n")
+        .replace("\r", "\n")
+        .expandtabs(4)
+    )
+    return s if len(s) <= _EXAMPLE_CHARS else s[: _EXAMPLE_CHARS - 1] + "…"
+
+
+def _incorrect_examples(analysis: Analysis) -> tuple[Example, ...]:
+    references = analysis.manifest.get("references") or {}
     shown: Counter[str] = Counter()
-    rows = []
+    out = []
     for r in analysis.records:
         name = str(r.get("condition"))
         if r.get("status") != "ok" or r.get("correct") is not False:
@@ -411,22 +441,39 @@ def _examples_table(analysis: Analysis) -> ReportTable:
         if shown[name] >= _EXAMPLES_PER_CONDITION:
             continue
         shown[name] += 1
-        rows.append(
-            (
-                _text(name),
-                _text(r.get("item")),
-                _num(r.get("repeat"), "count"),
-                _text(r.get("prediction"), limit=_PREDICTION_CHARS),
+        item = str(r.get("item"))
+        reference = references.get(item) if isinstance(references, Mapping) else None
+        out.append(
+            Example(
+                condition=name,
+                item=item,
+                repeat=int(r.get("repeat") or 0),
+                answer=_example_text(r.get("prediction")),
+                reference=None if reference is None else _example_text(reference),
             )
         )
     order = {c.name: i for i, c in enumerate(analysis.conditions)}
-    rows.sort(key=lambda row: order.get(row[0].text, len(order)))
+    out.sort(key=lambda e: order.get(e.condition, len(order)))
+    return tuple(out)
+
+
+def _examples_table(examples: Sequence[Example]) -> ReportTable:
+    rows = tuple(
+        (
+            _text(e.condition),
+            _text(e.item),
+            _num(e.repeat, "count"),
+            _text("—" if e.reference is None else e.reference, limit=_PREDICTION_CHARS),
+            _text(e.answer, limit=_PREDICTION_CHARS),
+        )
+        for e in examples
+    )
     return ReportTable(
         key="examples",
-        caption=f"Examples of incorrect answers (at most {_EXAMPLES_PER_CONDITION} per condition)",
-        headers=("condition", "item", "repeat", "prediction"),
-        rows=tuple(rows),
-        aligns="llrp",
+        caption=f"Examples of incorrect answers (at most {_EXAMPLES_PER_CONDITION} per condition; in full below)",
+        headers=("condition", "item", "repeat", "expected", "prediction"),
+        rows=rows,
+        aligns="llrpp",
     )
 
 
@@ -438,10 +485,14 @@ class ReportModel:
     author: str
     description: str
     hypothesis: str
+    notice: str
+    """The simulated-models warning (`Analysis.simulated_notice`), or `""`."""
     facts: tuple[tuple[str, str], ...]
     tables: tuple[ReportTable, ...]
     interpretations: tuple[str, ...]
     frontier: tuple[str, ...]
+    examples: tuple[Example, ...]
+    """The incorrect answers of the examples table, in full (code keeps its lines)."""
     methods: str
     reproducibility: tuple[tuple[str, str], ...]
     versions: tuple[tuple[str, str], ...]
@@ -489,28 +540,95 @@ def _analysis_settings(analysis: Analysis) -> str:
     return ", ".join(parts)
 
 
+_STATUS_LABELS = {
+    "complete": "complete",
+    "budget": "budget-stopped",
+    "failed": "failed",
+    "interrupted": "interrupted",
+    "running": "running (not finished)",
+}
+
+
+def run_status_text(manifest: Mapping[str, Any]) -> str | None:
+    """`"budget-stopped: 25 of 100 tasks pending"`, or `None` when the run's state is unknown."""
+    state = manifest.get("run_state")
+    if not isinstance(state, Mapping) or state.get("status") not in _STATUS_LABELS:
+        return None
+    text = _STATUS_LABELS[str(state["status"])]
+    pending = sum((state.get("pending") or {}).values())
+    if pending:
+        text += f": {pending} of {state.get('tasks')} tasks pending"
+    if state.get("reason"):
+        text += f" ({state['reason']})"
+    return text
+
+
+def _counts(analysis: Analysis) -> tuple[str, str]:
+    """(items, tasks recorded): what the analysis used, against what the run planned."""
+    manifest = analysis.manifest
+    state = manifest.get("run_state")
+    state = state if isinstance(state, Mapping) else {}
+    used = len({r.get("item") for r in analysis.records})
+    planned = manifest.get("items")
+    items = str(used)
+    if isinstance(planned, list | tuple) and len(planned) != used:
+        items = f"{used} of {len(planned)} (the analysis covers the items with recorded tasks)"
+    tasks = str(len(analysis.records))
+    if isinstance(state.get("tasks"), int) and state["tasks"] != len(analysis.records):
+        tasks = f"{len(analysis.records)} of {state['tasks']}"
+    return items, tasks
+
+
+def _progress_table(analysis: Analysis) -> ReportTable | None:
+    """Recorded and pending tasks and items covered per condition, for a run that is not whole."""
+    state = analysis.manifest.get("run_state")
+    if not isinstance(state, Mapping) or not any((state.get("pending") or {}).values()):
+        return None
+    rows = []
+    for name, pending in state["pending"].items():
+        mine = [r for r in analysis.records if r.get("condition") == name]
+        rows.append(
+            (
+                _text(name),
+                _num(len(mine), "count"),
+                _num(int(pending), "count"),
+                _num(len({r.get("item") for r in mine}), "count"),
+            )
+        )
+    return ReportTable(
+        key="progress",
+        caption="Run progress: the run is not complete, and every number below covers only the "
+        "tasks recorded",
+        headers=("condition", "tasks recorded", "tasks pending", "items covered"),
+        rows=tuple(rows),
+        aligns="lrrr",
+    )
+
+
 def build_model(analysis: Analysis) -> ReportModel:
     """The report model of an analysis (shared by every text format)."""
     manifest = analysis.manifest
     exp: Mapping[str, Any] = manifest.get("experiment") or {}
     run: Mapping[str, Any] = exp.get("run") or {}
-    items = manifest.get("items")
-    n_items = (
-        len(items)
-        if isinstance(items, list | tuple)
-        else len({r.get("item") for r in analysis.records})
-    )
+    status = run_status_text(manifest)
+    items, tasks = _counts(analysis)
     facts = [
         ("run", _describe(manifest.get("run_id"))),
+        *([("status", status)] if status is not None else []),
         ("created", _describe(manifest.get("created_at"))),
         ("author", _describe(exp.get("author"))),
         ("version", _describe(exp.get("version"))),
         ("tags", _describe(exp.get("tags"))),
         ("dataset", _describe(exp.get("dataset"))),
-        ("items", str(n_items)),
+        ("items", items),
         ("repeats", _describe(exp.get("repeats", 1))),
         ("conditions", str(len(analysis.conditions))),
-        ("tasks recorded", str(len(analysis.records))),
+        *(
+            [("simulated conditions", ", ".join(analysis.simulated_conditions))]
+            if analysis.simulated_conditions
+            else []
+        ),
+        ("tasks recorded", tasks),
         ("scorer", _describe(manifest.get("scorer"))),
     ]
     reproducibility = [
@@ -524,7 +642,12 @@ def build_model(analysis: Analysis) -> ReportModel:
     versions = tuple(
         (str(k), str(v)) for k, v in (manifest.get("versions") or {}).items()
     )
-    tables = [_accuracy_table(analysis), _latency_cost_table(analysis)]
+    progress = _progress_table(analysis)
+    tables = [
+        *([progress] if progress is not None else []),
+        _accuracy_table(analysis),
+        _latency_cost_table(analysis),
+    ]
     if analysis.comparisons:
         tables.append(_comparison_table(analysis))
         tables.append(_effects_table(analysis))
@@ -536,22 +659,29 @@ def build_model(analysis: Analysis) -> ReportModel:
     errors = _error_table(analysis)
     if errors.rows:
         tables.append(errors)
-    examples = _examples_table(analysis)
-    if examples.rows:
-        tables.append(examples)
+    examples = _incorrect_examples(analysis)
+    if examples:
+        tables.append(_examples_table(examples))
     return ReportModel(
-        title=str(exp.get("name") or "run"),
-        author=str(exp.get("author") or ""),
-        description=str(exp.get("description") or ""),
-        hypothesis=str(exp.get("hypothesis") or ""),
-        facts=tuple(facts),
+        title=_clean(exp.get("name") or "run"),
+        author=_clean(exp.get("author") or ""),
+        description=_clean(exp.get("description") or ""),
+        hypothesis=_clean(exp.get("hypothesis") or ""),
+        notice=analysis.simulated_notice,
+        facts=tuple((k, _clean(v)) for k, v in facts),
         tables=tuple(tables),
-        interpretations=tuple(c.interpretation for c in analysis.comparisons),
-        frontier=tuple(analysis.frontier),
-        methods=analysis.methods_text(),
-        reproducibility=tuple(reproducibility),
-        versions=versions,
+        interpretations=tuple(_clean(c.interpretation) for c in analysis.comparisons),
+        frontier=tuple(_clean(f) for f in analysis.frontier),
+        examples=examples,
+        methods=_clean(analysis.methods_text()),
+        reproducibility=tuple((k, _clean(v)) for k, v in reproducibility),
+        versions=tuple((_clean(k), _clean(v)) for k, v in versions),
     )
+
+
+def _clean(value: object) -> str:
+    """User text with control characters (ESC, BEL, …) as spaces; tab and newlines kept."""
+    return _CONTROL.sub(" ", str(value))
 
 
 # -- text formats ------------------------------------------------------------------------------
@@ -593,6 +723,39 @@ def _tex_text(value: object) -> str:
     return _TEX_KNOWN_RE.sub(lambda m: _TEX_KNOWN[m.group(0)], escaped)
 
 
+_TEX_CHUNK = 12
+_LONG_TOKEN = re.compile(rf"\S{{{2 * _TEX_CHUNK},}}")
+
+
+def _tex_breakable(value: object) -> str:
+    """`_tex_text` for wrapped table cells: tokens of 24+ characters get a break point every 12."""
+    text = _CONTROL.sub(" ", str(value))
+    out, last = [], 0
+    for m in _LONG_TOKEN.finditer(text):
+        out.append(_tex_text(text[last : m.start()]))
+        token = m.group(0)
+        chunks = [token[i : i + _TEX_CHUNK] for i in range(0, len(token), _TEX_CHUNK)]
+        out.append(r"\allowbreak{}".join(_tex_text(c) for c in chunks))
+        last = m.end()
+    out.append(_tex_text(text[last:]))
+    return "".join(out)
+
+
+def _tex_listing(value: object) -> str:
+    """Text as a verbatim-safe listing: every character escaped, so nothing can end the block.
+
+    Lines and indentation are kept; long lines break at every 12th character of a long token.
+    """
+    lines = []
+    for line in str(value).split("\n"):
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        words = [_tex_breakable(w) for w in body.split(" ")]
+        pad = rf"\hphantom{{{'x' * indent}}}" if indent else ""  # monospace: exact
+        lines.append(pad + r"\ ".join(words) if body else r"\mbox{}")
+    return "\\\\\n".join(lines)
+
+
 def _tex_header(value: object) -> str:
     """A column header, broken over lines of about 12 characters (a nested tabular)."""
     lines: list[str] = []
@@ -621,9 +784,17 @@ def _unicode_declarations(text: str) -> list[str]:
     return out
 
 
+def _md_fence(text: str) -> str:
+    """A fence of backticks longer than any run of backticks in `text` (so it cannot close early)."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def render_markdown(analysis: Analysis) -> str:
     """The Markdown report (GitHub tables)."""
-    return _environment().get_template("report.md.j2").render(r=build_model(analysis))
+    env = _environment().overlay()
+    env.filters["md_fence"] = _md_fence
+    return env.get_template("report.md.j2").render(r=build_model(analysis))
 
 
 def render_latex(analysis: Analysis) -> str:
@@ -631,6 +802,8 @@ def render_latex(analysis: Analysis) -> str:
     env = _environment().overlay()
     env.filters["tex"] = _tex_text
     env.filters["tex_header"] = _tex_header
+    env.filters["tex_wrap"] = _tex_breakable
+    env.filters["tex_listing"] = _tex_listing
     body = env.get_template("report.tex.j2").render(
         r=build_model(analysis), unicode="%UNICODE%"
     )
@@ -686,6 +859,8 @@ def analysis_data(analysis: Analysis) -> dict[str, Any]:
         "run_id": analysis.manifest.get("run_id"),
         "experiment": (analysis.manifest.get("experiment") or {}).get("name"),
         "n_records": len(analysis.records),
+        "run_state": analysis.manifest.get("run_state"),
+        "status": run_status_text(analysis.manifest),
         "summary": {
             "headers": list(analysis.SUMMARY_HEADERS),
             "rows": [list(r) for r in analysis.summary_rows()],
@@ -929,6 +1104,15 @@ def render_notebook(analysis: Analysis) -> str:
     seed = ((analysis.manifest.get("experiment") or {}).get("run") or {}).get("seed", 0)
     manifest = {"experiment": {"run": {"seed": seed}}}
     intro = [f"# {markdown_escape(model.title)}: reproducing the report", ""]
+    if model.notice:
+        intro += [f"**{markdown_escape(model.notice)}**", ""]
+    status = run_status_text(analysis.manifest)
+    if status is not None and not status.startswith("complete"):
+        intro += [
+            f"**Run status: {markdown_escape(status)}.** Every number covers only the tasks "
+            "recorded; resume the run to finish it.",
+            "",
+        ]
     if model.description:
         intro += [markdown_escape(model.description), ""]
     intro += [

@@ -29,9 +29,13 @@ from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
     TaskContext,
+    dataset_source,
+    is_dataset,
+    references_of,
     task_seed,
 )
 from crucible_harness._scoring import Scorer, answer_kind, resolve_scorer
+from crucible_harness._sequential import SequentialMonitor
 from crucible_harness._store import RunStore, dropped_spend, task_key
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -52,7 +56,14 @@ __all__ = (
 )
 
 RunStatus = Literal[
-    "complete", "budget", "interrupted", "failed", "running", "dry-run", "declined"
+    "complete",
+    "stopped",
+    "budget",
+    "interrupted",
+    "failed",
+    "running",
+    "dry-run",
+    "declined",
 ]
 
 # -- items ---------------------------------------------------------------------------------------
@@ -93,7 +104,9 @@ def resolve_items(
     if isinstance(experiment.dataset, str):
         from crucible_harness._datasets import load_items
 
-        items, source = load_items(experiment.dataset, split=experiment.split)
+        items, source = load_items(experiment.dataset, **experiment.dataset_options())
+    elif is_dataset(experiment.dataset):
+        items, source = experiment.items, dataset_source(experiment.dataset)
     else:
         items, source = (
             experiment.items,
@@ -145,18 +158,34 @@ class Estimate(RenderMixin):
 
 
 def _price_per_task(
-    condition: Condition, model: Any, item_chars: float, prompt: str | None = None
+    condition: Condition,
+    model: Any,
+    item_chars: float,
+    *,
+    worst: bool = False,
+    prompt: str | None = None,
 ) -> float | None:
-    """An upper bound of one task's cost, reserved against the budget before the task starts.
+    """One task's cost: an estimate, or (`worst=True`) the bound reserved before it starts.
 
-    For an HTTP model it is the model's own worst case for the task's prompt (`prompt`, else
-    one of `item_chars` characters): its price at `max_tokens` of output, which every request
-    carries. `None` when the price is unknown.
+    For an HTTP model the bound is the model's own worst case for the task's prompt (`prompt`,
+    else one of `item_chars` characters): its price at `max_tokens` of output, which every
+    request carries. `None` when the price is unknown.
     """
     if condition.cost_per_task is not None:
         return condition.cost_per_task
     fallback = condition.target if isinstance(condition.target, str) else None
-    return _price_of(model, item_chars, fallback_id=fallback, prompt=prompt)
+    return _price_of(
+        model, item_chars, fallback_id=fallback, worst=worst, prompt=prompt
+    )
+
+
+def _worst_case(model: Any, item_chars: float, prompt: str | None) -> float | None:
+    """An HTTP model's own bound: its price at `max_tokens` output for this prompt (or one this long)."""
+    from crucible_core.models import Request
+
+    text = prompt if prompt is not None else "x" * max(1, math.ceil(item_chars))
+    value = model.worst_case_cost(Request(prompt=text or " "))
+    return None if value is None else float(value)
 
 
 def _price_of(
@@ -164,17 +193,9 @@ def _price_of(
     item_chars: float,
     *,
     fallback_id: str | None = None,
+    worst: bool = False,
     prompt: str | None = None,
 ) -> float | None:
-    worst = getattr(model, "worst_case_cost", None)
-    if callable(
-        worst
-    ):  # an HTTP model: price x (input bound + max_tokens), None if unpriced
-        from crucible_core.models import Request
-
-        text = prompt if prompt is not None else "x" * math.ceil(item_chars)
-        found = worst(Request(prompt=text or " "))
-        return None if found is None else float(found)
     profile = getattr(model, "profile", None)
     if profile is not None and getattr(profile, "price_per_query", None) is not None:
         return float(profile.price_per_query)
@@ -182,7 +203,7 @@ def _price_of(
     if (
         inner is not None and hedger is not None
     ):  # a HedgedModel: every attempt is billed
-        one = _price_of(inner, item_chars, prompt=prompt)
+        one = _price_of(inner, item_chars, worst=worst, prompt=prompt)
         return (
             None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
         )
@@ -190,12 +211,29 @@ def _price_of(
     if (
         isinstance(members, tuple) and members
     ):  # an Ensemble: every member may be called
-        prices = [_price_of(m, item_chars, prompt=prompt) for m in members]
+        prices = [_price_of(m, item_chars, worst=worst, prompt=prompt) for m in members]
         return (
             None
             if any(p is None for p in prices)
             else float(sum(p for p in prices if p is not None))
         )
+    if callable(getattr(model, "worst_case_cost", None)):  # an HTTP model
+        if (
+            worst
+        ):  # its own bound (every request carries a `max_tokens`); None if unpriced
+            return _worst_case(model, item_chars, prompt)
+        price = (
+            model.price_info()
+        )  # `price=` or the table: an estimate of a typical answer
+        if price is None:
+            return None
+        from crucible_core.models import Usage
+
+        usage = Usage(
+            input_tokens=int(item_chars / 4) + 16,
+            output_tokens=min(512, model.max_tokens),
+        )
+        return float(price.cost(usage))
     upper = getattr(model, "max_cost_per_request", None)
     if callable(upper):
         try:
@@ -226,7 +264,13 @@ def _latency_p50(model: Any) -> float | None:
     return None
 
 
-def _build_targets(experiment: Experiment) -> dict[str, Any]:
+def _build_targets(experiment: Experiment, *, keyless: bool = False) -> dict[str, Any]:
+    """The condition targets as models.
+
+    `keyless`: a model string whose provider has no key yet stays a string, priced from its name
+    (estimating sends nothing, so it needs no key).
+    """
+    from crucible_core.exceptions import ConfigurationError
     from crucible_core.models import build_model
 
     out: dict[str, Any] = {}
@@ -235,7 +279,12 @@ def _build_targets(experiment: Experiment) -> dict[str, Any]:
             options: dict[str, Any] = (
                 {"seed": experiment.run.seed} if c.target.startswith("sim:") else {}
             )
-            out[c.name] = build_model(c.target, **options)
+            try:
+                out[c.name] = build_model(c.target, **options)
+            except ConfigurationError as err:
+                if not (keyless and "key" in str(err).lower()):
+                    raise
+                out[c.name] = c.target
         else:
             out[c.name] = c.target
     return out
@@ -282,9 +331,13 @@ def _estimate(
 
 
 def estimate(experiment: Experiment) -> Estimate:
-    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run."""
+    """Estimate cost (from prices and token estimates) and time (from latency profiles) of a run.
+
+    Nothing is sent, so no API key is needed: a model string whose key is not set yet is priced
+    from its name.
+    """
     items, _ = resolve_items(experiment)
-    return _estimate(experiment, items, _build_targets(experiment), set())
+    return _estimate(experiment, items, _build_targets(experiment, keyless=True), set())
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -314,6 +367,8 @@ class RunResult(RenderMixin):
     """Report files written, by format."""
     reason: str | None = None
     """Why the run stopped, when it did not finish."""
+    sequential: Any = attrs.field(default=None, repr=False)
+    """The [`SequentialStop`][crucible_harness.SequentialStop] of a sequential run (`None` otherwise)."""
 
     def _view(self) -> View:
         facts: list[tuple[str, object]] = [("run", self.run_id), ("status", self.status), ("tasks recorded", len(self.records)),
@@ -322,9 +377,13 @@ class RunResult(RenderMixin):
         view = View(title=f"Run {self.run_id}", facts=facts)
         if self.analysis is not None:
             inner = self.analysis._view()
-            return View(
-                title=view.title, facts=facts, tables=inner.tables, notes=inner.notes
-            )
+            tables, notes = list(inner.tables), list(inner.notes)
+            if (
+                self.sequential is not None
+            ):  # the anytime-valid view first, then the fixed-n one
+                seq = self.sequential._view()
+                tables, notes = [*seq.tables, *tables], [*seq.notes, *notes]
+            return View(title=view.title, facts=facts, tables=tables, notes=notes)
         return view
 
 
@@ -496,6 +555,7 @@ async def _execute(
     run_id: str,
     *,
     progress: bool,
+    monitor: SequentialMonitor | None = None,
 ) -> BudgetGuard:
     done = store.completed_keys()
     # paid for even when `crucible repair` dropped them from the log
@@ -517,6 +577,18 @@ async def _execute(
         (c, item, r) for r in range(experiment.repeats) for item in items for c in experiment.conditions
         if task_key(c.name, item.id, r) not in done
     )  # fmt: skip
+    if (
+        monitor is not None
+    ):  # seeded random item order, every condition × repeat of an item together
+        by_id = {i.id: i for i in items}
+        queue = deque(
+            (c, by_id[i], r) for i in monitor.schedule() for r in range(experiment.repeats)
+            for c in experiment.conditions if task_key(c.name, i, r) not in done
+        )  # fmt: skip
+        for r in store.records:  # a resumed run: what is recorded counts first
+            monitor.observe(r)
+        if monitor.fired:
+            queue.clear()
     cfg = experiment.run
     buckets: dict[str, Any] = {}
     if cfg.rate_limit is not None:
@@ -525,9 +597,10 @@ async def _execute(
         for c in experiment.conditions:
             provider = str(getattr(targets[c.name], "provider", c.name))
             buckets.setdefault(provider, TokenBucket(rate=cfg.rate_limit))
-    chars = sum(len(str(i.input)) for i in items) / max(1, len(items))
+    # reservations are upper bounds: the longest prompt, and each model's worst case
+    chars = max((len(str(i.input)) for i in items), default=0)
     prices = {
-        c.name: _price_per_task(c, targets[c.name], chars)
+        c.name: _price_per_task(c, targets[c.name], chars, worst=True)
         for c in experiment.conditions
     }
     policy = retry(
@@ -647,6 +720,8 @@ async def _execute(
         guard.settle(c.name, reserved, float(record["cost"] or 0.0))
         record = store.add(record)
         bar.tick(guard.total_spent, error=record["status"] != "ok")
+        if monitor is not None and monitor.observe(record):
+            queue.clear()  # the comparisons are settled: send nothing more
 
     async def worker() -> None:
         while queue:
@@ -658,7 +733,9 @@ async def _execute(
             c, item, repeat = queue.popleft()
             price = prices[c.name]
             if price is not None and c.cost_per_task is None:
-                price = _price_per_task(c, targets[c.name], chars, _prompt(item))
+                price = _price_per_task(
+                    c, targets[c.name], chars, worst=True, prompt=_prompt(item)
+                )
             reserve = max(price if price is not None else 0.0, guard.largest[c.name])
             if not guard.try_reserve(
                 c.name, reserve
@@ -713,7 +790,7 @@ def _git_commit(start: Path) -> str | None:
 async def run_async(
     experiment: Experiment,
     *,
-    output_dir: str | Path = "runs",
+    output_dir: str | Path | None = None,
     resume: str | Path | None = None,
     formats: Sequence[str] = ("markdown", "html", "json"),
     dry_run: bool = False,
@@ -728,12 +805,19 @@ async def run_async(
     sent; a condition whose model has no price makes the run refuse to start
     (`ExperimentDefinitionError` naming it and how to price it) unless `budget_unpriced="allow"`
     accepts that its spending is unknown and not counted against the budget.
+
+    `output_dir` defaults to the `results_dir` setting: `CRUCIBLE_RESULTS_DIR`, else
+    `results_dir` in the project's `crucible.toml` or `[tool.crucible]`, else `./runs`.
     """
     if budget_unpriced not in ("refuse", "allow"):
         raise ExperimentDefinitionError(
             f"budget_unpriced must be 'refuse' or 'allow', got {budget_unpriced!r}",
             field="budget_unpriced",
         )
+    if output_dir is None:
+        from crucible_core.settings import load_settings
+
+        output_dir = Path(load_settings()["results_dir"])
     if not isinstance(experiment, Experiment):
         raise ExperimentDefinitionError(
             f"run() needs an Experiment, got {type(experiment).__name__}",
@@ -773,7 +857,7 @@ def _refuse_unpriced(
     for c in experiment.conditions:
         if c.kind == "callable" and c.cost_per_task is None:
             continue  # a function's cost is what it reports; it sends no model request itself
-        if _price_per_task(c, targets[c.name], chars) is not None:
+        if _price_per_task(c, targets[c.name], chars, worst=True) is not None:
             continue
         target = targets[c.name]
         model = getattr(target, "id", None) or (
@@ -837,6 +921,7 @@ async def _run_session(
             "fingerprint": fingerprint,
             "experiment": experiment.describe(),
             "items": [i.id for i in items],
+            "references": references_of(items),
             "dataset": source,
             "scorer": scorer.name,
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -911,6 +996,15 @@ async def _run_locked(
     status: RunStatus = "complete"
     reason: str | None = None
     started = time.perf_counter()
+    settings = experiment.analysis.sequential
+    monitor = (
+        None
+        if settings is None
+        else SequentialMonitor(
+            settings, experiment.analysis, [c.name for c in experiment.conditions], items,
+            experiment.repeats, experiment.run.seed,
+        )
+    )  # fmt: skip
 
     def capture(
         name: tuple[str, ...],
@@ -938,10 +1032,13 @@ async def _run_locked(
     store.start()
     try:
         guard = await _execute(
-            experiment, items, targets, store, scorer, run_id, progress=options.progress
-        )
+            experiment, items, targets, store, scorer, run_id, progress=options.progress,
+            monitor=monitor,
+        )  # fmt: skip
         if guard.halted:
             status = "budget"
+        elif monitor is not None and monitor.fired:
+            status, reason = "stopped", monitor.summary().reason
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "interrupted"
         raise
@@ -961,7 +1058,7 @@ async def _run_locked(
         store.write_status(_status_record(store, status, total, **extra))
     if store.failure is not None:
         raise _write_error(store, total)
-    result = _finish(experiment, store, status, est, options.formats)
+    result = _finish(experiment, store, status, est, options.formats, monitor=monitor)
     if status == "budget" and options.on_budget == "raise":
         raise BudgetStopError(
             f"the budget stopped the run after ${result.spent:.4f}; {result.pending} task(s) not run; "
@@ -1049,22 +1146,37 @@ def _finish(
     status: RunStatus,
     est: Estimate | None,
     formats: Sequence[str],
+    *,
+    monitor: SequentialMonitor | None = None,
 ) -> RunResult:
     from crucible_harness._analysis import analyse
     from crucible_harness._report import write_reports
 
     records = tuple(store.records)
     total = _total(experiment, store)
+    state = run_state(store, status)
+    sequential = None if monitor is None else monitor.summary()
+    if sequential is not None:
+        state["sequential"] = sequential.to_dict()
+        state["reason"] = state.get("reason") or sequential.reason
     analysis = analyse(
         records,
         conditions=[c.name for c in experiment.conditions],
         config=experiment.analysis,
-        manifest={**store.manifest, "run_state": run_state(store, status)},
+        manifest={**store.manifest, "run_state": state},
     )
-    reports = write_reports(analysis, store.path, formats=formats) if formats else {}
+    try:
+        reports = (
+            write_reports(analysis, store.path, formats=formats) if formats else {}
+        )
+    except OSError as err:
+        from crucible_harness._store import _os_error
+
+        raise _os_error(err, store.path, doing="write the reports") from err
     return RunResult(
         run_id=str(store.manifest["run_id"]), run_dir=store.path, status=status, records=records, estimate=est,
         spent=sum(float(r.get("cost") or 0.0) for r in records), pending=max(0, total - len(records)), analysis=analysis, reports=reports,
+        sequential=sequential, reason=None if sequential is None or not sequential.fired else sequential.reason,
     )  # fmt: skip
 
 

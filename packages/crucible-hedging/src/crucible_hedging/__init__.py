@@ -4,9 +4,9 @@ Send a backup request when the first is slow, take whichever answers first and c
 ("The Tail at Scale", Dean & Barroso 2013):
 
 ```python
-from crucible_hedging import Budget, Hedger, Percentile
+from crucible_hedging import HedgeBudget, Hedger, Percentile
 
-hedger = Hedger(policy=Percentile(p=95), budget=Budget(ratio=0.05))
+hedger = Hedger(policy=Percentile(p=95), budget=HedgeBudget(ratio=0.05))
 result = await hedger.request(lambda: client.get(url))
 print(result.value, result.latency_ms, result.winner_index)
 print(hedger.report())
@@ -17,7 +17,7 @@ print(hedger.report())
   crucible-core `Model`.
 - Policies: [`Fixed`][crucible_hedging.Fixed], [`Percentile`][crucible_hedging.Percentile],
   [`Adaptive`][crucible_hedging.Adaptive], [`WorkloadAware`][crucible_hedging.WorkloadAware].
-- Load limits: [`Budget`][crucible_hedging.Budget] (a share of requests) and
+- Load limits: [`HedgeBudget`][crucible_hedging.HedgeBudget] (a share of requests) and
   [`Throttle`][crucible_hedging.Throttle] (stop while failures mount).
 - [`simulate`][crucible_hedging.simulate] runs the same decision code in simulated time over a
   latency model; [`VirtualTimeLoop`][crucible_hedging.VirtualTimeLoop] runs real async code in
@@ -30,11 +30,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
-from crucible_hedging._budget import Budget, Throttle
+from crucible_hedging._budget import HedgeBudget, Throttle
 from crucible_hedging._hedge import (
-    Attempt,
     AttemptOutcome,
     FatalPredicate,
+    HedgeAttempt,
     HedgedResult,
     Hedger,
     default_fatal,
@@ -48,6 +48,8 @@ from crucible_hedging._policy import (
     Percentile,
     Policy,
     WorkloadAware,
+    default_policy,
+    parse_policy,
 )
 from crucible_hedging._report import LEVELS, HedgingReport
 from crucible_hedging._simulate import (
@@ -69,14 +71,27 @@ if TYPE_CHECKING:
     __version__: str
 
 # `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-__getattr__ = _lazy_getattr(__name__, "crucible-hedging")
+__getattr__ = _lazy_getattr(
+    __name__,
+    "crucible-hedging",
+    renamed={
+        "Budget": (
+            "HedgeBudget",
+            "one public class name per concept across the workspace (crucible_harness.Budget is a run's spending limit)",
+        ),
+        "Attempt": (
+            "HedgeAttempt",
+            "one public class name per concept across the workspace (crucible_core.retry.Attempt is a retry attempt)",
+        ),
+    },
+)
 
 __all__ = (
     # hedged requests
     "hedged",
     "Hedger",
     "HedgedResult",
-    "Attempt",
+    "HedgeAttempt",
     "AttemptOutcome",
     "default_fatal",
     "FatalPredicate",
@@ -88,8 +103,10 @@ __all__ = (
     "Percentile",
     "Adaptive",
     "WorkloadAware",
+    "default_policy",
+    "parse_policy",
     # load limits
-    "Budget",
+    "HedgeBudget",
     "Throttle",
     # statistics
     "HedgingReport",

@@ -9,7 +9,7 @@ import attrs
 
 from crucible_hedging.exceptions import InvalidHedgingConfigError
 
-__all__ = ("Budget", "Throttle")
+__all__ = ("HedgeBudget", "Throttle")
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -39,7 +39,7 @@ def _ratio(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 
 @attrs.define(kw_only=True)
-class Budget:
+class HedgeBudget:
     """At most `ratio` extra attempts per request, as a token bucket filled by requests.
 
     Every request deposits `ratio` tokens, every backup attempt spends one, and the bucket holds at
@@ -49,7 +49,7 @@ class Budget:
     between hedgers to bound their combined extra load.
 
     Examples:
-        >>> budget = Budget(ratio=0.5, burst=1)
+        >>> budget = HedgeBudget(ratio=0.5, burst=1)
         >>> budget.deposit(); budget.try_spend(), budget.try_spend()
         (True, False)
     """
@@ -94,10 +94,10 @@ class Budget:
         return self._tokens
 
 
-def _to_budget(value: Budget | float | None) -> Budget | None:
-    """A ratio becomes a fresh `Budget(ratio=value)`; budgets and `None` pass through."""
+def _to_budget(value: HedgeBudget | float | None) -> HedgeBudget | None:
+    """A ratio becomes a fresh `HedgeBudget(ratio=value)`; budgets and `None` pass through."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return Budget(ratio=value)
+        return HedgeBudget(ratio=value)
     return value  # type: ignore[return-value]  # validated by the controller
 
 

@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from typing import Any, Literal
 
 from crucible_core import stats
-from crucible_hedging._budget import Budget, Throttle
+from crucible_hedging._budget import HedgeBudget, Throttle
 from crucible_hedging._policy import Outcome, Policy, _check_policy
 from crucible_hedging._report import LEVELS, HedgingReport
 from crucible_hedging._survival import kaplan_meier
@@ -80,14 +80,14 @@ class Controller:
         self,
         policy: Policy,
         *,
-        budget: Budget | None,
+        budget: HedgeBudget | None,
         throttle: Throttle | None,
         max_hedges: int,
     ) -> None:
         _check_policy(policy, "policy")
-        if budget is not None and not isinstance(budget, Budget):
+        if budget is not None and not isinstance(budget, HedgeBudget):
             raise InvalidHedgingConfigError(
-                f"`budget` must be a `Budget(ratio=...)` or None, got {type(budget).__name__}",
+                f"`budget` must be a `HedgeBudget(ratio=...)` or None, got {type(budget).__name__}",
                 budget=budget,
             )
         if throttle is not None and not isinstance(throttle, Throttle):

@@ -13,9 +13,9 @@ import attrs
 from crucible_core import events
 from crucible_core.exceptions import ConfigurationError, ValidationError
 from crucible_core.render import RenderMixin, View
-from crucible_hedging._budget import Budget, Throttle, _to_budget
+from crucible_hedging._budget import HedgeBudget, Throttle, _to_budget
 from crucible_hedging._core import Controller, check_max_hedges
-from crucible_hedging._policy import Policy
+from crucible_hedging._policy import Policy, default_policy
 from crucible_hedging._report import LEVELS, HedgingReport
 from crucible_hedging.exceptions import (
     AllAttemptsFailedError,
@@ -25,7 +25,7 @@ from crucible_hedging.exceptions import (
 )
 
 __all__ = (
-    "Attempt",
+    "HedgeAttempt",
     "AttemptOutcome",
     "FatalPredicate",
     "HedgedResult",
@@ -104,12 +104,12 @@ ended), or was left `running` in the background (`cancel_losers=False`)."""
 
 
 @attrs.define(frozen=True, kw_only=True)
-class Attempt:
+class HedgeAttempt:
     """One attempt of a hedged request, on the request's clock.
 
     Examples:
-        >>> Attempt(index=1, start_ms=500.0, end_ms=600.0, outcome="won")
-        Attempt(index=1, start_ms=500.0, end_ms=600.0, outcome='won')
+        >>> HedgeAttempt(index=1, start_ms=500.0, end_ms=600.0, outcome="won")
+        HedgeAttempt(index=1, start_ms=500.0, end_ms=600.0, outcome='won')
     """
 
     index: int
@@ -140,7 +140,7 @@ class HedgedResult(RenderMixin, Generic[T]):
     """Losing attempts cancelled when the winner answered."""
     delay_ms: float | None = None
     """The hedge delay the policy gave, in milliseconds (`None`: no timed hedge)."""
-    timeline: tuple[Attempt, ...] = ()
+    timeline: tuple[HedgeAttempt, ...] = ()
     """Every attempt, in the order started: when it started and ended, and how."""
 
     def _view(self) -> View:
@@ -164,10 +164,11 @@ class Hedger:
         policy: when to send backups ([`Fixed`][crucible_hedging.Fixed],
             [`Percentile`][crucible_hedging.Percentile], [`Adaptive`][crucible_hedging.Adaptive],
             [`WorkloadAware`][crucible_hedging.WorkloadAware] or your own
-            [`Policy`][crucible_hedging.Policy]).
+            [`Policy`][crucible_hedging.Policy]; default: the `hedging.policy` setting, see
+            [`default_policy`][crucible_hedging.default_policy]).
         max_hedges: the most backups per request.
         budget: caps backups at a share of requests (a ratio such as `0.05`, a
-            [`Budget`][crucible_hedging.Budget] to share, or `None` for no cap).
+            [`HedgeBudget`][crucible_hedging.HedgeBudget] to share, or `None` for no cap).
         throttle: stops backups while attempts fail ([`Throttle`][crucible_hedging.Throttle]) or
             `None`.
         cancel_losers: cancel the attempts still running when one succeeds.
@@ -188,14 +189,16 @@ class Hedger:
     def __init__(
         self,
         *,
-        policy: Policy,
+        policy: Policy | None = None,
         max_hedges: int = 1,
-        budget: Budget | float | None = None,
+        budget: HedgeBudget | float | None = None,
         throttle: Throttle | None = None,
         cancel_losers: bool = True,
         timeout: float | None = None,
         fatal: FatalPredicate | None = None,
     ) -> None:
+        if policy is None:
+            policy = default_policy()
         self._controller = Controller(
             policy, budget=_to_budget(budget), throttle=throttle, max_hedges=max_hedges
         )
@@ -212,7 +215,7 @@ class Hedger:
         return self._controller.policy
 
     @property
-    def budget(self) -> Budget | None:
+    def budget(self) -> HedgeBudget | None:
         """The hedge budget."""
         return self._controller.budget
 
@@ -286,7 +289,7 @@ async def hedged(
     *,
     policy: Policy,
     max_hedges: int = 1,
-    budget: Budget | None = None,
+    budget: HedgeBudget | None = None,
     throttle: Throttle | None = None,
     cancel_losers: bool = True,
     timeout: float | None = None,  # noqa: ASYNC109 - an overall deadline that also cancels every attempt, as the issue specifies
@@ -305,7 +308,7 @@ async def hedged(
         fn: an async callable, called once per attempt (with no arguments).
         policy: when to send backups.
         max_hedges: the most backups.
-        budget: a [`Budget`][crucible_hedging.Budget] shared across calls (`None`: no cap).
+        budget: a [`HedgeBudget`][crucible_hedging.HedgeBudget] shared across calls (`None`: no cap).
         throttle: a [`Throttle`][crucible_hedging.Throttle] shared across calls, or `None`.
         cancel_losers: cancel attempts still running when one succeeds.
         timeout: overall seconds (`None`: no limit).
@@ -583,9 +586,9 @@ async def _run(
 
 def _timeline(
     started: list[float], ended: list[float | None], fates: list[AttemptOutcome]
-) -> tuple[Attempt, ...]:
+) -> tuple[HedgeAttempt, ...]:
     return tuple(
-        Attempt(
+        HedgeAttempt(
             index=i,
             start_ms=start * 1000.0,
             end_ms=None if end is None else end * 1000.0,
@@ -601,7 +604,7 @@ def _failure(
     errors: list[tuple[int, BaseException]],
     started: list[float],
     key: Hashable | None,
-    timeline: tuple[Attempt, ...],
+    timeline: tuple[HedgeAttempt, ...],
 ) -> HedgingError:
     if why == "timeout":
         return HedgingTimeoutError(

@@ -8,8 +8,8 @@ from typing import Self
 
 import attrs
 
-from crucible_core.models import Completion, Model, Request
-from crucible_hedging._budget import Budget, Throttle
+from crucible_core.models import Completion, Model, Request, is_simulated
+from crucible_hedging._budget import HedgeBudget, Throttle
 from crucible_hedging._hedge import FatalPredicate, Hedger
 from crucible_hedging._policy import Policy
 from crucible_hedging._report import LEVELS, HedgingReport
@@ -36,11 +36,11 @@ class HedgedModel:
 
     Args:
         model: the model to hedge.
-        policy: when to send backups.
+        policy: when to send backups (default: the `hedging.policy` setting).
         key: maps a request to its workload class (e.g. a prompt-length bucket) for
             [`WorkloadAware`][crucible_hedging.WorkloadAware]; `None`: no class.
         max_hedges: the most backups per request.
-        budget: a ratio, a [`Budget`][crucible_hedging.Budget], or `None` (no cap).
+        budget: a ratio, a [`HedgeBudget`][crucible_hedging.HedgeBudget], or `None` (no cap).
         throttle: a [`Throttle`][crucible_hedging.Throttle] or `None`.
         timeout: overall seconds per request.
         fatal: which errors fail at once.
@@ -57,10 +57,10 @@ class HedgedModel:
         self,
         model: Model,
         *,
-        policy: Policy,
+        policy: Policy | None = None,
         key: Callable[[Request], Hashable] | None = None,
         max_hedges: int = 1,
-        budget: Budget | float | None = None,
+        budget: HedgeBudget | float | None = None,
         throttle: Throttle | None = None,
         timeout: float | None = None,
         fatal: FatalPredicate | None = None,
@@ -99,6 +99,11 @@ class HedgedModel:
     def provider(self) -> str:
         """The wrapped model's provider."""
         return self.model.provider
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the wrapped model is simulated."""
+        return is_simulated(self.model)
 
     def __repr__(self) -> str:
         return f"HedgedModel({self.model!r}, policy={self.hedger.policy!r})"

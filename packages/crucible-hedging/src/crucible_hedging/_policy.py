@@ -21,6 +21,8 @@ __all__ = (
     "Percentile",
     "Policy",
     "WorkloadAware",
+    "default_policy",
+    "parse_policy",
 )
 
 
@@ -380,3 +382,46 @@ class WorkloadAware:
         policy = self._for(outcome.key)
         if policy is not None:
             policy.observe(outcome)
+
+
+def parse_policy(spec: str) -> Policy:
+    """A policy from its text form, as the `hedging.policy` setting writes it.
+
+    `"fixed:<seconds>"` is [`Fixed`][crucible_hedging.Fixed], `"percentile:<p>"` (or
+    `"percentile"`, the 95th) [`Percentile`][crucible_hedging.Percentile], `"adaptive"`
+    [`Adaptive`][crucible_hedging.Adaptive] with its defaults.
+
+    Examples:
+        >>> parse_policy("fixed:0.5").delay()
+        0.5
+        >>> parse_policy("percentile:90").p
+        90.0
+    """
+    text = str(spec).strip().lower()
+    kind, _, arg = text.partition(":")
+    try:
+        if kind == "fixed" and arg:
+            return Fixed(delay=float(arg))
+        if kind == "percentile":
+            return Percentile(p=float(arg) if arg else 95.0)
+        if kind == "adaptive" and not arg:
+            return Adaptive()
+    except ValueError as err:
+        raise InvalidHedgingConfigError(
+            f"hedging policy {spec!r}: {err}", policy=spec
+        ) from err
+    raise InvalidHedgingConfigError(
+        f"unknown hedging policy {spec!r}: write 'fixed:<seconds>', 'percentile:<p>' or 'adaptive'",
+        policy=spec,
+    )
+
+
+def default_policy() -> Policy:
+    """A new policy from the `hedging.policy` setting.
+
+    The setting is `CRUCIBLE_HEDGING_POLICY`, else the project file's `[tool.crucible.hedging]
+    policy`, else `"percentile:95"` (see `crucible_core.settings`).
+    """
+    from crucible_core.settings import load_settings
+
+    return parse_policy(str(load_settings()["hedging.policy"]))

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from crucible_core.models import LATENCY_CLASSES, LatencyDistribution, Profile
 from crucible_core.render import RenderMixin, View
-from crucible_hedging._budget import Budget, Throttle, _to_budget
+from crucible_hedging._budget import HedgeBudget, Throttle, _to_budget
 from crucible_hedging._core import Controller, check_max_hedges
 from crucible_hedging._policy import Policy
 from crucible_hedging._report import LEVELS, HedgingReport
@@ -228,7 +228,7 @@ def simulate(
     n: int = 10_000,
     seed: int = 0,
     max_hedges: int = 1,
-    budget: Budget | float | None = None,
+    budget: HedgeBudget | float | None = None,
     throttle: Throttle | None = None,
     arrival_rate: float | None = None,
     failure_rate: float = 0.0,
@@ -252,7 +252,7 @@ def simulate(
         n: how many requests.
         seed: seeds every random draw.
         max_hedges: the most backups per request.
-        budget: a [`Budget`][crucible_hedging.Budget], a ratio, or `None` (no cap).
+        budget: a [`HedgeBudget`][crucible_hedging.HedgeBudget], a ratio, or `None` (no cap).
         throttle: a [`Throttle`][crucible_hedging.Throttle], or `None`.
         arrival_rate: requests per second, arriving as a Poisson process (`None`: one at a time,
             each starting when the previous one ends).

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from crucible_core.exceptions import CrucibleError
 
 if TYPE_CHECKING:
-    from crucible_hedging._hedge import Attempt
+    from crucible_hedging._hedge import HedgeAttempt
 
 __all__ = (
     "AllAttemptsFailedError",
@@ -52,7 +52,7 @@ class HedgingTimeoutError(HedgingError, TimeoutError):
 
     timeout: float
     attempts: int
-    timeline: tuple[Attempt, ...]
+    timeline: tuple[HedgeAttempt, ...]
 
 
 class AllAttemptsFailedError(ExceptionGroup[Exception], HedgingError):  # type: ignore[override]
@@ -69,7 +69,7 @@ class AllAttemptsFailedError(ExceptionGroup[Exception], HedgingError):  # type: 
 
     attempts: int
     key: Any
-    timeline: tuple[Attempt, ...]
+    timeline: tuple[HedgeAttempt, ...]
 
     def __new__(
         cls, message: str, exceptions: Sequence[Exception], **context: Any

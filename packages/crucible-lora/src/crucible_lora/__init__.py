@@ -22,7 +22,7 @@ from crucible_lora._data import (
     to_examples,
 )
 from crucible_lora._experiment import (
-    Experiment,
+    LoraExperiment,
     Metric,
     SweepRun,
     create_experiment,
@@ -69,11 +69,24 @@ if TYPE_CHECKING:
     __version__: str
 
 # `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-_version_getattr = _lazy_getattr(__name__, "crucible-lora")
+__getattr__ = _lazy_getattr(
+    __name__,
+    "crucible-lora",
+    renamed={
+        "EvaluationResult": (
+            "AdapterEvaluation",
+            "one public class name per concept across the workspace (crucible_datasets.EvaluationResult is a different class)",
+        ),
+        "Experiment": (
+            "LoraExperiment",
+            "one public class name per concept across the workspace (crucible_harness.Experiment declares an experiment)",
+        ),
+    },
+)
 
 __all__ = (
     # workflow
-    "Experiment",
+    "LoraExperiment",
     "create_experiment",
     "train",
     "train_async",
@@ -136,21 +149,3 @@ __all__ = (
     # metadata
     "__version__",
 )
-
-
-def __getattr__(name: str) -> object:
-    # `EvaluationResult` was this package's name for what is now `AdapterEvaluation`; crucible-datasets'
-    # `EvaluationResult` is the one class of that name across the workspace.
-    if name == "EvaluationResult":
-        import warnings
-
-        from crucible_core.exceptions import CrucibleDeprecationWarning
-
-        warnings.warn(
-            "crucible_lora.EvaluationResult is renamed AdapterEvaluation; "
-            "crucible_datasets.EvaluationResult is a different class",
-            CrucibleDeprecationWarning,
-            stacklevel=2,
-        )
-        return AdapterEvaluation
-    return _version_getattr(name)

@@ -43,7 +43,7 @@ from crucible_lora.exceptions import (
 )
 
 __all__ = (
-    "Experiment",
+    "LoraExperiment",
     "Metric",
     "SweepRun",
     "create_experiment",
@@ -81,7 +81,7 @@ _BUILTIN_METRICS: dict[str, Metric] = {
 
 
 @attrs.define(kw_only=True)
-class Experiment:
+class LoraExperiment:
     """A named LoRA fine-tuning experiment: its config, adapter, progress and checkpoints.
 
     Build it with [`create_experiment`][crucible_lora.create_experiment]. It is stateful: `train`
@@ -143,7 +143,7 @@ def create_experiment(
     *,
     config: ExperimentConfig | Mapping[str, Any],
     adapter: LoraAdapter | None = None,
-) -> Experiment:
+) -> LoraExperiment:
     """Create an experiment (nothing is sent to the backend until `train` or `evaluate`).
 
     Args:
@@ -166,7 +166,7 @@ def create_experiment(
             field="adapter",
             value=type(adapter).__name__,
         )
-    return Experiment(name=name, config=to_config(config), adapter=adapter)
+    return LoraExperiment(name=name, config=to_config(config), adapter=adapter)
 
 
 def _slug(name: str) -> str:
@@ -187,7 +187,7 @@ def _check_every(name: str, value: int | None) -> None:
 
 
 async def train_async(
-    experiment: Experiment,
+    experiment: LoraExperiment,
     dataset: Iterable[Any],
     *,
     epochs: int = 1,
@@ -415,7 +415,9 @@ def _step_of(path: str) -> int:
     return int(match.group(1))
 
 
-async def _save(adapter: LoraAdapter, experiment: Experiment, epoch: int) -> Checkpoint:
+async def _save(
+    adapter: LoraAdapter, experiment: LoraExperiment, epoch: int
+) -> Checkpoint:
     name = f"{_slug(experiment.name)}-step-{experiment.step:06d}"
     path = await adapter.save_state_async(name)
     checkpoint = Checkpoint(step=experiment.step, path=path, epoch=epoch)
@@ -424,7 +426,7 @@ async def _save(adapter: LoraAdapter, experiment: Experiment, epoch: int) -> Che
 
 
 def _failed(
-    err: Exception, backend: str, step: int, experiment: Experiment
+    err: Exception, backend: str, step: int, experiment: LoraExperiment
 ) -> AdapterError:
     last = experiment.checkpoints[-1].path if experiment.checkpoints else None
     hint = (
@@ -441,7 +443,7 @@ def _failed(
 
 
 def train(
-    experiment: Experiment,
+    experiment: LoraExperiment,
     dataset: Iterable[Any],
     *,
     epochs: int = 1,
@@ -509,7 +511,7 @@ def _metrics(metrics: Sequence[str | Metric]) -> dict[str, Metric]:
 
 
 async def _evaluate(
-    experiment: Experiment,
+    experiment: LoraExperiment,
     adapter: LoraAdapter,
     examples: Sequence[Example],
     metrics: Sequence[str | Metric],
@@ -573,7 +575,7 @@ async def _evaluate(
 
 
 async def evaluate_async(
-    experiment: Experiment,
+    experiment: LoraExperiment,
     dataset: Iterable[Any],
     *,
     metrics: Sequence[str | Metric] = ("exact_match",),
@@ -604,7 +606,7 @@ async def evaluate_async(
 
 
 def evaluate(
-    experiment: Experiment,
+    experiment: LoraExperiment,
     dataset: Iterable[Any],
     *,
     metrics: Sequence[str | Metric] = ("exact_match",),

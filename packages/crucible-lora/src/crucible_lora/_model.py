@@ -13,7 +13,7 @@ from crucible_lora._generate import generate
 from crucible_lora.exceptions import LoraConfigError
 
 if TYPE_CHECKING:
-    from crucible_lora._experiment import Experiment
+    from crucible_lora._experiment import LoraExperiment
 
 __all__ = ("AdapterModel",)
 
@@ -34,7 +34,7 @@ class AdapterModel:
     """A [`Model`][crucible_core.models.Model] that answers with a LoRA adapter's current weights.
 
     It wraps a started [`LoraAdapter`][crucible_lora.LoraAdapter] (`LocalAdapter`,
-    `TinkerAdapter`, or your own) or an [`Experiment`][crucible_lora.Experiment] (its adapter is
+    `TinkerAdapter`, or your own) or a [`LoraExperiment`][crucible_lora.LoraExperiment] (its adapter is
     started on first use), so fine-tuned adapters can be members of a crucible-ensemble
     `Ensemble` (`Ensemble([AdapterModel(a), AdapterModel(b), ...], strategy="weighted")`, the
     original `Ensemble.create(adapters: …)`), conditions of a harness experiment, or hedged.
@@ -58,16 +58,16 @@ class AdapterModel:
 
     def __init__(
         self,
-        source: LoraAdapter | Experiment,
+        source: LoraAdapter | LoraExperiment,
         *,
         name: str | None = None,
         sampling: SamplingParams | None = None,
         price_per_token: float | None = None,
     ) -> None:
-        from crucible_lora._experiment import Experiment
+        from crucible_lora._experiment import LoraExperiment
 
-        if isinstance(source, Experiment):
-            self._experiment: Experiment | None = source
+        if isinstance(source, LoraExperiment):
+            self._experiment: LoraExperiment | None = source
             self._adapter: LoraAdapter | None = source.adapter
             default_name = source.name
         elif isinstance(source, LoraAdapter):
@@ -76,7 +76,7 @@ class AdapterModel:
             default_name = source.backend
         else:
             raise LoraConfigError(
-                f"AdapterModel needs a LoraAdapter or an Experiment, got {type(source).__name__}",
+                f"AdapterModel needs a LoraAdapter or a LoraExperiment, got {type(source).__name__}",
                 value=type(source).__name__,
             )
         if price_per_token is not None and not price_per_token >= 0:

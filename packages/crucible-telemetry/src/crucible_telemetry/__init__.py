@@ -46,7 +46,7 @@ from crucible_telemetry._events import (
     get_events,
     query_events,
 )
-from crucible_telemetry._experiment import Experiment, Status
+from crucible_telemetry._experiment import Status, TelemetryExperiment
 from crucible_telemetry._export import ExportFormat, export
 from crucible_telemetry._metrics import (
     ConditionComparison,
@@ -60,6 +60,18 @@ from crucible_telemetry._metrics import (
     calculate_metrics,
     compare_conditions,
     quantile_ci,
+)
+from crucible_telemetry._monitor import (
+    Alert,
+    AlertSink,
+    Baseline,
+    DetectorMethod,
+    EventSink,
+    LogSink,
+    MetricBaseline,
+    Monitor,
+    MonitorMetric,
+    WebhookSink,
 )
 from crucible_telemetry._postgres import PostgresStore
 from crucible_telemetry._schema import COLUMNS, SCHEMA_VERSION
@@ -78,7 +90,16 @@ if TYPE_CHECKING:
     __version__: str
 
 # `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-__getattr__ = _lazy_getattr(__name__, "crucible-telemetry")
+__getattr__ = _lazy_getattr(
+    __name__,
+    "crucible-telemetry",
+    renamed={
+        "Experiment": (
+            "TelemetryExperiment",
+            "one public class name per concept across the workspace (crucible_harness.Experiment declares an experiment)",
+        )
+    },
+)
 
 __all__ = (
     # experiments
@@ -89,7 +110,7 @@ __all__ = (
     "get_experiment",
     "list_experiments",
     "archive",
-    "Experiment",
+    "TelemetryExperiment",
     "Status",
     "Capture",
     "CATALOGUE_PREFIXES",
@@ -125,6 +146,17 @@ __all__ = (
     "TokenMetrics",
     "GroupMetrics",
     "ConditionComparison",
+    # production monitoring
+    "Monitor",
+    "Baseline",
+    "MetricBaseline",
+    "Alert",
+    "AlertSink",
+    "LogSink",
+    "WebhookSink",
+    "EventSink",
+    "MonitorMetric",
+    "DetectorMethod",
     # errors
     "TelemetryError",
     "ExperimentNotFoundError",

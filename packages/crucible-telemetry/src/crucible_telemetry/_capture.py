@@ -18,7 +18,7 @@ from crucible_core import context
 from crucible_core import events as _bus
 from crucible_core.events import EventName
 from crucible_core.ids import new_id
-from crucible_telemetry._experiment import Experiment, Status
+from crucible_telemetry._experiment import Status, TelemetryExperiment
 from crucible_telemetry._schema import valid_text
 from crucible_telemetry._stores import MemoryStore, Store, is_positive
 from crucible_telemetry.exceptions import (
@@ -60,6 +60,7 @@ CATALOGUE_PREFIXES: Final[tuple[EventName, ...]] = (
     ("crucible", "harness"),
     ("crucible", "lora"),
     ("crucible", "dataset"),
+    ("crucible", "telemetry"),
 )
 """The prefixes an experiment captures by default: every event family of the core catalogue."""
 
@@ -80,7 +81,10 @@ class _Live:
     )
 
     def __init__(
-        self, experiment: Experiment, store: Store, prefixes: tuple[EventName, ...]
+        self,
+        experiment: TelemetryExperiment,
+        store: Store,
+        prefixes: tuple[EventName, ...],
     ) -> None:
         self.experiment = experiment
         self.store = store
@@ -171,9 +175,17 @@ def _sync_handler() -> None:
 # Stores
 
 
-def default_store() -> MemoryStore:
-    """The process-wide memory store experiments use when given no `store=`."""
-    return _default
+def default_store() -> Store:
+    """The store experiments use when given no `store=`: the `telemetry.store` setting.
+
+    `CRUCIBLE_TELEMETRY_STORE`, else `[tool.crucible.telemetry] store` in the project file (see
+    `crucible_core.settings`): `"memory"` (built in) is one process-wide memory store; a SQLite
+    path or a `postgresql://` URL is opened once and shared.
+    """
+    from crucible_core.settings import load_settings
+
+    url = str(load_settings()["telemetry.store"])
+    return _default if url == "memory" else resolve(url)
 
 
 def open_store(url: str | os.PathLike[str], **options: Any) -> Store:
@@ -216,9 +228,9 @@ _opened: dict[str, Store] = {}
 
 
 def resolve(store: StoreLike | None) -> Store:
-    """The store named by `store` (the default memory store for `None`; URLs opened once)."""
+    """The store named by `store`: `None` is `default_store()`; URLs are opened once."""
     if store is None:
-        return _default
+        return default_store()
     if isinstance(store, str | os.PathLike):
         key = os.fspath(store)
         with _lock:
@@ -237,8 +249,8 @@ def resolve(store: StoreLike | None) -> Store:
 def _known_stores(store: StoreLike | None) -> list[Store]:
     if store is not None:
         return [resolve(store)]
-    found: list[Store] = [_default]
-    for s in [*_stores.values(), *_opened.values()]:
+    found: list[Store] = [default_store()]
+    for s in [_default, *_stores.values(), *_opened.values()]:
         if all(s is not f for f in found):
             found.append(s)
     return found
@@ -346,7 +358,7 @@ def start_experiment(
     store: StoreLike | None = None,
     events: Iterable[EventName] | None = None,
     capture: Capture = "context",
-) -> Experiment:
+) -> TelemetryExperiment:
     """Start capturing an experiment's events; returns its record (status `"running"`).
 
     Events are attributed by context: an event belongs to this experiment when it is emitted
@@ -397,7 +409,7 @@ def start_experiment(
         )
     prefixes = _check_prefixes(events)
     target = resolve(store)
-    exp = Experiment(
+    exp = TelemetryExperiment(
         id=new_id("exp"),
         name=name,
         hypothesis=hypothesis,
@@ -420,7 +432,7 @@ def start_experiment(
     return exp
 
 
-def stop_experiment(experiment_id: str) -> Experiment:
+def stop_experiment(experiment_id: str) -> TelemetryExperiment:
     """Stop capturing, write everything buffered, and record the stop; returns the final record.
 
     Raises:
@@ -461,7 +473,9 @@ def stop_experiment(experiment_id: str) -> Experiment:
     return final
 
 
-def get_experiment(experiment_id: str, *, store: StoreLike | None = None) -> Experiment:
+def get_experiment(
+    experiment_id: str, *, store: StoreLike | None = None
+) -> TelemetryExperiment:
     """The current record of an experiment (with its event count so far).
 
     Args:
@@ -495,7 +509,7 @@ def get_experiment(experiment_id: str, *, store: StoreLike | None = None) -> Exp
 
 def store_of(
     experiment_id: str, store: StoreLike | None = None
-) -> tuple[Store, Experiment]:
+) -> tuple[Store, TelemetryExperiment]:
     """The store holding an experiment, and its record."""
     for s in _known_stores(store):
         found = s.load_experiment(experiment_id)
@@ -515,7 +529,7 @@ def list_experiments(
     started_before: dt.datetime | None = None,
     include_archived: bool = False,
     store: StoreLike | None = None,
-) -> list[Experiment]:
+) -> list[TelemetryExperiment]:
     """Experiments matching every filter given, oldest first.
 
     Args:
@@ -538,7 +552,7 @@ def list_experiments(
                 f"datetime.now(timezone.utc), got {when!r}",
                 **{option: repr(when)},
             )
-    seen: dict[str, Experiment] = {}
+    seen: dict[str, TelemetryExperiment] = {}
     for s in _known_stores(store):
         for exp in s.experiments():
             seen.setdefault(exp.id, exp)
@@ -559,7 +573,9 @@ def list_experiments(
     return sorted(out, key=lambda e: e.id)
 
 
-def archive(experiment_id: str, *, store: StoreLike | None = None) -> Experiment:
+def archive(
+    experiment_id: str, *, store: StoreLike | None = None
+) -> TelemetryExperiment:
     """Mark a stopped experiment archived (kept, hidden from `list_experiments` by default).
 
     Raises:
@@ -587,7 +603,7 @@ def flush(*, store: StoreLike | None = None) -> None:
 
 @contextmanager
 def activate(
-    experiment: Experiment | str,
+    experiment: TelemetryExperiment | str,
     *,
     condition: str | None = None,
     repeat: int | None = None,
@@ -607,7 +623,9 @@ def activate(
         **extra: any other context fields, stored with each event under `context`.
     """
     exp = (
-        experiment if isinstance(experiment, Experiment) else get_experiment(experiment)
+        experiment
+        if isinstance(experiment, TelemetryExperiment)
+        else get_experiment(experiment)
     )
     fields: dict[str, Any] = {"experiment_id": exp.id, "experiment_name": exp.name}
     fields.update(
@@ -637,7 +655,7 @@ def experiment(
     store: StoreLike | None = None,
     events: Iterable[EventName] | None = None,
     capture: Capture = "context",
-) -> Iterator[Experiment]:
+) -> Iterator[TelemetryExperiment]:
     """Start an experiment, run the block in its context, and stop it when the block ends.
 
     Takes the arguments of [`start_experiment`][crucible_telemetry.start_experiment]. The

@@ -10,7 +10,7 @@ import attrs
 
 from crucible_core.render import RenderMixin, View
 
-__all__ = ("Experiment", "Status")
+__all__ = ("TelemetryExperiment", "Status")
 
 Status: TypeAlias = Literal["running", "stopped", "archived"]
 """The life-cycle state of an experiment."""
@@ -25,7 +25,7 @@ def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 @attrs.define(frozen=True, kw_only=True)
-class Experiment(RenderMixin):
+class TelemetryExperiment(RenderMixin):
     """A snapshot of one experiment, as [`get_experiment`][crucible_telemetry.get_experiment] sees it.
 
     Examples:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import os
 import tempfile
@@ -16,9 +15,9 @@ import numpy as np
 import orjson
 
 from crucible_core._optional import import_optional
-from crucible_core.export import atomic_write
+from crucible_core.export import CsvWriter, atomic_write
 from crucible_telemetry._capture import StoreLike, store_of
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._schema import (
     COLUMNS,
     JSON_COLUMNS,
@@ -151,7 +150,7 @@ def _success(pa: Any, b: Batch, codes: pyarrow.Array) -> pyarrow.Array:
 
 
 def enrich_arrow(
-    experiment: Experiment, flat: Flat, contexts: Mapping[int, Context]
+    experiment: TelemetryExperiment, flat: Flat, contexts: Mapping[int, Context]
 ) -> pyarrow.Table:
     """The enriched events as a pyarrow Table of [`arrow_schema`][crucible_telemetry.arrow_schema].
 
@@ -295,6 +294,7 @@ def export(
     format: ExportFormat | None = None,
     store: StoreLike | None = None,
     batch_size: int = 100_000,
+    neutralize_formulas: bool = True,
 ) -> Path:
     """Write an experiment's events to a file, batch by batch, atomically.
 
@@ -302,7 +302,8 @@ def export(
     larger than memory (in SQLite or PostgreSQL) export too. The file appears only when complete.
 
     - CSV: one column per [`COLUMNS`][crucible_telemetry.COLUMNS] entry; `tags` and the JSON
-      columns as JSON text; missing values empty.
+      columns as JSON text; missing values empty; text a spreadsheet would run as a formula
+      (`=…`, `+…`, `-…`, `@…`) gets a leading `'` (crucible-core's `CsvWriter`).
     - JSONL: one JSON object per event, JSON columns as nested objects.
     - Parquet (needs the `pyarrow` extra): the schema of
       [`arrow_schema`][crucible_telemetry.arrow_schema], one row group per batch, with
@@ -314,6 +315,7 @@ def export(
         format: `"csv"`, `"jsonl"` or `"parquet"`; by default from the suffix.
         store: where the experiment is; by default the stores this process has used.
         batch_size: events per batch (per Parquet row group).
+        neutralize_formulas: CSV only: `False` writes text exactly as captured.
 
     Returns:
         The path written.
@@ -341,18 +343,14 @@ def export(
                     fh.write(b"\n")
     else:
         with atomic_write(target) as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(COLUMNS)
+            CsvWriter(fh).writerow(COLUMNS)
             for batch in found.batches(
                 experiment_id, batch_size=batch_size, json_text=True
             ):
                 buf = io.StringIO()
-                chunk = csv.writer(buf, lineterminator="\n")
+                chunk = CsvWriter(buf, neutralize_formulas=neutralize_formulas)
                 tags = [orjson.dumps(t).decode() for t in batch["tags"]]
                 cols = [tags if c == "tags" else batch[c] for c in COLUMNS]
-                chunk.writerows(
-                    ["" if v is None else v for v in row]
-                    for row in zip(*cols, strict=True)
-                )
+                chunk.writerows(zip(*cols, strict=True))
                 fh.write(buf.getvalue())
     return target

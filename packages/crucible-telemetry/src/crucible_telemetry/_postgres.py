@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crucible_core._optional import import_optional
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._schema import (
     JSON_COLUMNS,
     SCHEMA_VERSION,
@@ -118,7 +118,7 @@ def _is_text(value: object) -> bool:
 
 
 def redact(url: str) -> str:
-    """`url` without its password, for messages and `Experiment.store`."""
+    """`url` without its password, for messages and `TelemetryExperiment.store`."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1@", url)
 
 
@@ -245,7 +245,7 @@ class PostgresStore(BufferedStore):
 
     # -- experiments -----------------------------------------------------------------------------
 
-    def save_experiment(self, experiment: Experiment) -> None:
+    def save_experiment(self, experiment: TelemetryExperiment) -> None:
         """Insert or update an experiment's record."""
         row = {
             k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v
@@ -258,7 +258,7 @@ class PostgresStore(BufferedStore):
         )
         self._retry_sync(lambda: self._connection().execute(sql, list(row.values())))
 
-    def load_experiment(self, experiment_id: str) -> Experiment | None:
+    def load_experiment(self, experiment_id: str) -> TelemetryExperiment | None:
         """The stored record of an experiment, or `None`."""
         sql = f"SELECT {', '.join(EXPERIMENT_FIELDS)} FROM crucible_telemetry_experiments WHERE id = %s"
         row = self._retry_sync(
@@ -266,7 +266,7 @@ class PostgresStore(BufferedStore):
         )
         return None if row is None else experiment_from_row(row)
 
-    def experiments(self) -> list[Experiment]:
+    def experiments(self) -> list[TelemetryExperiment]:
         """Every experiment in the database."""
         sql = (
             f"SELECT {', '.join(EXPERIMENT_FIELDS)} FROM crucible_telemetry_experiments"

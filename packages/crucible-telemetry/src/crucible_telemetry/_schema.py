@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from crucible_core.context import Context
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 
 __all__ = (
     "COLUMNS",
@@ -357,7 +357,10 @@ class Batch:
     )  # fmt: skip
 
     def __init__(
-        self, experiment: Experiment, flat: Flat, contexts: Mapping[int, Context]
+        self,
+        experiment: TelemetryExperiment,
+        flat: Flat,
+        contexts: Mapping[int, Context],
     ) -> None:
         seq, mono, wall, names, meas, meta, ctx_ids = (
             flat[k::WIDTH] if isinstance(flat, list) else list(flat[k::WIDTH])
@@ -448,7 +451,7 @@ class Batch:
 
 
 def enrich(
-    experiment: Experiment,
+    experiment: TelemetryExperiment,
     flat: Flat,
     contexts: Mapping[int, Context],
     *,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._schema import (
     SCHEMA_VERSION,
     Columns,
@@ -25,7 +26,9 @@ from crucible_telemetry._stores import (
 )
 from crucible_telemetry.exceptions import InvalidOptionError
 
-__all__ = ("SQLiteStore",)
+__all__ = ("SQLiteFileLostError", "SQLiteStore")
+
+_logger = logging.getLogger("crucible.telemetry")
 
 _TYPES = {
     "seq": "INTEGER NOT NULL",
@@ -60,6 +63,15 @@ _INSERT = (
     f"INSERT OR IGNORE INTO crucible_telemetry_events ({_QUOTED}) "
     f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
 )
+
+
+class SQLiteFileLostError(sqlite3.OperationalError):
+    """The store's file was deleted or replaced while the store had it open.
+
+    A subclass of `sqlite3.OperationalError`, so the store treats it as an outage: events stay
+    buffered, `flush()` raises `StoreUnavailableError` naming it, and nothing is written to a
+    file that is no longer the one opened (nor to a new file silently created in its place).
+    """
 
 
 class SQLiteStore(BufferedStore):
@@ -110,6 +122,9 @@ class SQLiteStore(BufferedStore):
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        """(device, inode) of the file as first opened: it must stay that file."""
+        self._lost_logged = False
         self._retry_sync(lambda: self._connection())
 
     @property
@@ -117,7 +132,35 @@ class SQLiteStore(BufferedStore):
         """`"sqlite:<path>"`."""
         return f"sqlite:{self.path}"
 
+    def _check_file(self) -> None:
+        """Raise `SQLiteFileLostError` unless the path is still the file first opened.
+
+        Checked before every write and read (one `stat`), so a file deleted or replaced mid-run
+        is noticed at the next flush instead of swallowing every later event.
+        """
+        if self._identity is None:
+            return
+        try:
+            st = self.path.stat()
+            now: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            now = None
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        message = (
+            f"{str(self.path)!r} was {what} while this store had it open: the events written "
+            "before went with the old file, and nothing more is written (no new file is made in "
+            "its place); the events since are kept in memory (see `pending()`). Open a new "
+            "SQLiteStore for new experiments"
+        )
+        if not self._lost_logged:
+            self._lost_logged = True
+            _logger.error("%s", message)
+        raise SQLiteFileLostError(message)
+
     def _connection(self) -> sqlite3.Connection:
+        self._check_file()
         if self._conn is None:
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=5.0
@@ -137,6 +180,8 @@ class SQLiteStore(BufferedStore):
                     path=str(self.path),
                     schema_version=int(version),
                 )
+            st = self.path.stat()
+            self._identity = (st.st_dev, st.st_ino)
             self._conn = conn
         return self._conn
 
@@ -172,7 +217,7 @@ class SQLiteStore(BufferedStore):
 
     # -- experiments -----------------------------------------------------------------------------
 
-    def save_experiment(self, experiment: Experiment) -> None:
+    def save_experiment(self, experiment: TelemetryExperiment) -> None:
         """Insert or replace an experiment's record."""
         row = experiment_row(experiment)
         sql = (
@@ -181,7 +226,7 @@ class SQLiteStore(BufferedStore):
         )
         self._retry_sync(lambda: self._connection().execute(sql, list(row.values())))
 
-    def load_experiment(self, experiment_id: str) -> Experiment | None:
+    def load_experiment(self, experiment_id: str) -> TelemetryExperiment | None:
         """The stored record of an experiment, or `None`."""
         sql = f"SELECT {', '.join(EXPERIMENT_FIELDS)} FROM crucible_telemetry_experiments WHERE id = ?"
         row = self._retry_sync(
@@ -189,7 +234,7 @@ class SQLiteStore(BufferedStore):
         )
         return None if row is None else experiment_from_row(row)
 
-    def experiments(self) -> list[Experiment]:
+    def experiments(self) -> list[TelemetryExperiment]:
         """Every experiment in the file."""
         sql = (
             f"SELECT {', '.join(EXPERIMENT_FIELDS)} FROM crucible_telemetry_experiments"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from crucible_core.context import Context
-from crucible_telemetry._experiment import Experiment
+from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._schema import COLUMNS, WIDTH, Columns, enrich
 from crucible_telemetry.exceptions import InvalidOptionError, StoreUnavailableError
 
@@ -48,7 +48,7 @@ class Sink:
     __slots__ = ("contexts", "experiment", "rows")
 
     def __init__(
-        self, experiment: Experiment, rows: list[Any] | collections.deque[Any]
+        self, experiment: TelemetryExperiment, rows: list[Any] | collections.deque[Any]
     ) -> None:
         self.experiment = experiment
         """The experiment the events belong to."""
@@ -72,19 +72,19 @@ class Store(Protocol):
         """A short, password-free description, e.g. `"memory"` or `"sqlite:/tmp/t.db"`."""
         ...
 
-    def save_experiment(self, experiment: Experiment) -> None:
+    def save_experiment(self, experiment: TelemetryExperiment) -> None:
         """Insert or replace an experiment's record."""
         ...
 
-    def load_experiment(self, experiment_id: str) -> Experiment | None:
+    def load_experiment(self, experiment_id: str) -> TelemetryExperiment | None:
         """The stored record of an experiment, or `None` if this store does not hold it."""
         ...
 
-    def experiments(self) -> list[Experiment]:
+    def experiments(self) -> list[TelemetryExperiment]:
         """Every experiment this store holds."""
         ...
 
-    def writer(self, experiment: Experiment) -> Sink:
+    def writer(self, experiment: TelemetryExperiment) -> Sink:
         """The sink capture appends `experiment`'s raw events to (from any thread)."""
         ...
 
@@ -166,7 +166,7 @@ class MemoryStore:
         ['doc']
     """
 
-    _experiments: dict[str, Experiment] = attrs.field(factory=dict, init=False)
+    _experiments: dict[str, TelemetryExperiment] = attrs.field(factory=dict, init=False)
     _sinks: dict[str, Sink] = attrs.field(factory=dict, init=False)
 
     @property
@@ -174,21 +174,21 @@ class MemoryStore:
         """Always `"memory"`."""
         return "memory"
 
-    def save_experiment(self, experiment: Experiment) -> None:
+    def save_experiment(self, experiment: TelemetryExperiment) -> None:
         """Insert or replace an experiment's record."""
         self._experiments[experiment.id] = experiment
         if experiment.id not in self._sinks:
             self._sinks[experiment.id] = Sink(experiment, [])
 
-    def load_experiment(self, experiment_id: str) -> Experiment | None:
+    def load_experiment(self, experiment_id: str) -> TelemetryExperiment | None:
         """The record of an experiment, or `None`."""
         return self._experiments.get(experiment_id)
 
-    def experiments(self) -> list[Experiment]:
+    def experiments(self) -> list[TelemetryExperiment]:
         """Every experiment held here."""
         return list(self._experiments.values())
 
-    def writer(self, experiment: Experiment) -> Sink:
+    def writer(self, experiment: TelemetryExperiment) -> Sink:
         """The experiment's sink: a list (whose `append` is atomic under the GIL)."""
         if experiment.id not in self._sinks:
             self._sinks[experiment.id] = Sink(experiment, [])
@@ -240,7 +240,7 @@ class MemoryStore:
         batch_size: int,
         since_ns: int | None,
         until_ns: int | None,
-    ) -> Iterator[tuple[Experiment, list[Any], dict[int, Context]]]:
+    ) -> Iterator[tuple[TelemetryExperiment, list[Any], dict[int, Context]]]:
         """A snapshot of the experiment's raw events, `batch_size` events a slice."""
         check_batch_size(batch_size)
         experiment = self._experiments.get(experiment_id)
@@ -349,7 +349,7 @@ class BufferedStore:
 
     # -- capture side ----------------------------------------------------------------------------
 
-    def writer(self, experiment: Experiment) -> Sink:
+    def writer(self, experiment: TelemetryExperiment) -> Sink:
         """The experiment's sink: a deque the writer thread drains."""
         with self._cond:
             if experiment.id not in self._queues:
@@ -625,7 +625,7 @@ class BufferedStore:
                 backoff = min(backoff * 2, 2.0)
 
 
-def experiment_row(experiment: Experiment) -> dict[str, Any]:
+def experiment_row(experiment: TelemetryExperiment) -> dict[str, Any]:
     """The flat record of an experiment for a database row (JSON text for tags and metadata)."""
     from crucible_telemetry._schema import json_dumps
 
@@ -647,12 +647,12 @@ def experiment_row(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-def experiment_from_row(row: Sequence[Any]) -> Experiment:
+def experiment_from_row(row: Sequence[Any]) -> TelemetryExperiment:
     """Rebuild an experiment from the columns of `experiment_row`, in that order."""
     from crucible_telemetry._schema import json_loads
 
     (id_, name, hypothesis, condition, tags, metadata, started, stopped, status, size, count, store) = row  # fmt: skip
-    return Experiment(
+    return TelemetryExperiment(
         id=id_,
         name=name,
         hypothesis=hypothesis,

@@ -39,7 +39,13 @@ from crucible_trace._export import (
     to_markdown,
     to_mermaid,
 )
-from crucible_trace._model import Chain, Event, create_event, new_chain, validate_event
+from crucible_trace._model import (
+    Chain,
+    TraceEvent,
+    create_event,
+    new_chain,
+    validate_event,
+)
 from crucible_trace._ops import (
     ChainDiff,
     ChainStatistics,
@@ -87,11 +93,20 @@ if TYPE_CHECKING:
     __version__: str
 
 # `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-__getattr__ = _lazy_getattr(__name__, "crucible-trace")
+__getattr__ = _lazy_getattr(
+    __name__,
+    "crucible-trace",
+    renamed={
+        "Event": (
+            "TraceEvent",
+            "one public class name per concept across the workspace (crucible_telemetry.Event is a telemetry record)",
+        )
+    },
+)
 
 __all__ = (
     # events and chains
-    "Event",
+    "TraceEvent",
     "Chain",
     "create_event",
     "new_chain",

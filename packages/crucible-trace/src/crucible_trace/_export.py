@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from crucible_core.export import atomic_write
+from crucible_core.export import CsvWriter, atomic_write
 from crucible_core.render import format_value, markdown_escape
 from crucible_core.serde import converter, dumps, loads
-from crucible_trace._model import Chain, Event
+from crucible_trace._model import Chain, TraceEvent
 from crucible_trace.exceptions import ChainFormatError, InvalidQueryError, TraceError
 
 __all__ = (
@@ -115,7 +114,7 @@ def from_json(data: str | bytes) -> Chain:
         ) from err
 
 
-def _event_record(chain: Chain, index: int, event: Event) -> dict[str, Any]:
+def _event_record(chain: Chain, index: int, event: TraceEvent) -> dict[str, Any]:
     record: dict[str, Any] = {
         "chain_id": chain.id,
         "chain_name": chain.name,
@@ -150,13 +149,15 @@ _CSV_COLUMNS = (
 )
 
 
-def to_csv(chain: Chain) -> str:
+def to_csv(chain: Chain, *, neutralize_formulas: bool = True) -> str:
     """One row per event; `alternatives` as a JSON list, `parent_ids` space-separated.
 
-    An unknown confidence, code section or spec reference is an empty cell.
+    An unknown confidence, code section or spec reference is an empty cell. Text a spreadsheet
+    would run as a formula (`=…`, `+…`, `-…`, `@…`, a leading tab or carriage return) gets a
+    leading `'` (crucible-core's `CsvWriter`); `neutralize_formulas=False` writes it as given.
     """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out, neutralize_formulas=neutralize_formulas)
     writer.writerow(_CSV_COLUMNS)
     for i, e in enumerate(chain.events):
         writer.writerow(
@@ -281,12 +282,17 @@ def to_mermaid(chain: Chain) -> str:
 
 
 def export(
-    chain: Chain, path: str | os.PathLike[str], *, format: ExportFormat | None = None
+    chain: Chain,
+    path: str | os.PathLike[str],
+    *,
+    format: ExportFormat | None = None,
+    neutralize_formulas: bool = True,
 ) -> Path:
     """Write the chain to `path` atomically, in the format its suffix names (or `format`).
 
     Suffixes: `.json`, `.jsonl`/`.ndjson`, `.csv`, `.md`/`.markdown`, `.mmd`/`.mermaid`,
-    `.html`/`.htm` (the viewer; needs the `jinja2` extra).
+    `.html`/`.htm` (the viewer; needs the `jinja2` extra). `neutralize_formulas` is passed to
+    [`to_csv`][crucible_trace.to_csv] (CSV only).
 
     Returns:
         The path written.
@@ -324,7 +330,11 @@ def export(
                 option="format",
                 value=format,
             )
-        text = writer(chain)
+        text = (
+            to_csv(chain, neutralize_formulas=neutralize_formulas)
+            if format == "csv"
+            else writer(chain)
+        )
     with atomic_write(target) as fh:
         fh.write(text)
     return target

@@ -15,7 +15,7 @@ from crucible_trace._check import is_aware, is_probability, is_text
 from crucible_trace._types import is_event_type
 from crucible_trace.exceptions import InvalidChainError, InvalidEventError
 
-__all__ = ("Chain", "Event", "create_event", "new_chain", "validate_event")
+__all__ = ("Chain", "TraceEvent", "create_event", "new_chain", "validate_event")
 
 
 def _utcnow() -> dt.datetime:
@@ -49,7 +49,7 @@ def _bad(field: str, value: object, message: str) -> InvalidEventError:
     return InvalidEventError(message, field=field, value=value)
 
 
-def _check_event(event: Event) -> None:
+def _check_event(event: TraceEvent) -> None:
     """Raise InvalidEventError for the first rule `event` breaks."""
     if not is_id(event.id):
         raise _bad(
@@ -109,11 +109,11 @@ def _check_event(event: Event) -> None:
 
 
 @attrs.define(frozen=True, kw_only=True)
-class Event(RenderMixin):
+class TraceEvent(RenderMixin):
     """One step of a model's reasoning: what it decided, what else it weighed, and why.
 
     Made with [`create_event`][crucible_trace.create_event] or by the parser; every rule is checked
-    when an event is made, so an `Event` that exists is valid.
+    when an event is made, so a `TraceEvent` that exists is valid.
 
     Examples:
         >>> from crucible_trace import create_event
@@ -153,7 +153,7 @@ class Event(RenderMixin):
         decision = (
             self.decision if len(self.decision) <= 40 else self.decision[:39] + "…"
         )
-        return f"Event(type={self.type!r}, decision={decision!r}{conf}, id={self.id!r})"
+        return f"TraceEvent(type={self.type!r}, decision={decision!r}{conf}, id={self.id!r})"
 
     def _view(self) -> View:
         return View(
@@ -170,7 +170,7 @@ class Event(RenderMixin):
         )
 
 
-def _events_tuple(values: Iterable[Event]) -> tuple[Event, ...]:
+def _events_tuple(values: Iterable[TraceEvent]) -> tuple[TraceEvent, ...]:
     return tuple(values)
 
 
@@ -195,9 +195,9 @@ def _check_chain(chain: Chain) -> None:
         )
     seen: set[str] = set()
     for event in chain.events:
-        if not isinstance(event, Event):
+        if not isinstance(event, TraceEvent):
             raise InvalidChainError(
-                f"a chain holds `Event`s, got {type(event).__name__}; make one with "
+                f"a chain holds `TraceEvent`s, got {type(event).__name__}; make one with "
                 "`create_event`",
                 chain_id=chain.id,
                 event_id=None,
@@ -238,7 +238,7 @@ class Chain(RenderMixin):
     """A crucible id, `chain_<ULID>`; also its file name in a store."""
     name: str
     """A human name, e.g. the task."""
-    events: tuple[Event, ...] = attrs.field(default=(), converter=_events_tuple)
+    events: tuple[TraceEvent, ...] = attrs.field(default=(), converter=_events_tuple)
     """The events, parents before children."""
     created_at: dt.datetime = attrs.field(factory=_utcnow)
     """When the chain was made (timezone-aware)."""
@@ -254,10 +254,10 @@ class Chain(RenderMixin):
     def __len__(self) -> int:
         return len(self.events)
 
-    def __iter__(self) -> Iterator[Event]:
+    def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
 
-    def event(self, event_id: str) -> Event:
+    def event(self, event_id: str) -> TraceEvent:
         """The event with this id.
 
         Raises:
@@ -338,7 +338,7 @@ def create_event(
     metadata: Mapping[str, Any] | None = None,
     id: str | None = None,
     timestamp: dt.datetime | None = None,
-) -> Event:
+) -> TraceEvent:
     """A new event with a fresh id and the current time.
 
     The event is not in a chain yet; adding it with [`add_event`][crucible_trace.add_event] emits
@@ -360,7 +360,7 @@ def create_event(
     Raises:
         InvalidEventError: naming the field that breaks a rule and how to fix it.
     """
-    return Event(
+    return TraceEvent(
         id=id if id is not None else new_id("evt"),
         timestamp=timestamp if timestamp is not None else _utcnow(),
         type=type,
@@ -375,25 +375,25 @@ def create_event(
     )
 
 
-_EVENT_FIELDS = frozenset(a.name for a in attrs.fields(Event))
+_EVENT_FIELDS = frozenset(a.name for a in attrs.fields(TraceEvent))
 
 
-def validate_event(value: Event | Mapping[str, Any]) -> Event:
+def validate_event(value: TraceEvent | Mapping[str, Any]) -> TraceEvent:
     """Check an event, or a mapping of event fields (e.g. read from JSON), and return the event.
 
     Args:
-        value: an `Event` (checked again, e.g. after the registry changed) or a mapping with the
+        value: a `TraceEvent` (checked again, e.g. after the registry changed) or a mapping with the
             fields of one; `type` and `decision` are required, the rest have defaults.
 
     Raises:
         InvalidEventError: naming the first field that breaks a rule, or unknown fields.
     """
-    if isinstance(value, Event):
+    if isinstance(value, TraceEvent):
         _check_event(value)
         return value
     if not isinstance(value, Mapping):
         raise InvalidEventError(
-            f"expected an Event or a mapping of its fields, got {type(value).__name__}",
+            f"expected a TraceEvent or a mapping of its fields, got {type(value).__name__}",
             field=None,
             value=value,
         )
@@ -415,7 +415,7 @@ def validate_event(value: Event | Mapping[str, Any]) -> Event:
     data.setdefault("id", new_id("evt"))
     data.setdefault("timestamp", _utcnow().isoformat())
     try:
-        return converter.structure(data, Event)
+        return converter.structure(data, TraceEvent)
     except InvalidEventError:
         raise
     except Exception as err:

@@ -13,7 +13,7 @@ from crucible_core import events as _events
 from crucible_core.ids import new_id
 from crucible_core.render import RenderMixin, Table, View
 from crucible_trace._check import is_probability
-from crucible_trace._model import Chain, Event
+from crucible_trace._model import Chain, TraceEvent
 from crucible_trace._types import is_event_type
 from crucible_trace.exceptions import InvalidChainError, InvalidEventError
 
@@ -32,7 +32,7 @@ __all__ = (
 )
 
 
-def _emit_created(chain_id: str, event: Event) -> None:
+def _emit_created(chain_id: str, event: TraceEvent) -> None:
     _events.emit(
         _events.TRACE_EVENT_CREATED,
         {} if event.confidence is None else {"confidence": event.confidence},
@@ -40,7 +40,7 @@ def _emit_created(chain_id: str, event: Event) -> None:
     )
 
 
-def add_event(chain: Chain, event: Event) -> Chain:
+def add_event(chain: Chain, event: TraceEvent) -> Chain:
     """A new chain with `event` appended; emits `("crucible", "trace", "event", "created")`.
 
     Raises:
@@ -50,7 +50,7 @@ def add_event(chain: Chain, event: Event) -> Chain:
     return add_events(chain, (event,))
 
 
-def add_events(chain: Chain, events: Iterable[Event]) -> Chain:
+def add_events(chain: Chain, events: Iterable[TraceEvent]) -> Chain:
     """A new chain with `events` appended in order; emits one created event per event added.
 
     Nothing is emitted if any event is rejected.
@@ -99,7 +99,7 @@ def merge_chains(
                 chain_id=second.id,
                 event_id=e.id,
             )
-    merged: list[Event] = []
+    merged: list[TraceEvent] = []
     seen: set[str] = set()
     i = j = 0
     while i < len(a) or j < len(b):
@@ -127,12 +127,12 @@ def merge_chains(
     return chain
 
 
-def find_decision_points(chain: Chain) -> tuple[Event, ...]:
+def find_decision_points(chain: Chain) -> tuple[TraceEvent, ...]:
     """The events where alternatives were weighed (those with at least one alternative)."""
     return tuple(e for e in chain.events if e.alternatives)
 
 
-def find_low_confidence(chain: Chain, threshold: float = 0.7) -> tuple[Event, ...]:
+def find_low_confidence(chain: Chain, threshold: float = 0.7) -> tuple[TraceEvent, ...]:
     """The events whose confidence is below `threshold` (events without a confidence are skipped).
 
     Raises:
@@ -149,7 +149,7 @@ def find_low_confidence(chain: Chain, threshold: float = 0.7) -> tuple[Event, ..
     )
 
 
-def events_by_type(chain: Chain, type: str) -> tuple[Event, ...]:
+def events_by_type(chain: Chain, type: str) -> tuple[TraceEvent, ...]:
     """The events of one type, in chain order.
 
     Raises:
@@ -245,9 +245,9 @@ _COMPARED = (
 class EventChange:
     """One event present in both chains with different content."""
 
-    before: Event
+    before: TraceEvent
     """The event in the first chain."""
-    after: Event
+    after: TraceEvent
     """The matching event in the second chain."""
     fields: tuple[str, ...]
     """The names of the fields that differ."""
@@ -257,9 +257,9 @@ class EventChange:
 class ChainDiff(RenderMixin):
     """How two chains differ, from [`diff`][crucible_trace.diff]."""
 
-    removed: tuple[Event, ...]
+    removed: tuple[TraceEvent, ...]
     """Events only in the first chain."""
-    added: tuple[Event, ...]
+    added: tuple[TraceEvent, ...]
     """Events only in the second chain."""
     changed: tuple[EventChange, ...]
     """Events in both whose content differs."""
@@ -293,7 +293,7 @@ class ChainDiff(RenderMixin):
         )
 
 
-def _key(event: Event) -> tuple[str, str]:
+def _key(event: TraceEvent) -> tuple[str, str]:
     return (event.type, " ".join(event.decision.split()).casefold())
 
 
@@ -306,8 +306,8 @@ def diff(first: Chain, second: Chain) -> ChainDiff:
     differ are reported as changed.
     """
     second_ids = {e.id: e for e in second.events}
-    pairs: list[tuple[Event, Event]] = []
-    rest_a: list[Event] = []
+    pairs: list[tuple[TraceEvent, TraceEvent]] = []
+    rest_a: list[TraceEvent] = []
     matched_b: set[str] = set()
     for e in first.events:
         other = second_ids.get(e.id)
@@ -316,11 +316,11 @@ def diff(first: Chain, second: Chain) -> ChainDiff:
             matched_b.add(other.id)
         else:
             rest_a.append(e)
-    pool: dict[tuple[str, str], list[Event]] = {}
+    pool: dict[tuple[str, str], list[TraceEvent]] = {}
     for e in second.events:
         if e.id not in matched_b:
             pool.setdefault(_key(e), []).append(e)
-    removed: list[Event] = []
+    removed: list[TraceEvent] = []
     for e in rest_a:
         candidates = pool.get(_key(e))
         if candidates:

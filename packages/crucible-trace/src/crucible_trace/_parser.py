@@ -22,7 +22,7 @@ import attrs
 
 from crucible_core.ids import is_id, new_id
 from crucible_core.render import RenderMixin, View
-from crucible_trace._model import Chain, Event, new_chain
+from crucible_trace._model import Chain, TraceEvent, new_chain
 from crucible_trace._ops import _emit_created
 from crucible_trace._types import event_types, is_event_type
 from crucible_trace.exceptions import InvalidEventError, TraceError, TraceParseError
@@ -136,7 +136,7 @@ class _Scanner:
         self.base = 0  # absolute offset of buf[0]
         self.pos = 0  # index into buf where scanning resumes
         self.newlines: list[int] = []
-        self.events: list[Event] = []
+        self.events: list[TraceEvent] = []
         self.ids: set[str] = set()
         self.warnings: list[ParseWarning] = []
         self.spans: list[_Span] = []
@@ -149,7 +149,7 @@ class _Scanner:
         self.limit = 0  # buf index up to which warnings may quote text
 
     # -- input -------------------------------------------------------------------------------
-    def feed(self, chunk: str, *, final: bool) -> list[Event]:
+    def feed(self, chunk: str, *, final: bool) -> list[TraceEvent]:
         start = self.base + len(self.buf)
         i = chunk.find("\n")
         while i != -1:
@@ -372,7 +372,7 @@ class _Scanner:
                 )
         timestamp = self._timestamp(start, attributes.get("timestamp"))
         try:
-            event = Event(
+            event = TraceEvent(
                 id=event_id if event_id is not None else new_id("evt"),
                 timestamp=timestamp,
                 type=type_,
@@ -658,7 +658,7 @@ class StreamParser:
         self._scanner = _Scanner(self._chain.id)
         self._closed: ParseResult | None = None
 
-    def feed(self, chunk: str) -> tuple[Event, ...]:
+    def feed(self, chunk: str) -> tuple[TraceEvent, ...]:
         """Read one chunk; return the events it completed (often none).
 
         Raises:
@@ -768,7 +768,7 @@ def parse_llm_output(
 def extract_code(text: str) -> str:
     r"""The code of a model's output: the text without its `<event>` tags.
 
-    Event blocks are removed (an unclosed one up to its last complete child tag). If what is left
+    TraceEvent blocks are removed (an unclosed one up to its last complete child tag). If what is left
     has markdown code fences, the contents of the non-empty fenced blocks are returned, joined by a
     blank line; otherwise what is left, stripped.
 
@@ -833,7 +833,7 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def to_tags(chain: Chain | Iterable[Event]) -> str:
+def to_tags(chain: Chain | Iterable[TraceEvent]) -> str:
     """The events as the `<event>` tags the parser reads (ids, times and parents as attributes).
 
     `parse_llm_output(to_tags(chain), name)` gives back the same events (all fields but

@@ -17,7 +17,7 @@ from crucible_core.ids import is_id
 from crucible_core.serde import converter, dumps, loads
 from crucible_trace._check import is_aware, is_probability, is_text
 from crucible_trace._export import from_json, to_json
-from crucible_trace._model import Chain, Event
+from crucible_trace._model import Chain, TraceEvent
 from crucible_trace._types import is_event_type
 from crucible_trace.exceptions import (
     ChainFormatError,
@@ -77,7 +77,7 @@ class SearchHit:
     """Ids of the matching events, in chain order (empty when only the chain's name matched)."""
 
 
-def _event_text(event: Event) -> str:
+def _event_text(event: TraceEvent) -> str:
     parts = [event.decision, event.reasoning, *event.alternatives]
     parts += [p for p in (event.code_section, event.spec_reference) if p is not None]
     return "\n".join(parts).casefold()

@@ -20,7 +20,7 @@ __all__ = (
     "unregister_event_type",
 )
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME_RE = re.compile(r"\A[a-z][a-z0-9_]{0,63}\Z")
 
 BUILTIN_EVENT_TYPES: Mapping[str, str] = MappingProxyType(
     {

@@ -41,6 +41,7 @@ from crucible_core.models._registry import (
     ProviderInfo,
     available_providers,
     build_model,
+    is_simulated,
     list_models,
     parse_model_string,
     providers,
@@ -68,6 +69,7 @@ from crucible_core.models._types import (
     Role,
     TokenLogprob,
     Usage,
+    confidence_from_logprobs,
 )
 
 if TYPE_CHECKING:
@@ -106,6 +108,7 @@ __all__ = (
     "Usage",
     "Completion",
     "TokenLogprob",
+    "confidence_from_logprobs",
     "ResponseFormat",
     "Model",
     "AnswerKind",
@@ -113,6 +116,7 @@ __all__ = (
     "FinishReason",
     # registry
     "build_model",
+    "is_simulated",
     "parse_model_string",
     "split_options",
     "register_provider",

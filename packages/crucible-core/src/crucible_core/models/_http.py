@@ -63,6 +63,7 @@ from crucible_core.models._types import (
     Request,
     TokenLogprob,
     Usage,
+    confidence_from_logprobs,
 )
 from crucible_core.ratelimit import AdaptiveLimiter, TokenBucket, shared_limiter
 
@@ -420,6 +421,45 @@ class _Attempts:
     queue_time: float = 0.0
 
 
+class _FromSettings:
+    """The default of an option read from the project settings (`[tool.crucible.providers]`)."""
+
+    def __repr__(self) -> str:
+        return "FROM_SETTINGS"
+
+
+FROM_SETTINGS = _FromSettings()
+
+
+def _provider_defaults(
+    timeout: float | _FromSettings | None,
+    retry: RetryPolicy | _FromSettings | None,
+    max_tokens: int | None,
+) -> tuple[float | None, RetryPolicy | None, int | None]:
+    """Options not given, from the settings: code > environment > project file > built-in."""
+    if not (
+        isinstance(timeout, _FromSettings)
+        or isinstance(retry, _FromSettings)
+        or max_tokens is None
+    ):
+        return timeout, retry, max_tokens
+    from crucible_core.settings import load_settings
+
+    settings = load_settings()
+    if isinstance(timeout, _FromSettings):
+        timeout = float(settings["providers.timeout"])
+    if isinstance(retry, _FromSettings):
+        retries = int(settings["providers.max_retries"])
+        retry = (
+            DEFAULT_RETRY
+            if retries + 1 == DEFAULT_RETRY.attempts
+            else attrs.evolve(DEFAULT_RETRY, attempts=retries + 1)
+        )
+    if max_tokens is None:
+        max_tokens = int(settings["providers.max_tokens"])
+    return timeout, retry, max_tokens
+
+
 class HTTPModel:
     """Base of the HTTP providers: one request in, one [`Completion`][crucible_core.models.Completion] out.
 
@@ -441,8 +481,10 @@ class HTTPModel:
         api_key_env: the environment variable holding the key.
         require_key: whether a missing key is an error.
         timeout: seconds one attempt may take, from opening or taking a connection to the last
-            byte received; time queued before that is not counted (`None`: no limit).
-        retry: the retry policy (`None`: one attempt); inside
+            byte received; time queued before that is not counted (`None`: no limit; default:
+            the `providers.timeout` setting, 60 s built in; see `crucible_core.settings`).
+        retry: the retry policy (`None`: one attempt; default: `DEFAULT_RETRY` with the
+            `providers.max_retries` setting's retries, 3 built in); inside
             [`retries_disabled()`][crucible_core.retry.retries_disabled] it makes one attempt.
         requests_per_second: a token bucket on requests; never more than this many in any
             one-second window unless `burst` allows more.
@@ -454,7 +496,8 @@ class HTTPModel:
             explicitly (default: the one shared by provider and base URL).
         max_connections: the connection pool size (default: `max_concurrency`, so no request ever
             waits for a connection behind the limiter).
-        max_tokens: the `max_tokens` sent when a request sets none (default 4096).
+        max_tokens: the `max_tokens` sent when a request sets none (default: the
+            `providers.max_tokens` setting, 4096 built in).
         stream: stream the answer (server-sent events) to measure time to first token.
         price: the price for `cost` (default: the pricing table entry, `None` if unknown).
         headers: extra HTTP headers.
@@ -475,8 +518,8 @@ class HTTPModel:
         api_key: str | None = None,
         api_key_env: str | None = None,
         require_key: bool = True,
-        timeout: float | None = 60.0,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
+        timeout: float | _FromSettings | None = FROM_SETTINGS,
+        retry: RetryPolicy | _FromSettings | None = FROM_SETTINGS,
         requests_per_second: float | None = None,
         burst: float | None = None,
         tokens_per_minute: float | None = None,
@@ -492,6 +535,7 @@ class HTTPModel:
         base_url_env: Sequence[str] | None = None,
     ) -> None:
         import_optional("aiohttp", extra="http")
+        timeout, retry, max_tokens = _provider_defaults(timeout, retry, max_tokens)
         model_value: object = model
         if not isinstance(model_value, str) or not model_value.strip():
             raise ConfigurationError(
@@ -1079,4 +1123,7 @@ class HTTPModel:
             logprobs=result.logprobs,
             refusal=result.refusal,
             finish_detail=result.finish_detail,
+            confidence=confidence_from_logprobs(result.logprobs)
+            if request.logprobs
+            else None,
         )

@@ -22,6 +22,7 @@ __all__ = (
     "ProviderInfo",
     "available_providers",
     "build_model",
+    "is_simulated",
     "list_models",
     "parse_model_string",
     "providers",
@@ -32,7 +33,7 @@ __all__ = (
 ProviderFactory: TypeAlias = Callable[..., Model]
 """Builds a model: called as `factory(target, **options)`, `target` being the text after `provider:`."""
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_NAME = re.compile(r"\A[a-z][a-z0-9_-]*\Z")
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -409,3 +410,26 @@ def build_model(spec: str, **options: Any) -> Model:
             spec=spec,
         )
     return _provider(name, spec=spec).factory(target, **from_string, **options)
+
+
+def is_simulated(target: object) -> bool:
+    """Whether `target`'s answers, latencies and costs are simulated rather than measured.
+
+    `target` is a model string (its provider is `sim`), or an object: its `simulated` attribute
+    when it has one (models that wrap others, such as ensembles and hedged models, say whether
+    any model they call is simulated), else whether its `provider` is `"sim"`. Anything else, a
+    plain callable for instance, is taken as real: crucible cannot see what it calls.
+
+    Examples:
+        >>> is_simulated("sim:gpt-4"), is_simulated("openai:gpt-4o-mini")
+        (True, False)
+        >>> is_simulated(build_model("sim:claude-3"))
+        True
+    """
+    if isinstance(target, str):
+        provider, sep, _ = target.partition(":")
+        return bool(sep) and provider.strip().lower() == "sim"
+    flag = getattr(target, "simulated", None)
+    if isinstance(flag, bool):
+        return flag
+    return getattr(target, "provider", None) == "sim"

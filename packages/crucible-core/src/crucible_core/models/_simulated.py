@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import re
 import time
 from collections.abc import Mapping
@@ -207,6 +208,10 @@ PROFILES: Mapping[str, Profile] = {
     )
 }
 """The five built-in profiles, by name."""
+
+
+_CONFIDENCE_K = 8.0
+"""Concentration of the simulated confidences (alpha + beta before the correctness update)."""
 
 
 class _Draws:
@@ -601,6 +606,11 @@ class SimulatedModel:
         """Always `"sim"`."""
         return "sim"
 
+    @property
+    def simulated(self) -> bool:
+        """Always `True`: reports mark conditions using it as simulated."""
+        return True
+
     def __repr__(self) -> str:
         options = "".join(
             [
@@ -679,6 +689,24 @@ class SimulatedModel:
             return request.reference, True
         return wrong_answer(request, seed=self.seed, salt=self.profile.name), False
 
+    def confidence(self, request: Request, *, correct: bool | None) -> float:
+        """The model's seeded confidence in its answer to `request`, calibrated to its profile.
+
+        Drawn from Beta(a·k + 1, (1 − a)·k) when the answer is right and Beta(a·k, (1 − a)·k + 1)
+        when it is wrong (a the profile's accuracy, k = 8), which makes it calibrated: among the
+        answers given confidence c, a share c is right, and the mean confidence is a. Without a
+        reference (`correct` is `None`) it is drawn from Beta(a·k, (1 − a)·k).
+        """
+        a = min(max(self.profile.accuracy, 0.01), 0.99)
+        alpha, beta = a * _CONFIDENCE_K, (1.0 - a) * _CONFIDENCE_K
+        if correct is True:
+            alpha += 1.0
+        elif correct is False:
+            beta += 1.0
+        draws = _Draws(*self._draw_key, request.fingerprint())
+        rng = random.Random(int(draws.uniform("confidence") * 2.0**53))
+        return rng.betavariate(alpha, beta)
+
     def _right(self, request: Request, u: float) -> bool:
         """Right or wrong, from the model's own uniform draw `u` (and the item's difficulty)."""
         rho = self.correlation
@@ -752,7 +780,7 @@ class SimulatedModel:
                 error=err,
             )
             raise
-        text, _ = self.answer(request)
+        text, correct = self.answer(request)
         finish_reason: FinishReason = "stop"
         if (
             request.max_tokens is not None
@@ -775,6 +803,7 @@ class SimulatedModel:
             raw={"profile": self.profile.name, "seed": self.seed, "attempts": attempt},
             request_id=request_id,
             attempts=attempt,
+            confidence=self.confidence(request, correct=correct),
         )
         emit_stop(self.id, completion, request_id)
         return completion

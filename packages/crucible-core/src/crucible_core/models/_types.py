@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
@@ -16,6 +16,7 @@ from crucible_core.exceptions import ValidationError
 __all__ = (
     "AnswerKind",
     "Completion",
+    "confidence_from_logprobs",
     "FinishReason",
     "Message",
     "Model",
@@ -396,6 +397,25 @@ class Completion:
     `finish_reason` is then `"content_filter"`."""
     finish_detail: str | None = None
     """The provider's own finish reason (`"end_turn"`, `"SAFETY"`, ...), before normalising."""
+    confidence: float | None = None
+    """The model's confidence that `text` is right, in [0, 1], when it has one: seeded and
+    calibrated by profile for simulated models; for HTTP models the geometric-mean token
+    probability of `text` when the request asked for `logprobs` (see `confidence_from_logprobs`)."""
+
+
+def confidence_from_logprobs(logprobs: Sequence[TokenLogprob] | None) -> float | None:
+    """The geometric-mean token probability `exp(mean logprob)` of a text, or `None` without tokens.
+
+    Examples:
+        >>> round(confidence_from_logprobs([TokenLogprob(token="4", logprob=-0.1)]), 4)
+        0.9048
+    """
+    if not logprobs:
+        return None
+    values = [t.logprob for t in logprobs]
+    if not all(math.isfinite(v) and v <= 0 for v in values):
+        return None
+    return math.exp(math.fsum(values) / len(values))
 
 
 @runtime_checkable

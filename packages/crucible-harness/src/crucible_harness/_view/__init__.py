@@ -13,7 +13,9 @@ import ipaddress
 import secrets
 import socket
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from crucible_core._optional import import_optional
@@ -132,6 +134,8 @@ def view(
     port: int = 0,
     token: str | None = None,
     height: int = 720,
+    extensions: Sequence[Callable[[Any], None]] = (),
+    start: str | None = None,
 ) -> Viewer:
     """Serve a run directory (or a directory of runs) to the browser, live while runs are written.
 
@@ -147,6 +151,9 @@ def view(
         port: the port (0: any free port).
         token: a secret every request must carry; the URL carries it once.
         height: height of the notebook iframe in pixels.
+        extensions: callables given the `aiohttp.web.Application` before it starts, to add routes
+            behind the same guards (the framework's labs, `crucible lab`, are one).
+        start: the page to open (default: the run's overview, or the runs list).
 
     Returns:
         The running [`Viewer`][crucible_harness.Viewer]; `stop()` it (or use `with`) when done.
@@ -171,10 +178,16 @@ def view(
     if not loopback and not token:
         token = secrets.token_urlsafe(24)
     app = make_app(
-        root, token=token or None, loopback=loopback, frame_ancestors=_NOTEBOOK_FRAMES
+        root,
+        token=token or None,
+        loopback=loopback,
+        frame_ancestors=_NOTEBOOK_FRAMES,
+        extensions=extensions,
     )
     single = (root / "manifest.json").is_file()
     page = f"/overview/{quote(root.resolve().name or 'run')}" if single else "/"
+    if start is not None:
+        page = start if start.startswith("/") else "/" + start
 
     loop = asyncio.new_event_loop()
     started = threading.Event()

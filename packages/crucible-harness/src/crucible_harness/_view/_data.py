@@ -156,6 +156,7 @@ class RunData:
         self._reset_columns()
         self._orders: OrderedDict[tuple[Any, ...], np.ndarray[Any, Any]] = OrderedDict()
         self._items: dict[str, dict[str, Any]] | None = None
+        self._code_items: dict[str, Any] = {}
         self.arrivals: list[tuple[float, int]] = []
         """(monotonic time, records) at each poll that found new records: for throughput."""
 
@@ -176,6 +177,8 @@ class RunData:
         self.keys: dict[str, int] = {}
         self.hedged: list[int] = []
         """Records whose metadata carries a hedging `timeline` (attempts on the request's clock)."""
+        self.traced: list[int] = []
+        """Records carrying a crucible-trace chain: `metadata.trace`, or `<event>` tags in the answer."""
         self.n = 0
 
     # -- reading -------------------------------------------------------------------------------
@@ -292,6 +295,11 @@ class RunData:
             meta = r.get("metadata")
             if isinstance(meta, dict) and isinstance(meta.get("timeline"), list):
                 self.hedged.append(self.n)
+            prediction = r.get("prediction")
+            if (isinstance(meta, dict) and isinstance(meta.get("trace"), dict)) or (
+                isinstance(prediction, str) and "<event" in prediction
+            ):
+                self.traced.append(self.n)
             self.n += 1
             cond.append(self.conditions.code(str(r["condition"])))
             item.append(self.items.code(str(r["item"])))
@@ -302,7 +310,6 @@ class RunData:
             offsets.append(start)
             for name in _NUMERIC:
                 numeric[name].append(_float(r.get(name)))
-            prediction = r.get("prediction")
             self.predictions.append(
                 ""
                 if prediction is None
@@ -660,6 +667,11 @@ class RunData:
 
                 wanted = set(self.manifest.get("items", []))
                 loaded, _ = load_items(name, split=source.get("split"))  # type: ignore[union-attr]
+                self._code_items = {
+                    it.id: it
+                    for it in loaded
+                    if it.id in wanted and "test" in it.metadata
+                }
                 for it in loaded:
                     if it.id in wanted:
                         found[it.id] = {
@@ -679,7 +691,10 @@ class RunData:
         if code is None:
             return None
         indices = np.flatnonzero(self.col_item.values == code).tolist()
-        records = self.records(indices)
+        records = [
+            {**r, "_index": i}
+            for i, r in zip(indices, self.records(indices), strict=True)
+        ]
         details = self.item_details().get(item, {})
         by_condition: dict[str, list[dict[str, Any]]] = {
             c: [] for c in self.conditions.names
@@ -695,9 +710,49 @@ class RunData:
             record_input = r.get("input", record_input)
         return {
             "item": item,
+            "scorer": self.manifest.get("scorer"),
+            "code": item in self._code_items,
             "input": record_input if record_input is not None else details.get("input"),
             "reference": None if reference is None else str(reference),
             "conditions": {c: rs for c, rs in by_condition.items() if rs},
+        }
+
+    def sandbox(self, index: int, *, timeout: float = 10.0) -> dict[str, Any] | None:
+        """Run one code task's program again in crucible-datasets' sandbox, as its scorer did.
+
+        The check is the scorer's: the problem's prompt and the recorded completion, judged by the
+        problem's tests in the sandbox's judge process. None when the task is not a code item of a
+        named dataset.
+        """
+        if not 0 <= index < self.n:
+            return None
+        self.item_details()
+        record = self.record(index)
+        item = self._code_items.get(str(record.get("item")))
+        if item is None:
+            return None
+        from crucible_datasets import SandboxConfig, execute
+        from crucible_harness._code import _check
+
+        check = _check(
+            item, record.get("prediction")
+        )  # the scorer's own check of this answer
+        result = execute(check, config=SandboxConfig(timeout=timeout))
+        return {
+            "index": index,
+            "item": item.id,
+            "recorded_verdict": record.get("correct"),
+            "passed": result.passed,
+            "status": str(result.status),
+            "reason": str(result.reason),
+            "returncode": result.returncode,
+            "stdout": result.stdout,
+            "stderr": result.stderr,
+            "duration": result.duration,
+            "backend": result.backend,
+            "error_type": result.error_type,
+            "message": result.message,
+            "program": check.program(),
         }
 
     # -- disagreements -------------------------------------------------------------------------
@@ -852,6 +907,25 @@ class RunData:
                 }
             )
         return out
+
+    # -- traces --------------------------------------------------------------------------------
+    def traces(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Tasks that carry a reasoning trace (the first `limit`), for links to the trace viewer."""
+        names, items = self.conditions.names, self.items.names
+        cond, item = self.col_condition.values, self.col_item.values
+        return [{"index": int(i), "condition": names[int(cond[i])], "item": items[int(item[i])]}
+                for i in self.traced[:limit]]  # fmt: skip
+
+    def trace_source(self, index: int) -> tuple[str, Any] | None:
+        """`("chain", dict)` from `metadata.trace`, `("text", str)` from the answer, or None."""
+        if index not in set(self.traced):
+            return None
+        r = self.record(index)
+        meta = r.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("trace"), dict):
+            return "chain", meta["trace"]
+        prediction = r.get("prediction")
+        return ("text", prediction) if isinstance(prediction, str) else None
 
     # -- events --------------------------------------------------------------------------------
     def events(self, name: str, text: str, offset: int, limit: int) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import importlib
 import ipaddress
 import math
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,13 +31,14 @@ from aiohttp import web
 
 from crucible_harness._view._data import Query, RunData, RunsIndex
 
-__all__ = ("COOKIE", "INDEX", "PAGES", "make_app")
+__all__ = ("COOKIE", "INDEX", "PAGES", "Extension", "make_app")
 
 COOKIE = "crucible_view_token"
 PAGES = ("overview", "samples", "item", "disagreements", "latency", "events")
 _STATIC = {
     "app.js": "text/javascript",
     "charts.js": "text/javascript",
+    "dom.js": "text/javascript",
     "style.css": "text/css",
 }
 _POLL = 0.2  # seconds between looks at the run directories
@@ -47,6 +50,9 @@ _ICON = (
 INDEX: web.AppKey[RunsIndex] = web.AppKey("index", RunsIndex)
 """The application's runs index (for tests and embedding)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Extension = Callable[[web.Application], None]
+"""Adds routes to the viewer's application (behind the same guards): the framework's labs."""
+_SCRIPT_HASH = re.compile(r"script-src '(sha256-[A-Za-z0-9+/=]+)'")
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -194,6 +200,9 @@ class _Hub:
         self._warm: asyncio.Future[None] | None = None
 
     async def start(self, _: web.Application) -> None:
+        # every live update's Wilson intervals need scipy.special: import it before serving, so
+        # the first update of a running run does not wait for it (seconds on a loaded machine)
+        await asyncio.to_thread(importlib.import_module, "scipy.special")
         self._task = asyncio.create_task(self._loop())
         # the first analysis imports scipy and crucible-bench: do it before anyone asks
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_imports))
@@ -233,6 +242,7 @@ def make_app(
     token: str | None = None,
     loopback: bool = True,
     frame_ancestors: str = "'none'",
+    extensions: Sequence[Extension] = (),
 ) -> web.Application:
     """The viewer application for the runs under `root` (or the one run `root` is).
 
@@ -242,6 +252,8 @@ def make_app(
         loopback: the server is bound to loopback only: also refuse requests whose `Host` is not a
             loopback name (DNS rebinding).
         frame_ancestors: the CSP `frame-ancestors` value (the notebook view allows its page).
+        extensions: callables that add routes to the application (served behind the same token,
+            host and Content-Security-Policy guards).
     """
     index = RunsIndex(Path(root))
     index.scan(force=True)
@@ -372,6 +384,20 @@ def make_app(
             raise web.HTTPNotFound(text="no such item in this run")
         return _json(found)
 
+    async def sandbox(request: web.Request) -> web.Response:
+        # runs code: a custom header makes a cross-site form unable to send it (CORS preflight)
+        if request.headers.get("X-Crucible-View") != "1":
+            raise web.HTTPForbidden(text="send the X-Crucible-View: 1 header")
+        data = run_of(request)
+        found = await asyncio.to_thread(
+            data.sandbox, _int(request.query.get("index"), -1)
+        )
+        if found is None:
+            raise web.HTTPNotFound(
+                text="no code task with this index (only tasks scored by running code)"
+            )
+        return _json(found)
+
     async def disagreements(request: web.Request) -> web.Response:
         data = run_of(request)
         q = request.query
@@ -388,6 +414,19 @@ def make_app(
         found = await asyncio.to_thread(data.events, q.get("name", ""), q.get("q", ""),
                                         _int(q.get("offset"), 0), min(1000, _int(q.get("limit"), 200)))  # fmt: skip
         return _json(found)
+
+    async def traces(request: web.Request) -> web.Response:
+        data = run_of(request)
+        return _json({"total": len(data.traced), "rows": data.traces()})
+
+    async def trace_page(request: web.Request) -> web.Response:
+        data = run_of(request)
+        found = await asyncio.to_thread(
+            data.trace_source, _int(request.query.get("index"), -1)
+        )
+        if found is None:
+            raise web.HTTPNotFound(text="no trace on this task")
+        return _trace_html(found, frame_ancestors)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         run_id = request.match_info.get("run")
@@ -458,9 +497,48 @@ def make_app(
         web.get(r"/api/disagreements/{run:.+}", disagreements),
         web.get(r"/api/latency/{run:.+}", latency),
         web.get(r"/api/events/{run:.+}", events_),
+        web.get(r"/api/traces/{run:.+}", traces),
+        web.post(r"/api/sandbox/{run:.+}", sandbox),
+        web.get(r"/trace/{run:.+}", trace_page),
         *(web.get(rf"/{name}/{{run:.+}}", page) for name in PAGES),
     ])  # fmt: skip
+    for extend in extensions:
+        extend(app)
     return app
+
+
+def trace_response(html_text: str, frame_ancestors: str = "'self'") -> web.Response:
+    """A crucible-trace viewer page, with a CSP allowing its one inline script (by hash) only."""
+    found = _SCRIPT_HASH.search(html_text)
+    script = f"'{found.group(1)}'" if found else "'none'"
+    policy = (
+        f"default-src 'none'; script-src {script}; style-src 'unsafe-inline'; img-src data:; "
+        f"base-uri 'none'; form-action 'none'; frame-ancestors 'self' {frame_ancestors}"
+    )
+    response = web.Response(text=html_text, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = policy
+    return response
+
+
+def _trace_html(found: tuple[str, Any], frame_ancestors: str) -> web.Response:
+    """The trace viewer of one task: its `metadata.trace` chain, or its answer's tags parsed."""
+    from crucible_core._optional import import_optional
+
+    import_optional("crucible_trace", extra="view", distribution="crucible-harness")
+    import crucible_trace as ct
+
+    kind, value = found
+    try:
+        source: Any = (
+            ct.from_json(orjson.dumps(value).decode())
+            if kind == "chain"
+            else ct.parse_llm_output(value, "task trace")
+        )
+    except ct.TraceError as err:
+        raise web.HTTPUnprocessableEntity(
+            text=f"the task's trace cannot be read: {err}"
+        ) from None
+    return trace_response(ct.to_html(source), frame_ancestors)  # fmt: skip
 
 
 def _int(value: str | None, default: int) -> int:

@@ -9,22 +9,7 @@
   const ROW = 28, PAGE = 200;
 
   // -- DOM helpers ------------------------------------------------------------------------------
-  function el(tag, attrs, ...kids) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k.startsWith("on")) throw new Error("no inline handlers");
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = String(v);
-      else node.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const kid of kids.flat()) {
-      if (kid === null || kid === undefined || kid === false) continue;
-      node.appendChild(kid instanceof Node ? kid : document.createTextNode(String(kid)));
-    }
-    return node;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  const { el, clear, facts, table } = window.CrucibleDom;
   function enc(runId) { return runId.split("/").map(encodeURIComponent).join("/"); }
   function link(page, runId, query) {
     const url = "/" + page + "/" + enc(runId);
@@ -40,14 +25,6 @@
     return Number.isNaN(d.getTime()) ? String(v) : d.toISOString().replace("T", " ").slice(0, 19);
   }
   function badge(state) { return el("span", { class: "badge " + (String(state).replace(/[^a-z-]/g, "")), "data-testid": "state", text: state }); }
-  function facts(pairs) {
-    return el("dl", { class: "facts" }, pairs.map(([k, v, id]) => el("div", {}, el("dt", { text: k }), el("dd", { "data-fact": id || null }, v))));
-  }
-  function table(headers, rows, attrs) {
-    return el("div", { class: "scroll-x" }, el("table", attrs || {},
-      el("thead", {}, el("tr", {}, headers.map((h) => el("th", { class: /^(n|tasks|errors|accuracy|p|cost|spent|latency|power)/.test(h) ? "" : "" }, h)))),
-      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => (c instanceof Node ? el("td", {}, c) : el("td", { class: typeof c === "number" ? "num" : null }, c === null || c === undefined ? "–" : String(c)))))))));
-  }
   function json(value) { return JSON.stringify(value, null, 2); }
 
   async function api(path, params) {
@@ -398,7 +375,7 @@
   }
 
   // -- one item ----------------------------------------------------------------------------------
-  const SHOWN = new Set(["key", "condition", "item", "repeat", "status", "prediction", "correct", "score", "latency", "cost", "input_tokens", "output_tokens", "metadata", "error_type", "error", "attempts", "wall_time", "started_at", "finished_at", "seed"]);
+  const SHOWN = new Set(["_index", "key", "condition", "item", "repeat", "status", "prediction", "correct", "score", "latency", "cost", "input_tokens", "output_tokens", "metadata", "error_type", "error", "attempts", "wall_time", "started_at", "finished_at", "seed"]);
   async function itemPage(runId) {
     const item = new URLSearchParams(location.search).get("item") || "";
     const data = await api("/api/item/" + enc(runId), { item: item });
@@ -422,12 +399,38 @@
           r.error ? el("pre", { class: "bad", text: (r.error_type || "error") + ": " + r.error }) : null,
           facts([["latency", secs(r.latency)], ["cost", cost(r.cost)], ["tokens", (r.input_tokens ?? "–") + " in / " + (r.output_tokens ?? "–") + " out"],
             ["attempts", String(r.attempts ?? "–")], ["finished", when(r.finished_at)]]),
-          r.metadata && Object.keys(r.metadata).length ? el("details", {}, el("summary", { text: "metadata (verdict details, sandbox result, model)" }), el("pre", { text: json(r.metadata) })) : null,
+          el("div", { class: "muted", "data-testid": "why" }, "verdict by the run's scorer, ", el("code", { text: String(data.scorer ?? "unknown") }), ": ",
+            r.correct === null || r.correct === undefined ? (r.status === "error" ? "not graded (the task failed)" : "not graded") : data.code ? (r.correct ? "the problem's tests passed against this completion" : "the problem's tests failed against this completion") : (r.correct ? "the answer matches the reference" : "the answer does not match the reference")),
+          data.code ? sandboxBox(runId, r) : null,
+          (r.metadata && r.metadata.trace) || (typeof r.prediction === "string" && r.prediction.includes("<event")) ? el("p", {}, el("a", { href: "/trace/" + enc(runId) + "?index=" + r._index, target: "_blank", rel: "noopener noreferrer", class: "trace-link", text: "open this task's reasoning trace" })) : null,
+          r.metadata && Object.keys(r.metadata).length ? el("details", {}, el("summary", { text: "metadata (verdict details, model, votes)" }), el("pre", { text: json(r.metadata) })) : null,
           Object.keys(extra).length ? el("details", {}, el("summary", { text: "other fields" }), el("pre", { text: json(extra) })) : null));
       }
       grid.appendChild(card);
     }
     main.appendChild(grid);
+  }
+
+  /* A code task's program run again in the sandbox, on request (POST with a custom header). */
+  function sandboxBox(runId, r) {
+    const out = el("div", { class: "sandbox", "data-testid": "sandbox" });
+    const button = el("button", { type: "button", "data-testid": "sandbox-run", text: "run the program in the sandbox" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      clear(out).appendChild(el("p", { class: "muted", text: "running…" }));
+      try {
+        const res = await fetch("/api/sandbox/" + enc(runId) + "?index=" + r._index, { method: "POST", credentials: "same-origin", headers: { Accept: "application/json", "X-Crucible-View": "1" } });
+        if (!res.ok) throw new Error(res.status + ": " + (await res.text()));
+        const d = await res.json();
+        clear(out).append(facts([["sandbox", d.status, "sandbox-status"], ["reason", d.reason], ["exit code", String(d.returncode ?? "–")], ["time", secs(d.duration)], ["backend", d.backend],
+          ["recorded verdict", d.recorded_verdict === null ? "–" : d.recorded_verdict ? "passed" : "failed"]]),
+          d.message ? el("pre", { class: "bad", text: (d.error_type ? d.error_type + ": " : "") + d.message }) : null,
+          d.stdout ? el("pre", { text: d.stdout }) : null, d.stderr ? el("pre", { "data-testid": "sandbox-stderr", text: d.stderr }) : null,
+          el("details", {}, el("summary", { text: "the program the scorer ran" }), el("pre", { text: d.program })));
+      } catch (err) { clear(out).appendChild(el("p", { class: "error", text: String(err.message || err) })); }
+      button.disabled = false;
+    });
+    return el("div", {}, button, out);
   }
 
   // -- disagreements -----------------------------------------------------------------------------
@@ -520,7 +523,19 @@
     const summary = el("p", { class: "count", "data-testid": "count" });
     const holder = el("div");
     const prev = el("button", { type: "button", text: "← previous" }), next = el("button", { type: "button", text: "next →" });
-    main.append(form, summary, holder, el("div", { class: "pager" }, prev, next));
+    const traceList = el("div", { "data-testid": "traces" });
+    main.append(form, summary, holder, el("div", { class: "pager" }, prev, next), el("h2", { text: "Reasoning traces" }), traceList);
+    const traced = await api("/api/traces/" + enc(runId));
+    const traceOf = new Map(traced.rows.map((t) => [t.condition + "\u001f" + t.item, t.index]));
+    function traceLink(index, label) {
+      return el("a", { href: "/trace/" + enc(runId) + "?index=" + index, target: "_blank", rel: "noopener noreferrer", class: "trace-link", text: label });
+    }
+    if (traced.rows.length) {
+      traceList.appendChild(el("p", { class: "muted", text: traced.total + " task(s) carry a crucible-trace chain; each opens in the trace viewer." }));
+      traceList.appendChild(table(["condition", "item", "trace"], traced.rows.map((t) => [t.condition, t.item, traceLink(t.index, "open trace")]), { "data-testid": "traces-table" }));
+    } else {
+      traceList.appendChild(el("p", { class: "muted", text: "No task of this run carries a reasoning trace (metadata.trace or <event> tags in its answer)." }));
+    }
     let names = null;
     async function load() {
       const d = await api("/api/events/" + enc(runId), { name: state.name, q: state.q, offset: state.offset, limit: 200 });
@@ -531,8 +546,11 @@
       summary.textContent = d.total + " event(s)" + (d.total ? ", showing " + (d.offset + 1) + "–" + (d.offset + d.rows.length) : "");
       summary.setAttribute("data-total", String(d.total));
       prev.disabled = state.offset === 0; next.disabled = state.offset + d.rows.length >= d.total;
-      clear(holder).appendChild(table(["time", "event", "condition", "item", "repeat", "measurements", "metadata"],
-        d.rows.map((e) => [when(e.time), e.name, e.condition ?? "–", e.item ?? "–", e.repeat ?? "–", el("code", { text: JSON.stringify(e.measurements || {}) }), el("code", { text: JSON.stringify(e.metadata || {}) })]),
+      clear(holder).appendChild(table(["time", "event", "condition", "item", "repeat", "measurements", "metadata", "trace"],
+        d.rows.map((e) => {
+          const t = traceOf.get(e.condition + "\u001f" + e.item);
+          return [when(e.time), e.name, e.condition ?? "–", e.item ?? "–", e.repeat ?? "–", el("code", { text: JSON.stringify(e.measurements || {}) }), el("code", { text: JSON.stringify(e.metadata || {}) }), t === undefined ? "–" : traceLink(t, "trace")];
+        }),
         { "data-testid": "events-table" }));
     }
     function changed() { state.offset = 0; history.replaceState(null, "", location.pathname + "?" + new URLSearchParams({ name: state.name, q: state.q })); load().catch(showError); }

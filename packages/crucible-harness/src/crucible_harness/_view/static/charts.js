@@ -215,7 +215,8 @@
     let x0 = Math.min(...xs), x1 = Math.max(...xs);
     if (!(x1 > x0)) { x1 = x0 * 1.1 + 1e-6; }
     const x = opts.logX && x0 > 0 ? logScale(x0, x1, left, right) : linear(x0, x1, left, right);
-    const y = linear(0, opts.ymax || Math.max(1e-9, ...ys) * 1.05, bottom, top);
+    const ylo = opts.ymin ?? Math.min(0, ...ys);
+    const y = linear(ylo, opts.ymax || ylo + Math.max(1e-9, Math.max(...ys) - ylo) * 1.05, bottom, top);
     yAxis(svg, y, left, top, bottom, opts.ylabel, opts.yformat);
     xAxis(svg, x, bottom, left, right, opts.xlabel, opts.xformat);
     series.forEach((se) => {

@@ -1,0 +1,174 @@
+"""Sequential runs: stop as soon as the comparisons are settled, without inflating false positives."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from crucible_harness import (
+    AnalysisConfig,
+    Condition,
+    EarlyStopping,
+    Experiment,
+    ExperimentDefinitionError,
+    HarnessItem,
+    RunConfig,
+    resume,
+    run,
+)
+from crucible_harness._sequential import SequentialMonitor
+
+ITEMS = [
+    HarnessItem(id=f"q{i:04d}", input=f"{i} + {i}", expected=str(2 * i))
+    for i in range(400)
+]
+
+
+def model(accuracy: float, salt: str) -> Any:
+    """A simulated model: right with probability `accuracy`, decided by the task's seed."""
+
+    def answer(item: HarnessItem, ctx: Any) -> str:
+        rng = random.Random(f"{salt}|{ctx.seed}")
+        return str(item.expected) if rng.random() < accuracy else "wrong"
+
+    answer.__qualname__ = f"model_{salt}"
+    return answer
+
+
+def experiment(
+    a: float, b: float, *, seed: int = 1, items: list[HarnessItem] = ITEMS, **seq: Any
+) -> Experiment:
+    return Experiment(
+        name="seq",
+        dataset=items,
+        conditions=[Condition(name="base", target=model(a, "a")), Condition(name="new", target=model(b, "b"))],
+        run=RunConfig(max_concurrency=4, seed=seed),
+        analysis=AnalysisConfig(sequential=EarlyStopping(**seq)),
+    )  # fmt: skip
+
+
+def test_a_real_difference_stops_early_with_the_right_answer(tmp_path: Path) -> None:
+    result = run(
+        experiment(0.6, 0.9, min_items=30), output_dir=tmp_path, formats=("markdown",)
+    )
+    seq = result.sequential
+    assert result.status == "stopped" and seq.fired
+    assert seq.items_at_stop < 200 and result.pending > 0
+    (comp,) = seq.comparisons
+    assert (comp.a, comp.b) == ("base", "new") and comp.decided
+    lo, hi = comp.confidence_interval
+    assert (
+        0 < lo < 0.3 < hi
+    )  # the true difference, 0.3, is inside the anytime-valid interval
+    assert result.reason is not None and "sequential stop" in result.reason
+    text = result.render()
+    assert "Sequential comparisons" in text and "anytime-valid" in text
+    report = result.reports["markdown"].read_text()
+    assert "Sequential run" in report and "for reference only" in report
+    # items ran in a seeded random order, whole items at a time (both conditions together)
+    ran = {r["item"] for r in result.records}
+    per_item = {i: sum(r["item"] == i for r in result.records) for i in ran}
+    assert sum(n == 2 for n in per_item.values()) >= seq.items_at_stop
+    assert sorted(ran) != [i.id for i in ITEMS[: len(ran)]]
+
+
+def test_resuming_a_stopped_run_sends_nothing_more(tmp_path: Path) -> None:
+    exp = experiment(0.6, 0.9, min_items=30)
+    first = run(exp, output_dir=tmp_path, formats=())
+    again = resume(first.run_dir, exp, formats=())
+    assert len(again.records) == len(first.records)
+    assert again.status == "stopped"
+
+
+def test_no_difference_runs_to_the_end_and_false_positives_stay_below_alpha(
+    tmp_path: Path,
+) -> None:
+    items = ITEMS[:120]
+    rejected = 0
+    for seed in range(12):
+        result = run(
+            experiment(0.7, 0.7, seed=seed, items=items),
+            output_dir=tmp_path,
+            formats=(),
+        )
+        rejected += result.sequential.fired
+        if not result.sequential.fired:
+            assert result.status == "complete" and result.pending == 0
+    assert rejected / 12 <= 0.05
+
+
+def _records(
+    rng: np.random.Generator, order: list[str], pa: float, pb: float
+) -> list[dict[str, Any]]:
+    out = []
+    for item in order:
+        out.append(
+            {"item": item, "condition": "base", "correct": bool(rng.random() < pa)}
+        )
+        out.append(
+            {"item": item, "condition": "new", "correct": bool(rng.random() < pb)}
+        )
+    return out
+
+
+@pytest.mark.parametrize("method", ["confidence_sequence", "obrien_fleming"])
+def test_false_positive_rate_over_many_seeded_runs_is_at_most_alpha(
+    method: str,
+) -> None:
+    """200 null runs of the stopping rule itself (no harness overhead): rejections ≤ α."""
+    rng = np.random.default_rng(77)
+    items = ITEMS[:200]
+    fired = 0
+    for seed in range(200):
+        mon = SequentialMonitor(
+            EarlyStopping(method=method, min_items=10),
+            AnalysisConfig(),
+            ["base", "new"],
+            items,
+            1,
+            seed,
+        )
+        for r in _records(rng, mon.schedule(), 0.7, 0.7):
+            if mon.observe(r):
+                break
+        fired += mon.fired
+    assert fired / 200 <= 0.05
+
+
+def test_obrien_fleming_stops_at_a_planned_look(tmp_path: Path) -> None:
+    result = run(
+        experiment(0.55, 0.9, method="obrien_fleming", looks=8),
+        output_dir=tmp_path,
+        formats=(),
+    )
+    seq = result.sequential
+    assert seq.fired and seq.items_at_stop in seq.looks and seq.items_at_stop < 400
+    assert seq.comparisons[0].decided and seq.comparisons[0].difference > 0.2
+    assert "O'Brien–Fleming" in seq.rule
+
+
+def test_futility_stops_when_no_difference_worth_having_is_left(tmp_path: Path) -> None:
+    result = run(
+        experiment(0.8, 0.8, stop="futile", futility_margin=0.2),
+        output_dir=tmp_path,
+        formats=(),
+    )
+    seq = result.sequential
+    assert seq.fired and result.status == "stopped"
+    (comp,) = seq.comparisons
+    assert comp.futile and not comp.decided and comp.confidence_interval[0] > -0.2
+
+
+def test_sequential_settings_are_checked() -> None:
+    with pytest.raises(ExperimentDefinitionError, match="method"):
+        EarlyStopping(method="pocock")  # type: ignore[arg-type]
+    with pytest.raises(ExperimentDefinitionError, match="stop"):
+        EarlyStopping(stop="early")  # type: ignore[arg-type]
+    with pytest.raises(ExperimentDefinitionError, match="min_items"):
+        EarlyStopping(min_items=0)
+    with pytest.raises(ExperimentDefinitionError, match="futility_margin"):
+        EarlyStopping(futility_margin=1.5)
