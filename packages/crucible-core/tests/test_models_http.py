@@ -170,7 +170,10 @@ async def test_each_provider_speaks_its_protocol(
         )  # the key is never in the URL
         assert body == {
             "contents": [{"role": "user", "parts": [{"text": "Capital of France?"}]}],
-            "systemInstruction": {"parts": [{"text": "Answer in one word."}]},
+            "systemInstruction": {
+                "role": "user",
+                "parts": [{"text": "Answer in one word."}],
+            },
             "generationConfig": {
                 "maxOutputTokens": 10,
                 "stopSequences": ["\n"],
@@ -628,7 +631,10 @@ async def test_gemini_conversation_roles_and_blocked_prompts(
         completion.time_to_first_token is None
     )  # the server answered JSON, not a stream
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
-    assert body["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+    assert body["systemInstruction"] == {
+        "role": "user",
+        "parts": [{"text": "be brief"}],
+    }
     assert body["generationConfig"] == {"maxOutputTokens": DEFAULT_MAX_TOKENS}
     assert completion.refusal == "SAFETY"
 

@@ -20,7 +20,7 @@ pytest.importorskip("aiohttp")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crucible_core.exceptions import ConfigurationError, ResponseError
+from crucible_core.exceptions import ConfigurationError, ProviderError, ResponseError
 from crucible_core.models import (
     AnthropicModel,
     GeminiModel,
@@ -236,6 +236,28 @@ async def test_retry_after_is_honoured_on_503_as_on_429_with_jitter_on_top(
     assert (
         at_least <= wait <= at_least + 1.0
     )  # never earlier; jitter of at most the backoff
+
+
+@pytest.mark.parametrize(
+    ("status", "told", "sent"),
+    [(503, "false", 1), (429, "false", 1), (400, "true", 2), (503, None, 2)],
+)
+async def test_x_should_retry_is_obeyed_as_the_sdks_obey_it(
+    status: int, told: str | None, sent: int, scripted_server: Any
+) -> None:
+    headers = {} if told is None else {"x-should-retry": told}
+    scripted_server.reply(
+        status=status, json={"error": {"message": "x"}}, headers=headers
+    )
+    scripted_server.reply(json=chat())
+    async with openai(scripted_server.url, stream=False) as model:
+        if sent == 1:
+            with pytest.raises(ProviderError) as info:
+                await model.complete(Request(prompt="q"))
+            assert info.value.should_retry is False  # type: ignore[attr-defined]
+        else:
+            assert (await model.complete(Request(prompt="q"))).attempts == 2
+    assert len(scripted_server.requests) == sent
 
 
 def test_full_jitter_never_waits_less_than_retry_after() -> None:
@@ -566,9 +588,13 @@ def test_cache_tokens_priced_at_their_own_rates_and_worst_case() -> None:
     assert PRICES["gpt-4o"].as_of == PRICING_AS_OF and PRICES["gpt-4o"].source
     model = OpenAIModel("gpt-4o-mini", api_key=KEY)
     request = Request(prompt="x" * 400, max_tokens=1000, n=2)
+    # an upper bound: a token per UTF-8 byte (400) + 8 for the message + 8 for the reply
     assert model.worst_case_cost(request) == pytest.approx(
-        (104 * 0.15 + 2000 * 0.60) / 1e6
+        (416 * 0.15 + 2000 * 0.60) / 1e6
     )
+    # 200 bytes: never fewer tokens than bytes
+    wide = Request(prompt="é" * 100, max_tokens=1)
+    assert model.worst_case_cost(wide) == pytest.approx((216 * 0.15 + 0.60) / 1e6)
     local = OpenAIModel(
         "my-model", provider="openai-compatible", base_url="http://h/v1"
     )
@@ -576,7 +602,7 @@ def test_cache_tokens_priced_at_their_own_rates_and_worst_case() -> None:
     priced = OpenAIModel("my-model", provider="openai-compatible", base_url="http://h/v1",
                          price=Price(input=1, output=1))  # fmt: skip
     assert priced.worst_case_cost(Request(prompt="q")) == pytest.approx(
-        (5 + priced.max_tokens) / 1e6
+        (17 + priced.max_tokens) / 1e6
     )
     named = build_model("openai-compatible:http://h/v1#openai/gpt-4o-mini")
     assert named.worst_case_cost(request) == model.worst_case_cost(request)  # type: ignore[attr-defined]

@@ -159,8 +159,13 @@ def is_transient(error: BaseException) -> bool:
     """Whether a provider error is worth retrying: 429, 408/409/425, 5xx, timeouts, broken connections.
 
     A response that arrived and cannot be read (status 200 with bad JSON) or a 4xx client error is
-    not transient: retrying would fail the same way.
+    not transient: retrying would fail the same way. A server that says so itself (OpenAI's and
+    Anthropic's `x-should-retry: true|false`, kept as the error's `should_retry`) is obeyed, as
+    the official SDKs obey it.
     """
+    told = getattr(error, "should_retry", None)
+    if isinstance(told, bool) and isinstance(error, RateLimitError | ResponseError):
+        return told
     if isinstance(error, RateLimitError | NetworkError | ProviderTimeoutError):
         return True
     if isinstance(error, ResponseError):

@@ -62,12 +62,13 @@ class ConditionSummary(RenderMixin):
     """99th percentile latency (seconds)."""
     latency_mean: float
     """Mean latency (seconds)."""
-    cost_total: float
-    """Dollars spent."""
-    cost_per_query: float
-    """Dollars per task."""
-    cost_per_correct: float
-    """Dollars per correct answer (inf when none was correct)."""
+    cost_total: float | None
+    """Dollars spent by the tasks whose cost is known (`None`: no task's cost is known)."""
+    cost_per_query: float | None
+    """Dollars per task, over the tasks whose cost is known (`None`: unknown)."""
+    cost_per_correct: float | None
+    """Dollars per correct answer, over the tasks whose cost is known (inf when none was
+    correct, `None`: unknown)."""
     input_tokens: float
     """Mean prompt tokens per completed task."""
     output_tokens: float
@@ -76,6 +77,8 @@ class ConditionSummary(RenderMixin):
     """Distribution-free interval of the 99th percentile latency (order statistics, binomial)."""
     cost_per_query_ci: tuple[float, float] = (math.nan, math.nan)
     """t interval of the mean cost per task."""
+    cost_unknown: int = 0
+    """Tasks whose cost is unknown (a model without a price), left out of every cost figure."""
 
     def _view(self) -> View:
         return View(
@@ -360,7 +363,7 @@ class Analysis(RenderMixin):
                      fmt.number(c.accuracy, "proportion"), fmt.number(c.accuracy_ci[0], "proportion"),
                      fmt.number(c.accuracy_ci[1], "proportion"), fmt.number(c.latency_p50, "seconds"),
                      fmt.number(c.latency_p95, "seconds"), fmt.number(c.latency_p99, "seconds"),
-                     fmt.number(c.cost_total, "usd"), fmt.number(c.cost_per_correct, "usd"))
+                     _usd(c.cost_total), _usd(c.cost_per_correct))
                     for c in self.conditions
                 ],
             )
@@ -405,6 +408,8 @@ class Analysis(RenderMixin):
             notes.append(
                 f"Cost–accuracy–latency (P95) frontier: {', '.join(self.frontier_latency)}."
             )
+        if unknown_cost_note(self.conditions):
+            notes.append(unknown_cost_note(self.conditions))
         return View(
             title=f"Analysis: {self.manifest.get('experiment', {}).get('name', 'run')}",
             facts=[("simulated", self.simulated_notice)]
@@ -537,19 +542,22 @@ def _summary(
     p50, p95, p99 = (
         stats.percentiles(latencies, [50, 95, 99]) if latencies else (nan, nan, nan)
     )
-    cost = math.fsum(float(r.get("cost") or 0.0) for r in mine)
-    correct = sum(1 for r in mine if r.get("correct"))
+    priced = [r for r in mine if r.get("cost") is not None]
+    costs = [float(r["cost"]) for r in priced]
+    cost = math.fsum(costs) if priced else None
+    correct = sum(1 for r in priced if r.get("correct"))
     return ConditionSummary(
         name=name, tasks=len(mine), completed=len(ok), errors=len(mine) - len(ok), items=len({r["item"] for r in mine}),
         accuracy=accuracy, accuracy_ci=(low, high),
         accuracy_completed=float(np.mean([bool(r["correct"]) for r in graded_ok])) if graded_ok else nan,
         latency_p50=p50, latency_p95=p95, latency_p99=p99, latency_mean=float(np.mean(latencies)) if latencies else nan,
-        cost_total=cost, cost_per_query=cost / len(mine) if mine else nan,
-        cost_per_correct=cost / correct if correct else math.inf,
+        cost_total=cost, cost_per_query=None if cost is None else cost / len(priced),
+        cost_per_correct=None if cost is None else cost / correct if correct else math.inf,
         input_tokens=float(np.mean([r.get("input_tokens") or 0 for r in ok])) if ok else nan,
         output_tokens=float(np.mean([r.get("output_tokens") or 0 for r in ok])) if ok else nan,
         latency_p99_ci=_quantile_ci(latencies, 0.99, config.confidence_level),
-        cost_per_query_ci=_mean_ci([float(r.get("cost") or 0.0) for r in mine], config.confidence_level),
+        cost_per_query_ci=_mean_ci(costs, config.confidence_level) if costs else (nan, nan),
+        cost_unknown=len(mine) - len(priced),
     )  # fmt: skip
 
 
@@ -572,6 +580,26 @@ def _quantile_ci(
     low = float(ordered[lo - 1]) if lo >= 1 else math.nan
     high = float(ordered[hi - 1]) if hi <= n else math.nan
     return low, high
+
+
+def unknown_cost_note(conditions: Sequence[ConditionSummary]) -> str:
+    """The sentence naming conditions whose cost is (partly) unknown, or `""`."""
+    parts = [
+        f"{c.name} ({c.cost_unknown} of {c.tasks} tasks)"
+        for c in conditions
+        if c.cost_unknown
+    ]
+    if not parts:
+        return ""
+    return (
+        f"Cost unknown (no price for the model) for {', '.join(parts)}: those tasks are left out of"
+        " every cost figure and comparison, and a condition with no known cost is not on a frontier."
+    )  # fmt: skip
+
+
+def _usd(value: float | None) -> str:
+    """Dollars, or "unknown" for a cost nobody could price (never shown as $0)."""
+    return "unknown" if value is None else fmt.number(value, "usd")
 
 
 def _mean_ci(values: Sequence[float], level: float) -> tuple[float, float]:
@@ -1029,8 +1057,8 @@ def _item_values(
         if r["condition"] != condition or (completed and r.get("status") != "ok"):
             continue
         value = r.get(field)
-        if completed and value is None:
-            continue
+        if (completed or field == "cost") and value is None:
+            continue  # an unknown cost is left out, never counted as $0
         out.setdefault(str(r["item"]), []).append(float(value or 0.0))
     return out
 
@@ -1110,7 +1138,10 @@ def _frontier(
     points = [
         (s.cost_per_query, -s.accuracy, s.latency_p95 if latency else 0.0, s.name)
         for s in summaries
-        if not math.isnan(s.accuracy) and not (latency and math.isnan(s.latency_p95))
+        if s.cost_per_query
+        is not None  # an unknown cost is never on a frontier (as free)
+        and not math.isnan(s.accuracy)
+        and not (latency and math.isnan(s.latency_p95))
     ]
     keep = []
     for *mine, name in points:

@@ -74,7 +74,7 @@ def _output(value: Any) -> ConditionOutput:
         usage = value.usage
         return ConditionOutput(
             prediction=text,
-            cost=float(value.cost or 0.0),
+            cost=None if value.cost is None else float(value.cost),
             latency=getattr(value, "latency", None),
             input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
             output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
@@ -85,7 +85,8 @@ def _output(value: Any) -> ConditionOutput:
         )
     answer = getattr(value, "answer", None)
     if answer is not None and hasattr(value, "consensus"):  # an ensemble result
-        return ConditionOutput(prediction=answer, cost=float(getattr(value, "cost", 0.0) or 0.0),
+        spent = getattr(value, "cost", None)
+        return ConditionOutput(prediction=answer, cost=None if spent is None else float(spent),
                                latency=getattr(value, "latency", None), metadata={"consensus": value.consensus})  # fmt: skip
     return ConditionOutput(prediction=value)
 
@@ -118,10 +119,49 @@ async def _call(
         return _output(value)
     from crucible_core.models import Request
 
-    prompt = item.input if isinstance(item.input, str) else str(item.input)
-    request = Request(prompt=prompt, reference=_reference(item), kind=_kind_for(item, scorer),  # type: ignore[arg-type]
+    request = Request(prompt=_prompt(item), reference=_reference(item), kind=_kind_for(item, scorer),  # type: ignore[arg-type]
                       metadata={"item": item.id, "repeat": ctx.repeat})  # fmt: skip
     return _output(await target.complete(request))
+
+
+def _prompt(item: HarnessItem) -> str:
+    return item.input if isinstance(item.input, str) else str(item.input)
+
+
+def _owns_retries(condition: Condition, target: Any) -> bool:
+    """Whether the target retries its own requests (an HTTP model with a retry policy).
+
+    The harness then makes one attempt per task: wrapping the model's retries in its own would
+    multiply the requests one failing task sends (3 harness x 4 model attempts = 12).
+    """
+    return condition.kind != "callable" and getattr(target, "retry", None) is not None
+
+
+def _wire_attempts(found: Any) -> int:
+    """Requests one harness attempt sent: the model's own count.
+
+    On a completion it is kept in the output's metadata; on an error it is `attempt`, the
+    attempt that failed last.
+    """
+    if isinstance(found, Mapping):
+        values = [found.get("attempts")]
+    else:
+        values = [getattr(found, "attempts", None), getattr(found, "attempt", None)]
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+    return 1
+
+
+def _error_cost(error: BaseException, *, unpriced: bool) -> float | None:
+    """A failed task's cost: what the error says, else $0 for a priced target, unknown otherwise.
+
+    A request the provider refused is not billed; for a model without a price nothing is known.
+    """
+    found = getattr(error, "cost", None)
+    if isinstance(found, int | float) and not isinstance(found, bool):
+        return float(found)
+    return None if unpriced else 0.0
 
 
 def _transient(error: BaseException) -> bool:
@@ -155,6 +195,7 @@ class TaskRunner:
         self.experiment_name, self.run_id, self.cfg = experiment_name, run_id, cfg
         self.targets, self.scorer, self.buckets = targets, scorer, buckets
         self.attribution = dict(attribution)
+        self._unpriced_cache: dict[str, bool] = {}
         self._policy = retry(
             on=_transient,
             attempts=cfg.retries + 1,
@@ -171,6 +212,14 @@ class TaskRunner:
             wait_max=10.0,
         )
 
+    def _unpriced(self, c: Condition) -> bool:
+        """Whether a model condition's cost is unknown (its failed tasks then cost `None`, not $0)."""
+        if c.name not in self._unpriced_cache:
+            self._unpriced_cache[c.name] = c.kind != "callable" and (
+                _price_per_task(c, self.targets[c.name], 1.0, worst=True) is None
+            )
+        return self._unpriced_cache[c.name]
+
     async def run(self, c: Condition, item: HarnessItem, repeat: int) -> dict[str, Any]:
         """Run one task to its record (a failure is recorded with its error, never raised)."""
         cfg, scorer = self.cfg, self.scorer
@@ -184,6 +233,7 @@ class TaskRunner:
             timeout=cfg.timeout,
         )
         target = self.targets[c.name]
+        own_retries = _owns_retries(c, target)
         started = dt.datetime.now(dt.UTC)
         wall = time.perf_counter()
         attempts = 0
@@ -207,22 +257,27 @@ class TaskRunner:
 
                 async def attempt_once() -> ConditionOutput:
                     nonlocal attempts
-                    attempts += 1
                     if bucket is not None:
                         await bucket.acquire()
                     try:
                         async with asyncio.timeout(cfg.timeout):
-                            return await _call(c, target, item, ctx, scorer)
+                            found = await _call(c, target, item, ctx, scorer)
                     except TimeoutError as err:
+                        attempts += _wire_attempts(err)
                         raise ProviderTimeoutError(
                             f"task took longer than {cfg.timeout} s",
                             timeout=cfg.timeout,
                         ) from err
+                    except Exception as err:
+                        attempts += _wire_attempts(err)
+                        raise
+                    attempts += _wire_attempts(found.metadata)
+                    return found
 
                 try:  # the first attempt runs without the retry machinery: most tasks need no retry
                     out = await attempt_once()
                 except Exception as first:
-                    if cfg.retries == 0 or not _transient(first):
+                    if cfg.retries == 0 or own_retries or not _transient(first):
                         raise
                     await asyncio.sleep(self._policy.wait(1, first))
                     async for attempt in self._retry_rest.context():
@@ -244,7 +299,7 @@ class TaskRunner:
                 Exception
             ) as err:  # recorded with its error; never dropped from the denominator
                 record.update(status="error", prediction=None, correct=False if item.expected is not None else None, score=None,
-                              latency=time.perf_counter() - wall, cost=float(getattr(err, "cost", 0.0) or 0.0),
+                              latency=time.perf_counter() - wall, cost=_error_cost(err, unpriced=self._unpriced(c)),
                               input_tokens=0, output_tokens=0, metadata={},
                               error_type=type(err).__name__, error=str(err)[:2000])  # fmt: skip
             record.update(attempts=attempts, wall_time=time.perf_counter() - wall, started_at=started.isoformat(),
@@ -254,7 +309,10 @@ class TaskRunner:
                 if record["status"] == "ok"
                 else events.HARNESS_TASK_EXCEPTION
             )
-            events.emit(name, {"duration": record["wall_time"], "cost": float(record["cost"])},
+            measured = {"duration": record["wall_time"]}
+            if record["cost"] is not None:
+                measured["cost"] = float(record["cost"])
+            events.emit(name, measured,
                         {"correct": record["correct"], "error_type": record["error_type"]})  # fmt: skip
         return record
 
@@ -407,6 +465,10 @@ async def execute_tasks(
                 return
             c, item, repeat = queue.popleft()
             price = prices[c.name]
+            if price is not None and c.cost_per_task is None:
+                price = _price_per_task(
+                    c, targets[c.name], chars, worst=True, prompt=_prompt(item)
+                )
             reserve = max(price if price is not None else 0.0, guard.largest[c.name])
             if not guard.try_reserve(
                 c.name, reserve

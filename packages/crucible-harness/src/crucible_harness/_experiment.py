@@ -81,8 +81,8 @@ class ConditionOutput:
 
     prediction: Any
     """The answer to score."""
-    cost: float = 0.0
-    """Dollars spent producing it."""
+    cost: float | None = 0.0
+    """Dollars spent producing it (`None`: unknown, kept as unknown in records and reports)."""
     latency: float | None = None
     """Seconds it took, when the callable knows better than the wall clock (e.g. virtual time)."""
     input_tokens: int = 0

@@ -108,7 +108,7 @@ def latency_figure(
 
 def cost_figure(
     names: Sequence[str],
-    cost: Sequence[float],
+    cost: Sequence[float | None],
     accuracy: Sequence[float],
     *,
     frontier: Sequence[str] = (),
@@ -121,7 +121,9 @@ def cost_figure(
     pts = [
         (n, c, a)
         for n, c, a in zip(names, cost, accuracy, strict=True)
-        if math.isfinite(c) and math.isfinite(a)
+        if c is not None
+        and math.isfinite(c)
+        and math.isfinite(a)  # unknown cost: no point
     ]
     height, pad = 260, 40
     cs = [p[1] for p in pts] or [0.0, 1.0]

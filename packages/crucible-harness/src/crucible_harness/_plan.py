@@ -109,26 +109,33 @@ class Estimate(RenderMixin):
 
 
 def _price_per_task(
-    condition: Condition, model: Any, item_chars: float, *, worst: bool = False
+    condition: Condition,
+    model: Any,
+    item_chars: float,
+    *,
+    worst: bool = False,
+    prompt: str | None = None,
 ) -> float | None:
-    """One task's cost: an estimate, or (`worst=True`) the bound reserved before it starts."""
+    """One task's cost: an estimate, or (`worst=True`) the bound reserved before it starts.
+
+    For an HTTP model the bound is the model's own worst case for the task's prompt (`prompt`,
+    else one of `item_chars` characters): its price at `max_tokens` of output, which every
+    request carries. `None` when the price is unknown.
+    """
     if condition.cost_per_task is not None:
         return condition.cost_per_task
     fallback = condition.target if isinstance(condition.target, str) else None
-    return _price_of(model, item_chars, fallback_id=fallback, worst=worst)
+    return _price_of(
+        model, item_chars, fallback_id=fallback, worst=worst, prompt=prompt
+    )
 
 
-def _worst_case(model: Any, item_chars: float) -> float | None:
-    """An HTTP model's own bound: its price at `max_tokens` output for a prompt this long."""
-    bound = getattr(model, "worst_case_cost", None)
-    if not callable(bound):
-        return None
+def _worst_case(model: Any, item_chars: float, prompt: str | None) -> float | None:
+    """An HTTP model's own bound: its price at `max_tokens` output for this prompt (or one this long)."""
     from crucible_core.models import Request
 
-    try:
-        value = bound(Request(prompt="x" * max(1, math.ceil(item_chars))))
-    except Exception:  # a bound is best effort; the guess below still applies
-        return None
+    text = prompt if prompt is not None else "x" * max(1, math.ceil(item_chars))
+    value = model.worst_case_cost(Request(prompt=text or " "))
     return None if value is None else float(value)
 
 
@@ -138,6 +145,7 @@ def _price_of(
     *,
     fallback_id: str | None = None,
     worst: bool = False,
+    prompt: str | None = None,
 ) -> float | None:
     profile = getattr(model, "profile", None)
     if profile is not None and getattr(profile, "price_per_query", None) is not None:
@@ -146,7 +154,7 @@ def _price_of(
     if (
         inner is not None and hedger is not None
     ):  # a HedgedModel: every attempt is billed
-        one = _price_of(inner, item_chars, worst=worst)
+        one = _price_of(inner, item_chars, worst=worst, prompt=prompt)
         return (
             None if one is None else one * (1 + int(getattr(hedger, "max_hedges", 1)))
         )
@@ -154,16 +162,29 @@ def _price_of(
     if (
         isinstance(members, tuple) and members
     ):  # an Ensemble: every member may be called
-        prices = [_price_of(m, item_chars, worst=worst) for m in members]
+        prices = [_price_of(m, item_chars, worst=worst, prompt=prompt) for m in members]
         return (
             None
             if any(p is None for p in prices)
             else float(sum(p for p in prices if p is not None))
         )
-    if worst:  # the model's own bound (every request carries a `max_tokens`)
-        bound = _worst_case(model, item_chars)
-        if bound is not None:
-            return bound
+    if callable(getattr(model, "worst_case_cost", None)):  # an HTTP model
+        if (
+            worst
+        ):  # its own bound (every request carries a `max_tokens`); None if unpriced
+            return _worst_case(model, item_chars, prompt)
+        price = (
+            model.price_info()
+        )  # `price=` or the table: an estimate of a typical answer
+        if price is None:
+            return None
+        from crucible_core.models import Usage
+
+        usage = Usage(
+            input_tokens=int(item_chars / 4) + 16,
+            output_tokens=min(512, model.max_tokens),
+        )
+        return float(price.cost(usage))
     upper = getattr(model, "max_cost_per_request", None)
     if callable(upper):
         try:

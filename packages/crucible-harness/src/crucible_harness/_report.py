@@ -25,7 +25,7 @@ import crucible_harness._numbers as fmt
 from crucible_core.exceptions import ValidationError
 from crucible_core.export import atomic_write, save_records
 from crucible_core.render import jinja_environment, latex_escape
-from crucible_harness._analysis import effect_kind, metric_scale
+from crucible_harness._analysis import effect_kind, metric_scale, unknown_cost_note
 
 if TYPE_CHECKING:
     import jinja2
@@ -156,6 +156,11 @@ def _accuracy_table(analysis: Analysis) -> ReportTable:
     )
 
 
+def _cost(value: float | None) -> Cell:
+    """A dollar figure; an unknown cost (a model without a price) reads "unknown", never $0."""
+    return Cell("unknown", numeric=True) if value is None else _num(value, "usd")
+
+
 def _latency_cost_table(analysis: Analysis) -> ReportTable:
     rows = tuple(
         (
@@ -164,9 +169,9 @@ def _latency_cost_table(analysis: Analysis) -> ReportTable:
             _num(c.latency_p95, "seconds"),
             _num(c.latency_p99, "seconds"),
             _num(c.latency_mean, "seconds"),
-            _num(c.cost_total, "usd"),
-            _num(c.cost_per_query, "usd"),
-            _num(c.cost_per_correct, "usd"),
+            _cost(c.cost_total),
+            _cost(c.cost_per_query),
+            _cost(c.cost_per_correct),
             _num(c.input_tokens, "tokens"),
             _num(c.output_tokens, "tokens"),
         )
@@ -174,7 +179,8 @@ def _latency_cost_table(analysis: Analysis) -> ReportTable:
     )
     return ReportTable(
         key="latency_cost",
-        caption="Latency of completed tasks (seconds), cost (USD) and mean tokens per completed task",
+        caption="Latency of completed tasks (seconds), cost (USD) and mean tokens per completed task"
+        + (f". {note}" if (note := unknown_cost_note(analysis.conditions)) else ""),
         headers=(
             "condition",
             "p50 (s)",
@@ -992,8 +998,10 @@ summary = (
         latency_p95=latency.quantile(0.95, interpolation="linear"),
         latency_p99=latency.quantile(0.99, interpolation="linear"),
         latency_mean=latency.mean(),
-        cost_total=pl.col("cost").fill_null(0.0).sum(),
-        n_correct=pl.col("correct").fill_null(False).sum(),
+        # an unknown cost (null) is left out, never counted as $0
+        cost_total=pl.when(pl.col("cost").count() > 0).then(pl.col("cost").sum()),
+        n_costed=pl.col("cost").count(),
+        n_correct=(pl.col("correct").fill_null(False) & pl.col("cost").is_not_null()).sum(),
         input_tokens=pl.col("input_tokens").filter(ok).fill_null(0.0).mean(),
         output_tokens=pl.col("output_tokens").filter(ok).fill_null(0.0).mean(),
     )
@@ -1001,12 +1009,14 @@ summary = (
     .join(order, on="condition", how="inner")
     .sort("order")
     .with_columns(
-        cost_per_query=pl.col("cost_total") / pl.col("tasks"),
-        cost_per_correct=pl.when(pl.col("n_correct") > 0)
+        cost_per_query=pl.col("cost_total") / pl.col("n_costed"),
+        cost_per_correct=pl.when(pl.col("cost_total").is_null())
+        .then(None)
+        .when(pl.col("n_correct") > 0)
         .then(pl.col("cost_total") / pl.col("n_correct"))
         .otherwise(float("inf")),
     )
-    .drop("order", "n_correct")
+    .drop("order", "n_correct", "n_costed")
 )
 summary
 """

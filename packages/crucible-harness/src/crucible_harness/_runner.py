@@ -15,13 +15,20 @@ import attrs
 from crucible_core import context, events
 from crucible_core._async import run_sync
 from crucible_core.ids import new_id
+from crucible_harness._execute import _prompt
 from crucible_harness._execute import execute_tasks as _execute
 from crucible_harness._experiment import (
     Experiment,
     HarnessItem,
     references_of,
 )
-from crucible_harness._plan import Estimate, _build_targets, _estimate, resolve_items
+from crucible_harness._plan import (
+    Estimate,
+    _build_targets,
+    _estimate,
+    _price_per_task,
+    resolve_items,
+)
 from crucible_harness._record import (
     RunResult,
     RunStatus,
@@ -53,12 +60,23 @@ async def run_async(
     confirm: Callable[[Estimate], bool] | None = None,
     progress: bool = False,
     on_budget: Literal["stop", "raise"] = "stop",
+    budget_unpriced: Literal["refuse", "allow"] = "refuse",
 ) -> RunResult:
     """Run an experiment (the coroutine twin of [`run`][crucible_harness.run]).
+
+    With a budget, every condition's worst-case cost per task must be known before anything is
+    sent; a condition whose model has no price makes the run refuse to start
+    (`ExperimentDefinitionError` naming it and how to price it) unless `budget_unpriced="allow"`
+    accepts that its spending is unknown and not counted against the budget.
 
     `output_dir` defaults to the `results_dir` setting: `CRUCIBLE_RESULTS_DIR`, else
     `results_dir` in the project's `crucible.toml` or `[tool.crucible]`, else `./runs`.
     """
+    if budget_unpriced not in ("refuse", "allow"):
+        raise ExperimentDefinitionError(
+            f"budget_unpriced must be 'refuse' or 'allow', got {budget_unpriced!r}",
+            field="budget_unpriced",
+        )
     if output_dir is None:
         from crucible_core.settings import load_settings
 
@@ -82,11 +100,44 @@ async def run_async(
     targets = _build_targets(experiment)
     options = _Options(formats=formats, dry_run=dry_run, confirm=confirm, progress=progress, on_budget=on_budget)  # fmt: skip
     try:
+        if not dry_run and budget_unpriced == "refuse":
+            _refuse_unpriced(experiment, items, targets)
         return await _run_session(
             experiment, items, source, scorer, targets, options, output_dir=output_dir, resume=resume
         )  # fmt: skip
     finally:
         await _close(targets, experiment)
+
+
+def _refuse_unpriced(
+    experiment: Experiment, items: Sequence[HarnessItem], targets: Mapping[str, Any]
+) -> None:
+    """Refuse a budgeted run with a condition whose worst-case cost per task is unknown."""
+    budget = experiment.budget
+    if budget.max_total is None and budget.max_per_condition is None:
+        return
+    chars = sum(len(_prompt(i)) for i in items) / max(1, len(items))
+    for c in experiment.conditions:
+        if c.kind == "callable" and c.cost_per_task is None:
+            continue  # a function's cost is what it reports; it sends no model request itself
+        if _price_per_task(c, targets[c.name], chars, worst=True) is not None:
+            continue
+        target = targets[c.name]
+        model = getattr(target, "id", None) or (
+            c.target if isinstance(c.target, str) else type(target).__name__
+        )
+        raise ExperimentDefinitionError(
+            f"condition {c.name!r} uses model {model!r}, which has no known price, and the run has a "
+            "budget: crucible cannot reserve its worst case before sending, so the budget could be "
+            "exceeded. Give it a price (build the model with `price=Price(input=..., output=...)` "
+            "in dollars per million tokens, or `?price_input=...&price_output=...` on the model "
+            "string, or add a `crucible_core.models.PRICES` entry), set the condition's "
+            "`cost_per_task=`, or pass `budget_unpriced=\"allow\"` to run() to accept that its "
+            "spending is unknown and not counted against the budget",
+            field="budget",
+            condition=c.name,
+            model=model,
+        )  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
@@ -311,7 +362,7 @@ def run(experiment: Experiment, **options: Any) -> RunResult:
     with bounded concurrency, timeouts, retries and rate limits, writes every finished task to the
     run directory as it completes, stops before crossing the budget, then analyses and writes
     reports. Same options as [`run_async`][crucible_harness.run_async]: `output_dir`, `resume`,
-    `formats`, `dry_run`, `confirm`, `progress`, `on_budget`.
+    `formats`, `dry_run`, `confirm`, `progress`, `on_budget`, `budget_unpriced`.
     """
     return run_sync(run_async(experiment, **options))
 

@@ -163,7 +163,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "item": (str,),
     "repeat": (int,),
     "status": (str,),
-    "cost": (int, float),
+    "cost": (int, float, type(None)),  # None: unknown (a model without a price)
 }
 
 

@@ -203,7 +203,11 @@ class GeminiModel(HTTPModel):
             ]
         }
         if system:
-            body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+            # role "user", as the google-genai SDK sends it (the API accepts it without one too)
+            body["systemInstruction"] = {
+                "role": "user",
+                "parts": [{"text": "\n\n".join(system)}],
+            }
         config: dict[str, Any] = {"maxOutputTokens": self.max_tokens_for(request)}
         config.update(self._sampling(request, _SAMPLING))
         if request.response_format != "text":

@@ -402,6 +402,17 @@ async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncIterator[None
 
 
 _OVERLOAD = frozenset({429, 503, 529})
+_MESSAGE_OVERHEAD = 8  # role and separators per message; OpenAI's chat format uses 3-4
+
+
+def _input_bound(request: Request) -> int:
+    """The most input tokens `request` can be: one per UTF-8 byte plus overhead per message."""
+    texts = [m.content for m in request.conversation()]
+    if request.system:
+        texts.append(request.system)
+    return sum(len(t.encode("utf-8")) + _MESSAGE_OVERHEAD for t in texts) + (
+        _MESSAGE_OVERHEAD
+    )
 
 
 @attrs.define
@@ -676,14 +687,16 @@ class HTTPModel:
     def worst_case_cost(self, request: Request) -> float | None:
         """The most `request` can cost (`None` when the price is unknown).
 
-        Its estimated input and `max_tokens` output for each of its `n` alternatives, at full
-        (uncached) prices: what a budget should reserve before sending.
+        An upper bound, not an estimate: its input counted as one token per UTF-8 byte (no
+        byte-level tokenizer makes a token of less than a byte) plus the chat format's overhead
+        per message, and `max_tokens` output for each of its `n` alternatives, at full
+        (uncached) prices: what a budget reserves before sending.
         """
         price = self.price_info()
         if price is None:
             return None
         usage = Usage(
-            input_tokens=estimate_input_tokens(request),
+            input_tokens=_input_bound(request),
             output_tokens=self.max_tokens_for(request) * request.n,
         )
         return price.cost(usage)
@@ -1019,6 +1032,9 @@ class HTTPModel:
         where = f"{self._provider} model {self.model!r}"
         if status >= 400:
             retry_after = _retry_after(headers, payload)
+            told = headers.get("x-should-retry", "").strip().lower()
+            if told in ("true", "false"):
+                context = {**context, "should_retry": told == "true"}
             message = redact(_error_message(payload, raw))
             wait = (
                 f"retry after {retry_after} s"

@@ -359,7 +359,7 @@ class RunData:
             {
                 "condition": names[c], "item": items[i], "status": statuses[s],
                 "correct": None if k < 0 else bool(k),
-                "latency": None if math.isnan(lat) else lat, "cost": 0.0 if math.isnan(co) else co,
+                "latency": None if math.isnan(lat) else lat, "cost": None if math.isnan(co) else co,
                 "input_tokens": 0 if math.isnan(a) else a, "output_tokens": 0 if math.isnan(b) else b,
             }
             for c, i, s, k, lat, co, a, b in zip(
@@ -435,6 +435,8 @@ class RunData:
             n_correct = int((mine & (correct == 1)).sum())
             lat = latency[mine & ok]
             lat = lat[~np.isnan(lat)]
+            # an unknown cost is NaN: left out
+            costed = int((mine & ~np.isnan(cost)).sum())
             spent = float(np.nansum(cost[mine]))
             row: dict[str, Any] = {
                 "condition": name,
@@ -444,8 +446,8 @@ class RunData:
                 "correct": n_correct,
                 "accuracy": n_correct / n_graded if n_graded else None,
                 "ci": None,
-                "spent": spent,
-                "cost_per_task": spent / n if n else None,
+                "spent": spent if costed else None,
+                "cost_per_task": spent / costed if costed else None,
                 "p50": None,
                 "p95": None,
                 "p99": None,

@@ -16,6 +16,7 @@
     return query ? url + "?" + new URLSearchParams(query).toString() : url;
   }
   function money(v) { return v === null || v === undefined ? "–" : "$" + (Math.abs(v) < 0.01 && v !== 0 ? v.toFixed(6) : v.toFixed(4)); }
+  function cost(v) { return v === null || v === undefined ? "unknown" : money(v); }  // unknown: no price, never $0
   function pct(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%"; }
   function secs(v) { return v === null || v === undefined ? "–" : v < 1 ? (1000 * v).toFixed(0) + " ms" : v.toFixed(2) + " s"; }
   function when(v) {
@@ -152,7 +153,7 @@
     function renderQuick() {
       clear(quick).appendChild(table(["condition", "tasks", "errors", "accuracy", "95% CI (Wilson)", "P50", "P95", "P99", "spend", "$/task", "tokens in/out"],
         summary.map((r) => [r.condition, r.tasks, r.errors, pct(r.accuracy), r.ci ? "[" + pct(r.ci[0]) + ", " + pct(r.ci[1]) + "]" : "–",
-          secs(r.p50), secs(r.p95), secs(r.p99), money(r.spent), money(r.cost_per_task),
+          secs(r.p50), secs(r.p95), secs(r.p99), cost(r.spent), cost(r.cost_per_task),
           (r.input_tokens === null ? "–" : r.input_tokens.toFixed(0)) + " / " + (r.output_tokens === null ? "–" : r.output_tokens.toFixed(0))]),
         { "data-testid": "summary-table" }));
     }
@@ -312,7 +313,7 @@
       node.dataset.index = String(r.index);
       const cells = node.children;
       const values = [String(r.index), r.condition, r.item, r.repeat === null ? "–" : String(r.repeat), null, r.prediction + (r.truncated ? "…" : ""),
-        secs(r.latency), money(r.cost), (r.input_tokens ?? "–") + " / " + (r.output_tokens ?? "–"), r.attempts === null ? "–" : String(r.attempts), r.error_type || ""];
+        secs(r.latency), cost(r.cost), (r.input_tokens ?? "–") + " / " + (r.output_tokens ?? "–"), r.attempts === null ? "–" : String(r.attempts), r.error_type || ""];
       values.forEach((v, j) => {
         if (j === 4) { clear(cells[j]).appendChild(verdict(r)); return; }
         cells[j].textContent = v;
@@ -396,7 +397,7 @@
           el("div", {}, el("strong", { text: "repeat " + r.repeat + " · " }), verdict(r), r.score !== null && r.score !== undefined ? " · score " + fmt(r.score, 3) : ""),
           el("pre", { class: "prediction", text: r.prediction === null || r.prediction === undefined ? "(no answer)" : typeof r.prediction === "string" ? r.prediction : json(r.prediction) }),
           r.error ? el("pre", { class: "bad", text: (r.error_type || "error") + ": " + r.error }) : null,
-          facts([["latency", secs(r.latency)], ["cost", money(r.cost)], ["tokens", (r.input_tokens ?? "–") + " in / " + (r.output_tokens ?? "–") + " out"],
+          facts([["latency", secs(r.latency)], ["cost", cost(r.cost)], ["tokens", (r.input_tokens ?? "–") + " in / " + (r.output_tokens ?? "–") + " out"],
             ["attempts", String(r.attempts ?? "–")], ["finished", when(r.finished_at)]]),
           el("div", { class: "muted", "data-testid": "why" }, "verdict by the run's scorer, ", el("code", { text: String(data.scorer ?? "unknown") }), ": ",
             r.correct === null || r.correct === undefined ? (r.status === "error" ? "not graded (the task failed)" : "not graded") : data.code ? (r.correct ? "the problem's tests passed against this completion" : "the problem's tests failed against this completion") : (r.correct ? "the answer matches the reference" : "the answer does not match the reference")),
