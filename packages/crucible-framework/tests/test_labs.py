@@ -231,7 +231,9 @@ def test_monitor_lab_alert_is_the_monitors_own_on_the_same_events(method: str) -
     assert first["summary"] == direct[0].summary
     assert first["started_at"] == direct[0].started_at.isoformat()
     assert first["ci"] == pytest.approx(list(direct[0].change_ci))
-    assert first["ci"][1] < 0 < first["detected_hour"] - 6  # a drop, found after the slip
+    assert (
+        first["ci"][1] < 0 < first["detected_hour"] - 6
+    )  # a drop, found after the slip
     assert s["delay_hours"] == pytest.approx(first["detected_hour"] - 6)
     # a normal day's accuracy: the binomial 95% range at the baseline level
     n, p = 2000, baseline.metrics["accuracy"].value
@@ -239,9 +241,13 @@ def test_monitor_lab_alert_is_the_monitors_own_on_the_same_events(method: str) -
         list(scipy.stats.binom.ppf([0.025, 0.975], n, p) / n)
     )
     days = stamps // (86_400 * 10**9) - stamps.min() // (86_400 * 10**9)
-    assert [d["correct"] for d in s["daily"]] == [int(correct[days == k].sum()) for k in range(31)]
+    assert [d["correct"] for d in s["daily"]] == [
+        int(correct[days == k].sum()) for k in range(31)
+    ]
     # the trace ends where the monitor's statistic ends, against its threshold
-    assert s["detector"]["trace"][-1] == pytest.approx([24.0, monitor.statistics()["accuracy"][0]])
+    assert s["detector"]["trace"][-1] == pytest.approx(
+        [24.0, monitor.statistics()["accuracy"][0]]
+    )
     assert s["detector"]["threshold"] == monitor.statistics()["accuracy"][1]
     # watching the day: by hour h only the alarms raised by then, and the day's requests so far
     early = result.summary(int(first["detected_hour"]))
@@ -595,7 +601,10 @@ def test_monitor_page_shows_the_baseline_the_detector_and_the_alert(page: Page) 
     assert alert.count() == 1 and "accuracy degraded" in alert.text_content()
     assert _fact(p, "change") == f"{100 * a['change']:.1f} points"
     assert _fact(p, "started") == a["started_at"][:16].replace("T", " ") + " UTC"
-    assert p.locator("[data-testid=evidence]").text_content() == "Evidence: " + a["evidence"]
+    assert (
+        p.locator("[data-testid=evidence]").text_content()
+        == "Evidence: " + a["evidence"]
+    )
     assert _fact(p, "baseline") == f"{100 * expected['baseline']['accuracy']:.1f}%"
     assert p.locator("[data-testid=charts] svg").count() == 2
     assert p.locator("[data-testid=next-steps] li").count() == 4

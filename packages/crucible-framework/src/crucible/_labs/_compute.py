@@ -876,7 +876,14 @@ class MonitorLab:
         today = next(d for d in self.daily if d["day"] == days + 1)
         cut = start + int(hours * 3.6e12)
         day_ok = [ok for t, ok in today["requests"] if t < cut]
-        daily.append({"day": days + 1, "date": today["date"], **_accuracy(day_ok), "monitored": True})
+        daily.append(
+            {
+                "day": days + 1,
+                "date": today["date"],
+                **_accuracy(day_ok),
+                "monitored": True,
+            }
+        )
         first = alerts[0] if alerts else None
         slip = float(s["slip_hour"])
         return {
@@ -953,7 +960,9 @@ def monitor_lab(
     from crucible_core import events as core_events
 
     if method not in MONITOR_METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {list(MONITOR_METHODS)}")
+        raise ValueError(
+            f"unknown method {method!r}; use one of {list(MONITOR_METHODS)}"
+        )
     settings = {"requests_per_day": requests_per_day, "accuracy": accuracy, "method": method, "seed": seed,
                 "baseline_accuracy": baseline_accuracy, "slip_hour": slip_hour, "days": days, "arl0": arl0}  # fmt: skip
     rng = np.random.default_rng(seed)
@@ -961,7 +970,9 @@ def monitor_lab(
     epoch = int(_EPOCH.timestamp() * 1e9)
     slip_ns = epoch + days * _DAY_NS + int(slip_hour * 3.6e12)
     daily: list[dict[str, Any]] = []
-    with ct.experiment("simulated service", tags=("lab", "monitoring"), store=store) as exp:
+    with ct.experiment(
+        "simulated service", tags=("lab", "monitoring"), store=store
+    ) as exp:
         # the service's requests go into the experiment's sink as capture writes them, but stamped
         # with the simulated day instead of the wall clock (30 days cannot pass in a request)
         ctx = context.current()
@@ -970,18 +981,26 @@ def monitor_lab(
         rows: list[Any] = []
         seq = 0
         for d in range(days + 1):
-            ts = np.sort(rng.integers(0, _DAY_NS, requests_per_day)) + epoch + d * _DAY_NS
+            ts = (
+                np.sort(rng.integers(0, _DAY_NS, requests_per_day))
+                + epoch
+                + d * _DAY_NS
+            )
             p = np.where(ts >= slip_ns, accuracy, baseline_accuracy)
             ok = rng.random(requests_per_day) < p
             duration = rng.lognormal(math.log(0.6), 0.4, requests_per_day)
-            for t, c, du in zip(ts.tolist(), ok.tolist(), duration.tolist(), strict=True):
+            for t, c, du in zip(
+                ts.tolist(), ok.tolist(), duration.tolist(), strict=True
+            ):
                 rows.extend((seq, t, t, core_events.HARNESS_TASK_STOP, {"duration": du}, {"correct": c}, id(ctx)))  # fmt: skip
                 seq += 1
             daily.append({"day": d + 1, "date": (_EPOCH + dt.timedelta(days=d)).date().isoformat(),
                           **_accuracy(ok.tolist()), "requests": list(zip(ts.tolist(), ok.tolist(), strict=True))})  # fmt: skip
         sink.rows.extend(rows)
     end = _EPOCH + dt.timedelta(days=days)
-    baseline = ct.Baseline.from_store(store, since=_EPOCH, until=end, experiment="simulated service")
+    baseline = ct.Baseline.from_store(
+        store, since=_EPOCH, until=end, experiment="simulated service"
+    )
     monitor = ct.Monitor(baseline, metrics=("accuracy",), method=method, arl0=arl0)  # type: ignore[arg-type]
     today = ct.query_events(experiment="simulated service", since=end, store=store)
     stamps = today.columns["timestamp_ns"]
@@ -993,14 +1012,18 @@ def monitor_lab(
         hi = lo
         while hi < len(stamps) and stamps[hi] < cut:
             hi += 1
-        raised = monitor.update(ct.Events(columns={c: v[lo:hi] for c, v in today.columns.items()}))
-        for a in raised:
-            trace.append((_hours(int(a.detected_at.timestamp() * 1e9), start), a.statistic))
+        raised = monitor.update(
+            ct.Events(columns={c: v[lo:hi] for c, v in today.columns.items()})
+        )
+        trace.extend(
+            (_hours(int(a.detected_at.timestamp() * 1e9), start), a.statistic)
+            for a in raised
+        )
         trace.append((k / 4, monitor.statistics()["accuracy"][0]))
         lo = hi
-    for d in daily:
-        if d["day"] <= days:
-            del d["requests"]
+    for entry in daily:
+        if entry["day"] <= days:
+            del entry["requests"]
     return MonitorLab(settings=settings, store=store, experiment=exp.id, baseline=baseline,
                       alerts=tuple(monitor.alerts), daily=tuple(daily), trace=tuple(trace),
                       threshold=monitor.statistics()["accuracy"][1])  # fmt: skip
