@@ -355,13 +355,11 @@ class AdaptiveLimiter:
 
     def _release(self, outcome: str, generation: int) -> None:
         self._in_flight -= 1
-        if not self.adaptive:
-            pass
-        elif outcome == "success":
+        if self.adaptive and outcome == "success":
             self._limit = min(
                 float(self.max_limit), self._limit + self._increase / self._limit
             )
-        elif outcome == "overloaded":
+        elif self.adaptive and outcome == "overloaded":
             self.overloads += 1
             if generation == self._generation:
                 self._generation += 1
