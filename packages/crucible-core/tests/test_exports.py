@@ -20,10 +20,14 @@ def test_exports(module: str) -> None:
     )
 
 
-def test_import_loads_only_the_errors() -> None:
+def test_import_loads_none_of_its_submodules() -> None:
     """Every package imports its errors from crucible_core: that must not load attrs or numpy."""
-    loaded = _loaded("import crucible_core", ("attrs", "numpy", "asyncio", "datetime"))
-    assert loaded == []
+    for statement in ("import crucible_core", "import crucible_core.exceptions"):
+        loaded = _loaded(
+            statement, ("attrs", "numpy", "asyncio", "datetime", "logging")
+        )
+        assert loaded == [], statement
+    assert _loaded("import crucible_core", ("crucible_core.exceptions",)) == []
     assert _loaded("import crucible_core as c; c.emit", ("attrs",)) == ["attrs"]
 
 

@@ -16,13 +16,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crucible_bench._version import __version__
-from crucible_bench.exceptions import (
-    BenchError,
-    ConvergenceError,
-    InsufficientDataError,
-    InvalidInputError,
-    InvalidParameterError,
-)
 from crucible_core._lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
@@ -114,8 +107,15 @@ if TYPE_CHECKING:
         mcnemar,
     )
     from crucible_bench._ttest import TtestResult, ttest
+    from crucible_bench.exceptions import (
+        BenchError,
+        ConvergenceError,
+        InsufficientDataError,
+        InvalidInputError,
+        InvalidParameterError,
+    )
 
-# Each test loads with its submodule on first use (`cb.ttest`, `from crucible_bench import compare`),
+# Each name loads with its submodule on first use (`cb.ttest`, `from crucible_bench import compare`),
 # numpy and attrs with the first of them: `import crucible_bench` alone loads neither.
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag a typo
     __getattr__, __dir__ = _lazy_exports(
@@ -214,6 +214,13 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and flag a typo
                 "mcnemar",
             ),
             "crucible_bench._ttest": ("TtestResult", "ttest"),
+            "crucible_bench.exceptions": (
+                "BenchError",
+                "ConvergenceError",
+                "InsufficientDataError",
+                "InvalidInputError",
+                "InvalidParameterError",
+            ),
         },
     )
 

@@ -12,25 +12,25 @@ from typing import TYPE_CHECKING
 
 from crucible_core._lazy import lazy_exports as _lazy_exports
 from crucible_core._version import __version__
-from crucible_core.exceptions import (
-    BudgetExceededError,
-    ConfigurationError,
-    CrucibleDeprecationWarning,
-    CrucibleError,
-    CrucibleWarning,
-    MissingDependencyError,
-    NetworkError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseError,
-    SerializationError,
-    ValidationError,
-)
 
 if TYPE_CHECKING:
     from crucible_core._config import DisplayOptions, config, display_options
     from crucible_core.events import attach, detach, emit, span
+    from crucible_core.exceptions import (
+        BudgetExceededError,
+        ConfigurationError,
+        CrucibleDeprecationWarning,
+        CrucibleError,
+        CrucibleWarning,
+        MissingDependencyError,
+        NetworkError,
+        ProviderError,
+        ProviderTimeoutError,
+        RateLimitError,
+        ResponseError,
+        SerializationError,
+        ValidationError,
+    )
     from crucible_core.ids import new_id
     from crucible_core.models import (
         Completion,
@@ -43,16 +43,30 @@ if TYPE_CHECKING:
     from crucible_core.ratelimit import TokenBucket
     from crucible_core.retry import RetryPolicy, retry, retry_context, set_testing
 
-# Only the errors load with the package; the rest when first named: the event bus and the display
-# options (attrs), ids (datetime), the models (and through them the HTTP providers and `ssl`),
-# retries and rate limits (asyncio). `from crucible_core.exceptions import ...` (every package's
-# errors) thus costs none of them.
+# Each name loads with its submodule when first named: the event bus and the display options load
+# attrs, ids datetime, the models asyncio (and through it `ssl`), the HTTP providers aiohttp. Every
+# package imports its errors from `crucible_core.exceptions`, which thus costs none of them.
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag a typo
     __getattr__, __dir__ = _lazy_exports(
         __name__,
         {
             "crucible_core._config": ("DisplayOptions", "config", "display_options"),
             "crucible_core.events": ("attach", "detach", "emit", "span"),
+            "crucible_core.exceptions": (
+                "BudgetExceededError",
+                "ConfigurationError",
+                "CrucibleDeprecationWarning",
+                "CrucibleError",
+                "CrucibleWarning",
+                "MissingDependencyError",
+                "NetworkError",
+                "ProviderError",
+                "ProviderTimeoutError",
+                "RateLimitError",
+                "ResponseError",
+                "SerializationError",
+                "ValidationError",
+            ),
             "crucible_core.ids": ("new_id",),
             "crucible_core.models": (
                 "Completion",
