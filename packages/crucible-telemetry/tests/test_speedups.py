@@ -304,7 +304,15 @@ def _capture_script(store: ct.MemoryStore) -> list[Any]:
     return [
         {
             c: ct.get_events(e.id, store=store).column(c)
-            for c in ("seq", "name", "condition", "repeat", "item", "latency_ms", "model")
+            for c in (
+                "seq",
+                "name",
+                "condition",
+                "repeat",
+                "item",
+                "latency_ms",
+                "model",
+            )
         }
         for e in (exp, catch_all)
     ]
@@ -359,3 +367,24 @@ def test_capture_in_c_keeps_rows_whole_across_threads() -> None:
     assert all(sorted(v) == list(range(n)) for v in seen.values())
     raw = store._sinks[exp.id].rows
     assert len(raw) == WIDTH * n * threads
+
+
+@speedups
+@given(
+    prefix=st.text(max_size=5).map(lambda t: f"exp_{t}"),
+    seq=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=8),
+)
+def test_event_ids_in_c_equal_the_f_string(prefix: str, seq: list[int]) -> None:
+    speed = _columnar.SPEEDUPS
+    assert speed is not None
+    values = np.array(seq, np.int64)
+    expected = [f"{prefix}-{s}" for s in seq]
+    assert speed.event_ids(prefix, values) == expected
+    cut = speed.event_id_buffers(prefix.encode("utf-8", "surrogatepass"), values)
+    assert cut is not None
+    offsets, data = cut
+    array = pa.Array.from_buffers(
+        pa.string(), len(seq), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    if "\ud800" > max(prefix, default=""):  # no lone surrogate: valid UTF-8
+        assert array.to_pylist() == expected

@@ -516,6 +516,69 @@ done:
     return out;
 }
 
+/* "-<seq>" and a NUL written to `out` (22 bytes at most); returns the length without the NUL. */
+static int dash_digits(int64_t value, char *out) {
+    if (value < 0) return snprintf(out, 22, "-%lld", (long long)value);
+    char tmp[24];
+    int t = 0, len;
+    uint64_t x = (uint64_t)value;
+    do { /* digits backwards, then moved to the front */
+        tmp[t++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    out[0] = '-';
+    for (len = 1; t > 0; len++) out[len] = tmp[--t];
+    out[len] = '\0';
+    return len;
+}
+
+PyDoc_STRVAR(event_id_buffers_doc,
+"event_id_buffers(prefix, seq, /)\n--\n\n"
+"The Arrow string buffers (int32 offsets, UTF-8 data) of f'{prefix}-{s}' for s in seq, seq an\n"
+"int64 buffer, prefix UTF-8 bytes; None beyond 32-bit offsets.");
+
+static PyObject *event_id_buffers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "event_id_buffers(prefix: bytes, seq)");
+        return NULL;
+    }
+    Py_buffer prefix, view;
+    if (PyObject_GetBuffer(args[0], &prefix, PyBUF_SIMPLE)) return NULL;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE)) {
+        PyBuffer_Release(&prefix);
+        return NULL;
+    }
+    Py_ssize_t n = view.len / 8, plen = prefix.len;
+    const int64_t *seq = view.buf;
+    PyObject *offsets = NULL, *data = NULL, *result = NULL;
+    if ((plen + 22) * n > INT32_MAX) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    offsets = PyByteArray_FromStringAndSize(NULL, (n + 1) * 4);
+    data = PyByteArray_FromStringAndSize(NULL, (plen + 22) * n + 1);
+    if (offsets == NULL || data == NULL) goto done;
+    int32_t *off = (int32_t *)PyByteArray_AS_STRING(offsets);
+    char *out = PyByteArray_AS_STRING(data);
+    Py_ssize_t written = 0;
+    off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(out + written, prefix.buf, plen);
+        written += plen;
+        written += dash_digits(seq[i], out + written);
+        off[i + 1] = (int32_t)written;
+    }
+    if (PyByteArray_Resize(data, written)) goto done;
+    result = PyTuple_Pack(2, offsets, data);
+done:
+    Py_XDECREF(offsets);
+    Py_XDECREF(data);
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 PyDoc_STRVAR(event_ids_doc,
 "event_ids(prefix, seq, /)\n--\n\n"
 "[f'{prefix}-{s}' for s in seq], seq an int64 buffer.");
@@ -537,20 +600,7 @@ static PyObject *event_ids(PyObject *self, PyObject *const *args, Py_ssize_t nar
     const char *pdata = ascii ? (const char *)PyUnicode_DATA(prefix) : NULL;
     char digits[32];
     for (Py_ssize_t i = 0; i < n; i++) {
-        int dlen;
-        if (seq[i] >= 0) { /* digits written backwards, then moved to the front */
-            char tmp[24];
-            int t = 0;
-            uint64_t x = (uint64_t)seq[i];
-            do {
-                tmp[t++] = (char)('0' + x % 10);
-                x /= 10;
-            } while (x);
-            digits[0] = '-';
-            for (dlen = 1; t > 0; dlen++) digits[dlen] = tmp[--t];
-        } else {
-            dlen = snprintf(digits, sizeof digits, "-%lld", (long long)seq[i]);
-        }
+        int dlen = dash_digits(seq[i], digits);
         PyObject *item;
         if (ascii) {
             item = PyUnicode_New(plen + dlen, 127);
@@ -755,6 +805,8 @@ static PyMethodDef methods[] = {
     {"take", (PyCFunction)(void (*)(void))take, METH_FASTCALL, take_doc},
     {"numbers", (PyCFunction)(void (*)(void))numbers, METH_FASTCALL, numbers_doc},
     {"event_ids", (PyCFunction)(void (*)(void))event_ids, METH_FASTCALL, event_ids_doc},
+    {"event_id_buffers", (PyCFunction)(void (*)(void))event_id_buffers, METH_FASTCALL,
+     event_id_buffers_doc},
     {NULL, NULL, 0, NULL},
 };
 
