@@ -386,5 +386,8 @@ def test_event_ids_in_c_equal_the_f_string(prefix: str, seq: list[int]) -> None:
     array = pa.Array.from_buffers(
         pa.string(), len(seq), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
-    if "\ud800" > max(prefix, default=""):  # no lone surrogate: valid UTF-8
-        assert array.to_pylist() == expected
+    try:
+        prefix.encode()
+    except UnicodeEncodeError:  # a lone surrogate: not UTF-8, Arrow cannot read it back
+        return
+    assert array.to_pylist() == expected
