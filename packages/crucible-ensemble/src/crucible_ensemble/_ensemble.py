@@ -17,7 +17,7 @@ from collections.abc import (
     Sequence,
 )
 from collections.abc import Set as AbstractSet
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import CoroutineType, TracebackType
 from typing import Any, Self, TypeVar
 
@@ -82,6 +82,7 @@ ModelSpec = Model | str
 _INF = math.inf
 _TYPICAL_USAGE = Usage(input_tokens=500, output_tokens=200)
 _POSITION = attrgetter("position")
+_COUNT = itemgetter(1)
 _T = TypeVar("_T")
 
 # One branch runs, by the Python version (3.12 added eager tasks); hence no coverage on either.
@@ -658,7 +659,11 @@ class Ensemble:
                     for c in calls
                     if c.error is not None
                 }
-            if result.responders < self.min_responses:
+            if (
+                result.responders < self.min_responses
+                if self.min_responses > 1
+                else not result.votes  # (nobody voted: `responders`, without the sum)
+            ):
                 raise self._shortfall(errors, result, timed_out=timed_out)
             if events.listening(events.ENSEMBLE_VOTE_STOP):
                 events.emit(
@@ -883,16 +888,16 @@ class Ensemble:
             if not _EAGER:  # (eager tasks have taken their first step already)
                 await _step()  # the calls take their first step; most finish
             now = clock() - began
-            for task in tasks:
-                if not task.done():
-                    break
-            else:  # all finished in their first step: the usual case
+            answered = self._tally_answered(tasks, now, request)
+            if answered is not None:  # all answered in their first step: the usual case
                 settled = True
-                answered = self._tally_answered(tasks, now, request)
-                if answered is not None:
-                    return answered, {}, False
-                return self._tally_parallel(tasks, [now] * len(tasks), late, request)
+                return answered, {}, False
             running = [t for t in tasks if not t.done()]
+            if (
+                not running
+            ):  # all finished in their first step, not all answered in time
+                settled = True
+                return self._tally_parallel(tasks, [now] * len(tasks), late, request)
             slot = {t: k for k, t in enumerate(tasks)}
             walls = [now if t.done() else 0.0 for t in tasks]
             timeout = self.timeout
@@ -931,9 +936,7 @@ class Ensemble:
         """
         try:
             completions = [task.result() for task in tasks]
-        except (
-            BaseException
-        ):  # a member's failure (or interrupt): recorded, or raised, there
+        except BaseException:  # running, failed, cancelled, interrupted: not for here
             return None
         timeout = self.timeout
         if timeout is not None:
@@ -949,17 +952,20 @@ class Ensemble:
         latency = 0.0
         cost: float | None = 0.0
         for position, completion in enumerate(completions):
-            finish = max(completion.latency, wall)
+            finish = completion.latency  # max(completion.latency, wall), written out
+            if wall > finish:
+                finish = wall
             if finish > latency:
                 latency = finish
             text = completion.text
             answer: str | None
-            if memo is not None and type(text) is str and len(text) <= MEMO_TEXT:
+            if memo is not None and type(text) is str:
                 try:
                     answer = memo[text]
-                except KeyError:
+                except KeyError:  # (a text too long to remember is never found)
                     answer = read(text)
-                    remember(memo, text, answer)
+                    if len(text) <= MEMO_TEXT:
+                        remember(memo, text, answer)
             else:
                 answer = read(text)
             raw = completion.raw
@@ -1320,10 +1326,7 @@ class Ensemble:
         votes = counts
         if n:
             if len(counts) > 1:  # most votes first (ties in the order first voted for)
-                votes = {
-                    a: counts[a]
-                    for a in sorted(counts, key=counts.__getitem__, reverse=True)
-                }
+                votes = dict(sorted(counts.items(), key=_COUNT, reverse=True))
             if self._majority:  # `Majority.decide` from the counts already made
                 answer = next(iter(votes))  # ties: the first voter's
                 confidence = counts[answer] / n
