@@ -161,7 +161,7 @@ def overhead(rounds: int = 30, n: int = 2_000) -> None:
         loop.close()
     counter = best_of(counter_majority, 50_000)
     vote = best_of(vote_only(resolve_normalizer("auto", REQUEST)), 5_000)
-    unmemoized = best_of(vote_only(resolve_reading("auto", REQUEST)[0]), 5_000)
+    unmemoized = best_of(vote_only(resolve_reading("auto", REQUEST).read), 5_000)
     cost = best["predict"] - best["direct"]
     floor = best["tasks"]
     eager = "eager tasks" if sys.version_info >= (3, 12) else "tasks (no eager start)"

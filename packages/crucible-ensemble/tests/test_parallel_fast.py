@@ -322,13 +322,14 @@ async def test_a_huge_answer_is_read_but_not_remembered() -> None:
     members = [Fixed("a", completion(huge)), Fixed("b", completion("B"))]
     result = await Ensemble(members).predict_async(CHOICE)
     assert result.answer == "B" and result.votes == {"B": 2}
-    _, memo = resolve_reading("auto", CHOICE)
+    memo = resolve_reading("auto", CHOICE).memo
     assert memo is not None and huge not in memo and "B" in memo
 
 
 def test_the_memo_never_changes_an_answer() -> None:
     for request in (CHOICE, TEXTS, NUMBER, FREE):
-        read, memo = resolve_reading("auto", request)
+        reading = resolve_reading("auto", request)
+        read, memo = reading.read, reading.memo
         memoized = resolve_normalizer("auto", request)
         assert memo is not None
         for text in ANSWERS:
@@ -344,8 +345,8 @@ def test_a_callers_normalizer_is_never_memoized() -> None:
         seen.append(text)
         return text or None
 
-    read, memo = resolve_reading(counting, CHOICE)
-    assert read is counting and memo is None
+    reading = resolve_reading(counting, CHOICE)
+    assert reading.read is counting and reading.memo is None
     assert resolve_normalizer(counting, CHOICE) is counting
 
 
@@ -355,12 +356,13 @@ def test_a_subclass_of_str_is_never_looked_up() -> None:
     assert (
         memoized(Shouting("Q")) == "Q"
     )  # not the "B" remembered, though it claims to equal it
-    _, memo = resolve_reading("exact", FREE)
+    memo = resolve_reading("exact", FREE).memo
     assert memo is not None and all(type(k) is str for k in memo)
 
 
 def test_memos_hold_a_bounded_number_of_answers(monkeypatch) -> None:
     for reading in list(_normalize._readings):  # from a known start: nothing remembered
+        assert reading.memo is not None
         reading.memo.clear()
     monkeypatch.setattr(_normalize, "MEMO_ENTRIES", 50)
     monkeypatch.setattr(_normalize, "_remembered", 0)
@@ -373,7 +375,7 @@ def test_memos_hold_a_bounded_number_of_answers(monkeypatch) -> None:
     for k in range(400):
         for read in readers:
             read(f"answer {k}")
-        total = sum(len(r.memo) for r in _normalize._readings)
+        total = sum(len(r.memo or ()) for r in _normalize._readings)
         assert total <= 50
     assert readers[0]("x0") == "x0"  # still right after the memos were emptied
 
@@ -383,7 +385,26 @@ def test_a_memo_goes_with_its_reader() -> None:
     resolve_normalizer("auto", request)("only")
     _normalize._resolve.cache_clear()
     gc.collect()
-    assert all(not any(k == "only" for k in r.memo) for r in list(_normalize._readings))
+    assert all(
+        not any(k == "only" for k in r.memo or ()) for r in list(_normalize._readings)
+    )
+
+
+async def test_an_ensembles_memo_stays_bounded_when_the_cache_drops_it(
+    monkeypatch,
+) -> None:
+    """The ensemble keeps its last reading: emptied with the others though no cache holds it."""
+    request = Request(prompt="q", kind="choice", choices=("left", "right"))
+    members = [Fixed("a", completion("left")), Fixed("b", completion("right"))]
+    ensemble = Ensemble(members)
+    await ensemble.predict_async(request)
+    _normalize._resolve.cache_clear()
+    gc.collect()
+    held = ensemble._reading[2]
+    assert held in set(_normalize._readings) and held.memo
+    monkeypatch.setattr(_normalize, "_remembered", _normalize.MEMO_ENTRIES)
+    _normalize.remember(resolve_reading("auto", FREE).memo or {}, "x", "x")
+    assert not held.memo
 
 
 def test_nan_latencies_agree(loop) -> None:

@@ -17,7 +17,7 @@ from collections.abc import (
     Sequence,
 )
 from collections.abc import Set as AbstractSet
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, methodcaller
 from types import CoroutineType, TracebackType
 from typing import Any, Self, TypeVar
 
@@ -48,6 +48,7 @@ from crucible_ensemble._normalize import (
     MEMO_TEXT,
     NormalizeName,
     Normalizer,
+    Reading,
     check_normalize,
     remember,
     resolve_normalizer,
@@ -83,6 +84,7 @@ _INF = math.inf
 _TYPICAL_USAGE = Usage(input_tokens=500, output_tokens=200)
 _POSITION = attrgetter("position")
 _COUNT = itemgetter(1)
+_RESULT = methodcaller("result")
 _T = TypeVar("_T")
 
 # One branch runs, by the Python version (3.12 added eager tasks); hence no coverage on either.
@@ -363,6 +365,7 @@ class Ensemble:
     __slots__ = (
         "_built",
         "_execution",
+        "_execution_name",
         "_hedger",
         "_id",
         "_majority",
@@ -370,6 +373,7 @@ class Ensemble:
         "_normalize",
         "_order",
         "_prices",
+        "_reading",
         "_strategy",
         "_weight_list",
         "min_consensus",
@@ -462,6 +466,16 @@ class Ensemble:
             None if math.isinf(p) else p for p in map(_price, self.models)
         )
         self._majority = type(self._strategy) is Majority
+        self._execution_name = (
+            self._execution.name
+        )  # (the built-in executions are fixed)
+        # The last request's normalizer and memo, by its `kind` and `choices`.
+        blank = Request(prompt="")
+        self._reading: tuple[str, tuple[str, ...], Reading] = (
+            blank.kind,
+            blank.choices,
+            resolve_reading(normalize, blank),
+        )
         self._id = (
             f"ensemble:{self._strategy.name}/{self._execution.name}("
             + ",".join(self.names)
@@ -935,7 +949,7 @@ class Ensemble:
         through the normalizer's memo, and the responses are built directly.
         """
         try:
-            completions = [task.result() for task in tasks]
+            completions = list(map(_RESULT, tasks))
         except BaseException:  # running, failed, cancelled, interrupted: not for here
             return None
         timeout = self.timeout
@@ -943,7 +957,11 @@ class Ensemble:
             for completion in completions:
                 if max(completion.latency, wall) > timeout:
                     return None
-        read, memo = resolve_reading(self._normalize, request)
+        kind, choices, reading = self._reading
+        if kind != request.kind or choices != request.choices:
+            reading = resolve_reading(self._normalize, request)
+            self._reading = (request.kind, request.choices, reading)
+        read, memo = reading.read, reading.memo
         names, weights = self.names, self._weight_list
         counts: dict[str, int] = {}  # votes per answer
         n = 0
@@ -1360,8 +1378,8 @@ class Ensemble:
             cost,
             latency,
             len(responses),
-            self._strategy.name,
-            self._execution.name,
+            "majority" if self._majority else self._strategy.name,
+            self._execution_name,
         )
 
 

@@ -255,19 +255,18 @@ def resolve_normalizer(
     return _resolve(normalize, request.kind, request.choices).memoized
 
 
-def resolve_reading(
-    normalize: NormalizeName | Normalizer, request: Request
-) -> tuple[Normalizer, Memo | None]:
-    """The normalizer for `request`, not memoized, and its memo (`None` for a caller's function).
+def resolve_reading(normalize: NormalizeName | Normalizer, request: Request) -> Reading:
+    """The normalizer for `request`, not memoized, with its memo (`None` for a caller's function).
 
     For a hot path that looks a text up in the memo itself and calls the normalizer (then
-    `remember`) only for a text not seen before; `memoizable(text)` says which texts may be
-    looked up. A caller's own normalizer is never memoized: it need not be a pure function.
+    `remember`) only for a text not seen before. Only a plain `str` may be looked up, and only
+    one of at most `MEMO_TEXT` characters remembered. A caller's own normalizer is never
+    memoized: it need not be a pure function. Whoever keeps the memo keeps the `Reading` (the
+    memos are emptied through it when they hold `MEMO_ENTRIES` answers).
     """
     if callable(normalize):
-        return normalize, None
-    reading = _resolve(normalize, request.kind, request.choices)
-    return reading.read, reading.memo
+        return Reading(normalize, memo=None)
+    return _resolve(normalize, request.kind, request.choices)
 
 
 def _reader(name: str, kind: str, choices: tuple[str, ...]) -> Normalizer:
@@ -309,31 +308,29 @@ MEMO_ENTRIES = 8192
 """The most answers remembered, over all memos."""
 
 
-class _Reading:
-    """A built-in normalizer bound to a request's kind and choices, with its memo."""
+class Reading:
+    """A normalizer bound to a request's kind and choices, with its memo if it is a built-in."""
 
     __slots__ = ("__weakref__", "memo", "memoized", "read")
 
-    def __init__(self, read: Normalizer) -> None:
+    def __init__(self, read: Normalizer, *, memo: Memo | None) -> None:
         self.read = read
-        self.memo: Memo = {}
-        self.memoized = _memoized(read, self.memo)
+        """The normalizer itself."""
+        self.memo = memo
+        """What it read, by text (`None`: not memoized)."""
+        self.memoized = read if memo is None else _memoized(read, memo)
+        """The normalizer, through the memo."""
 
 
-_readings: weakref.WeakSet[_Reading] = weakref.WeakSet()
+_readings: weakref.WeakSet[Reading] = weakref.WeakSet()  # the ones with a memo
 _remembered = 0
 
 
 @lru_cache(maxsize=1024)
-def _resolve(name: str, kind: str, choices: tuple[str, ...]) -> _Reading:
-    reading = _Reading(_reader(name, kind, choices))
+def _resolve(name: str, kind: str, choices: tuple[str, ...]) -> Reading:
+    reading = Reading(_reader(name, kind, choices), memo={})
     _readings.add(reading)
     return reading
-
-
-def memoizable(text: object) -> bool:
-    """Whether what `text` reads as may be remembered: a plain `str` of at most `MEMO_TEXT`."""
-    return type(text) is str and len(text) <= MEMO_TEXT
 
 
 def remember(memo: Memo, text: str, answer: str | None) -> None:
@@ -341,7 +338,8 @@ def remember(memo: Memo, text: str, answer: str | None) -> None:
     global _remembered
     if _remembered >= MEMO_ENTRIES:
         for reading in list(_readings):
-            reading.memo.clear()
+            if reading.memo is not None:
+                reading.memo.clear()
         _remembered = 0
     memo[text] = answer
     _remembered += 1
