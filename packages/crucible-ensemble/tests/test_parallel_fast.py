@@ -148,6 +148,7 @@ members_st = st.lists(
                 {"confidence": 7},
                 {"choices": [{"logprobs": {"content": [{"logprob": -0.1}]}}]},
                 {"choices": []},
+                {"id": "chatcmpl-1", "usage": {}},
             ]
         ),
     ),
@@ -420,3 +421,24 @@ def test_nan_latencies_agree(loop) -> None:
     assert fast.to_dict().keys() == general.to_dict().keys()
     assert fast.latency == general.latency and fast.votes == general.votes
     assert [r.status for r in fast.responses] == [r.status for r in general.responses]
+
+
+@pytest.mark.parametrize("execution", ["parallel", "sequential"])
+async def test_each_call_runs_in_its_own_task_named_for_its_member(execution) -> None:
+    seen: list[tuple[str, bool]] = []
+    outer = asyncio.current_task()
+
+    class Looking(Fixed):
+        async def complete(self, request: Request) -> Completion:
+            task = asyncio.current_task()
+            assert task is not None
+            seen.append((task.get_name(), task is not outer))
+            return self.completion
+
+    model = Looking("a", completion("A"))
+    ensemble = Ensemble([model, model], execution=execution, min_responses=2)
+    await ensemble.predict_async(CHOICE)
+    assert sorted(seen) == [
+        ("ensemble member fixed:a", True),
+        ("ensemble member fixed:a#2", True),
+    ]
