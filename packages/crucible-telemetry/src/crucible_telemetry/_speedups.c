@@ -262,6 +262,7 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     memset(&providers, 0, sizeof providers);
     PyObject *result = NULL;
     int declined = 0, any_flag = 0;
+    PyObject *held_meas = NULL, *held_meta = NULL; /* this row's dicts, kept while converters run */
 
     for (int k = 0; k < N_BUFFERS; k++)
         if (buffer_new(&bufs[k], n * widths[k])) goto done;
@@ -297,6 +298,10 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             declined = 1;
             goto done;
         }
+        Py_INCREF(meas);
+        Py_INCREF(meta);
+        held_meas = meas;
+        held_meta = meta;
         int32_t code;
         if ((code = codes_get(&names, name)) == -2) goto done;
         name_codes[i] = code;
@@ -330,6 +335,8 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             any_flag = 1;
             flags[i] = v == Py_True ? 1 : (v == Py_False ? 0 : 2);
         }
+        Py_CLEAR(held_meas);
+        Py_CLEAR(held_meta);
     }
 
     PyObject *buffers = PyTuple_New(N_BUFFERS);
@@ -342,6 +349,8 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
                            providers.values, any_flag ? Py_True : Py_False);
 
 done:
+    Py_XDECREF(held_meas);
+    Py_XDECREF(held_meta);
     for (int k = 0; k < N_BUFFERS; k++) Py_XDECREF(bufs[k].buf);
     codes_clear(&names);
     codes_clear(&contexts);
