@@ -40,6 +40,57 @@ def test_ten_members_with_src_layout_and_py_typed() -> None:
         assert (member / "LICENSE").is_file()
 
 
+def _module(member: Path) -> str:
+    return (
+        "crucible"
+        if member.name == "crucible-framework"
+        else member.name.replace("-", "_")
+    )
+
+
+def test_version_files_agree_with_the_projects_and_the_installed_metadata() -> None:
+    """`__version__` is each package's `_version.py`; it must say what pyproject.toml says."""
+    import importlib
+    from importlib.metadata import version
+
+    for member in MEMBERS:
+        expected = _project(member)["version"]
+        module = importlib.import_module(_module(member))
+        assert module.__version__ == expected, member.name
+        assert version(member.name) == expected, (
+            f"{member.name}: re-sync the environment"
+        )
+
+
+def test_bump_version_rewrites_every_version_file(tmp_path: Path) -> None:
+    """A version bump changes `__version__` too, so it can never lag the metadata."""
+    import importlib.machinery
+    import importlib.util
+
+    for member in MEMBERS:
+        copy = tmp_path / "packages" / member.name
+        (copy / "src" / _module(member)).mkdir(parents=True)
+        shutil.copy(member / "pyproject.toml", copy / "pyproject.toml")
+        shutil.copy(
+            member / "src" / _module(member) / "_version.py",
+            copy / "src" / _module(member) / "_version.py",
+        )
+    loader = importlib.machinery.SourceFileLoader(
+        "bump_version", str(ROOT / "scripts" / "bump-version")
+    )
+    spec = importlib.util.spec_from_loader("bump_version", loader)
+    assert spec is not None
+    bump = importlib.util.module_from_spec(spec)
+    loader.exec_module(bump)
+    bump.rewrite(tmp_path, "9.8.7rc1")
+    for member in MEMBERS:
+        copy = tmp_path / "packages" / member.name
+        assert _project(copy)["version"] == "9.8.7rc1"
+        namespace: dict[str, str] = {}
+        exec((copy / "src" / _module(member) / "_version.py").read_text(), namespace)
+        assert namespace["__version__"] == "9.8.7rc1", member.name
+
+
 def test_all_versions_and_pins_agree() -> None:
     versions = {m.name: _project(m)["version"] for m in MEMBERS}
     assert len(set(versions.values())) == 1, (
