@@ -51,3 +51,14 @@ def test_classes_with_checks_are_refused() -> None:
     for cls in (Checked, Hooked):
         with pytest.raises(TypeError, match="cannot be built directly"):
             builder(cls)
+
+
+def test_positional_builders_take_the_fields_in_order() -> None:
+    response = MemberResponse(
+        member="m", status="answered", answer="B", text="(B)", latency=0.5, cost=0.25
+    )
+    values = [getattr(response, f.name) for f in attrs.fields(MemberResponse)]
+    built = builder(MemberResponse, positional=True)(*values)
+    assert built == response and repr(built) == repr(response)
+    with pytest.raises(TypeError):
+        builder(MemberResponse, positional=True)(*values[:-1])

@@ -18,10 +18,12 @@ __all__ = ("builder",)
 _T = TypeVar("_T")
 
 
-def builder(cls: type[_T]) -> Callable[..., _T]:
+def builder(cls: type[_T], *, positional: bool = False) -> Callable[..., _T]:
     """A function `build(*, field_1, ..., field_n) -> cls` setting the slots of `cls` directly.
 
-    Every field must be given: there are no defaults to forget to update.
+    Every field must be given: there are no defaults to forget to update. With `positional`,
+    the fields are given in order (`build(field_1, ..., field_n)`), which is quicker still: for
+    the hottest calls, checked against the class by the tests.
 
     Only for slotted attrs classes whose fields have no validator, converter or `on_setattr` hook
     and that have no `__attrs_post_init__`: anything `__init__` would check or convert is refused
@@ -51,7 +53,8 @@ def builder(cls: type[_T]) -> Callable[..., _T]:
             f"converters, setattr hooks or init hooks (fields {unsafe})"
         )
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    lines = [f"def build(*, {', '.join(names)}):", "    obj = _new(_cls)"]
+    star = "" if positional else "*, "
+    lines = [f"def build({star}{', '.join(names)}):", "    obj = _new(_cls)"]
     for i, name in enumerate(names):
         namespace[f"_set{i}"] = getattr(cls, name).__set__
         lines.append(f"    _set{i}(obj, {name})")
