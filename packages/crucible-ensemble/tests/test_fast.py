@@ -71,6 +71,7 @@ def test_built_objects_are_the_class_itself(cls, twin, monkeypatch) -> None:
     """With the unfrozen twin (GIL builds) or slot by slot (free-threaded): the same object."""
     if not twin:  # as on a free-threaded build
         monkeypatch.setattr(_fast.sysconfig, "get_config_var", lambda name: 1)
+        monkeypatch.setattr(_fast, "_twins", {})
     values = {
         Ballot: {"member": "m", "position": 2, "answer": "B", "weight": 0.5},
         MemberResponse: {"member": "m", "status": "failed", "error": "boom"},
@@ -79,7 +80,7 @@ def test_built_objects_are_the_class_itself(cls, twin, monkeypatch) -> None:
     expected = cls(**values)
     fields = {f.name: getattr(expected, f.name) for f in attrs.fields(cls)}
     built = builder(cls)(**fields)
-    assert (_fast._unfrozen_twin(cls, list(fields)) is not None) is twin
+    assert (_fast._unfrozen_twin(cls, tuple(fields)) is not None) is twin
     assert type(built) is cls and built == expected
     if cls is not EnsembleResult:  # (a result holds a dict: unhashable, as usual)
         assert hash(built) == hash(expected)
@@ -94,5 +95,5 @@ def test_built_objects_are_the_class_itself(cls, twin, monkeypatch) -> None:
 
 
 def test_no_twin_for_names_a_plain_write_would_not_reach() -> None:
-    assert _fast._unfrozen_twin(Ballot, ["member", "__private"]) is None
-    assert _fast._unfrozen_twin(Ballot, ["member", "class"]) is None
+    assert _fast._unfrozen_twin(Ballot, ("member", "__private")) is None
+    assert _fast._unfrozen_twin(Ballot, ("member", "class")) is None

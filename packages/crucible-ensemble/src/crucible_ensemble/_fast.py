@@ -61,7 +61,8 @@ def builder(cls: type[_T], *, positional: bool = False) -> Callable[..., _T]:
             f"{cls.__name__} cannot be built directly: it needs slots and no validators, "
             f"converters, setattr hooks or init hooks (fields {unsafe})"
         )
-    twin = _unfrozen_twin(cls, names)
+    twin = _twins[cls] if cls in _twins else _unfrozen_twin(cls, tuple(names))
+    _twins[cls] = twin
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_twin": twin}
     star = "" if positional else "*, "
     lines = [f"def build({star}{', '.join(names)}):"]
@@ -81,7 +82,10 @@ def builder(cls: type[_T], *, positional: bool = False) -> Callable[..., _T]:
     return build
 
 
-def _unfrozen_twin(cls: type[Any], names: list[str]) -> type[Any] | None:
+_twins: dict[type[Any], type[Any] | None] = {}  # one twin per class
+
+
+def _unfrozen_twin(cls: type[Any], names: tuple[str, ...]) -> type[Any] | None:
     """A subclass of `cls` with its layout and plain attribute writes, if objects may change to `cls`.
 
     `None` on a free-threaded build, for field names a plain write would not reach (private
