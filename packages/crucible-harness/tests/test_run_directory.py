@@ -829,3 +829,53 @@ def test_events_survive_a_sigkill_and_resume_appends(
         if json.loads(line)["name"] == "crucible.harness.task.stop"
     }
     assert len(stops_all) >= 80 - 4 * 2
+
+
+def test_tasks_that_never_suspend_are_written_in_groups_while_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain function never yields the loop: the writer must still get turns, queue bounded.
+
+    Before, such a run held every record, line and event in memory and wrote them all at the
+    end (nothing durable until then, and 4 KiB of encoder buffer per event at that moment).
+    """
+    from crucible_harness import _store
+
+    monkeypatch.setattr(_store, "_GROUP", 8)
+    monkeypatch.setattr(_store, "_BACKLOG", 32)
+    n, in_flight = 600, 4
+    seen: list[
+        tuple[int, int]
+    ] = []  # (tasks called so far, task lines durable on disk)
+
+    def condition(item: HarnessItem, ctx: Any) -> str:
+        logs = list(tmp_path.glob("groups-*/tasks.jsonl"))
+        if len(seen) % 10 == 0 and logs:
+            seen.append((len(seen), logs[0].read_bytes().count(b"\n")))
+        else:
+            seen.append((len(seen), -1))
+        return str(item.expected)
+
+    items = [
+        HarnessItem(id=f"q{i:04d}", input=str(i), expected=str(i)) for i in range(n)
+    ]
+    exp = Experiment(name="groups", dataset=items, conditions={"f": condition},
+                     run=RunConfig(max_concurrency=in_flight, timeout=None, retries=0))  # fmt: skip
+    result = run(exp, output_dir=tmp_path, formats=())
+    assert result.status == "complete" and len(result.records) == n
+    checked = [(k, on_disk) for k, on_disk in seen if on_disk >= 0]
+    assert len(checked) >= n // 10 - 1
+    # durable as the run goes: at most the queue (32) and the group being written (<= 32 + the
+    # tasks in flight) are not on disk yet, whatever the task count
+    slack = 2 * (32 + 8 + in_flight)
+    assert all(on_disk >= k - slack for k, on_disk in checked), checked[-5:]
+    assert checked[-1][1] >= n - slack > 0
+    lines = (result.run_dir / "tasks.jsonl").read_bytes().splitlines()
+    assert sorted(json.loads(line)["item"] for line in lines) == [i.id for i in items]
+    events = [
+        json.loads(line)
+        for line in (result.run_dir / "events.jsonl").read_bytes().splitlines()
+    ]
+    assert sum(e["name"] == "crucible.harness.task.stop" for e in events) == n
+    assert events[0]["name"] == "crucible.harness.run.start"
+    assert events[-1]["name"] == "crucible.harness.run.stop"

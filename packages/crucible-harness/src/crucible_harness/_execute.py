@@ -477,6 +477,7 @@ async def execute_tasks(
                     queue.clear()
                 continue
             await one(c, item, repeat, reserve)
+            await store.pace()
 
     try:
         await asyncio.gather(

@@ -67,6 +67,8 @@ _STATUS_SIZE = (
 _CHECK = b',"checksum":"'
 _CHECK_TAIL = len(_CHECK) + 32 + 2  # `,"checksum":"<32 hex>"}`
 _SHOWN = 10  # problems named in an error message
+_GROUP = 256  # records queued before a task yields the loop to the idle writer (`RunStore.pace`)
+_BACKLOG = 16 * _GROUP  # records queued during a write before tasks wait for that write
 _LOCK_TRIES = 10
 _logger = logging.getLogger("crucible_harness")
 
@@ -476,16 +478,20 @@ _EVENT_KEYS = (
 
 
 def encode_events(events: Sequence[tuple[Any, ...]]) -> bytes:
-    """JSON lines of captured events; an event JSON cannot hold is written with escaped strings."""
-    out = []
+    """JSON lines of captured events; an event JSON cannot hold is written with escaped strings.
+
+    Each line is copied into one buffer as soon as it is made: the bytes `orjson.dumps` returns
+    keep the whole 4 KiB it allocated, so a list of them would hold 4 KiB per event.
+    """
+    out = bytearray()
     for e in events:
         row = dict(zip(_EVENT_KEYS, (".".join(e[0]), *e[1:]), strict=True))
         try:
-            out.append(dumps(row))
+            out += dumps(row)
         except SerializationError:
-            out.append(dumps(_safe(row)))
-    out.append(b"")
-    return b"\n".join(out)
+            out += dumps(_safe(row))
+        out += b"\n"
+    return bytes(out)
 
 
 class _Appender:
@@ -549,6 +555,7 @@ class RunStore:
         self._pending: list[bytes] = []
         self._pending_events: list[tuple[Any, ...]] = []
         self._wake: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -677,6 +684,8 @@ class RunStore:
         except OSError as err:
             raise _os_error(err, self.path, doing="open the run's logs") from err
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     def add(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -700,6 +709,25 @@ class RunStore:
         """Queue a telemetry event for `events.jsonl` (written with the next group)."""
         self._pending_events.append(event)
 
+    async def pace(self) -> None:
+        """Give the writer its turn when tasks finish without ever suspending.
+
+        Tasks that await a network give the background writer the loop while they wait; tasks
+        that never suspend (a zero-latency or cached model, a plain function) would otherwise
+        keep it to themselves, queueing the whole run in memory and writing it only at the end
+        (nothing durable until then, and every record, line and event held at once). Called by
+        the executor after each task: with `_GROUP` records queued it yields one loop turn, in
+        which the idle writer takes them; with `_BACKLOG` queued while a write is under way it
+        waits for that write, so the queue stays bounded however fast tasks finish.
+        """
+        queued = len(self._pending)
+        if queued < _GROUP or self._idle is None or self.failure is not None:
+            return
+        if self._idle.is_set():
+            await asyncio.sleep(0)
+        elif queued >= _BACKLOG:
+            await self._idle.wait()
+
     async def _write_loop(self) -> None:
         assert self._wake is not None
         while True:
@@ -714,7 +742,12 @@ class RunStore:
             return
         batch, self._pending = self._pending, []
         events, self._pending_events = self._pending_events, []
-        await asyncio.to_thread(self._write, batch, events)
+        assert self._idle is not None
+        self._idle.clear()
+        try:
+            await asyncio.to_thread(self._write, batch, events)
+        finally:
+            self._idle.set()
 
     def _write(self, batch: list[bytes], events: list[tuple[Any, ...]]) -> None:
         assert self._tasks is not None
