@@ -1,7 +1,8 @@
 """Benchmark import time: `import crucible_bench` against `import scipy.stats` and `import pingouin`.
 
     uv run --package crucible-bench --group bench python scripts/bench/bench_imports.py \
-        [--runs 7] [--modules crucible_bench crucible_core crucible ...] [--first-use STATEMENT ...]
+        [--runs 7] [--modules crucible_bench crucible_core crucible ...] [--first-use STATEMENT ...] \
+        [--peers scipy.stats pingouin]
 
 Each statement runs in a fresh interpreter, `--runs` times, and the median wall time of the
 statement is reported three ways:
@@ -46,7 +47,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-PEERS = ("import scipy.stats", "import pingouin")
+PEERS = ("scipy.stats", "pingouin")
 MUST_NOT_LOAD = (
     "ssl",
     "aiohttp",
@@ -202,7 +203,9 @@ def main() -> None:
     parser.add_argument(
         "--first-use", nargs="*", default=["from crucible_bench import compare"]
     )
+    parser.add_argument("--peers", nargs="*", default=list(PEERS))
     args = parser.parse_args()
+    peers = [f"import {p}" for p in args.peers]
     print(
         f"python {sys.version.split()[0]}, median of {args.runs} fresh interpreters "
         f"(bytecode cached; {max(3, args.runs // 2)} otherwise), "
@@ -210,7 +213,7 @@ def main() -> None:
     )
     ours = [f"import {m}" for m in args.modules] + list(args.first_use)
     results: dict[str, dict[str, tuple[float, float]]] = {}
-    for statement in [*ours, *PEERS]:
+    for statement in [*ours, *peers]:
         row: dict[str, tuple[float, float]] = {}
         try:
             for mode in MODES:
@@ -241,7 +244,7 @@ def main() -> None:
     for statement in ours:
         if statement not in results:
             continue
-        for peer in PEERS:
+        for peer in peers:
             if peer in results:
                 print(
                     f"ratio {statement} / {peer}: "

@@ -13,10 +13,10 @@ Examples:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_bench._version import __version__
 from crucible_core._lazy import lazy_exports as _lazy_exports
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 
 if TYPE_CHECKING:
     from crucible_bench._adjust import AdjustMethod, adjust_pvalues

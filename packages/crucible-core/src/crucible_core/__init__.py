@@ -8,10 +8,10 @@ the registry, HTTP providers and the simulated default). Submodules are public: 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_exports as _lazy_exports
 from crucible_core._version import __version__
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 
 if TYPE_CHECKING:
     from crucible_core._config import DisplayOptions, config, display_options

@@ -121,7 +121,7 @@ def check_exports(module: str, *, forbidden: Iterable[str] = ()) -> None:
         n
         for n in public - set(names)
         if getattr(getattr(mod, n), "__module__", "").startswith(f"{module}._")
-        and not isinstance(getattr(mod, n), type(mod))
+        and not isinstance(getattr(mod, n), types.ModuleType)
     }
     assert not stray, f"{module} leaks private objects not in __all__: {sorted(stray)}"
     loaded = loaded_modules(f"import {module}")
