@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -442,3 +444,32 @@ async def test_each_call_runs_in_its_own_task_named_for_its_member(execution) ->
         ("ensemble member fixed:a", True),
         ("ensemble member fixed:a#2", True),
     ]
+
+
+def test_memos_are_emptied_safely_while_other_threads_read_and_add(monkeypatch) -> None:
+    monkeypatch.setattr(_normalize, "MEMO_ENTRIES", 20)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(
+        1e-6
+    )  # threads switch often: a walk of the memos gets interleaved
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(300):
+                choices = (f"t{k}-{i % 40}", "other")
+                read = resolve_normalizer("auto", Request(prompt="q", choices=choices))
+                assert read(choices[0]) == choices[0] and read("neither") is None
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors
+    assert sum(len(r.memo or ()) for r in list(_normalize._readings)) <= 20 + 8

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -305,7 +306,7 @@ Memo: TypeAlias = dict[str, str | None]
 MEMO_TEXT = 256
 """The longest text whose answer is remembered (characters)."""
 MEMO_ENTRIES = 8192
-"""The most answers remembered, over all memos."""
+"""The most answers remembered, over all memos (give or take a few when threads race)."""
 
 
 class Reading:
@@ -323,24 +324,27 @@ class Reading:
 
 
 _readings: weakref.WeakSet[Reading] = weakref.WeakSet()  # the ones with a memo
+_readings_lock = threading.Lock()  # adding to `_readings` while another thread walks it
 _remembered = 0
 
 
 @lru_cache(maxsize=1024)
 def _resolve(name: str, kind: str, choices: tuple[str, ...]) -> Reading:
     reading = Reading(_reader(name, kind, choices), memo={})
-    _readings.add(reading)
+    with _readings_lock:
+        _readings.add(reading)
     return reading
 
 
 def remember(memo: Memo, text: str, answer: str | None) -> None:
-    """Remember that the memoizable `text` reads as `answer`."""
+    """Remember that `text` (a plain `str` of at most `MEMO_TEXT` characters) reads as `answer`."""
     global _remembered
     if _remembered >= MEMO_ENTRIES:
-        for reading in list(_readings):
-            if reading.memo is not None:
-                reading.memo.clear()
-        _remembered = 0
+        with _readings_lock:
+            for reading in list(_readings):
+                if reading.memo is not None:
+                    reading.memo.clear()
+            _remembered = 0
     memo[text] = answer
     _remembered += 1
 
