@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -37,6 +38,57 @@ def test_ten_members_with_src_layout_and_py_typed() -> None:
         assert (member / "src" / module / "py.typed").is_file()
         assert (member / "README.md").is_file()
         assert (member / "LICENSE").is_file()
+
+
+def _module(member: Path) -> str:
+    return (
+        "crucible"
+        if member.name == "crucible-framework"
+        else member.name.replace("-", "_")
+    )
+
+
+def test_version_files_agree_with_the_projects_and_the_installed_metadata() -> None:
+    """`__version__` is each package's `_version.py`; it must say what pyproject.toml says."""
+    import importlib
+    from importlib.metadata import version
+
+    for member in MEMBERS:
+        expected = _project(member)["version"]
+        module = importlib.import_module(_module(member))
+        assert module.__version__ == expected, member.name
+        assert version(member.name) == expected, (
+            f"{member.name}: re-sync the environment"
+        )
+
+
+def test_bump_version_rewrites_every_version_file(tmp_path: Path) -> None:
+    """A version bump changes `__version__` too, so it can never lag the metadata."""
+    import importlib.machinery
+    import importlib.util
+
+    for member in MEMBERS:
+        copy = tmp_path / "packages" / member.name
+        (copy / "src" / _module(member)).mkdir(parents=True)
+        shutil.copy(member / "pyproject.toml", copy / "pyproject.toml")
+        shutil.copy(
+            member / "src" / _module(member) / "_version.py",
+            copy / "src" / _module(member) / "_version.py",
+        )
+    loader = importlib.machinery.SourceFileLoader(
+        "bump_version", str(ROOT / "scripts" / "bump-version")
+    )
+    spec = importlib.util.spec_from_loader("bump_version", loader)
+    assert spec is not None
+    bump = importlib.util.module_from_spec(spec)
+    loader.exec_module(bump)
+    bump.rewrite(tmp_path, "9.8.7rc1")
+    for member in MEMBERS:
+        copy = tmp_path / "packages" / member.name
+        assert _project(copy)["version"] == "9.8.7rc1"
+        namespace: dict[str, str] = {}
+        exec((copy / "src" / _module(member) / "_version.py").read_text(), namespace)
+        assert namespace["__version__"] == "9.8.7rc1", member.name
 
 
 def test_all_versions_and_pins_agree() -> None:
@@ -248,3 +300,78 @@ def test_pip_install_of_the_meta_package_runs_the_demo(
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert (work / "out").is_dir()
     assert any((work / "out").rglob("report.md")), sorted((work / "out").rglob("*"))
+
+
+_TELEMETRY_SMOKE = """
+import sys, tempfile, pathlib
+import crucible_telemetry as ct
+from crucible_core import events
+from crucible_telemetry import _columnar
+with ct.experiment("smoke") as exp:
+    for k in range(5):
+        events.emit(events.LLM_REQUEST_STOP, {"duration": 0.5, "input_tokens": k}, {"model": "sim:m"})
+got = ct.get_events(exp.id)
+assert got.column("latency_ms") == [500.0] * 5, got.column("latency_ms")
+assert got.column("prompt_tokens") == [0, 1, 2, 3, 4]
+assert got.column("provider") == ["sim"] * 5
+path = pathlib.Path(tempfile.mkdtemp()) / "e.parquet"
+ct.export(exp.id, path)
+import pyarrow.parquet as pq
+assert pq.read_table(path).column("latency_ms").to_pylist() == [500.0] * 5
+print("speedups" if _columnar.SPEEDUPS is not None else "pure")
+"""
+
+
+def test_the_telemetry_wheel_carries_its_c_extension(wheels: Path) -> None:
+    with zipfile.ZipFile(_wheel(wheels, "crucible-telemetry")) as zf:
+        names = zf.namelist()
+    assert any(
+        n.startswith("crucible_telemetry/_speedups.") and n.endswith(".so")
+        for n in names
+    )
+    assert "crucible_telemetry/_speedups.pyi" in names
+    assert not any(n.endswith(".c") for n in names)
+
+
+def test_telemetry_builds_and_works_without_a_c_compiler(
+    wheels: Path, tmp_path: Path
+) -> None:
+    """A machine with Python and pip but no compiler: the build warns, the package falls back."""
+    assert UV
+    out = tmp_path / "dist"
+    source = (
+        tmp_path / "crucible-telemetry"
+    )  # a clean copy: no extension built in place before
+    shutil.copytree(
+        ROOT / "packages" / "crucible-telemetry",
+        source,
+        ignore=shutil.ignore_patterns("build", "*.so", "*.egg-info", "__pycache__"),
+    )
+    build = subprocess.run(
+        [UV, "build", str(source), "--wheel", "-o", str(out), "--no-cache"],
+        env={**os.environ, "CC": "/bin/false", "LDSHARED": "/bin/false"},
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert (
+        "speedups" in build.stderr + build.stdout
+    )  # setuptools says it could not build it
+    (wheel,) = out.glob("crucible_telemetry-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        assert not any("_speedups." in n and n.endswith(".so") for n in zf.namelist())
+    shutil.copy(_wheel(wheels, "crucible-core"), out)
+    python = _venv(tmp_path / "venv")
+    subprocess.run(
+        [UV, "pip", "install", "-q", "--python", str(python), "--find-links", str(out),
+         f"{wheel}[pyarrow]"],
+        check=True,
+    )  # fmt: skip
+    ran = subprocess.run(
+        [str(python), "-I", "-c", _TELEMETRY_SMOKE],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.strip() == "pure"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from crucible_core.testing import check_exports
+from crucible_core.testing import NOT_AT_IMPORT, check_exports
 
 
 def test_exports() -> None:
     check_exports(
         "crucible_datasets",
-        forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy"),
+        forbidden=(*NOT_AT_IMPORT, "ssl", "asyncio", "crucible_core.models"),
     )

@@ -161,12 +161,45 @@ def test_run_rejects_files_without_an_experiment(
 
 
 def test_version_guard_names_the_mismatch() -> None:
-    check_member_versions(crucible.__version__, editable=False)
+    check_member_versions(crucible.__version__)
     with pytest.raises(
         ConfigurationError, match=r"needs every member at 9\.9\.9.*crucible-core=="
     ) as info:
-        check_member_versions("9.9.9", editable=False)
+        check_member_versions("9.9.9")
     assert "crucible-bench==" + crucible.__version__ in info.value.found
+
+
+def test_version_guard_reads_each_members_version_file_at_import(
+    tmp_path: Path,
+) -> None:
+    """A member whose `_version.py` says otherwise stops `import crucible`, no member imported."""
+    import subprocess
+    import sys
+
+    stale = tmp_path / "crucible_bench"
+    stale.mkdir()
+    (stale / "__init__.py").write_text(
+        "raise ImportError('the guard must not import me')\n"
+    )
+    (stale / "_version.py").write_text('__version__ = "0.0.1"\n')
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "try:\n"
+        "    import crucible\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__, err.found)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('crucible_bench')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "ConfigurationError ['crucible-bench==0.0.1']",
+        "[]",
+    ]
+    assert crucible._versions.member_version("crucible_bench") == crucible.__version__
+    assert crucible._versions.member_version("no_such_package_here") is None
 
 
 def test_config_prints_values_and_sources(

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from crucible_core.testing import check_exports
+from crucible_core.testing import NOT_AT_IMPORT, check_exports
 
 
 def test_exports() -> None:
     check_exports(
         "crucible_telemetry",
-        forbidden=("aiohttp", "pyarrow", "polars", "jinja2", "scipy", "psycopg"),
+        forbidden=(
+            *NOT_AT_IMPORT,
+            "psycopg",
+            "ssl",
+            "asyncio",
+            "crucible_core.models",
+            "urllib.request",
+        ),
     )

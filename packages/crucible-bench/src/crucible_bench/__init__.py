@@ -15,103 +15,214 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crucible_bench._adjust import AdjustMethod, adjust_pvalues
-from crucible_bench._anova import (
-    AnovaEffect,
-    AnovaResult,
-    AnovaTableResult,
-    FriedmanResult,
-    KruskalResult,
-    anova_oneway,
-    anova_twoway,
-    friedman,
-    kruskal,
-    rm_anova,
-    welch_anova,
-)
-from crucible_bench._assumptions import AssumptionResult, bartlett, levene, shapiro
-from crucible_bench._bootstrap import BootstrapResult, bootstrap_ci
-from crucible_bench._compare import (
-    AccuracyComparisonResult,
-    ComparisonResult,
-    GroupComparisonResult,
-    PairwiseComparison,
-    SampleSizePlan,
-    compare,
-    compare_accuracy,
-    compare_groups,
-    plan_sample_size,
-)
-from crucible_bench._correlation import CorrelationResult, kendall, pearson, spearman
-from crucible_bench._effect import (
-    EffectSizeResult,
-    cliffs_delta,
-    cohen_dav,
-    cohen_dz,
-    cohens_d,
-    cohens_h,
-    epsilon_squared,
-    eta_squared,
-    glass_delta,
-    hedges_g,
-    odds_ratio,
-    omega_squared,
-    rank_biserial,
-    risk_difference,
-)
-from crucible_bench._group_sequential import (
-    GroupSequentialDesign,
-    group_sequential_design,
-)
-from crucible_bench._power import (
-    PowerResult,
-    power_anova,
-    power_chi2,
-    power_proportions,
-    power_ttest,
-    power_ttest_unequal,
-)
-from crucible_bench._rank import (
-    MannWhitneyResult,
-    WilcoxonResult,
-    mann_whitney,
-    wilcoxon,
-)
-from crucible_bench._sequential import (
-    ConfidenceSequence,
-    ConfidenceSequenceResult,
-    FamilyMethod,
-    SequentialFamilyResult,
-    confidence_sequence,
-    e_bh,
-    paired_confidence_sequence,
-    proportion_difference_sequence,
-    sequential_family,
-)
-from crucible_bench._tables import (
-    ChiSquareResult,
-    FisherResult,
-    McNemarResult,
-    chi2_goodness_of_fit,
-    chi2_independence,
-    fisher_exact,
-    mcnemar,
-)
-from crucible_bench._ttest import TtestResult, ttest
-from crucible_bench.exceptions import (
-    BenchError,
-    ConvergenceError,
-    InsufficientDataError,
-    InvalidInputError,
-    InvalidParameterError,
-)
-from crucible_core._lazy import lazy_getattr as _lazy_getattr
+from crucible_bench._version import __version__
+from crucible_core._lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
-    __version__: str
+    from crucible_bench._adjust import AdjustMethod, adjust_pvalues
+    from crucible_bench._anova import (
+        AnovaEffect,
+        AnovaResult,
+        AnovaTableResult,
+        FriedmanResult,
+        KruskalResult,
+        anova_oneway,
+        anova_twoway,
+        friedman,
+        kruskal,
+        rm_anova,
+        welch_anova,
+    )
+    from crucible_bench._assumptions import AssumptionResult, bartlett, levene, shapiro
+    from crucible_bench._bootstrap import BootstrapResult, bootstrap_ci
+    from crucible_bench._compare import (
+        AccuracyComparisonResult,
+        ComparisonResult,
+        GroupComparisonResult,
+        PairwiseComparison,
+        SampleSizePlan,
+        compare,
+        compare_accuracy,
+        compare_groups,
+        plan_sample_size,
+    )
+    from crucible_bench._correlation import (
+        CorrelationResult,
+        kendall,
+        pearson,
+        spearman,
+    )
+    from crucible_bench._effect import (
+        EffectSizeResult,
+        cliffs_delta,
+        cohen_dav,
+        cohen_dz,
+        cohens_d,
+        cohens_h,
+        epsilon_squared,
+        eta_squared,
+        glass_delta,
+        hedges_g,
+        odds_ratio,
+        omega_squared,
+        rank_biserial,
+        risk_difference,
+    )
+    from crucible_bench._group_sequential import (
+        GroupSequentialDesign,
+        group_sequential_design,
+    )
+    from crucible_bench._power import (
+        PowerResult,
+        power_anova,
+        power_chi2,
+        power_proportions,
+        power_ttest,
+        power_ttest_unequal,
+    )
+    from crucible_bench._rank import (
+        MannWhitneyResult,
+        WilcoxonResult,
+        mann_whitney,
+        wilcoxon,
+    )
+    from crucible_bench._sequential import (
+        ConfidenceSequence,
+        ConfidenceSequenceResult,
+        FamilyMethod,
+        SequentialFamilyResult,
+        confidence_sequence,
+        e_bh,
+        paired_confidence_sequence,
+        proportion_difference_sequence,
+        sequential_family,
+    )
+    from crucible_bench._tables import (
+        ChiSquareResult,
+        FisherResult,
+        McNemarResult,
+        chi2_goodness_of_fit,
+        chi2_independence,
+        fisher_exact,
+        mcnemar,
+    )
+    from crucible_bench._ttest import TtestResult, ttest
+    from crucible_bench.exceptions import (
+        BenchError,
+        ConvergenceError,
+        InsufficientDataError,
+        InvalidInputError,
+        InvalidParameterError,
+    )
 
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-__getattr__ = _lazy_getattr(__name__, "crucible-bench")
+# Each name loads with its submodule on first use (`cb.ttest`, `from crucible_bench import compare`),
+# numpy and attrs with the first of them: `import crucible_bench` alone loads neither.
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag a typo
+    __getattr__, __dir__ = _lazy_exports(
+        __name__,
+        {
+            "crucible_bench._adjust": ("AdjustMethod", "adjust_pvalues"),
+            "crucible_bench._anova": (
+                "AnovaEffect",
+                "AnovaResult",
+                "AnovaTableResult",
+                "FriedmanResult",
+                "KruskalResult",
+                "anova_oneway",
+                "anova_twoway",
+                "friedman",
+                "kruskal",
+                "rm_anova",
+                "welch_anova",
+            ),
+            "crucible_bench._assumptions": (
+                "AssumptionResult",
+                "bartlett",
+                "levene",
+                "shapiro",
+            ),
+            "crucible_bench._bootstrap": ("BootstrapResult", "bootstrap_ci"),
+            "crucible_bench._compare": (
+                "AccuracyComparisonResult",
+                "ComparisonResult",
+                "GroupComparisonResult",
+                "PairwiseComparison",
+                "SampleSizePlan",
+                "compare",
+                "compare_accuracy",
+                "compare_groups",
+                "plan_sample_size",
+            ),
+            "crucible_bench._correlation": (
+                "CorrelationResult",
+                "kendall",
+                "pearson",
+                "spearman",
+            ),
+            "crucible_bench._effect": (
+                "EffectSizeResult",
+                "cliffs_delta",
+                "cohen_dav",
+                "cohen_dz",
+                "cohens_d",
+                "cohens_h",
+                "epsilon_squared",
+                "eta_squared",
+                "glass_delta",
+                "hedges_g",
+                "odds_ratio",
+                "omega_squared",
+                "rank_biserial",
+                "risk_difference",
+            ),
+            "crucible_bench._group_sequential": (
+                "GroupSequentialDesign",
+                "group_sequential_design",
+            ),
+            "crucible_bench._power": (
+                "PowerResult",
+                "power_anova",
+                "power_chi2",
+                "power_proportions",
+                "power_ttest",
+                "power_ttest_unequal",
+            ),
+            "crucible_bench._rank": (
+                "MannWhitneyResult",
+                "WilcoxonResult",
+                "mann_whitney",
+                "wilcoxon",
+            ),
+            "crucible_bench._sequential": (
+                "ConfidenceSequence",
+                "ConfidenceSequenceResult",
+                "FamilyMethod",
+                "SequentialFamilyResult",
+                "confidence_sequence",
+                "e_bh",
+                "paired_confidence_sequence",
+                "proportion_difference_sequence",
+                "sequential_family",
+            ),
+            "crucible_bench._tables": (
+                "ChiSquareResult",
+                "FisherResult",
+                "McNemarResult",
+                "chi2_goodness_of_fit",
+                "chi2_independence",
+                "fisher_exact",
+                "mcnemar",
+            ),
+            "crucible_bench._ttest": ("TtestResult", "ttest"),
+            "crucible_bench.exceptions": (
+                "BenchError",
+                "ConvergenceError",
+                "InsufficientDataError",
+                "InvalidInputError",
+                "InvalidParameterError",
+            ),
+        },
+    )
 
 __all__ = (
     # comparisons researchers run

@@ -10,27 +10,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crucible_core._config import DisplayOptions, config, display_options
-from crucible_core._lazy import lazy_getattr as _lazy_getattr
-from crucible_core.events import attach, detach, emit, span
-from crucible_core.exceptions import (
-    BudgetExceededError,
-    ConfigurationError,
-    CrucibleDeprecationWarning,
-    CrucibleError,
-    CrucibleWarning,
-    MissingDependencyError,
-    NetworkError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseError,
-    SerializationError,
-    ValidationError,
-)
-from crucible_core.ids import new_id
+from crucible_core._lazy import lazy_exports as _lazy_exports
+from crucible_core._version import __version__
 
 if TYPE_CHECKING:
+    from crucible_core._config import DisplayOptions, config, display_options
+    from crucible_core.events import attach, detach, emit, span
+    from crucible_core.exceptions import (
+        BudgetExceededError,
+        ConfigurationError,
+        CrucibleDeprecationWarning,
+        CrucibleError,
+        CrucibleWarning,
+        MissingDependencyError,
+        NetworkError,
+        ProviderError,
+        ProviderTimeoutError,
+        RateLimitError,
+        ResponseError,
+        SerializationError,
+        ValidationError,
+    )
+    from crucible_core.ids import new_id
     from crucible_core.models import (
         Completion,
         Model,
@@ -42,17 +43,32 @@ if TYPE_CHECKING:
     from crucible_core.ratelimit import TokenBucket
     from crucible_core.retry import RetryPolicy, retry, retry_context, set_testing
 
-    __version__: str
-
-# The models (and through them the HTTP providers and `ssl`), retries and rate limits (asyncio)
-# load when first named, and `__version__` is read from the installed metadata on first use: a
-# package that only needs errors or events (crucible-bench) pays for none of them.
-__getattr__ = _lazy_getattr(
-    __name__,
-    "crucible-core",
-    {
-        **dict.fromkeys(
-            (
+# Each name loads with its submodule when first named: the event bus and the display options load
+# attrs, ids datetime, the models asyncio (and through it `ssl`), the HTTP providers aiohttp. Every
+# package imports its errors from `crucible_core.exceptions`, which thus costs none of them.
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag a typo
+    __getattr__, __dir__ = _lazy_exports(
+        __name__,
+        {
+            "crucible_core._config": ("DisplayOptions", "config", "display_options"),
+            "crucible_core.events": ("attach", "detach", "emit", "span"),
+            "crucible_core.exceptions": (
+                "BudgetExceededError",
+                "ConfigurationError",
+                "CrucibleDeprecationWarning",
+                "CrucibleError",
+                "CrucibleWarning",
+                "MissingDependencyError",
+                "NetworkError",
+                "ProviderError",
+                "ProviderTimeoutError",
+                "RateLimitError",
+                "ResponseError",
+                "SerializationError",
+                "ValidationError",
+            ),
+            "crucible_core.ids": ("new_id",),
+            "crucible_core.models": (
                 "Completion",
                 "Model",
                 "Request",
@@ -60,15 +76,15 @@ __getattr__ = _lazy_getattr(
                 "Usage",
                 "build_model",
             ),
-            "crucible_core.models",
-        ),
-        "TokenBucket": "crucible_core.ratelimit",
-        **dict.fromkeys(
-            ("RetryPolicy", "retry", "retry_context", "set_testing"),
-            "crucible_core.retry",
-        ),
-    },
-)
+            "crucible_core.ratelimit": ("TokenBucket",),
+            "crucible_core.retry": (
+                "RetryPolicy",
+                "retry",
+                "retry_context",
+                "set_testing",
+            ),
+        },
+    )
 
 __all__ = (
     # errors

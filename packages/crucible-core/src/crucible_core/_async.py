@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 from collections.abc import Coroutine
@@ -30,6 +29,8 @@ async def _marked(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     with asyncio.Runner() as runner:
         return runner.run(_marked(coro))
 
@@ -47,6 +48,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             "a sync crucible call was made from inside async crucible code; "
             "call the `_async` variant and `await` it instead"
         )
+    import asyncio  # here: importing it loads ssl, which a package using run_sync may not need
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

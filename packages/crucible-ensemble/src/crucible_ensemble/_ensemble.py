@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import sys
 import time
@@ -17,7 +16,8 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from operator import attrgetter
+from collections.abc import Set as AbstractSet
+from operator import attrgetter, itemgetter, methodcaller
 from types import CoroutineType, TracebackType
 from typing import Any, Self, TypeVar
 
@@ -45,10 +45,14 @@ from crucible_ensemble._execution import (
 )
 from crucible_ensemble._fast import builder
 from crucible_ensemble._normalize import (
+    MEMO_TEXT,
     NormalizeName,
     Normalizer,
+    Reading,
     check_normalize,
+    remember,
     resolve_normalizer,
+    resolve_reading,
 )
 from crucible_ensemble._results import EnsembleResult, MemberResponse, MemberStatus
 from crucible_ensemble._voting import (
@@ -79,6 +83,8 @@ ModelSpec = Model | str
 _INF = math.inf
 _TYPICAL_USAGE = Usage(input_tokens=500, output_tokens=200)
 _POSITION = attrgetter("position")
+_COUNT = itemgetter(1)
+_RESULT = methodcaller("result")
 _T = TypeVar("_T")
 
 # One branch runs, by the Python version (3.12 added eager tasks); hence no coverage on either.
@@ -86,20 +92,20 @@ if sys.version_info >= (3, 12):  # pragma: no cover
     _EAGER = True
 
     def _start(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], name: str
     ) -> asyncio.Task[_T]:
         """Start a member call in its own task, running its first step now (an eager task).
 
         A call that needs no I/O (a simulated member in virtual time, a cache hit) is finished
         when this returns and is never scheduled on the loop.
         """
-        return asyncio.Task(coro, loop=loop, eager_start=True)
+        return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
 
 else:  # pragma: no cover
     _EAGER = False
 
     def _start(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], name: str
     ) -> asyncio.Task[_T]:
         """Start a member call in its own task; its first step runs at the next loop iteration.
 
@@ -107,8 +113,8 @@ else:  # pragma: no cover
         `asyncio.timeout`, aiohttp's timer), which must be its own task, not the caller's.
         """
         if loop.get_task_factory() is None:  # what `create_task` does, minus its frame
-            return asyncio.Task(coro, loop=loop)
-        return loop.create_task(coro)
+            return asyncio.Task(coro, loop=loop, name=name)
+        return loop.create_task(coro, name=name)
 
 
 @types.coroutine
@@ -126,37 +132,40 @@ async def _awaiting(awaitable: Awaitable[Completion]) -> Completion:
 
 
 def _start_all(
-    loop: asyncio.AbstractEventLoop, models: Sequence[Model], request: Request
+    loop: asyncio.AbstractEventLoop,
+    models: Sequence[Model],
+    request: Request,
+    names: Sequence[str],
 ) -> list[asyncio.Task[Completion]]:
-    """Each model's `complete(request)` started as a task, in order.
+    """Each model's `complete(request)` started as a task named `names[k]`, in order.
 
     A `complete` that raises before returning an awaitable is a failed call like any other, and
     one that returns another awaitable than a coroutine is awaited in one. If a task cannot be
-    started, the ones already started are cancelled and the error raised.
+    started, the ones already started are cancelled and the error raised. (A task given its name
+    is also quicker to make than one numbered "Task-<n>" by asyncio.)
     """
     tasks: list[asyncio.Task[Completion]] = []
     # `_start`, written out for the hot path: the task itself when no task factory is set.
-    start: Callable[[Any], asyncio.Task[Completion]] = (
-        functools.partial(_start, loop)
-        if _EAGER or loop.get_task_factory() is not None
-        else functools.partial(asyncio.Task, loop=loop)
-    )
+    plain = not _EAGER and loop.get_task_factory() is None
+    task = asyncio.Task
     call: Any = None
     try:
-        for model in models:
+        for model, name in zip(models, names, strict=True):
             try:
                 call = model.complete(request)
             except Exception as err:  # a member failure, recorded like any other
                 call = _raising(err)
             if type(call) is not CoroutineType:
                 call = _awaiting(call)
-            tasks.append(start(call))
+            tasks.append(
+                task(call, loop=loop, name=name) if plain else _start(loop, call, name)
+            )
             call = None
     except BaseException:
         if call is not None:
             call.close()  # made but never started: no "never awaited" warning
-        for task in tasks:
-            task.cancel()
+        for started in tasks:
+            started.cancel()
         raise
     return tasks
 
@@ -306,7 +315,9 @@ def _reported(call: _Call) -> float | None:
 
 _ballot = builder(Ballot)
 _response = builder(MemberResponse)
-_result = builder(EnsembleResult)
+_response_in_order = builder(MemberResponse, positional=True)
+_result_in_order = builder(EnsembleResult, positional=True)
+_NO_TASKS: frozenset[asyncio.Task[Any]] = frozenset()
 
 
 class Ensemble:
@@ -360,6 +371,7 @@ class Ensemble:
     __slots__ = (
         "_built",
         "_execution",
+        "_execution_name",
         "_hedger",
         "_id",
         "_majority",
@@ -367,7 +379,9 @@ class Ensemble:
         "_normalize",
         "_order",
         "_prices",
+        "_reading",
         "_strategy",
+        "_task_names",
         "_weight_list",
         "min_consensus",
         "min_responses",
@@ -419,6 +433,7 @@ class Ensemble:
         """The members, in order."""
         self.names: tuple[str, ...] = _names(self.models)
         """Each member's name: its model id, suffixed `#2`, `#3` when an id repeats."""
+        self._task_names = tuple(f"ensemble member {n}" for n in self.names)
         self._built = tuple(built)
         self._strategy = resolve_strategy(strategy)
         self._execution = resolve_execution(execution)
@@ -459,6 +474,14 @@ class Ensemble:
             None if math.isinf(p) else p for p in map(_price, self.models)
         )
         self._majority = type(self._strategy) is Majority
+        self._execution_name = self._execution.name  # (a built-in execution's is fixed)
+        # The last request's normalizer and memo, by its `kind` and `choices`.
+        blank = Request(prompt="")
+        self._reading: tuple[str, tuple[str, ...], Reading] = (
+            blank.kind,
+            blank.choices,
+            resolve_reading(normalize, blank),
+        )
         self._id = (
             f"ensemble:{self._strategy.name}/{self._execution.name}("
             + ",".join(self.names)
@@ -656,7 +679,11 @@ class Ensemble:
                     for c in calls
                     if c.error is not None
                 }
-            if result.responders < self.min_responses:
+            if (
+                result.responders < self.min_responses
+                if self.min_responses > 1
+                else not result.votes  # (nobody voted: `responders`, without the sum)
+            ):
                 raise self._shortfall(errors, result, timed_out=timed_out)
             if events.listening(events.ENSEMBLE_VOTE_STOP):
                 events.emit(
@@ -789,7 +816,11 @@ class Ensemble:
             nonlocal fresh
             position = queue.popleft()
             call = _Call(position, at)
-            task = _start(loop, _timed(self.models[position], request, loop.time))
+            task = _start(
+                loop,
+                _timed(self.models[position], request, loop.time),
+                self._task_names[position],
+            )
             in_flight[task] = call
             calls.append(call)
             fresh = not _EAGER
@@ -864,41 +895,48 @@ class Ensemble:
         time is read when the ensemble sees it done (at once for a call that finished in its
         first step, else when `asyncio.wait` reports it), and each member's response and ballot
         are made in one pass, in member order.
+
+        When every member answered in its first step and in time (simulated members in virtual
+        time, cached answers), `_tally_answered` makes the result in one pass, without the
+        bookkeeping for failures and timeouts; anything else goes through `_tally_parallel`.
         """
         loop = asyncio.get_running_loop()
         clock = loop.time
         began = clock()
-        timeout = self.timeout
-        models = self.models
-        tasks = _start_all(loop, models, request)
-        late: set[asyncio.Task[Any]] = set()
-        settled = (
-            False  # every call finished or timed out (else cancel what still runs)
-        )
+        tasks = _start_all(loop, self.models, request, self._task_names)
+        late: AbstractSet[asyncio.Task[Any]] = _NO_TASKS
+        # Whether every call finished or timed out (else the ones still running are cancelled).
+        settled = False
         try:
             if not _EAGER:  # (eager tasks have taken their first step already)
                 await _step()  # the calls take their first step; most finish
-            running = [t for t in tasks if not t.done()]
             now = clock() - began
-            if running:
-                slot = {t: k for k, t in enumerate(tasks)}
-                walls = [now if t.done() else 0.0 for t in tasks]
-                while running:
-                    left = None
-                    if timeout is not None:
-                        left = max(timeout - (clock() - began), 0.0)
-                    done, pending = await asyncio.wait(
-                        running, timeout=left, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if not done:  # the timeout ran out
-                        late = pending
-                        break
-                    now = clock() - began
-                    for task in done:
-                        walls[slot[task]] = now
-                    running = list(pending)
-            else:
-                walls = [now] * len(tasks)
+            answered = self._tally_answered(tasks, now, request)
+            if answered is not None:  # all answered in their first step: the usual case
+                settled = True
+                return answered, {}, False
+            running = [t for t in tasks if not t.done()]
+            # All finished in their first step, some failed or ran past the timeout:
+            if not running:
+                settled = True
+                return self._tally_parallel(tasks, [now] * len(tasks), late, request)
+            slot = {t: k for k, t in enumerate(tasks)}
+            walls = [now if t.done() else 0.0 for t in tasks]
+            timeout = self.timeout
+            while running:
+                left = None
+                if timeout is not None:
+                    left = max(timeout - (clock() - began), 0.0)
+                done, pending = await asyncio.wait(
+                    running, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # the timeout ran out
+                    late = pending
+                    break
+                now = clock() - began
+                for task in done:
+                    walls[slot[task]] = now
+                running = list(pending)
             settled = True
         finally:
             if not settled or late:
@@ -907,9 +945,107 @@ class Ensemble:
                     task.cancel()
                 if unfinished:
                     await asyncio.gather(*unfinished, return_exceptions=True)
+        return self._tally_parallel(tasks, walls, late, request)
+
+    def _tally_answered(
+        self, tasks: list[asyncio.Task[Completion]], wall: float, request: Request
+    ) -> EnsembleResult | None:
+        """The result when every call returned a completion in time, all at `wall` seconds.
+
+        `None` when one failed, was cancelled or ran past the timeout: `_tally_parallel` records
+        those. Otherwise exactly what `_tally_parallel` makes, in one pass: each text is read
+        through the normalizer's memo, and the responses are built directly.
+        """
+        try:
+            completions = list(map(_RESULT, tasks))
+        except BaseException:  # running, failed, cancelled, interrupted: not for here
+            return None
+        timeout = self.timeout
+        if timeout is not None:
+            for completion in completions:
+                if max(completion.latency, wall) > timeout:
+                    return None
+        kind, choices, reading = self._reading
+        if kind != request.kind or choices != request.choices:
+            reading = resolve_reading(self._normalize, request)
+            self._reading = (request.kind, request.choices, reading)
+        read, memo = reading.read, reading.memo
+        names, weights = self.names, self._weight_list
+        counts: dict[str, int] = {}  # votes per answer
+        n = 0
+        ballots: list[Ballot] | None = None if self._majority else []
+        responses: list[MemberResponse] = []
+        latency = 0.0
+        cost: float | None = 0.0
+        for position, completion in enumerate(completions):
+            finish = completion.latency  # max(completion.latency, wall), written out
+            if wall > finish:
+                finish = wall
+            if finish > latency:
+                latency = finish
+            text = completion.text
+            answer: str | None
+            if memo is not None and type(text) is str:
+                try:
+                    answer = memo[text]
+                except KeyError:  # (a text too long to remember is never found)
+                    answer = read(text)
+                    if len(text) <= MEMO_TEXT:
+                        remember(memo, text, answer)
+            else:
+                answer = read(text)
+            # `_confidence`, written out: none to read from an empty `raw` and no `confidence`
+            confidence = (
+                _member_confidence(completion)
+                if completion.raw or completion.confidence is not None
+                else None
+            )
+            if answer is not None:
+                counts[answer] = counts.get(answer, 0) + 1
+                n += 1
+                if ballots is not None:  # for the strategy (the majority needs none)
+                    ballots.append(
+                        _ballot(
+                            member=names[position],
+                            position=position,
+                            answer=answer,
+                            weight=weights[position],
+                            confidence=confidence,
+                        )
+                    )
+            billed = completion.cost
+            if cost is not None:
+                cost = None if billed is None else cost + billed
+            usage = completion.usage
+            responses.append(
+                _response_in_order(
+                    names[position],
+                    "unparsed" if answer is None else "answered",
+                    answer,
+                    text,
+                    confidence,
+                    completion.latency,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    billed,
+                    None,
+                )
+            )
+        return self._result(counts, n, ballots, responses, cost, latency)
+
+    def _tally_parallel(
+        self,
+        tasks: list[asyncio.Task[Completion]],
+        walls: list[float],
+        late: AbstractSet[asyncio.Task[Any]],
+        request: Request,
+    ) -> tuple[EnsembleResult, dict[str, BaseException], bool]:
+        """The result of parallel calls, each seen done at `walls[k]`, those in `late` cut off."""
+        timeout = self.timeout
         normalizer = resolve_normalizer(self._normalize, request)
         names, weights = self.names, self._weight_list
-        answers: list[str] = []
+        counts: dict[str, int] = {}  # votes per answer
+        n = 0
         ballots: list[Ballot] | None = None if self._majority else []
         responses: list[MemberResponse] = []
         errors: dict[str, BaseException] = {}
@@ -981,7 +1117,8 @@ class Ensemble:
             answer = normalizer(completion.text)
             confidence = _confidence(completion)
             if answer is not None:
-                answers.append(answer)
+                counts[answer] = counts.get(answer, 0) + 1
+                n += 1
                 if ballots is not None:  # for the strategy (the majority needs none)
                     ballots.append(
                         _ballot(
@@ -1011,7 +1148,7 @@ class Ensemble:
             )
         if timed_out and timeout is not None:
             latency = timeout
-        result = self._result(answers, ballots, responses, cost, latency)
+        result = self._result(counts, n, ballots, responses, cost, latency)
         return result, errors, timed_out
 
     async def _gather_hedged(
@@ -1186,34 +1323,36 @@ class Ensemble:
                     error=_error_text(c.error) if c.error is not None else None,
                 )
             )
-        return self._result(
-            [b.answer for b in ballots], ballots, responses, cost, latency
-        )
+        counts: dict[str, int] = {}
+        for b in ballots:
+            counts[b.answer] = counts.get(b.answer, 0) + 1
+        return self._result(counts, len(ballots), ballots, responses, cost, latency)
 
     def _result(
         self,
-        answers: list[str],
+        counts: dict[str, int],
+        n: int,
         ballots: list[Ballot] | None,
         responses: list[MemberResponse],
         cost: float | None,
         latency: float,
     ) -> EnsembleResult:
-        """The vote over `answers` (in member order) and the result holding `responses`.
+        """The vote and the result holding `responses`.
 
-        `ballots` (the same votes, for the strategy) may be `None` for the built-in majority,
-        which decides from the counts alone.
+        `counts` holds the votes per answer, in the order first voted for (member order), `n`
+        of them. `ballots` (the same votes, for the strategy) may be `None` for the built-in
+        majority, which decides from the counts alone.
         """
-        counts: dict[str, int] = {}
-        for a in answers:
-            counts[a] = counts.get(a, 0) + 1
         answer: str | None = None
         confidence: float | None = None
         consensus = 0.0
         abstained = True
-        if answers:
-            n = len(answers)
+        votes = counts
+        if n:
+            if len(counts) > 1:  # most votes first (ties in the order first voted for)
+                votes = dict(sorted(counts.items(), key=_COUNT, reverse=True))
             if self._majority:  # `Majority.decide` from the counts already made
-                answer = max(counts, key=counts.__getitem__)  # ties: the first voter's
+                answer = next(iter(votes))  # ties: the first voter's
                 confidence = counts[answer] / n
             else:
                 assert ballots is not None
@@ -1234,24 +1373,19 @@ class Ensemble:
                 if r.answer == answer:
                     text = r.text
                     break
-        return _result(
-            answer=answer,
-            text=text,
-            consensus=consensus,
-            confidence=confidence,
-            votes={
-                a: counts[a]
-                for a in sorted(counts, key=counts.__getitem__, reverse=True)
-            }
-            if len(counts) > 1
-            else counts,
-            abstained=abstained,
-            responses=tuple(responses),
-            cost=cost,
-            latency=latency,
-            members_called=len(responses),
-            strategy=self._strategy.name,
-            execution=self._execution.name,
+        return _result_in_order(
+            answer,
+            text,
+            consensus,
+            confidence,
+            votes,
+            abstained,
+            tuple(responses),
+            cost,
+            latency,
+            len(responses),
+            "majority" if self._majority else self._strategy.name,
+            self._execution_name,
         )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import string
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -245,14 +247,30 @@ def check_normalize(normalize: object) -> None:
 def resolve_normalizer(
     normalize: NormalizeName | Normalizer, request: Request
 ) -> Normalizer:
-    """The normalizer to apply to answers to `request` (binding its `choices` where needed)."""
+    """The normalizer to apply to answers to `request` (binding its `choices` where needed).
+
+    A built-in one remembers what it read from short texts (see `resolve_reading`).
+    """
     if callable(normalize):
         return normalize
+    return _resolve(normalize, request.kind, request.choices).memoized
+
+
+def resolve_reading(normalize: NormalizeName | Normalizer, request: Request) -> Reading:
+    """The normalizer for `request`, not memoized, with its memo (`None` for a caller's function).
+
+    For a hot path that looks a text up in the memo itself and calls the normalizer (then
+    `remember`) only for a text not seen before. Only a plain `str` may be looked up, and only
+    one of at most `MEMO_TEXT` characters remembered. A caller's own normalizer is never
+    memoized: it need not be a pure function. Whoever keeps the memo keeps the `Reading` (the
+    memos are emptied through it when they hold `MEMO_ENTRIES` answers).
+    """
+    if callable(normalize):
+        return Reading(normalize, memo=None)
     return _resolve(normalize, request.kind, request.choices)
 
 
-@lru_cache(maxsize=1024)
-def _resolve(name: str, kind: str, choices: tuple[str, ...]) -> Normalizer:
+def _reader(name: str, kind: str, choices: tuple[str, ...]) -> Normalizer:
     if name == "auto":
         if kind in ("choice", "number", "code"):
             name = kind
@@ -272,3 +290,76 @@ _BY_NAME: dict[str, Normalizer] = {
     "code": normalize_code,
     "exact": _exact,
 }
+
+# --- memos: what a built-in normalizer read, by text ------------------------------------------------
+#
+# The members of an ensemble, and the items of a dataset, give the same few short answers over and
+# over ("B", "The answer is B."). A built-in normalizer is a pure function of the text, so what it
+# read from a text is remembered, by the exact text. Only a plain `str` (a subclass could compare
+# equal to a text it is not) of at most `MEMO_TEXT` characters is remembered, and at most
+# `MEMO_ENTRIES` of them over all memos (when full, every memo is emptied and fills again), so the
+# memory held stays small whatever the members answer.
+
+Memo: TypeAlias = dict[str, str | None]
+"""What one built-in normalizer read, by text."""
+
+MEMO_TEXT = 256
+"""The longest text whose answer is remembered (characters)."""
+MEMO_ENTRIES = 8192
+"""The most answers remembered, over all memos (give or take a few when threads race)."""
+
+
+class Reading:
+    """A normalizer bound to a request's kind and choices, with its memo if it is a built-in."""
+
+    __slots__ = ("__weakref__", "memo", "memoized", "read")
+
+    def __init__(self, read: Normalizer, *, memo: Memo | None) -> None:
+        self.read = read
+        """The normalizer itself."""
+        self.memo = memo
+        """What it read, by text (`None`: not memoized)."""
+        self.memoized = read if memo is None else _memoized(read, memo)
+        """The normalizer, through the memo."""
+
+
+_readings: weakref.WeakSet[Reading] = weakref.WeakSet()  # the ones with a memo
+_readings_lock = threading.Lock()  # adding to `_readings` while another thread walks it
+_remembered = 0
+
+
+@lru_cache(maxsize=1024)
+def _resolve(name: str, kind: str, choices: tuple[str, ...]) -> Reading:
+    reading = Reading(_reader(name, kind, choices), memo={})
+    with _readings_lock:
+        _readings.add(reading)
+    return reading
+
+
+def remember(memo: Memo, text: str, answer: str | None) -> None:
+    """Remember that `text` (a plain `str` of at most `MEMO_TEXT` characters) reads as `answer`."""
+    global _remembered
+    if _remembered >= MEMO_ENTRIES:
+        with _readings_lock:
+            for reading in list(_readings):
+                if reading.memo is not None:
+                    reading.memo.clear()
+            _remembered = 0
+    memo[text] = answer
+    _remembered += 1
+
+
+def _memoized(read: Normalizer, memo: Memo) -> Normalizer:
+    def memoized(text: str) -> str | None:
+        if type(text) is not str or len(text) > MEMO_TEXT:
+            return read(text)
+        try:
+            return memo[text]
+        except KeyError:
+            answer = read(text)
+            remember(memo, text, answer)
+            return answer
+
+    memoized.__name__ = memoized.__qualname__ = getattr(read, "__name__", "read")
+    memoized.__doc__ = read.__doc__
+    return memoized

@@ -13,10 +13,10 @@ that `import crucible` stays fast and loads neither scipy, pingouin nor pyarrow:
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
 from crucible import _versions
+from crucible._version import __version__
 from crucible._versions import show_versions
 
 if TYPE_CHECKING:
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     import crucible_telemetry as telemetry
     import crucible_trace as trace
 
-__version__: str = _version("crucible-framework")
-
+# every member's `_version.py` is read (not imported): the guard costs no import of a member
 _versions.check_member_versions(__version__)
 
 _dynamic_imports: dict[str, str] = {

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata as md
-import json
-import platform
+import importlib.util
+import re
 import sys
+from pathlib import Path
 
 from crucible_core.exceptions import ConfigurationError
 
-__all__ = ("MEMBERS", "check_member_versions", "show_versions")
+__all__ = ("MEMBERS", "check_member_versions", "member_version", "show_versions")
 
 MEMBERS: dict[str, tuple[str, str]] = {
     "core": ("crucible-core", "crucible_core"),
@@ -29,34 +29,48 @@ _OPTIONAL = (
     "jinja2", "pingouin", "statsmodels", "psycopg", "torch", "peft", "transformers", "tinker",
 )  # fmt: skip
 
+_VERSION_LINE = re.compile(r'^__version__ = "([^"]+)"$', re.MULTILINE)
 
-def _is_editable(distribution: str) -> bool:
+
+def member_version(module: str) -> str | None:
+    """The version in the `_version.py` of the package `module`, read without importing it.
+
+    `None` if the package is not installed or has no `_version.py` (a release older than the
+    file). Importing every member to ask its `__version__` would cost the facade ~0.5 s, and the
+    installed metadata (`importlib.metadata`) ~40 ms and may lag an editable checkout's source.
+    """
     try:
-        text = md.distribution(distribution).read_text("direct_url.json")
-    except md.PackageNotFoundError:
-        return False
-    if not text:
-        return False
-    return bool(json.loads(text).get("dir_info", {}).get("editable", False))
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            text = (Path(location) / "_version.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        match = _VERSION_LINE.search(text)
+        if match:
+            return match.group(1)
+    return None
 
 
-def check_member_versions(expected: str, *, editable: bool | None = None) -> None:
+def check_member_versions(expected: str) -> None:
     """Raise if an installed member's version differs from the facade's.
 
-    Editable installs (a development checkout) are not checked, since their metadata may lag the
-    source; pass `editable=False` to check anyway.
+    Each member's version is its `_version.py` (what `scripts/bump-version` writes and the wheel
+    ships), so an editable checkout is checked against its source, not against metadata that may
+    lag it.
     """
-    if editable is None:
-        editable = _is_editable("crucible-framework")
-    if editable:
-        return
     wrong = []
-    for dist, _ in MEMBERS.values():
-        try:
-            found = md.version(dist)
-        except md.PackageNotFoundError:
-            wrong.append(f"{dist} (missing)")
-            continue
+    for dist, module in MEMBERS.values():
+        found = member_version(module)
+        if found is None:
+            found = _version_of(
+                dist
+            )  # a member older than `_version.py`, or none at all
+            if found == "not installed":
+                wrong.append(f"{dist} (missing)")
+                continue
         if found != expected:
             wrong.append(f"{dist}=={found}")
     if wrong:
@@ -69,6 +83,8 @@ def check_member_versions(expected: str, *, editable: bool | None = None) -> Non
 
 
 def _version_of(dist: str) -> str:
+    import importlib.metadata as md
+
     try:
         return md.version(dist)
     except md.PackageNotFoundError:
@@ -77,6 +93,8 @@ def _version_of(dist: str) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of Python, every member and every optional dependency, by name."""
+    import platform
+
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     out["crucible-framework"] = _version_of("crucible-framework")
     out.update({dist: _version_of(dist) for dist, _ in MEMBERS.values()})

@@ -16,8 +16,6 @@ A run writes every finished task to its run directory as it completes, so a kill
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_harness._analysis import (
     Analysis,
@@ -46,6 +44,7 @@ from crucible_harness._record import RunProgress, RunResult, load_run, status
 from crucible_harness._runner import resume, resume_async, run, run_async
 from crucible_harness._sequential import SequentialComparison, SequentialStop
 from crucible_harness._store import RepairResult, repair
+from crucible_harness._version import __version__
 from crucible_harness._view import Viewer, view
 from crucible_harness.exceptions import (
     BudgetStopError,
@@ -59,11 +58,7 @@ from crucible_harness.exceptions import (
     RunWriteError,
 )
 
-if TYPE_CHECKING:
-    __version__: str
-
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
-__getattr__ = _lazy_getattr(__name__, "crucible-harness")
+__getattr__ = _lazy_getattr(__name__)
 
 __all__ = (
     # defining

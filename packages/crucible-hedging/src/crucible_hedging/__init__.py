@@ -27,8 +27,6 @@ print(hedger.report())
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_hedging._budget import HedgeBudget, Throttle
 from crucible_hedging._hedge import (
@@ -59,6 +57,7 @@ from crucible_hedging._simulate import (
     SimulationResult,
     simulate,
 )
+from crucible_hedging._version import __version__
 from crucible_hedging._virtual import VirtualTimeLoop, run_virtual
 from crucible_hedging.exceptions import (
     AllAttemptsFailedError,
@@ -67,13 +66,8 @@ from crucible_hedging.exceptions import (
     InvalidHedgingConfigError,
 )
 
-if TYPE_CHECKING:
-    __version__: str
-
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
 __getattr__ = _lazy_getattr(
     __name__,
-    "crucible-hedging",
     renamed={
         "Budget": (
             "HedgeBudget",

@@ -7,8 +7,6 @@ on PyTorch + PEFT). Importing this package loads neither torch nor the tinker SD
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_lora._adapter import BaseAdapter, LoraAdapter, SamplingParams, StepResult
 from crucible_lora._batching import PaddedBatch, batches, pad_batch, steps_per_epoch
@@ -56,6 +54,7 @@ from crucible_lora._results import (
 from crucible_lora._schedule import Schedule, learning_rate_at
 from crucible_lora._tinker import TinkerAdapter
 from crucible_lora._tokenizer import ByteTokenizer, Tokenizer, as_tokenizer
+from crucible_lora._version import __version__
 from crucible_lora.exceptions import (
     AdapterError,
     CheckpointNotFoundError,
@@ -65,13 +64,8 @@ from crucible_lora.exceptions import (
     TokenizerMismatchError,
 )
 
-if TYPE_CHECKING:
-    __version__: str
-
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
 __getattr__ = _lazy_getattr(
     __name__,
-    "crucible-lora",
     renamed={
         "EvaluationResult": (
             "AdapterEvaluation",

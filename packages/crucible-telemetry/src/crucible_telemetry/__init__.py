@@ -21,8 +21,6 @@ Examples:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_telemetry._capture import (
     CATALOGUE_PREFIXES,
@@ -77,6 +75,7 @@ from crucible_telemetry._postgres import PostgresStore
 from crucible_telemetry._schema import COLUMNS, SCHEMA_VERSION
 from crucible_telemetry._sqlite import SQLiteStore
 from crucible_telemetry._stores import MemoryStore, Store
+from crucible_telemetry._version import __version__
 from crucible_telemetry.exceptions import (
     ExperimentNotFoundError,
     ExperimentStateError,
@@ -86,13 +85,8 @@ from crucible_telemetry.exceptions import (
     TelemetryError,
 )
 
-if TYPE_CHECKING:
-    __version__: str
-
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
 __getattr__ = _lazy_getattr(
     __name__,
-    "crucible-telemetry",
     renamed={
         "Experiment": (
             "TelemetryExperiment",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import itertools
 import os
@@ -18,6 +19,7 @@ from crucible_core import context
 from crucible_core import events as _bus
 from crucible_core.events import EventName
 from crucible_core.ids import new_id
+from crucible_telemetry import _columnar
 from crucible_telemetry._experiment import Status, TelemetryExperiment
 from crucible_telemetry._schema import valid_text
 from crucible_telemetry._stores import MemoryStore, Store, is_positive
@@ -77,6 +79,7 @@ class _Live:
         "experiment",
         "prefixes",
         "routes",
+        "rows",
         "store",
     )
 
@@ -92,8 +95,13 @@ class _Live:
         self.routes: dict[EventName, bool] = {}
         self.counter = itertools.count()
         sink = store.writer(experiment)
+        self.rows = sink.rows
         self.append = sink.rows.extend
         self.contexts = sink.contexts
+
+    def fast_entry(self) -> tuple[Any, ...]:
+        """What the C handler needs to capture for this experiment (see `_speedups.Handler`)."""
+        return (self.routes, self.contexts, self.rows, self.counter)
 
     def route(self, name: EventName) -> bool:
         ok = any(name[: len(p)] == p for p in self.prefixes)
@@ -162,11 +170,25 @@ def _handle(
             )  # one atomic extend: see _schema
 
 
+_fast: dict[
+    str, tuple[Any, ...]
+] = {}  # experiment id -> _Live.fast_entry(), for the C handler
+
+
+def _handler() -> Any:
+    """The handler to attach: the C extension's fast path in front of `_handle`, if built."""
+    var = getattr(context, "_CURRENT", None)
+    speed = _columnar.SPEEDUPS
+    if speed is None or not isinstance(var, contextvars.ContextVar):
+        return _handle
+    return speed.Handler(var, _fast, _handle, _perf_ns, _time_ns)
+
+
 def _sync_handler() -> None:
     """Attach the handler while any experiment runs; detach it when none does (under `_lock`)."""
     attached = _HANDLER_ID in _bus.attached()
     if _live and not attached:
-        _bus.attach(_HANDLER_ID, [()], _handle)
+        _bus.attach(_HANDLER_ID, [()], _handler())
     elif not _live and attached:
         _bus.detach(_HANDLER_ID)
 
@@ -425,6 +447,7 @@ def start_experiment(
     global _catch_all
     with _lock:
         _live[exp.id] = live
+        _fast[exp.id] = live.fast_entry()
         _stores[exp.id] = target
         if capture == "all":
             _catch_all = (*_catch_all, live)
@@ -454,6 +477,7 @@ def stop_experiment(experiment_id: str) -> TelemetryExperiment:
         )
     live.store.flush()
     with _lock:
+        _fast.pop(experiment_id, None)
         if _live.pop(experiment_id, None) is None:
             raise ExperimentStateError(
                 f"experiment {experiment_id!r} was stopped by another caller meanwhile",

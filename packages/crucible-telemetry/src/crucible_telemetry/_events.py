@@ -89,7 +89,13 @@ class Event(RenderMixin):
         )
 
 
+class _Owned(dict[str, list[Any]]):
+    """Columns built for one `Events` and shared with no one: taken without copying."""
+
+
 def _as_columns(value: Mapping[str, Sequence[Any]]) -> Columns:
+    if type(value) is _Owned:
+        return dict(value)
     cols = {c: list(value.get(c, ())) for c in COLUMNS}
     lengths = {len(v) for v in cols.values()}
     if len(lengths) > 1:
@@ -219,8 +225,11 @@ def _ns(when: dt.datetime | None, option: str) -> int | None:
     ) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def _concat(parts: list[Columns]) -> Columns:
-    out = empty_columns()
+def _concat(parts: list[Columns]) -> _Owned:
+    """The batches' columns end to end, as new lists (each batch's own when there is one)."""
+    if len(parts) == 1 and all(c in parts[0] for c in COLUMNS):
+        return _Owned({c: parts[0][c] for c in COLUMNS})
+    out = _Owned(empty_columns())
     for part in parts:
         for c in COLUMNS:
             out[c].extend(part[c])

@@ -17,6 +17,7 @@ import orjson
 from crucible_core._optional import import_optional
 from crucible_core.export import CsvWriter, atomic_write
 from crucible_telemetry._capture import StoreLike, store_of
+from crucible_telemetry._columnar import json_array, scan
 from crucible_telemetry._experiment import TelemetryExperiment
 from crucible_telemetry._schema import (
     COLUMNS,
@@ -167,6 +168,22 @@ def enrich_arrow(
     schema = arrow_schema()
     if not flat:
         return schema.empty_table()
+    scanned = scan(experiment, flat, contexts)
+    if scanned is not None:
+        columns = scanned.arrow_columns(pa, pc)
+        ctx_codes = pa.array(scanned.context_codes)
+        extras = json_texts([dict(c.extra) for c in scanned.contexts])
+        columns["tags"] = _repeated_list(
+            pa, valid_texts(list(experiment.tags)), scanned.n
+        )
+        for column, values in (
+            ("measurements", scanned.meas),
+            ("metadata", scanned.meta),
+        ):
+            array = json_array(pa, values)
+            columns[column] = _json_array(pa, pc, values) if array is None else array
+        columns["context"] = pa.array(extras, pa.string()).take(ctx_codes)
+        return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
     b = Batch(experiment, flat, contexts)
     n = b.n
     names_codes = pa.array(b.name_codes, pa.int32())

@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import logging
 import math
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias
@@ -561,6 +560,8 @@ class WebhookSink:
 
     def __call__(self, alert: Alert) -> None:
         """Send the alert; raises on an HTTP error (the monitor logs it and carries on)."""
+        import urllib.request  # here: it loads http.client and ssl
+
         body = json.dumps(alert.slack_payload()).encode()
         request = urllib.request.Request(
             self.url,

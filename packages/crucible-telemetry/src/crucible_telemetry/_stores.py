@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from crucible_core.context import Context
+from crucible_telemetry._columnar import enrich
 from crucible_telemetry._experiment import TelemetryExperiment
-from crucible_telemetry._schema import COLUMNS, WIDTH, Columns, enrich
+from crucible_telemetry._schema import COLUMNS, WIDTH, Columns
 from crucible_telemetry.exceptions import InvalidOptionError, StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -132,10 +133,15 @@ def check_batch_size(batch_size: int) -> None:
         )
 
 
+def _ascending(seqs: list[int]) -> bool:
+    """Whether the sequence numbers are strictly increasing (capture order is seq order)."""
+    return all(map(operator.lt, seqs, itertools.islice(seqs, 1, None)))
+
+
 def _select(flat: list[Any], since_ns: int | None, until_ns: int | None) -> list[Any]:
     """Rows of `flat` in `seq` order and within the time window, still flat."""
     seqs = flat[0::WIDTH]
-    in_order = all(map(operator.lt, seqs, itertools.islice(seqs, 1, None)))
+    in_order = _ascending(seqs)
     if in_order and since_ns is None and until_ns is None:
         return flat
     walls = flat[2::WIDTH]
@@ -247,9 +253,19 @@ class MemoryStore:
         sink = self._sinks.get(experiment_id)
         if experiment is None or sink is None:
             return
-        snapshot = _select(list(sink.rows), since_ns, until_ns)
+        rows = sink.rows  # append-only, a whole number of events at any moment
+        assert isinstance(rows, list)  # this store's sinks hold lists
+        end = len(rows)
         contexts = dict(sink.contexts)
         step = batch_size * WIDTH
+        seqs = rows[0:end:WIDTH]
+        if since_ns is None and until_ns is None and _ascending(seqs):
+            # The common case: the first `end` values are a snapshot already; slice them as
+            # they are, without copying the whole buffer first.
+            for start in range(0, end, step):
+                yield experiment, rows[start : min(start + step, end)], contexts
+            return
+        snapshot = _select(rows[:end], since_ns, until_ns)
         for start in range(0, len(snapshot), step):
             yield experiment, snapshot[start : start + step], contexts
 

@@ -24,8 +24,6 @@ Examples:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from crucible_core._lazy import lazy_getattr as _lazy_getattr
 from crucible_trace._export import (
     SCHEMA,
@@ -77,6 +75,7 @@ from crucible_trace._types import (
     register_event_type,
     unregister_event_type,
 )
+from crucible_trace._version import __version__
 from crucible_trace._viewer import open_visualization, to_html
 from crucible_trace.exceptions import (
     ChainFormatError,
@@ -89,13 +88,8 @@ from crucible_trace.exceptions import (
     TraceParseError,
 )
 
-if TYPE_CHECKING:
-    __version__: str
-
-# `__version__` is read from the installed metadata on first use (importlib.metadata is slow)
 __getattr__ = _lazy_getattr(
     __name__,
-    "crucible-trace",
     renamed={
         "Event": (
             "TraceEvent",

@@ -8,7 +8,6 @@ import os
 import tempfile
 import webbrowser
 from importlib import resources
-from importlib.metadata import version
 from pathlib import Path
 
 from crucible_core.export import atomic_write
@@ -17,6 +16,7 @@ from crucible_core.serde import converter, dumps
 from crucible_trace._model import Chain
 from crucible_trace._ops import statistics
 from crucible_trace._parser import ParseResult, ParseWarning
+from crucible_trace._version import __version__
 
 __all__ = ("open_visualization", "to_html")
 
@@ -81,7 +81,7 @@ def to_html(source: Chain | ParseResult) -> str:
         chain=chain,
         warnings=warnings,
         stats=statistics(chain),
-        version=version("crucible-trace"),
+        version=__version__,
         data=Markup(_script_json(chain)),  # escaped above for a script element
         script=Markup(script),  # our own file, allowed by its hash
         script_hash=script_hash,
