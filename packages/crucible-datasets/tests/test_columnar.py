@@ -323,3 +323,164 @@ def test_take_and_indexing_agree_with_the_items(picks: list[int], pos: int) -> N
     if len(unique) != len(picks):
         with pytest.raises(cd.MalformedDataError, match="two items with id"):
             col._take(picks)
+
+
+# ---------------------------------------------------------------------------------------------
+# All five datasets: items made on access, the Arrow and polars tables, and their rows agree.
+
+
+def _five(data: Path) -> dict[str, Dataset]:
+    """Every dataset, from the hub (Parquet: Arrow columns) and from local files (rows)."""
+    return {
+        "hub gsm8k": cd.load("gsm8k"),
+        "hub mmlu": cd.load("mmlu", split="test"),
+        "hub humaneval": cd.load("humaneval", revision="main"),
+        "hub scifact": cd.load("scifact", split="train"),
+        "hub fever": cd.load("fever"),
+        "local gsm8k": cd.load("gsm8k", source=data / "gsm8k"),
+        "local mmlu": cd.load("mmlu", split="dev", source=data / "mmlu"),
+        "local humaneval": cd.load(
+            "humaneval", source=data / "humaneval" / "HumanEval.jsonl.gz"
+        ),
+        "local scifact": cd.load(
+            "scifact", split="validation", source=data / "scifact"
+        ),
+        "local fever": cd.load("fever", source=data / "fever"),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON gives it back (tuples as lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(cell: Any, column_type: Any, value: Any) -> bool:
+    """Whether `to_arrow`'s `cell` (in a column of `column_type`) holds an item's `value`."""
+    import pyarrow as pa
+
+    if (
+        pa.types.is_string(column_type)
+        and value is not None
+        and not isinstance(value, str)
+    ):
+        return bool(json.loads(cell) == _plain(value))  # nested values: as JSON text
+    return bool(cell == _plain(value))
+
+
+def test_all_five_datasets_agree_item_by_item_with_their_arrow_and_polars_tables(
+    hub: Any, data_dir: Path
+) -> None:
+    loaded = _five(data_dir)
+    kinds = {
+        name: not isinstance(ds._store.columns.ids, list) for name, ds in loaded.items()
+    }
+    assert kinds["hub mmlu"] and kinds["hub gsm8k"] and kinds["hub humaneval"]
+    tables = {name: ds.to_arrow() for name, ds in loaded.items()}
+    frames = {name: ds.to_polars() for name, ds in loaded.items()}
+    made = {name: ds.items for name, ds in loaded.items()}  # every item made, in order
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(sorted(loaded)))
+        ds, table, frame, items = loaded[name], tables[name], frames[name], made[name]
+        n = len(items)
+        assert table.num_rows == frame.height == n == len(ds.ids)
+        # a fresh dataset over the same columns: nothing made yet, items made on access
+        lazy = Dataset._from_columns(
+            name=ds.name,
+            version=ds.version,
+            columns=ds._store.columns,
+            metadata=ds.metadata,
+        )
+        picks = data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=8))
+        for p in picks:
+            item = lazy[p]
+            assert item == items[p]
+            assert lazy[item.id] is item and item.id in lazy
+            row = table.slice(p % n, 1).to_pylist()[0]
+            want = {
+                "id": item.id,
+                **{f"input.{k}": v for k, v in item.input.items()},
+                "expected": item.expected,
+                **{f"metadata.{k}": v for k, v in item.metadata.items()},
+            }
+            assert list(row) == list(want), name
+            for key, value in want.items():
+                assert _cell(row[key], table.schema.field(key).type, value), (name, key)
+            assert frame.row(p % n, named=True) == row, name
+        unique = list(dict.fromkeys(p % n for p in picks))
+        assert lazy._take(unique).items == tuple(items[p] for p in unique)
+        if data.draw(
+            st.booleans()
+        ):  # then every item, keeping those already handed out
+            handed = {p % n: lazy[p] for p in picks}
+            assert list(lazy) == list(items)
+            assert all(lazy.items[p] is item for p, item in handed.items())
+
+    check()
+
+
+def test_parquet_columns_reach_arrow_and_polars_without_a_copy(hub: Any) -> None:
+    import numpy as np
+
+    for name in ("mmlu", "gsm8k", "humaneval"):
+        ds = cd.load(name, revision="main")
+        stored = dict(ds._store.columns.named())
+        table = ds.to_arrow()
+        for column in table.column_names:  # every column: the stored array itself
+            got, own = table.column(column), stored[column]
+            own_chunks = own.chunks if hasattr(own, "chunks") else [own]
+            for a, b in zip(got.chunks, own_chunks, strict=True):
+                assert [x.address for x in a.buffers() if x is not None] == [
+                    x.address for x in b.buffers() if x is not None
+                ], (name, column)
+    mmlu = cd.load("mmlu", split="test")
+    index = dict(mmlu._store.columns.named())["metadata.answer_index"]
+    own = (index.chunks[0] if hasattr(index, "chunks") else index).to_numpy()
+    frame = mmlu.to_polars()
+    assert np.shares_memory(frame["metadata.answer_index"].to_numpy(), own)
+    assert mmlu._store.made is None  # neither made an Item
+
+
+def test_row_built_datasets_hand_over_the_same_values_as_tables(
+    hub: Any, data_dir: Path
+) -> None:
+    """SciFact and FEVER are regrouped row by row (no Parquet columns to share): equal values."""
+    for ds in (cd.load("scifact"), cd.load("fever", source=data_dir / "fever")):
+        assert isinstance(ds._store.columns.ids, list)
+        table, frame = ds.to_arrow(), ds.to_polars()
+        assert table.column_names == frame.columns
+        assert table.to_pylist() == frame.to_dicts()
+        assert table.column("id").to_pylist() == list(ds.ids)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(*[st.one_of(st.text(max_size=6), st.none()) for _ in range(5)]),
+        max_size=8,
+    ),
+    ids=st.booleans(),
+)
+def test_humaneval_arrow_builder_equals_the_row_builder(
+    rows: list[tuple[str | None, ...]], ids: bool
+) -> None:
+    import pyarrow as pa
+
+    from crucible_datasets._registry import _HUMANEVAL, _humaneval, _humaneval_arrow
+
+    if ids:  # unique ids (else the dataset refuses them, on both paths alike)
+        rows = [(f"HumanEval/{k}", *r[1:]) for k, r in enumerate(rows)]
+    table = pa.table(
+        {
+            name: pa.array([r[j] for r in rows], type=pa.string())
+            for j, name in enumerate(_HUMANEVAL)
+        }
+    )
+    fast, slow = _both(_humaneval_arrow, _humaneval, table)
+    assert fast == slow

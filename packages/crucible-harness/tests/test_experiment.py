@@ -68,6 +68,22 @@ def test_validation_names_the_field(
     assert isinstance(info.value, ValueError)
 
 
+def test_repeated_ids_of_a_large_dataset_are_named_in_one_pass() -> None:
+    """The duplicate check counted each id with `list.count` (quadratic: hours at 200k items)."""
+    items = [
+        HarnessItem(id=f"q{i:06d}", input=str(i), expected="1") for i in range(200_000)
+    ]
+    items += [items[7], items[123_456], items[7], items[99]]
+    with pytest.raises(ExperimentDefinitionError, match="ids must be unique") as info:
+        make(dataset=items)
+    assert str(info.value).endswith("repeated: ['q000007', 'q000099', 'q123456']")
+    assert info.value.field == "dataset"
+    many = [HarnessItem(id=f"d{k % 9}", input="x", expected="1") for k in range(40)]
+    with pytest.raises(ExperimentDefinitionError) as info:
+        make(dataset=many)  # the first five, sorted
+    assert str(info.value).endswith("repeated: ['d0', 'd1', 'd2', 'd3', 'd4']")
+
+
 @pytest.mark.parametrize(
     ("factory", "field"),
     [
