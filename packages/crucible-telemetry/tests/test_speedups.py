@@ -57,7 +57,7 @@ class FloatSub(float):
 
 
 class IntSub(int):
-    pass
+    """An int subclass: a number, but not `type(v) is int`."""
 
 
 class Level(enum.IntEnum):

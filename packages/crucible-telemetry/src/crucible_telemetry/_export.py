@@ -172,42 +172,48 @@ def enrich_arrow(
     if scanned is not None:
         columns = scanned.arrow_columns(pa, pc)
         ctx_codes = pa.array(scanned.context_codes)
-        extras = json_texts([dict(c.extra) for c in scanned.contexts])
-        columns["tags"] = _repeated_list(
-            pa, valid_texts(list(experiment.tags)), scanned.n
-        )
-        for column, values in (
-            ("measurements", scanned.meas),
-            ("metadata", scanned.meta),
-        ):
-            array = json_array(pa, values)
-            columns[column] = _json_array(pa, pc, values) if array is None else array
-        columns["context"] = pa.array(extras, pa.string()).take(ctx_codes)
-        return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
-    b = Batch(experiment, flat, contexts)
+        ctx, meas, meta, n = scanned.contexts, scanned.meas, scanned.meta, scanned.n
+    else:
+        b = Batch(experiment, flat, contexts)
+        columns = _batch_columns(pa, pc, experiment, b)
+        ctx_codes = pa.array(b.context_codes, pa.int32())
+        ctx, meas, meta, n = b.contexts, b.meas, b.meta, b.n
+    columns["tags"] = _repeated_list(pa, valid_texts(list(experiment.tags)), n)
+    for column, values in (("measurements", meas), ("metadata", meta)):
+        array = json_array(pa, values)  # None without the C extension
+        columns[column] = _json_array(pa, pc, values) if array is None else array
+    extras = json_texts([dict(c.extra) for c in ctx])
+    columns["context"] = pa.array(extras, pa.string()).take(ctx_codes)
+    table: pyarrow.Table = pa.Table.from_arrays(
+        [columns[f.name] for f in schema], schema=schema
+    )
+    return table
+
+
+def _batch_columns(
+    pa: Any, pc: Any, experiment: TelemetryExperiment, b: Batch
+) -> dict[str, pyarrow.Array]:
+    """The columns of the pure-Python path but the JSON and list ones (see `Scan.arrow_columns`)."""
     n = b.n
     names_codes = pa.array(b.name_codes, pa.int32())
-    names = pa.array(b.names, pa.string()).take(names_codes)
     ctx_codes = pa.array(b.context_codes, pa.int32())
-    ctx = b.contexts
 
     def per_context(values: list[Any], type: Any) -> pyarrow.Array:
         return pa.array(values, type).take(ctx_codes)
 
     seq = pa.array(b.seq, pa.int64())
     exp_id, exp_name = valid_text(experiment.id), valid_text(experiment.name)
-    columns = {
+    return {
         "event_id": pc.binary_join_element_wise(exp_id, pc.cast(seq, pa.string()), "-"),
         "experiment_id": pa.repeat(pa.scalar(exp_id, pa.string()), n),
         "experiment_name": pa.repeat(pa.scalar(exp_name, pa.string()), n),
         "seq": seq,
-        "name": names,
+        "name": pa.array(b.names, pa.string()).take(names_codes),
         "timestamp_ns": pa.array(b.wall, pa.int64()),
         "monotonic_ns": pa.array(b.mono, pa.int64()),
         "condition": per_context(b.conditions, pa.string()),
         "repeat": per_context(b.repeats, pa.int64()),
         "item": per_context(b.items, pa.string()),
-        "tags": _repeated_list(pa, valid_texts(list(experiment.tags)), n),
         "latency_ms": pa.array(b.latency, pa.float64()),
         "cost_usd": pa.array(b.cost, pa.float64()),
         "success": _success(pa, b, names_codes),
@@ -215,14 +221,7 @@ def enrich_arrow(
         "provider": _text_array(pa, b.provider),
         "prompt_tokens": pa.array(b.prompt, pa.int64()),
         "completion_tokens": pa.array(b.completion, pa.int64()),
-        "measurements": _json_array(pa, pc, b.meas),
-        "metadata": _json_array(pa, pc, b.meta),
-        "context": per_context(json_texts([dict(c.extra) for c in ctx]), pa.string()),
     }
-    table: pyarrow.Table = pa.Table.from_arrays(
-        [columns[f.name] for f in schema], schema=schema
-    )
-    return table
 
 
 def _arrow_batches(
