@@ -136,3 +136,43 @@ def test_http_models_take_unset_options_from_the_settings(
     monkeypatch.delenv("CRUCIBLE_PROVIDER_TIMEOUT")
     with pytest.raises(ConfigurationError, match=r"providers\.timeout"):
         OpenAIModel("m", api_key="k")
+
+
+def test_a_settled_project_file_is_parsed_once_and_every_edit_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tomllib
+
+    real = tomllib.loads
+    parsed: list[str] = []
+
+    def counted(text: str) -> dict[str, object]:
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(tomllib, "loads", counted)
+    monkeypatch.setattr(
+        "crucible_core._stamps.RACY_NS", 0
+    )  # every file already settled
+    start = _project(tmp_path, '[tool.crucible]\nresults_dir = "aaaa"\n')
+    for _ in range(3):
+        assert load_settings(start, environ={})["results_dir"] == "aaaa"
+    assert len(parsed) == 1
+    pyproject = tmp_path / "pyproject.toml"
+    before = pyproject.stat()
+    pyproject.write_text('[tool.crucible]\nresults_dir = "bbbb"\n')  # same size
+    assert load_settings(start, environ={})["results_dir"] == "bbbb"
+    import os
+
+    pyproject.write_text('[tool.crucible]\nresults_dir = "cccc"\n')
+    os.utime(pyproject, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime set back
+    assert load_settings(start, environ={})["results_dir"] == "cccc"  # the ctime moved
+    assert len(parsed) == 3
+
+    monkeypatch.setattr("crucible_core._stamps.RACY_NS", 3600 * 10**9)
+    pyproject.write_text('[tool.crucible]\nresults_dir = "dddd"\n')
+    for _ in range(2):  # changed just before it was read: parsed every time, twice
+        assert load_settings(start, environ={})["results_dir"] == "dddd"
+    assert (
+        len(parsed) == 3 + 2 * 2
+    )  # (once to find the project file, once for its values)

@@ -7,6 +7,7 @@ the built-in default. Every value remembers where it came from, which `crucible 
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from crucible_core._stamps import settled, stamp
 from crucible_core.exceptions import ConfigurationError
 
 __all__ = (
@@ -171,15 +173,33 @@ def find_project_file(start: str | os.PathLike[str] | None = None) -> Path | Non
     return None
 
 
+_PARSED: dict[Path, tuple[list[int], dict[str, Any]]] = {}
+"""Project files already parsed, by path, with the stamp they had (see `crucible_core._stamps`)."""
+
+
 def _read(path: Path) -> dict[str, Any]:
+    """The parsed TOML at `path` (shared: callers must not modify it).
+
+    A file whose stamp is unchanged since it was parsed, and which had settled then, is not
+    parsed again: `load_settings` runs on every dataset load and model build.
+    """
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8") as fh:
+            mark = stamp(os.fstat(fh.fileno()))
+            hit = _PARSED.get(path)
+            if hit is not None and hit[0] == mark:
+                return hit[1]
+            read_at = time.time_ns()
+            data = tomllib.loads(fh.read())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(
             f"cannot read the project settings in {str(path)!r}: {exc}; fix the TOML or remove "
             "the file",
             path=str(path),
         ) from exc
+    if settled(mark, read_at):
+        _PARSED[path] = (mark, data)
+    return data
 
 
 def _flatten(table: Mapping[str, Any], path: Path, prefix: str = "") -> dict[str, Any]:

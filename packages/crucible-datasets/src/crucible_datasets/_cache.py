@@ -7,25 +7,36 @@ Layout under the cache root (`cache_dir=`, else `CRUCIBLE_CACHE_DIR`, else
 files/<owner>--<repo>/<commit>/<path>      downloaded bytes, verified against `sha256`
 refs/<owner>--<repo>/<revision>            the commit a branch or tag last resolved to
 entries/<dataset>/<key>.json              one record per loaded (dataset, subset, split, revision)
+derived/<owner>--<repo>/<commit>/<path>.json   stamps: what each file hashed to, and its `stat` then
+derived/<owner>--<repo>/<commit>/<path>.arrow  a Parquet file decoded once, as uncompressed Arrow IPC
 ```
+
+A cached file is hashed again only when its stamp no longer matches: its size, mtime, ctime, inode
+or device differ from when it was last hashed, or it had changed too recently before that hash for
+the file system's timestamps to tell a later same-size edit apart (`crucible_core._stamps`). ctime cannot be
+set back by a user, so an edit that restores the mtime is still caught. Everything under
+`derived/` can be deleted at any time; it is rebuilt from the verified files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import orjson
 
+from crucible_core._stamps import settled, stamp
 from crucible_core.export import atomic_write
 from crucible_core.render import RenderMixin, Table, View
-from crucible_datasets.exceptions import ChecksumError, DownloadError
+from crucible_datasets.exceptions import DownloadError
 
 __all__ = (
     "CacheEntry",
@@ -49,11 +60,18 @@ def sha256_bytes(data: bytes) -> str:
 
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of the file at `path`, read in chunks."""
+    return _hashed(path)[0]
+
+
+def _hashed(path: Path) -> tuple[str, list[int] | None]:
+    """The SHA-256 of `path` and its stamp, or `None` for the stamp if it changed while read."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
+        before = stamp(os.fstat(fh.fileno()))
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+        after = stamp(os.fstat(fh.fileno()))
+    return digest.hexdigest(), before if before == after else None
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -221,18 +239,149 @@ def read_entry(root: Path, dataset: str, key: str) -> CacheEntry | None:
         return None
 
 
-def verify(path: Path, expected_sha256: str) -> None:
-    """Raise `ChecksumError` if the file at `path` does not hash to `expected_sha256`."""
-    actual = sha256_file(path)
-    if actual != expected_sha256:
-        raise ChecksumError(
-            f"{str(path)!r} has SHA-256 {actual[:16]}…, expected {expected_sha256[:16]}…; "
-            "the file was changed or corrupted. It will be downloaded again on the next "
-            "online load, or remove it with `crucible_datasets.invalidate_cache(name)`",
-            path=str(path),
-            expected=expected_sha256,
-            actual=actual,
-        )
+# --------------------------------------------------------------------------------------------
+# Stamps and the Arrow copies under derived/
+
+_STAMPS_FORMAT = 1
+
+
+def derived_path(root: Path, local: Path, suffix: str) -> Path:
+    """Where what is derived from the cached file `local` lives: `suffix` `.json` or `.arrow`."""
+    rel = local.relative_to(root / "files")
+    return _inside(
+        root, root / "derived" / rel.parent / f"{rel.name}{suffix}", "the derived path"
+    )
+
+
+def _read_stamps(path: Path) -> dict[str, Any]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    if isinstance(data, dict) and data.get("format") == _STAMPS_FORMAT:
+        return data
+    return {}
+
+
+def _write_stamps(path: Path, stamps: dict[str, Any]) -> None:
+    """Record `stamps`; a cache that cannot be written (read-only, full) just keeps hashing."""
+    stamps["format"] = _STAMPS_FORMAT
+    with contextlib.suppress(OSError), atomic_write(path, binary=True) as fh:
+        fh.write(orjson.dumps(stamps))
+
+
+def _trusted(record: Any, sha256: str, stat: list[int]) -> bool:
+    """Whether `record` vouches that the file now at `stat` still hashes to `sha256`."""
+    if not isinstance(record, dict) or record.get("sha256") != sha256:
+        return False
+    at = record.get("at")
+    return record.get("stat") == stat and isinstance(at, int) and settled(stat, at)
+
+
+def is_verified(root: Path, local: Path, sha256: str) -> bool:
+    """Whether the cached file `local` exists and has SHA-256 `sha256`.
+
+    A file unchanged since it was hashed (its stamp under `derived/` still matches) is not read;
+    any other is hashed, and stamped when its timestamps have settled.
+    """
+    try:
+        stat = stamp(local.stat())
+    except OSError:
+        return False
+    where = derived_path(root, local, ".json")
+    stamps = _read_stamps(where)
+    if _trusted(stamps.get("file"), sha256, stat):
+        return True
+    at = time.time_ns()
+    try:
+        actual, hashed = _hashed(local)
+    except OSError:
+        return False
+    if actual != sha256:
+        return False
+    if hashed is not None and settled(hashed, at):
+        stamps["file"] = {"sha256": actual, "stat": hashed, "at": at}
+        _write_stamps(where, stamps)
+    return True
+
+
+def arrow_copy(
+    root: Path, local: Path, sha256: str, decode: Callable[[Path], Any]
+) -> Any:
+    """The verified cached file `local` (SHA-256 `sha256`) as a pyarrow Table.
+
+    Read from its uncompressed Arrow IPC copy under `derived/` when that copy is intact (its
+    stamp matches, or it hashes to what was written), else decoded by `decode` and copied
+    there atomically for next time. The copy is read into memory, not memory-mapped, so a
+    cache cleared or rewritten later never pulls data out from under a live `Dataset`.
+    """
+    import pyarrow as pa
+
+    where = derived_path(root, local, ".json")
+    copy = derived_path(root, local, ".arrow")
+    stamps = _read_stamps(where)
+    record = stamps.get("arrow")
+    if isinstance(record, dict) and record.get("from") == sha256:
+        found = _read_copy(copy, record)
+        if found is not None:
+            table, hashed_at = found
+            if (
+                hashed_at is not None
+            ):  # vouched for by a hash of settled bytes: stamp it
+                stamps["arrow"] = record | {"at": hashed_at}
+                _write_stamps(where, stamps)
+            return table
+    table = decode(local)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = sink.getvalue()
+    try:
+        with atomic_write(copy, binary=True) as fh:
+            fh.write(data)
+        stat = stamp(copy.stat())
+    except OSError:
+        return table
+    stamps["arrow"] = {
+        "from": sha256,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "stat": stat,
+        "rows": table.num_rows,
+        "at": None,  # just written, so not settled: hashed on the next read
+    }
+    _write_stamps(where, stamps)
+    return table
+
+
+def _read_copy(path: Path, record: dict[str, Any]) -> tuple[Any, int | None] | None:
+    """The Arrow copy at `path` if `record` vouches for it, else `None`.
+
+    `None` covers a copy replaced, truncated, edited or unreadable. With the table comes the
+    time it was hashed, when a hash had to vouch for it and its timestamps had settled (stamp it
+    then), else `None`.
+    """
+    import pyarrow as pa
+
+    try:
+        with path.open("rb") as fh:
+            stat = stamp(os.fstat(fh.fileno()))
+            if record.get("stat") != stat:
+                return None
+            data = fh.read()
+    except OSError:
+        return None
+    hashed_at = None
+    if not _trusted(record, str(record.get("sha256")), stat):
+        at = time.time_ns()
+        if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+            return None
+        hashed_at = at if settled(stat, at) else None
+    try:
+        table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+        table.validate()
+    except (pa.ArrowException, ValueError):
+        return None
+    return (table, hashed_at) if table.num_rows == record.get("rows") else None
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -336,9 +485,10 @@ def invalidate_cache(
     for entry in mine:
         for f in entry.files:
             if (entry.repo, entry.commit, f.path) not in keep:
-                file_path(root, entry.repo, entry.commit, f.path).unlink(
-                    missing_ok=True
-                )
+                local = file_path(root, entry.repo, entry.commit, f.path)
+                for suffix in (".arrow", ".json"):
+                    derived_path(root, local, suffix).unlink(missing_ok=True)
+                local.unlink(missing_ok=True)
         entry_path(root, entry.dataset, entry.key).unlink(missing_ok=True)
     return len(mine)
 
@@ -346,7 +496,8 @@ def invalidate_cache(
 def clear_cache(*, cache_dir: str | os.PathLike[str] | None = None) -> int:
     """Remove every cached dataset file, entry and ref under the cache root.
 
-    Only the `files`, `refs` and `entries` directories this package writes are removed.
+    Only the `files`, `refs`, `entries` and `derived` directories this package writes are
+    removed.
 
     Args:
         cache_dir: the cache root (default `CRUCIBLE_CACHE_DIR` or the XDG cache directory).
@@ -356,6 +507,6 @@ def clear_cache(*, cache_dir: str | os.PathLike[str] | None = None) -> int:
     """
     root = cache_root(cache_dir)
     count = sum(1 for _ in _entries(root))
-    for sub in ("files", "refs", "entries"):
+    for sub in ("files", "refs", "entries", "derived"):
         shutil.rmtree(root / sub, ignore_errors=True)
     return count

