@@ -119,8 +119,11 @@ def test_load_run_reads_back_the_sequential_summary_the_run_had(
         output_dir=tmp_path, formats=(),
     )  # fmt: skip
     assert live.sequential is not None and live.sequential.fired is (a != b)
-    loaded = load_run(live.run_dir, formats=("markdown",))
+    loaded = load_run(live.run_dir, formats=("markdown", "json"))
     assert loaded.sequential == live.sequential
+    assert loaded.analysis.config == live.analysis.config  # its EarlyStopping too
+    saved = json.loads(loaded.reports["json"].read_text())
+    assert SequentialStop.from_dict(saved["run_state"]["sequential"]) == live.sequential
     assert isinstance(loaded.sequential, SequentialStop)
     assert (loaded.status, loaded.reason) == (live.status, live.reason)
     assert (

@@ -276,17 +276,14 @@ def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
             `crucible repair RUN_DIR`).
     """
     from crucible_harness._analysis import analyse
-    from crucible_harness._experiment import AnalysisConfig
+    from crucible_harness._experiment import analysis_config
     from crucible_harness._report import write_reports
 
     store = RunStore.open(Path(run_dir))
     manifest = store.manifest
     exp = manifest["experiment"]
     try:
-        settings: dict[str, Any] = dict(exp["analysis"])
-        if settings.get("primary"):
-            settings["primary"] = tuple(settings["primary"])
-        config = AnalysisConfig(**settings)
+        config = analysis_config(exp["analysis"])
     except (KeyError, TypeError, ValueError) as err:
         raise RunDirectoryError(
             f"{store.path / 'manifest.json'} has no readable analysis settings ({err}); "
