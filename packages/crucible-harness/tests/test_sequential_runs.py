@@ -119,7 +119,7 @@ def test_load_run_reads_back_the_sequential_summary_the_run_had(
         output_dir=tmp_path, formats=(),
     )  # fmt: skip
     assert live.sequential is not None and live.sequential.fired is (a != b)
-    loaded = load_run(live.run_dir, formats=("markdown", "json"))
+    loaded = load_run(live.run_dir, formats=("markdown", "json", "notebook"))
     assert loaded.sequential == live.sequential
     assert loaded.analysis.config == live.analysis.config  # its EarlyStopping too
     saved = json.loads(loaded.reports["json"].read_text())
@@ -133,6 +133,20 @@ def test_load_run_reads_back_the_sequential_summary_the_run_had(
     report = loaded.reports["markdown"].read_text()
     assert "Sequential run" in report
     assert ("for reference only" in report) is live.sequential.fired
+    if live.status == "stopped":  # a finished run, not one waiting to be resumed
+        headline = f"stopped early by the sequential rule: {live.pending} of {2 * live.sequential.items_total} tasks not needed (sequential stop after"
+        assert (
+            f"| status | {headline} " in report
+        )  # the reason follows (markdown-escaped)
+        assert "the sequential rule stopped the run early" in report
+        assert "not complete" not in report
+        notebook = loaded.reports["notebook"].read_text()
+        assert (
+            "resuming it sends nothing more" in notebook
+            and "resume the run to finish it" not in notebook
+        )
+    else:
+        assert "| status | complete (sequential rule (" in report  # it did not fire
 
 
 def test_a_run_without_a_sequential_design_loads_without_one(tmp_path: Path) -> None:
