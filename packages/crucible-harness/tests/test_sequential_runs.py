@@ -19,6 +19,7 @@ from crucible_harness import (
     HarnessItem,
     RunConfig,
     RunDirectoryError,
+    RunWriteError,
     SequentialStop,
     load_run,
     resume,
@@ -288,3 +289,33 @@ def test_sequential_settings_are_checked() -> None:
         EarlyStopping(min_items=0)
     with pytest.raises(ExperimentDefinitionError, match="futility_margin"):
         EarlyStopping(futility_margin=1.5)
+
+
+def test_a_status_rewritten_in_place_over_a_longer_one_leaves_none_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk rewrites status.json in place: a shorter status must not keep the old tail."""
+    import errno
+
+    from crucible_harness import _store
+
+    live = run(experiment(0.6, 0.9, min_items=30), output_dir=tmp_path, formats=())
+    store = _store.RunStore.open(live.run_dir)
+    store.write_status(
+        {
+            "status": "stopped",
+            "sequential": live.sequential.to_dict(),
+            "note": "x" * 6000,
+        }
+    )
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_store, "atomic_write", full)
+    store.write_status({"status": "failed", "reason": "disk full"})
+    assert store.read_status() == {"status": "failed", "reason": "disk full"}
+    with pytest.raises(
+        RunWriteError, match="No space left on device"
+    ):  # it does not fit
+        store.write_status({"status": "failed", "reason": "y" * 20_000})
