@@ -41,3 +41,12 @@ def test_plain_threads_start_empty_and_bind_carries_context() -> None:
             ).result()
     assert out == [None]
     assert bound == "x"
+
+
+def test_context_var_is_the_variable_use_sets() -> None:
+    var = context.context_var()
+    assert var.get() is context.current()
+    with context.use(condition="c"):
+        assert var.get() is context.current()
+        assert var.get().condition == "c"
+    assert var.get().condition is None

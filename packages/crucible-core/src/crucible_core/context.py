@@ -24,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import attrs
 
-__all__ = ("Context", "bind", "current", "use")
+__all__ = ("Context", "bind", "context_var", "current", "use")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,6 +77,15 @@ _CURRENT: contextvars.ContextVar[Context] = contextvars.ContextVar(
 def current() -> Context:
     """The context in force in this task or thread."""
     return _CURRENT.get()
+
+
+def context_var() -> contextvars.ContextVar[Context]:
+    """The `ContextVar` that holds the current context, for code that reads it without a call.
+
+    crucible-telemetry's C capture handler reads it on every event. Read it only; set the
+    context with [`use`][crucible_core.context.use] or [`bind`][crucible_core.context.bind].
+    """
+    return _CURRENT
 
 
 _FIELDS = frozenset(a.name for a in attrs.fields(Context))

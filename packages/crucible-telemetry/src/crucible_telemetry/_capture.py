@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import itertools
 import os
@@ -177,11 +176,10 @@ _fast: dict[
 
 def _handler() -> Any:
     """The handler to attach: the C extension's fast path in front of `_handle`, if built."""
-    var = getattr(context, "_CURRENT", None)
     speed = _columnar.SPEEDUPS
-    if speed is None or not isinstance(var, contextvars.ContextVar):
+    if speed is None:
         return _handle
-    return speed.Handler(var, _fast, _handle, _perf_ns, _time_ns)
+    return speed.Handler(context.context_var(), _fast, _handle, _perf_ns, _time_ns)
 
 
 def _sync_handler() -> None:
