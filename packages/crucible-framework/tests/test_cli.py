@@ -334,3 +334,65 @@ def test_monitor_once_alerts_on_a_degraded_store(
         )
         == 0
     )
+
+
+SEQUENTIAL = """
+import random
+from crucible_harness import AnalysisConfig, Budget, Condition, ConditionOutput, EarlyStopping, Experiment, HarnessItem
+
+def model(accuracy, salt):
+    def answer(item, ctx):
+        right = random.Random(f"{salt}|{ctx.seed}").random() < accuracy
+        return ConditionOutput(prediction=item.expected if right else "wrong", cost=0.01)
+    answer.__qualname__ = f"model_{salt}"
+    return answer
+
+items = [HarnessItem(id=f"q{i:03d}", input=f"{i} + {i}", expected=str(2 * i)) for i in range(400)]
+experiment = Experiment(
+    name="cli-sequential", dataset=items,
+    conditions=[Condition(name="base", target=model(0.6, "a")), Condition(name="new", target=model(0.9, "b"))],
+    analysis=AnalysisConfig(sequential=EarlyStopping(min_items=30)),
+    budget=Budget(max_total=BUDGET),
+)
+"""
+
+
+def test_a_run_the_sequential_rule_stopped_early_exits_0_and_a_budget_stop_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crucible_harness import load_run
+
+    for budget, code, state in ((100.0, 0, "stopped"), (0.5, 3, "budget")):
+        script = tmp_path / f"seq-{state}.py"
+        script.write_text(SEQUENTIAL.replace("BUDGET", repr(budget)))
+        out = tmp_path / state
+        argv = ["run", str(script), "--output", str(out), "--yes", "--quiet"]
+        assert main([*argv, "--format", "markdown"]) == code
+        (run_dir,) = out.iterdir()
+        result = load_run(run_dir)
+        assert result.status == state and result.pending > 0
+        capsys.readouterr()
+        assert main(["status", str(run_dir)]) == code
+        shown = capsys.readouterr().out
+        assert f"Run {result.run_id}: {state}" in shown
+        if state == "stopped":
+            assert "sequential stop after" in shown  # the reason
+            assert main(["report", str(run_dir)]) == 0
+            report = capsys.readouterr().out
+            assert "Sequential comparisons" in report and "anytime-valid" in report
+    assert main([*argv, "--resume", str(run_dir)]) == 3  # still over its budget
+    help_text = _help(["status", "--help"]) + _help(["run", "--help"])
+    assert (
+        help_text.count("exit 0: complete, or stopped early by its sequential rule")
+        == 2
+    )
+
+
+def _help(argv: list[str]) -> str:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), pytest.raises(SystemExit):
+        main(argv)
+    return " ".join(buffer.getvalue().split())

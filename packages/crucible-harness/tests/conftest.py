@@ -382,6 +382,38 @@ def view_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def stopped_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runs root holding one real run the sequential rule stopped early (`seq-*`).
+
+    Two simulated models, 55% and 95% accurate, on 300 inline items: the betting confidence
+    sequence decides the comparison after a few dozen items, and the run stops there.
+    """
+    from crucible_core.models import Profile, SimulatedModel
+    from crucible_core.retry import set_testing
+    from crucible_harness import (
+        AnalysisConfig,
+        Condition,
+        EarlyStopping,
+        Experiment,
+        HarnessItem,
+        RunConfig,
+        run,
+    )
+
+    root = tmp_path_factory.mktemp("stopped-runs")
+    sim = lambda name, accuracy: SimulatedModel(Profile(name=name, accuracy=accuracy, latency="fast", error_rate=0.0),  # noqa: E731
+                                                seed=3, virtual_time=True)  # fmt: skip
+    items = [HarnessItem(id=f"q{i:03d}", input=f"What is {i} + {i}?", expected=str(2 * i)) for i in range(300)]  # fmt: skip
+    with set_testing(True):
+        result = run(Experiment(name="seq", dataset=items, run=RunConfig(max_concurrency=8, seed=5),
+                                conditions=[Condition(name="weak", target=sim("weak", 0.55)), Condition(name="strong", target=sim("strong", 0.95))],
+                                analysis=AnalysisConfig(sequential=EarlyStopping(min_items=20))),
+                     output_dir=root, formats=())  # fmt: skip
+    assert result.status == "stopped" and result.pending > 0, result.reason
+    return root
+
+
+@pytest.fixture(scope="session")
 def ray_cluster() -> Any:
     """A real two-node Ray cluster on 127.0.0.1 (head + a second raylet), started once per session.
 

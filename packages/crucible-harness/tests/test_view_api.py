@@ -650,3 +650,42 @@ async def test_sandbox_reruns_a_code_task_as_its_scorer_did(
     assert (
         await client.post(f"/api/sandbox/{rid}?index=99999", headers=headers)
     ).status == 404
+
+
+async def test_a_run_the_sequential_rule_stopped_is_stopped_with_its_reason_and_summary(
+    stopped_root: Path, tmp_path: Path
+) -> None:
+    run_dir = _run_dir(stopped_root, "seq")
+    loaded = ch.load_run(run_dir)
+    async with TestClient(TestServer(make_app(stopped_root))) as client:
+        (listed,) = (await _get(client, "/api/runs"))["runs"]
+        info = await _get(client, f"/api/run/{_rid(stopped_root, run_dir)}")
+    for progress in (listed, info):
+        assert progress["state"] == "stopped"
+        assert (
+            progress["reason"] == loaded.reason
+            and "sequential stop after" in progress["reason"]
+        )
+        assert progress["finished_at"] is not None
+        seq = progress["sequential"]
+        assert seq["fired"] and seq["reason"] == loaded.sequential.reason
+        assert (seq["items_at_stop"], seq["items_total"]) == (
+            loaded.sequential.items_at_stop,
+            300,
+        )
+        (comp,) = seq["comparisons"]
+        (expected,) = loaded.sequential.comparisons
+        assert (comp["a"], comp["b"], comp["decided"]) == ("weak", "strong", True)
+        assert comp["confidence_interval"] == list(expected.confidence_interval)
+        assert progress["sequential_error"] is None
+    # a damaged summary is named, not shown as if it were one
+    copy = tmp_path / "runs" / "seq"
+    shutil.copytree(run_dir, copy)
+    state = json.loads((copy / "status.json").read_text())
+    state["sequential"]["comparisons"][0]["decided"] = "yes"
+    (copy / "status.json").write_text(json.dumps(state))
+    async with TestClient(TestServer(make_app(tmp_path / "runs"))) as client:
+        info = await _get(client, "/api/run/seq")
+    assert info["state"] == "stopped" and info["sequential"] is None
+    assert "status.json holds a damaged sequential summary" in info["sequential_error"]
+    assert "$.comparisons[0].decided" in info["sequential_error"]

@@ -412,6 +412,61 @@ def test_a_live_run_updates_the_pages(
             samples.close()
 
 
+# -- a run the sequential rule stopped early -------------------------------------------------------
+def test_a_run_stopped_by_the_sequential_rule_shows_as_stopped_early_with_its_reason(
+    browser: Any, stopped_root: Path
+) -> None:
+    (run_dir,) = [p.parent for p in stopped_root.rglob("manifest.json")]
+    loaded = ch.load_run(run_dir)
+    seq = loaded.sequential
+    with ch.view(stopped_root) as v:
+        w = Watched(browser, _base(v))
+        try:
+            w.open(_base(v) + "/")
+            listed = w.page.locator("[data-testid=runs-table] [data-testid=state]")
+            assert listed.text_content() == "stopped early"
+            assert listed.get_attribute("data-state") == "stopped"
+            assert listed.get_attribute("title") == loaded.reason
+            w.open(_url(_base(v), "overview", run_dir.name))
+            page = w.page
+            state = page.locator(
+                "[data-fact] [data-testid=state], dd [data-testid=state]"
+            ).first
+            assert state.text_content() == "stopped early"
+            assert page.locator("[data-fact=reason]").text_content() == loaded.reason
+            assert (
+                f"sequential stop after {seq.items_at_stop} of 300 items"
+                in loaded.reason
+            )
+            pending = page.locator("[data-fact=pending]").text_content()
+            assert (
+                pending
+                == f"{loaded.pending} (not needed: the sequential rule stopped the run)"
+            )
+            verdict = page.locator("[data-testid=sequential-verdict]").text_content()
+            assert verdict.startswith(
+                f"Stopped early by the sequential rule after {seq.items_at_stop} of 300 items"
+            )
+            assert (
+                page.locator("[data-fact=sequential-rule]").text_content() == seq.rule
+            )
+            (row,) = page.locator("[data-testid=sequential-table] tbody tr").all()
+            cells = row.locator("td").all_text_contents()
+            (comp,) = seq.comparisons
+            assert cells[0] == "strong − weak" and cells[1] == str(comp.n)
+            assert cells[5:] == ["yes", "no"]  # decided, not futile
+            assert (
+                "for reference only"
+                in page.locator("[data-testid=sequential]").text_content()
+            )
+            assert page.locator(".progress.finished").count() == 1
+            assert page.locator("#live").text_content().startswith("stopped early · ")
+            page.wait_for_selector("[data-testid=comparisons-table]", timeout=30_000)
+            w.check_clean()
+        finally:
+            w.close()
+
+
 # -- hostile model output ------------------------------------------------------------------------
 @pytest.mark.parametrize("prefix", ["inject", "synthetic-hostile"])
 def test_hostile_output_is_inert_in_every_page(

@@ -69,6 +69,15 @@ def load_experiment(path: str) -> Any:
     )
 
 
+# A run with its answer: all tasks ran, or the sequential rule stopped it early (exit 0). Budget,
+# interrupted, failed and running runs are not finished (exit 3).
+_FINISHED = ("complete", "stopped")
+_EXIT_STATUSES = (
+    "exit 0: complete, or stopped early by its sequential rule; 3: budget, interrupted, failed "
+    "or still running"
+)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from crucible_harness import estimate, run
 
@@ -99,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _out(result.render())
     for fmt, path in sorted(result.reports.items()):
         _out(f"  {fmt:9s} {path}")
-    return 0 if result.status in ("complete", "dry-run") else 3
+    return 0 if result.status in _FINISHED or result.status == "dry-run" else 3
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
@@ -124,7 +133,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     progress = status(args.run_dir)
     _out(progress.render())
-    return 0 if progress.status == "complete" else 3
+    return 0 if progress.status in _FINISHED else 3
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
@@ -324,7 +333,12 @@ def _parser() -> argparse.ArgumentParser:
             help="report formats",
         )
 
-    run = sub.add_parser("run", help="run an experiment declared in a Python file")
+    run = sub.add_parser(
+        "run",
+        help="run an experiment declared in a Python file",
+        description=f"Run an experiment declared in a Python file ({_EXIT_STATUSES}; a "
+        "dry run exits 0; 1: an error).",
+    )
     run.add_argument(
         "experiment", help="a .py file defining `experiment = Experiment(...)`"
     )
@@ -365,7 +379,8 @@ def _parser() -> argparse.ArgumentParser:
 
     progress = sub.add_parser(
         "status",
-        help="how far a run directory got (exit 0: complete, 3: not complete)",
+        help=f"how far a run directory got ({_EXIT_STATUSES})",
+        description=f"How far a run directory got ({_EXIT_STATUSES}; 1: an error).",
     )
     progress.add_argument("run_dir", help="the run directory")
     progress.set_defaults(func=_cmd_status)

@@ -384,6 +384,21 @@ class AnalysisConfig:
             )
 
 
+def analysis_config(settings: Mapping[str, Any]) -> AnalysisConfig:
+    """The `AnalysisConfig` a manifest's `experiment.analysis` holds (as `attrs.asdict` wrote it).
+
+    Raises:
+        ExperimentDefinitionError: a setting is out of range.
+        TypeError: an unknown or missing setting.
+    """
+    values = dict(settings)
+    if values.get("primary"):
+        values["primary"] = tuple(values["primary"])
+    if isinstance(values.get("sequential"), Mapping):
+        values["sequential"] = EarlyStopping(**values["sequential"])
+    return AnalysisConfig(**values)
+
+
 def _prompt(raw: Any) -> Any:
     if isinstance(raw, dict) and "prompt" in raw:
         return raw["prompt"]

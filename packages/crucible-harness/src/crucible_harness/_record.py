@@ -18,8 +18,8 @@ from crucible_harness._experiment import (
     Experiment,
 )
 from crucible_harness._plan import Estimate
-from crucible_harness._sequential import SequentialMonitor
-from crucible_harness._store import RunStore
+from crucible_harness._sequential import SequentialMonitor, SequentialStop
+from crucible_harness._store import STATUS, RunStore
 from crucible_harness.exceptions import (
     RunDirectoryError,
     RunWriteError,
@@ -48,7 +48,8 @@ class RunResult(RenderMixin):
     run_dir: Path
     """The run directory (resume from it)."""
     status: RunStatus
-    """`complete`, `budget` (stopped before crossing it), `interrupted`, `failed`, `dry-run`, `declined`."""
+    """`complete`, `stopped` (early, by the sequential rule: a finished run with its answer), `budget`
+    (stopped before crossing it), `interrupted`, `failed`, `dry-run`, `declined`."""
     records: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
     """Every recorded task."""
     estimate: Estimate | None = None
@@ -62,7 +63,7 @@ class RunResult(RenderMixin):
     reports: Mapping[str, Path] = attrs.field(factory=dict)
     """Report files written, by format."""
     reason: str | None = None
-    """Why the run stopped, when it did not finish."""
+    """Why the run stopped, when it did not finish (or the sequential rule stopped it)."""
     sequential: Any = attrs.field(default=None, repr=False)
     """The [`SequentialStop`][crucible_harness.SequentialStop] of a sequential run (`None` otherwise)."""
 
@@ -178,11 +179,8 @@ def _finish(
 
     records = tuple(store.records)
     total = _total(experiment, store)
-    state = run_state(store, status)
     sequential = None if monitor is None else monitor.summary()
-    if sequential is not None:
-        state["sequential"] = sequential.to_dict()
-        state["reason"] = state.get("reason") or sequential.reason
+    state = _with_sequential(run_state(store, status), sequential)
     analysis = analyse(
         records,
         conditions=[c.name for c in experiment.conditions],
@@ -202,6 +200,35 @@ def _finish(
         spent=sum(float(r.get("cost") or 0.0) for r in records), pending=max(0, total - len(records)), analysis=analysis, reports=reports,
         sequential=sequential, reason=None if sequential is None or not sequential.fired else sequential.reason,
     )  # fmt: skip
+
+
+def _with_sequential(
+    state: dict[str, Any], sequential: SequentialStop | None
+) -> dict[str, Any]:
+    """The run state the analysis and reports read, with a sequential run's stopping summary."""
+    if sequential is not None:
+        state["sequential"] = sequential.to_dict()
+        state["reason"] = state.get("reason") or sequential.reason
+    return state
+
+
+def _read_sequential(store: RunStore) -> SequentialStop | None:
+    """The stopping summary a sequential run wrote into `status.json` at its end, if any."""
+    from crucible_core.exceptions import SerializationError
+
+    written = (store.read_status() or {}).get("sequential")
+    if written is None:
+        return None
+    try:
+        return SequentialStop.from_dict(written)
+    except SerializationError as err:
+        path = store.path / STATUS
+        raise RunDirectoryError(
+            f"{path} holds a damaged sequential summary ({err.message}); was it edited? "
+            "resume the run to write it again (a stopped run sends nothing more), or delete "
+            'its "sequential" entry to analyse the records without it',
+            path=str(path),
+        ) from err
 
 
 def _state(store: RunStore, total: int) -> tuple[str, str | None]:
@@ -239,23 +266,24 @@ def run_state(
 def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
     """Read a run directory back (no experiment definition needed) and analyse it.
 
+    A sequential run's stopping summary (`RunResult.sequential`) is read from `status.json`,
+    where the run wrote it when it ended.
+
     Raises:
-        RunDirectoryError: not a run directory, or unreadable.
+        RunDirectoryError: not a run directory, or unreadable, or its sequential summary is
+            damaged.
         RunRecordsError: the task log holds damaged, foreign or conflicting records (run
             `crucible repair RUN_DIR`).
     """
     from crucible_harness._analysis import analyse
-    from crucible_harness._experiment import AnalysisConfig
+    from crucible_harness._experiment import analysis_config
     from crucible_harness._report import write_reports
 
     store = RunStore.open(Path(run_dir))
     manifest = store.manifest
     exp = manifest["experiment"]
     try:
-        settings: dict[str, Any] = dict(exp["analysis"])
-        if settings.get("primary"):
-            settings["primary"] = tuple(settings["primary"])
-        config = AnalysisConfig(**settings)
+        config = analysis_config(exp["analysis"])
     except (KeyError, TypeError, ValueError) as err:
         raise RunDirectoryError(
             f"{store.path / 'manifest.json'} has no readable analysis settings ({err}); "
@@ -265,9 +293,10 @@ def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
     conditions = [c["name"] for c in exp["conditions"]]
     total = len(conditions) * len(manifest["items"]) * int(exp["repeats"])
     status, reason = _state(store, total)
+    sequential = _read_sequential(store)
     analysis = analyse(
         tuple(store.records), conditions=conditions, config=config,
-        manifest={**manifest, "run_state": run_state(store, status, reason)},
+        manifest={**manifest, "run_state": _with_sequential(run_state(store, status, reason), sequential)},
     )  # fmt: skip
     try:
         reports = (
@@ -279,7 +308,8 @@ def load_run(run_dir: str | Path, *, formats: Sequence[str] = ()) -> RunResult:
         raise _os_error(err, store.path, doing="write the reports") from err
     return RunResult(run_id=str(manifest["run_id"]), run_dir=store.path, status=status,  # type: ignore[arg-type]
                      records=tuple(store.records), spent=sum(float(r.get("cost") or 0.0) for r in store.records),
-                     pending=max(0, total - len(store.records)), analysis=analysis, reports=reports, reason=reason)  # fmt: skip
+                     pending=max(0, total - len(store.records)), analysis=analysis, reports=reports, reason=reason,
+                     sequential=sequential)  # fmt: skip
 
 
 @attrs.define(frozen=True, kw_only=True)
@@ -289,7 +319,7 @@ class RunProgress(RenderMixin):
     run_id: str
     """The run's id."""
     status: str
-    """The last status written (`complete`, `budget`, `interrupted`, …; `running` while in progress)."""
+    """The last status written (`complete`, `stopped`, `budget`, `interrupted`, …; `running` while in progress)."""
     recorded: int
     """Tasks recorded."""
     pending: int
@@ -301,7 +331,7 @@ class RunProgress(RenderMixin):
     by_condition: Mapping[str, int]
     """Recorded tasks per condition."""
     reason: str | None = None
-    """Why the run stopped, when it did not finish (`failed`, `interrupted`)."""
+    """Why the run stopped, when it did not finish (`failed`, `interrupted`) or stopped early (`stopped`)."""
 
     def _view(self) -> View:
         return View(

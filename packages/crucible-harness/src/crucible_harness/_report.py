@@ -542,6 +542,7 @@ def _analysis_settings(analysis: Analysis) -> str:
 
 _STATUS_LABELS = {
     "complete": "complete",
+    "stopped": "stopped early by the sequential rule",
     "budget": "budget-stopped",
     "failed": "failed",
     "interrupted": "interrupted",
@@ -550,14 +551,18 @@ _STATUS_LABELS = {
 
 
 def run_status_text(manifest: Mapping[str, Any]) -> str | None:
-    """`"budget-stopped: 25 of 100 tasks pending"`, or `None` when the run's state is unknown."""
+    """`"budget-stopped: 25 of 100 tasks pending"`, or `None` when the run's state is unknown.
+
+    A run the sequential rule stopped early is finished: its tasks not run were not needed.
+    """
     state = manifest.get("run_state")
     if not isinstance(state, Mapping) or state.get("status") not in _STATUS_LABELS:
         return None
     text = _STATUS_LABELS[str(state["status"])]
     pending = sum((state.get("pending") or {}).values())
     if pending:
-        text += f": {pending} of {state.get('tasks')} tasks pending"
+        left = "not needed" if state["status"] == "stopped" else "pending"
+        text += f": {pending} of {state.get('tasks')} tasks {left}"
     if state.get("reason"):
         text += f" ({state['reason']})"
     return text
@@ -595,10 +600,17 @@ def _progress_table(analysis: Analysis) -> ReportTable | None:
                 _num(len({r.get("item") for r in mine}), "count"),
             )
         )
+    caption = (
+        "Run progress: the sequential rule stopped the run early, and every number below covers "
+        "the tasks recorded (the sequential intervals are valid at this stop; the fixed-n ones are "
+        "for reference only)"
+        if state.get("status") == "stopped"
+        else "Run progress: the run is not complete, and every number below covers only the "
+        "tasks recorded"
+    )
     return ReportTable(
         key="progress",
-        caption="Run progress: the run is not complete, and every number below covers only the "
-        "tasks recorded",
+        caption=caption,
         headers=("condition", "tasks recorded", "tasks pending", "items covered"),
         rows=tuple(rows),
         aligns="lrrr",
@@ -1108,10 +1120,16 @@ def render_notebook(analysis: Analysis) -> str:
     if model.notice:
         intro += [f"**{markdown_escape(model.notice)}**", ""]
     status = run_status_text(analysis.manifest)
+    state = analysis.manifest.get("run_state")
+    stopped = isinstance(state, Mapping) and state.get("status") == "stopped"
     if status is not None and not status.startswith("complete"):
         intro += [
             f"**Run status: {markdown_escape(status)}.** Every number covers only the tasks "
-            "recorded; resume the run to finish it.",
+            + (
+                "recorded; the run is finished (resuming it sends nothing more)."
+                if stopped
+                else "recorded; resume the run to finish it."
+            ),
             "",
         ]
     if model.description:

@@ -233,8 +233,6 @@ async def _run_locked(
             estimate=est,
         )
     total = _total(experiment, store)
-    # written first: it reserves the space a failure status needs on a disk that fills up
-    store.write_status(_status_record(store, "running", total), in_place=False)
     status: RunStatus = "complete"
     reason: str | None = None
     started = time.perf_counter()
@@ -247,6 +245,10 @@ async def _run_locked(
             experiment.repeats, experiment.run.seed,
         )
     )  # fmt: skip
+    # written before any task: it reserves the space the final status (a failure, a sequential
+    # summary) needs on a disk that fills up
+    store.write_status(_status_record(store, "running", total), in_place=False,
+                       reserve=0 if monitor is None else monitor.summary_size())  # fmt: skip
 
     def capture(
         name: tuple[str, ...],
@@ -296,7 +298,9 @@ async def _run_locked(
         if store.failure is not None:
             status = "failed"
             reason = _write_failure_reason(store)
-        extra = {} if reason is None else {"reason": reason}
+        extra: dict[str, Any] = {} if reason is None else {"reason": reason}
+        if monitor is not None:  # read back by `load_run`, shown by the viewer
+            extra["sequential"] = monitor.summary().to_dict()
         store.write_status(_status_record(store, status, total, **extra))
     if store.failure is not None:
         raise _write_error(store, total)

@@ -72,6 +72,43 @@ class SequentialStop(RenderMixin):
     comparisons: tuple[SequentialComparison, ...]
     """Each comparison's state."""
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SequentialStop:
+        """Read back what [`to_dict`][crucible_core.render.RenderMixin.to_dict] wrote.
+
+        Raises:
+            SerializationError: a field is missing or does not hold what `to_dict` writes (a
+                string where a bool belongs, a three-number interval), named by its path.
+        """
+        import cattrs
+
+        from crucible_core.exceptions import SerializationError
+        from crucible_core.serde import converter
+
+        if not isinstance(data, Mapping):
+            raise SerializationError(
+                f"a sequential summary is a JSON object, not {type(data).__name__}",
+                target=cls.__name__,
+            )
+        try:
+            value = converter.structure(dict(data), cls)
+        except Exception as err:
+            detail = (
+                "; ".join(cattrs.transform_error(err))
+                if isinstance(err, cattrs.BaseValidationError)
+                else str(err)
+            )
+            raise SerializationError(
+                f"not a sequential summary: {detail}", target=cls.__name__
+            ) from err
+        # the converter coerces ("no" reads as True, 1.5 as 1): what it read must write back as given
+        wrong = _differences(value.to_dict(), data, "$")
+        if wrong:
+            raise SerializationError(
+                f"not a sequential summary: {'; '.join(wrong[:5])}", target=cls.__name__
+            )
+        return value
+
     @property
     def reason(self) -> str:
         """Why the run stopped (or that it did not)."""
@@ -111,6 +148,34 @@ class SequentialStop(RenderMixin):
             tables=[Table(title="Sequential comparisons", headers=("comparison", "items", "difference", "interval", "p", "decided", "futile"), rows=rows)],
             notes=[self.interpretation],
         )  # fmt: skip
+
+
+def _differences(written: Any, given: Any, path: str) -> list[str]:
+    """Where `given` differs from `written` (the unstructured form of what was read from it)."""
+    if isinstance(written, dict):
+        if not isinstance(given, Mapping):
+            return [f"{path} must be an object, not {given!r}"]
+        return [
+            d
+            for k, v in written.items()
+            for d in _differences(v, given.get(k), f"{path}.{k}")
+        ]
+    if isinstance(written, list | tuple):
+        if not isinstance(given, list | tuple) or len(given) != len(written):
+            return [f"{path} must be a list of {len(written)}, not {given!r}"]
+        return [
+            d
+            for i, (w, g) in enumerate(zip(written, given, strict=True))
+            for d in _differences(w, g, f"{path}[{i}]")
+        ]
+    if isinstance(written, bool) or isinstance(given, bool):
+        same = type(written) is type(given) and written == given
+    else:
+        same = type(written) is type(given) or (
+            isinstance(written, float) and isinstance(given, int)
+        )
+        same = same and written == given
+    return [] if same else [f"{path} must be a {type(written).__name__}, not {given!r}"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -268,6 +333,21 @@ class SequentialMonitor:
             done = all(s.decided or s.futile for s in states)
         if done and n < len(self.order):
             self.fired = True
+
+    def summary_size(self) -> int:
+        """An upper bound on the bytes of `summary().to_dict()` as JSON (space `status.json` reserves)."""
+        from crucible_core.serde import dumps
+
+        x = -2.2250738585072014e-308  # the longest repr a number in [-1, 1] has
+        widest = attrs.evolve(
+            self.summary(),
+            comparisons=tuple(
+                SequentialComparison(a=a, b=b, n=len(self.order), difference=x, confidence_interval=(x, x),
+                                     pvalue=x, decided=False, futile=False)
+                for a, b in self.pairs
+            ),
+        )  # fmt: skip
+        return len(dumps(widest.to_dict()))
 
     def summary(self) -> SequentialStop:
         """The rule, whether it fired, and each comparison's latest state."""

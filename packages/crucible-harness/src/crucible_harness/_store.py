@@ -6,7 +6,8 @@
   lock            held (fcntl.flock) by the one process writing the run; names its pid and host
   tasks.jsonl     one checksummed JSON line per finished task, appended and fsynced in groups
   events.jsonl    the run's telemetry events, appended in the same group commits
-  status.json     how the run stands (running, complete, budget, interrupted, failed) and why
+  status.json     how the run stands (running, complete, stopped, budget, interrupted, failed) and
+                  why; a sequential run's stopping summary (`SequentialStop.to_dict()`) at the end
 ```
 
 A task counts as recorded once its line is fsynced. A process killed mid-write leaves at most one
@@ -801,18 +802,21 @@ class RunStore:
             self.lock.release()
             self.lock = None
 
-    def write_status(self, status: Mapping[str, Any], *, in_place: bool = True) -> None:
+    def write_status(
+        self, status: Mapping[str, Any], *, in_place: bool = True, reserve: int = 0
+    ) -> None:
         """Rewrite `status.json` atomically, padded to a fixed size.
 
         When the disk is full (or failing) and the atomic rewrite cannot be done, the padded
         file is overwritten in place (which needs no new space) if `in_place`; a run starting
-        passes `in_place=False`, so that it refuses to start on a disk that cannot take a file.
+        passes `in_place=False`, so that it refuses to start on a disk that cannot take a file,
+        and `reserve`: the bytes its final status may add (a sequential summary), padded for.
 
         Raises:
             RunWriteError: neither way could write it.
         """
         data = dumps(dict(status))
-        data = data + b" " * max(0, _STATUS_SIZE - 1 - len(data)) + b"\n"
+        data = data + b" " * max(0, _STATUS_SIZE + reserve - 1 - len(data)) + b"\n"
         path = self.path / STATUS
         try:
             with atomic_write(path, binary=True) as fh:
@@ -824,9 +828,11 @@ class RunStore:
                     raise first
                 fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
                 try:
-                    if os.fstat(fd).st_size < len(data):
+                    size = os.fstat(fd).st_size
+                    if size < len(data):
                         raise first
-                    os.pwrite(fd, data, 0)
+                    # padded to the file's size: no byte of a longer earlier status is left
+                    os.pwrite(fd, data[:-1] + b" " * (size - len(data)) + b"\n", 0)
                     os.fsync(fd)
                 finally:
                     os.close(fd)

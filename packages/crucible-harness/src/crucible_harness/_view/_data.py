@@ -145,6 +145,10 @@ class RunData:
         """The viewer's id of the run: its path relative to the runs root."""
         self.manifest: dict[str, Any] = {}
         self.status: dict[str, Any] | None = None
+        self.sequential: dict[str, Any] | None = None
+        """The stopping summary a sequential run wrote into `status.json` (checked), if any."""
+        self.sequential_error: str | None = None
+        """Why the summary in `status.json` could not be read, when it could not."""
         self.version = 0
         """Bumped whenever new records arrive (or the file was rewritten)."""
         self.malformed = 0
@@ -267,6 +271,7 @@ class RunData:
             return
         self._status_mtime = mtime
         self.status = value if isinstance(value, dict) else None
+        self.sequential, self.sequential_error = _sequential_of(self.status)
         self.version += 1
 
     def _ingest(self, data: bytes, base: int) -> int:
@@ -379,6 +384,14 @@ class RunData:
             return "running"
         return "stalled" if self.status is None else "interrupted"
 
+    def reason(self) -> str | None:
+        """Why the run ended as it did (the reason its last status gave), when that status holds."""
+        status = self.status or {}
+        reason = status.get("reason")
+        if reason is None or self.state() != status.get("status"):
+            return None
+        return str(reason)
+
     def _mtime(self, name: str) -> float:
         try:
             return (self.path / name).stat().st_mtime
@@ -473,6 +486,9 @@ class RunData:
         errors = int((~self.ok_mask()).sum())
         return {
             "state": self.state(),
+            "reason": self.reason(),
+            "sequential": self.sequential,
+            "sequential_error": self.sequential_error,
             "recorded": self.n,
             "total": self.total,
             "pending": max(0, self.total - self.n),
@@ -1034,3 +1050,33 @@ class RunsIndex:
             if data.version != before:
                 changed.append(data)
         return changed if changed or listing else None
+
+
+def _sequential_of(
+    status: dict[str, Any] | None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """A sequential run's stopping summary from its status, checked as `load_run` checks it."""
+    written = (status or {}).get("sequential")
+    if written is None:
+        return None, None
+    import attrs
+
+    from crucible_core.exceptions import SerializationError
+    from crucible_harness._sequential import SequentialStop
+
+    try:
+        summary = SequentialStop.from_dict(written)
+    except SerializationError as err:
+        return None, f"status.json holds a damaged sequential summary: {err.message}"
+    return {
+        **summary.to_dict(), "reason": summary.reason,
+        "comparisons": [
+            {**attrs.asdict(c), "confidence_interval": [_finite(v) for v in c.confidence_interval],
+             "difference": _finite(c.difference), "pvalue": _finite(c.pvalue)}
+            for c in summary.comparisons
+        ],
+    }, None  # fmt: skip
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -116,13 +116,11 @@ class _Analyses:
 
 
 def _config(data: RunData) -> Any:
-    from crucible_harness._experiment import AnalysisConfig
+    from crucible_harness._experiment import AnalysisConfig, analysis_config
 
-    settings: dict[str, Any] = dict(data.experiment.get("analysis") or {})
-    if settings.get("primary"):
-        settings["primary"] = tuple(settings["primary"])
+    settings = data.experiment.get("analysis")
     try:
-        return AnalysisConfig(**settings)
+        return analysis_config(settings if isinstance(settings, dict) else {})
     except (TypeError, ValueError):
         return AnalysisConfig()
 

@@ -24,7 +24,16 @@
     const d = typeof v === "number" ? new Date(v * 1000) : new Date(v);
     return Number.isNaN(d.getTime()) ? String(v) : d.toISOString().replace("T", " ").slice(0, 19);
   }
-  function badge(state) { return el("span", { class: "badge " + (String(state).replace(/[^a-z-]/g, "")), "data-testid": "state", text: state }); }
+  // what each run state means, in words (the state itself stays the badge's data-state)
+  const STATES = {
+    running: "running", complete: "complete", stopped: "stopped early", budget: "budget stop", interrupted: "interrupted",
+    stalled: "stalled", failed: "failed", "dry-run": "dry run", declined: "declined",
+  };
+  const FINISHED = new Set(["complete", "stopped"]);  // a run with its answer
+  function stateText(state) { return Object.prototype.hasOwnProperty.call(STATES, state) ? STATES[state] : String(state); }
+  function badge(state, reason) {
+    return el("span", { class: "badge " + (String(state).replace(/[^a-z-]/g, "")), "data-testid": "state", "data-state": state, title: reason || null, text: stateText(state) });
+  }
   function json(value) { return JSON.stringify(value, null, 2); }
 
   async function api(path, params) {
@@ -52,7 +61,7 @@
   }
   function showLive(progress) {
     live.className = progress.state === "running" ? "running" : "";
-    live.textContent = progress.state + " · " + progress.recorded + "/" + progress.total + " tasks" +
+    live.textContent = stateText(progress.state) + " · " + progress.recorded + "/" + progress.total + " tasks" +
       (progress.state === "running" ? " · " + progress.throughput.toFixed(1) + "/s" : "") + " · " + money(progress.spent);
     live.setAttribute("data-recorded", String(progress.recorded));
   }
@@ -102,7 +111,7 @@
       holder.appendChild(table(["run", "status", "dataset", "conditions", "items × repeats", "tasks", "spend", "accuracy", "started", "finished"],
         runs.map((r) => [
           el("span", {}, el("a", { href: link("overview", r.id), "data-run": r.id, text: r.name || r.id }), el("br"), el("span", { class: "muted", text: r.id })),
-          badge(r.state), r.dataset || "–", r.conditions.join(", "), r.items + " × " + (r.repeats ?? "?"),
+          badge(r.state, r.reason), r.dataset || "–", r.conditions.join(", "), r.items + " × " + (r.repeats ?? "?"),
           r.recorded + " / " + r.total, money(r.spent),
           el("span", {}, Object.entries(r.accuracy).map(([c, a]) => el("div", { class: "cell-clip" }, c + ": " + pct(a)))),
           when(r.created_at), when(r.finished_at),
@@ -122,7 +131,8 @@
     if (info.hypothesis) main.appendChild(el("p", { class: "muted" }, "Hypothesis: ", info.hypothesis));
     const factBox = el("div");
     const bar = el("div", { class: "progress", "aria-label": "progress" }, el("div"));
-    main.append(factBox, bar);
+    const seqBox = el("div", { "data-testid": "sequential" });
+    main.append(factBox, bar, seqBox);
     const legendSlot = el("div");
     main.appendChild(legendSlot);
     main.appendChild(el("h2", { text: "Conditions (live)" }));
@@ -141,14 +151,36 @@
     legendSlot.appendChild(tg.node);
 
     function renderFacts(p) {
+      const seq = p.sequential;
+      const stoppedEarly = p.state === "stopped" && seq && seq.fired;
       clear(factBox).appendChild(facts([
-        ["status", badge(p.state)], ["tasks", p.recorded + " / " + p.total, "recorded"], ["pending", String(p.pending), "pending"],
+        ["status", badge(p.state, p.reason)], ["tasks", p.recorded + " / " + p.total, "recorded"],
+        ["pending", stoppedEarly ? p.pending + " (not needed: the sequential rule stopped the run)" : String(p.pending), "pending"],
         ["errors", String(p.errors)], ["spent", money(p.spent) + (p.budget ? " of " + money(p.budget) : ""), "spent"],
         ["budget used", p.budget_used === null ? "no budget" : pct(p.budget_used)], ["throughput", p.state === "running" ? p.throughput.toFixed(1) + " tasks/s" : "–"],
         ["run", info.run_id || runId], ["started", when(info.created_at)], ["finished", when(p.state === "running" ? null : info.finished_at)],
-      ]));
+      ].concat(p.reason ? [["reason", p.reason, "reason"]] : [])));
       bar.firstChild.style.width = (p.total ? (100 * p.recorded) / p.total : 0) + "%";
+      bar.className = "progress" + (FINISHED.has(p.state) ? " finished" : "");
+      renderSequential(p);
       showLive(p);
+    }
+    /* A sequential run: its stopping rule, whether and when it fired, each comparison's sequential interval. */
+    function renderSequential(p) {
+      clear(seqBox);
+      if (p.sequential_error) { seqBox.appendChild(el("p", { class: "bad", role: "alert", text: p.sequential_error })); return; }
+      const seq = p.sequential;
+      if (!seq) return;
+      const kind = seq.method === "confidence_sequence" ? "anytime-valid confidence sequences" : "repeated confidence intervals of the O'Brien–Fleming design";
+      seqBox.append(el("h2", { text: "Sequential stopping" }),
+        el("p", { "data-testid": "sequential-verdict", class: seq.fired ? "ok" : "muted",
+          text: seq.fired ? "Stopped early by the sequential rule after " + seq.items_at_stop + " of " + seq.items_total + " items: the comparisons below were settled, so the remaining tasks were not needed."
+            : "The sequential rule did not fire" + (FINISHED.has(p.state) ? ": all " + seq.items_total + " items ran." : " (yet): " + seq.items_at_stop + " of " + seq.items_total + " items in its statistics.") }),
+        facts([["rule", seq.rule, "sequential-rule"], ["method", seq.method], ["items", seq.items_at_stop + " of " + seq.items_total, "sequential-items"]]),
+        table(["comparison", "items", "difference", "sequential interval", "p", "decided", "futile"],
+          seq.comparisons.map((c) => [c.b + " − " + c.a, c.n, fmt(c.difference), "[" + fmt(c.confidence_interval[0]) + ", " + fmt(c.confidence_interval[1]) + "]",
+            fmt(c.pvalue, 4), c.decided ? "yes" : "no", c.futile ? "yes" : "no"]), { "data-testid": "sequential-table" }),
+        el("p", { class: "muted", text: "The intervals are " + kind + (seq.fired ? "; the paired comparisons below are the fixed-n analysis, not adjusted for the stopping rule: for reference only." : ".") }));
     }
     function renderQuick() {
       clear(quick).appendChild(table(["condition", "tasks", "errors", "accuracy", "95% CI (Wilson)", "P50", "P95", "P99", "spend", "$/task", "tokens in/out"],
