@@ -11,11 +11,12 @@ derived/<owner>--<repo>/<commit>/<path>.json   stamps: what each file hashed to,
 derived/<owner>--<repo>/<commit>/<path>.arrow  a Parquet file decoded once, as uncompressed Arrow IPC
 ```
 
-A cached file is hashed again only when its stamp no longer matches: its size, mtime, ctime, inode
-or device differ from when it was last hashed, or it had changed too recently before that hash for
-the file system's timestamps to tell a later same-size edit apart (`crucible_core._stamps`). ctime cannot be
-set back by a user, so an edit that restores the mtime is still caught. Everything under
-`derived/` can be deleted at any time; it is rebuilt from the verified files.
+A cached file is hashed again only when its stamp no longer matches: its size, mtime, ctime,
+inode or device differ from when it was last hashed, or it had changed too recently before that
+hash for the file system's timestamps to tell a later same-size edit apart (see
+`crucible_core._stamps`). A user cannot set a ctime back, so an edit that restores the mtime is
+still caught. Everything under `derived/` can be deleted at any time; it is rebuilt from the
+verified files.
 """
 
 from __future__ import annotations
@@ -325,9 +326,8 @@ def arrow_copy(
         found = _read_copy(copy, record)
         if found is not None:
             table, hashed_at = found
-            if (
-                hashed_at is not None
-            ):  # vouched for by a hash of settled bytes: stamp it
+            if hashed_at is not None:
+                # vouched for by a hash of settled bytes: from now on its stamp will do
                 stamps["arrow"] = record | {"at": hashed_at}
                 _write_stamps(where, stamps)
             return table
