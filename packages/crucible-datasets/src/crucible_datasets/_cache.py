@@ -271,10 +271,11 @@ def _write_stamps(path: Path, stamps: dict[str, Any]) -> None:
         fh.write(orjson.dumps(stamps))
 
 
-def _trusted(record: Any, sha256: str, stat: list[int]) -> bool:
-    """Whether `record` vouches that the file now at `stat` still hashes to `sha256`."""
-    if not isinstance(record, dict) or record.get("sha256") != sha256:
-        return False
+def _trusted(record: dict[str, Any], stat: list[int]) -> bool:
+    """Whether `record`'s stamp vouches that the file now at `stat` still has its SHA-256.
+
+    It does when the stamp is the same and was taken once the file had settled.
+    """
     at = record.get("at")
     return record.get("stat") == stat and isinstance(at, int) and settled(stat, at)
 
@@ -291,7 +292,12 @@ def is_verified(root: Path, local: Path, sha256: str) -> bool:
         return False
     where = derived_path(root, local, ".json")
     stamps = _read_stamps(where)
-    if _trusted(stamps.get("file"), sha256, stat):
+    record = stamps.get("file")
+    if (
+        isinstance(record, dict)
+        and record.get("sha256") == sha256
+        and _trusted(record, stat)
+    ):
         return True
     at = time.time_ns()
     try:
@@ -371,7 +377,7 @@ def _read_copy(path: Path, record: dict[str, Any]) -> tuple[Any, int | None] | N
     except OSError:
         return None
     hashed_at = None
-    if not _trusted(record, str(record.get("sha256")), stat):
+    if not _trusted(record, stat):
         at = time.time_ns()
         if hashlib.sha256(data).hexdigest() != record.get("sha256"):
             return None

@@ -166,11 +166,11 @@ def from_cache(plan: FetchPlan, *, offline: bool) -> Fetched | None:
     return None
 
 
-async def fetch(plan: FetchPlan, *, offline: bool) -> Fetched:
-    """Make every file of `plan` present and verified in the cache, downloading what is not."""
-    cached = from_cache(plan, offline=offline)
-    if cached is not None:
-        return cached
+async def fetch(plan: FetchPlan) -> Fetched:
+    """Ask the hub what `plan`'s revision is now and download what the cache lacks of it.
+
+    Online only: callers first try `from_cache`, which serves offline and pinned loads.
+    """
     entry = read_entry(plan.root, plan.dataset, plan.key)
     aiohttp = import_optional("aiohttp", extra="hub", distribution="crucible-datasets")
     headers = {"User-Agent": "crucible-datasets"}

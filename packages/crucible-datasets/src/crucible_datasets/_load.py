@@ -119,7 +119,7 @@ def load(
             offline=offline,
             source=source,
             fields=fields,
-            fetch_files=lambda plan, off: run_sync(fetch(plan, offline=off)),
+            fetch_files=lambda plan: run_sync(fetch(plan)),
         )
         dataset = _sampled(dataset, sample_size, seed)
         sp.measurements.update(
@@ -150,9 +150,8 @@ async def load_async(
 
     loop = asyncio.get_running_loop()
 
-    def fetch_files(plan: FetchPlan, *args: bool) -> Any:
-        coro = fetch(plan, offline=args[0])
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+    def fetch_files(plan: FetchPlan) -> Any:
+        return asyncio.run_coroutine_threadsafe(fetch(plan), loop).result()
 
     def work() -> tuple[Dataset, int]:
         return _load(
@@ -258,8 +257,7 @@ def _from_hub(
             for c in f"{subset or '-'}--{split}--{rev}"
         ),
     )
-    off = is_offline(offline=offline)
-    fetched = from_cache(plan, offline=off) or fetch_files(plan, off)
+    fetched = from_cache(plan, offline=is_offline(offline=offline)) or fetch_files(plan)
     ((_, local, sha),) = fetched.files
     shown = f"{spec.repo}@{fetched.commit[:12]}:{path}"
     if local.name.lower().endswith(".parquet"):
